@@ -1,0 +1,5 @@
+export * from './errors.js';
+export * from './records.js';
+export * from './digest.js';
+export * from './resources.js';
+export * from './abort.js';
