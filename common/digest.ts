@@ -82,7 +82,10 @@ export function policyEntry(
 export function serviceEntry(svc: ServiceImport): string {
   const ports = svc.ports.map((p) => `${p.name}:${p.port}/${p.protocol}`).join(',');
   const backends = svc.backends
-    .map((b) => `${b.cluster}@${b.ip}[${b.ports.map((p) => `${p.name}:${p.port}/${p.protocol}`).join(',')}]`)
+    .map(
+      (b) =>
+        `${b.cluster}@${b.ip}[${b.ports.map((p) => `${p.name}:${p.port}/${p.protocol}`).join(',')}]`,
+    )
     .join(',');
   return `service|${svc.namespace}/${svc.name}|${svc.type}|${svc.ips.join(',')}|${ports}|${backends}`;
 }

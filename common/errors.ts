@@ -67,8 +67,7 @@ export class ValidationError extends MeshError {
 }
 
 export type Result<T> =
-  | { ok: true; value: T; warnings: ValidationIssue[] }
-  | { ok: false; errors: ValidationIssue[] };
+  { ok: true; value: T; warnings: ValidationIssue[] } | { ok: false; errors: ValidationIssue[] };
 
 export function isMeshError(err: unknown, code?: ErrorCode): err is MeshError {
   return err instanceof MeshError && (code === undefined || err.code === code);

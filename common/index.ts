@@ -3,3 +3,5 @@ export * from './records.js';
 export * from './digest.js';
 export * from './resources.js';
 export * from './abort.js';
+export * from './async-queue.js';
+export * from './log.js';

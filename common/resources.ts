@@ -25,7 +25,7 @@ export interface EncodedResource {
   readonly name: string;
   /** content hash of payload: stable across processes and restarts */
   readonly version: string;
-  readonly payload: Uint8Array;
+  readonly payload: Buffer;
 }
 
 export function resourceVersion(payload: Uint8Array): string {
@@ -33,18 +33,20 @@ export function resourceVersion(payload: Uint8Array): string {
 }
 
 export function encodeResource(name: string, r: ResourceValue): EncodedResource {
-  let payload: Uint8Array;
+  let bytes: Uint8Array;
   switch (r.typeUrl) {
     case TYPE_IPCACHE:
-      payload = IpcacheShard.encode(r.value).finish();
+      bytes = IpcacheShard.encode(r.value).finish();
       break;
     case TYPE_ENDPOINT:
-      payload = EndpointPolicy.encode(r.value).finish();
+      bytes = EndpointPolicy.encode(r.value).finish();
       break;
     case TYPE_SERVICE:
-      payload = ServiceImport.encode(r.value).finish();
+      bytes = ServiceImport.encode(r.value).finish();
       break;
   }
+  // A view, not a copy: grpc-js wants Buffers for bytes fields.
+  const payload = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return { typeUrl: r.typeUrl, name, version: resourceVersion(payload), payload };
 }
 

@@ -1,0 +1,2 @@
+export { adminService } from './service.js';
+export { buildStatus, type StatusDeps } from './status.js';

@@ -1,0 +1,53 @@
+import type { Clock } from '../../common/index.js';
+import type { ClusterStatus, ComponentStatus, StatusResponse } from '../../proto/index.js';
+import type { SourceRegistry } from '../ingest/index.js';
+import type { MeshModel } from '../model/index.js';
+import type { NodeTracker } from '../tracker/index.js';
+
+export interface StatusDeps {
+  model: MeshModel;
+  tracker: NodeTracker;
+  sources: SourceRegistry;
+  latest: () => { revision: number; commitTime: number };
+  components: () => ComponentStatus[];
+  clock: Clock;
+}
+
+/** The mesh as the admin API reports it: clusters, their nodes and sources. */
+export function buildStatus(d: StatusDeps): StatusResponse {
+  const clusters: ClusterStatus[] = d.model.clusters().map((c) => {
+    const src = d.sources.state(c.name);
+    let endpoints = 0;
+    for (const o of d.model.objectsOf(c.name).values()) if (o.kind === 'Pod') endpoints += 1;
+    return {
+      name: c.name,
+      id: c.id,
+      endpoints,
+      source: {
+        connected: src?.connected ?? false,
+        lastEventUnixMs: src?.lastEventAt ?? 0,
+        lastError: src?.lastError ?? '',
+      },
+      nodes: c.nodes.map((n) => {
+        const v = d.tracker.view(c.name, n);
+        return {
+          name: v.name,
+          state: v.state,
+          ackedRevision: v.ackedRevision,
+          syncedRevision: v.syncedRevision,
+          lagMs: v.lagMs,
+          sinceUnixMs: v.since,
+          error: v.error,
+          digest: v.digest,
+        };
+      }),
+    };
+  });
+  const latest = d.latest();
+  return {
+    revision: latest.revision,
+    commitTimeUnixMs: latest.commitTime,
+    components: d.components(),
+    clusters,
+  };
+}

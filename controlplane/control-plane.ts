@@ -1,0 +1,174 @@
+import * as grpc from '@grpc/grpc-js';
+import { Etcd3 } from 'etcd3';
+import { connect, type NatsConnection } from 'nats';
+import { MeshError, systemClock, type Clock, type Logger } from '../common/index.js';
+import { MeshAdminService, MeshDiscoveryService, type ComponentStatus } from '../proto/index.js';
+import { adminService } from './admin/index.js';
+import { defaultLabelFilter } from './identity/index.js';
+import { ChangeSetCommitter, EventConsumer, SourceRegistry } from './ingest/index.js';
+import { MeshModel } from './model/index.js';
+import { SnapshotCache } from './snapshot/index.js';
+import { EtcdMeshStore, keyLayout } from './store/index.js';
+import { MeshSync } from './sync/index.js';
+import { NodeTracker } from './tracker/index.js';
+import { XdsServer } from './xds/index.js';
+
+export interface ControlPlaneOptions {
+  etcdEndpoints: string[];
+  natsUrl: string;
+  /** host:port for the gRPC server (discovery + admin); port 0 = any */
+  listen: string;
+  log: Logger;
+  clock?: Clock;
+  /** etcd key root, default /meshplane */
+  keyRoot?: string;
+  ipcacheShards?: number;
+}
+
+/**
+ * One control plane replica, wired from its parts. `start()` connects to
+ * etcd and NATS, loads the mesh, serves gRPC and consumes change sets;
+ * `stop()` ends all of it. Stopping is not removing: no mesh state changes.
+ */
+export class ControlPlane {
+  readonly #opts: ControlPlaneOptions;
+  readonly #abort = new AbortController();
+  readonly #tasks: Promise<void>[] = [];
+  #etcd: Etcd3 | undefined;
+  #nats: NatsConnection | undefined;
+  #server: grpc.Server | undefined;
+  #xds: XdsServer | undefined;
+  #address = '';
+
+  constructor(opts: ControlPlaneOptions) {
+    this.#opts = opts;
+  }
+
+  get address(): string {
+    return this.#address;
+  }
+
+  async start(): Promise<{ address: string }> {
+    const { log } = this.#opts;
+    const clock = this.#opts.clock ?? systemClock;
+    const signal = this.#abort.signal;
+    const layout = keyLayout(this.#opts.keyRoot);
+    this.#etcd = new Etcd3({ hosts: this.#opts.etcdEndpoints });
+    try {
+      this.#nats = await connect({
+        servers: this.#opts.natsUrl,
+        name: 'meshplane-controlplane',
+        maxReconnectAttempts: -1,
+      });
+    } catch (err) {
+      throw new MeshError('UNAVAILABLE', `cannot connect to NATS at ${this.#opts.natsUrl}`, {
+        cause: err,
+      });
+    }
+    const model = new MeshModel(layout);
+    const cache = new SnapshotCache({
+      ...(this.#opts.ipcacheShards ? { ipcacheShards: this.#opts.ipcacheShards } : {}),
+    });
+    const tracker = new NodeTracker(clock);
+    cache.subscribe((rev) =>
+      tracker.onRevision(
+        rev,
+        cache.nodes().map((k) => {
+          const i = k.indexOf('/');
+          return { cluster: k.slice(0, i), node: k.slice(i + 1) };
+        }),
+      ),
+    );
+    const sources = new SourceRegistry(clock);
+    const sync = new MeshSync(
+      new EtcdMeshStore(this.#etcd, layout),
+      model,
+      cache,
+      clock,
+      log.child({ part: 'sync' }),
+    );
+    this.#xds = new XdsServer(cache, tracker, clock, log.child({ part: 'xds' }));
+
+    this.#tasks.push(sync.run(signal));
+    await Promise.race([
+      sync.ready,
+      new Promise((_, reject) =>
+        signal.addEventListener(
+          'abort',
+          () => reject(new MeshError('UNAVAILABLE', 'stopped before etcd was read')),
+          { once: true },
+        ),
+      ),
+    ]);
+
+    const server = new grpc.Server();
+    server.addService(MeshDiscoveryService, this.#xds.service());
+    server.addService(
+      MeshAdminService,
+      adminService({
+        model,
+        tracker,
+        sources,
+        clock,
+        latest: () => cache.latest,
+        components: () => this.#components(),
+      }),
+    );
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(this.#opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) =>
+        err
+          ? reject(
+              new MeshError('UNAVAILABLE', `cannot listen on ${this.#opts.listen}`, { cause: err }),
+            )
+          : resolve(p),
+      ),
+    );
+    this.#server = server;
+    const host = this.#opts.listen.slice(0, this.#opts.listen.lastIndexOf(':'));
+    this.#address = `${host}:${port}`;
+
+    const committer = new ChangeSetCommitter(this.#etcd, layout, defaultLabelFilter());
+    const consumer = new EventConsumer(
+      this.#nats,
+      committer,
+      sources,
+      log.child({ part: 'ingest' }),
+      () => undefined,
+    );
+    this.#tasks.push(
+      consumer.run(signal).catch((err: unknown) => {
+        if (!signal.aborted)
+          log.error('event consumer stopped', {
+            error: err instanceof Error ? err.message : String(err),
+          });
+      }),
+    );
+    return { address: this.#address };
+  }
+
+  #components(): ComponentStatus[] {
+    return [
+      { name: 'controlplane', state: 'up', address: this.#address, detail: '' },
+      { name: 'etcd', state: 'up', address: this.#opts.etcdEndpoints.join(','), detail: '' },
+      {
+        name: 'nats',
+        state: this.#nats && !this.#nats.isClosed() ? 'up' : 'down',
+        address: this.#opts.natsUrl,
+        detail: '',
+      },
+    ];
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort(new MeshError('UNAVAILABLE', 'control plane stopping'));
+    this.#xds?.close();
+    await new Promise<void>((resolve) => {
+      if (!this.#server) return resolve();
+      this.#server.tryShutdown(() => resolve());
+      setTimeout(() => this.#server?.forceShutdown(), 2000).unref();
+    });
+    await Promise.allSettled(this.#tasks);
+    await this.#nats?.close().catch(() => undefined);
+    this.#etcd?.close();
+  }
+}

@@ -1,0 +1,10 @@
+export { ChangeSetCommitter, type CommitOutcome } from './committer.js';
+export { EventConsumer, type EventConsumerOptions } from './event-consumer.js';
+export { SourceRegistry, type SourceState } from './source-registry.js';
+export {
+  planChangeSet,
+  alreadyApplied,
+  type SourcePosition,
+  type ClusterReadState,
+} from './plan.js';
+export { validateChangeSet } from './validate-event.js';

@@ -1,0 +1,93 @@
+import {
+  type ChangeSetEvent,
+  type ValidationIssue,
+  type Result,
+  objectKey,
+} from '../../common/index.js';
+
+const KINDS = new Set([
+  'Namespace',
+  'ServiceAccount',
+  'Pod',
+  'Service',
+  'ServiceExport',
+  'NetworkPolicy',
+  'CiliumNetworkPolicy',
+  'CiliumClusterwideNetworkPolicy',
+]);
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+/**
+ * Checks the shape of a change set arriving from NATS. Sources validate
+ * manifests in depth; the control plane still refuses anything malformed
+ * rather than storing it (a source of another version, or a bug).
+ */
+export function validateChangeSet(raw: unknown, subjectCluster: string): Result<ChangeSetEvent> {
+  const errors: ValidationIssue[] = [];
+  const err = (field: string, message: string, object?: string): void => {
+    errors.push({ severity: 'error', field, message, ...(object ? { object } : {}) });
+  };
+  if (typeof raw !== 'object' || raw === null) {
+    return {
+      ok: false,
+      errors: [{ severity: 'error', message: 'change set is not a JSON object' }],
+    };
+  }
+  const ev = raw as Partial<ChangeSetEvent>;
+  if (ev.apiVersion !== 'meshplane/v1')
+    err('apiVersion', `must be meshplane/v1, got ${String(ev.apiVersion)}`);
+  const c = ev.cluster;
+  if (typeof c !== 'object' || c === null) {
+    err('cluster', 'missing');
+  } else {
+    if (typeof c.name !== 'string' || !DNS_LABEL.test(c.name))
+      err('cluster.name', 'must be a DNS label');
+    else if (c.name !== subjectCluster)
+      err('cluster.name', `${c.name} published on the subject of cluster ${subjectCluster}`);
+    if (!Number.isInteger(c.id) || c.id < 1 || c.id > 255)
+      err('cluster.id', 'must be an integer in 1..255');
+    if (
+      !Array.isArray(c.nodes) ||
+      c.nodes.some((n) => typeof n !== 'string' || !DNS_LABEL.test(n))
+    ) {
+      err('cluster.nodes', 'must be a list of DNS labels');
+    }
+    if (typeof c.podCIDR !== 'string') err('cluster.podCIDR', 'missing');
+  }
+  if (typeof ev.full !== 'boolean') err('full', 'must be a boolean');
+  if (!Array.isArray(ev.upserts)) err('upserts', 'must be a list');
+  if (!Array.isArray(ev.deletes)) err('deletes', 'must be a list');
+  const seen = new Set<string>();
+  for (const [i, o] of (Array.isArray(ev.upserts) ? ev.upserts : []).entries()) {
+    const where = `upserts[${i}]`;
+    if (typeof o !== 'object' || o === null || !KINDS.has(o.kind)) {
+      err(`${where}.kind`, `unknown kind ${String((o as { kind?: unknown } | null)?.kind)}`);
+      continue;
+    }
+    const name = `${o.kind}/${o.namespace}/${o.name}`;
+    if (typeof o.name !== 'string' || o.name === '') err(`${where}.name`, 'missing', name);
+    if (typeof o.namespace !== 'string') err(`${where}.namespace`, 'missing', name);
+    if (o.cluster !== c?.name)
+      err(`${where}.cluster`, `${String(o.cluster)} is not ${String(c?.name)}`, name);
+    if (o.kind === 'Pod') {
+      if (!Array.isArray(o.ips) || o.ips.some((ip) => typeof ip !== 'string'))
+        err(`${where}.ips`, 'must be a list of IPs', name);
+      if (typeof o.node !== 'string' || (Array.isArray(c?.nodes) && !c.nodes.includes(o.node))) {
+        err(`${where}.node`, `${String(o.node)} is not a node of cluster ${String(c?.name)}`, name);
+      }
+      if (typeof o.labels !== 'object' || o.labels === null)
+        err(`${where}.labels`, 'must be a map', name);
+    }
+    const key = objectKey(o);
+    if (seen.has(key)) err(where, 'duplicate object in one change set', name);
+    seen.add(key);
+  }
+  for (const [i, d] of (Array.isArray(ev.deletes) ? ev.deletes : []).entries()) {
+    if (typeof d !== 'object' || d === null || !KINDS.has(d.kind) || typeof d.name !== 'string') {
+      err(`deletes[${i}]`, 'must be {kind, namespace, name}');
+    }
+  }
+  return errors.length > 0
+    ? { ok: false, errors }
+    : { ok: true, value: ev as ChangeSetEvent, warnings: [] };
+}

@@ -1,0 +1,133 @@
+import type { ClusterSpec, MeshObject, PodObject } from '../../common/index.js';
+import { parseMeshKey, type KeyLayout, type KvEvent } from '../store/index.js';
+
+/** A pod as stored: the source's object plus the identity the control plane gave it. */
+export interface StoredPod extends PodObject {
+  identity: number;
+}
+
+export type StoredObject = Exclude<MeshObject, PodObject> | StoredPod;
+
+/** What one batch of etcd events changed, for the snapshot builder. */
+export interface ModelChange {
+  clusters: Set<string>;
+  /** endpoint name (cluster/namespace/pod) -> before and after */
+  pods: Map<string, { before: StoredPod | undefined; after: StoredPod | undefined }>;
+  /** any other object (services, exports, policies, namespaces, ...) changed */
+  objects: number;
+}
+
+export function emptyChange(): ModelChange {
+  return { clusters: new Set(), pods: new Map(), objects: 0 };
+}
+
+export function podName(p: { cluster: string; namespace: string; name: string }): string {
+  return `${p.cluster}/${p.namespace}/${p.name}`;
+}
+
+/**
+ * The control plane's in-memory view of the mesh state in etcd, fed by the
+ * etcd watch. Pure: no I/O, no clock. Not safe for concurrent mutation; the
+ * owner applies one batch at a time.
+ */
+export class MeshModel {
+  readonly #layout: KeyLayout;
+  readonly #clusters = new Map<string, ClusterSpec>();
+  /** cluster -> objectKey -> object */
+  readonly #objects = new Map<string, Map<string, StoredObject>>();
+  readonly #pods = new Map<string, StoredPod>();
+
+  constructor(layout: KeyLayout) {
+    this.#layout = layout;
+  }
+
+  clusters(): ClusterSpec[] {
+    return [...this.#clusters.values()].sort((a, b) => a.id - b.id);
+  }
+
+  cluster(name: string): ClusterSpec | undefined {
+    return this.#clusters.get(name);
+  }
+
+  pods(): IterableIterator<StoredPod> {
+    return this.#pods.values();
+  }
+
+  pod(name: string): StoredPod | undefined {
+    return this.#pods.get(name);
+  }
+
+  objectsOf(cluster: string): ReadonlyMap<string, StoredObject> {
+    return this.#objects.get(cluster) ?? new Map<string, StoredObject>();
+  }
+
+  /** Applies one batch of etcd events (one or more revisions) and says what changed. */
+  apply(events: readonly KvEvent[], change: ModelChange = emptyChange()): ModelChange {
+    for (const ev of events) this.#applyOne(ev, change);
+    return change;
+  }
+
+  /**
+   * Replaces the whole state with a fresh listing (after a watch had to be
+   * restarted) and says what differs from before, as if it had been watched.
+   */
+  reset(events: readonly KvEvent[]): ModelChange {
+    const change = emptyChange();
+    const beforePods = new Map(this.#pods);
+    for (const c of this.#clusters.keys()) change.clusters.add(c);
+    this.#clusters.clear();
+    this.#objects.clear();
+    this.#pods.clear();
+    this.apply(events, change);
+    change.pods.clear();
+    for (const [name, before] of beforePods) {
+      const after = this.#pods.get(name);
+      if (JSON.stringify(before) !== JSON.stringify(after))
+        change.pods.set(name, { before, after });
+    }
+    for (const [name, after] of this.#pods) {
+      if (!beforePods.has(name)) change.pods.set(name, { before: undefined, after });
+    }
+    change.objects += 1;
+    return change;
+  }
+
+  #applyOne(ev: KvEvent, change: ModelChange): void {
+    const parsed = parseMeshKey(this.#layout, ev.key);
+    switch (parsed.type) {
+      case 'cluster-info':
+        if (ev.type === 'put')
+          this.#clusters.set(parsed.cluster, JSON.parse(ev.value) as ClusterSpec);
+        else this.#clusters.delete(parsed.cluster);
+        change.clusters.add(parsed.cluster);
+        return;
+      case 'object': {
+        let objects = this.#objects.get(parsed.cluster);
+        if (!objects) {
+          objects = new Map();
+          this.#objects.set(parsed.cluster, objects);
+        }
+        const before = objects.get(parsed.objectKey);
+        const after = ev.type === 'put' ? (JSON.parse(ev.value) as StoredObject) : undefined;
+        if (after) objects.set(parsed.objectKey, after);
+        else objects.delete(parsed.objectKey);
+        if (objects.size === 0) this.#objects.delete(parsed.cluster);
+        const kind = after?.kind ?? before?.kind;
+        if (kind === 'Pod') {
+          const b = before as StoredPod | undefined;
+          const a = after as StoredPod | undefined;
+          const name = podName((a ?? b)!);
+          if (a) this.#pods.set(name, a);
+          else this.#pods.delete(name);
+          const prev = change.pods.get(name);
+          change.pods.set(name, { before: prev ? prev.before : b, after: a });
+        } else {
+          change.objects += 1;
+        }
+        return;
+      }
+      default:
+        return;
+    }
+  }
+}

@@ -1,0 +1,158 @@
+import { resourceKey, type EncodedResource } from '../../common/index.js';
+import { podName, type MeshModel, type ModelChange, type StoredPod } from '../model/index.js';
+import { buildEndpointResource, endpointResourceName } from './endpoint.js';
+import { hostPrefix, ShardedIpcache } from './ipcache.js';
+import { NodeSnapshot, nodeKey } from './node-snapshot.js';
+import { TYPE_ENDPOINT } from '../../proto/index.js';
+
+/** The outcome of one etcd revision that changed at least one node's snapshot. */
+export interface MeshRevision {
+  revision: number;
+  /** when this replica observed the commit (its own clock) */
+  commitTime: number;
+  /** node keys whose expected snapshot changed at this revision */
+  affected: string[];
+  /** node keys that left the mesh at this revision */
+  removed: string[];
+}
+
+export interface SnapshotCacheOptions {
+  ipcacheShards?: number;
+}
+
+/**
+ * Decides what each node should hold. Knows nothing of gRPC: the xDS server
+ * reads `snapshot(node)` and subscribes to revisions. Fed by the owner with
+ * the model and what changed; a change that alters no node's snapshot is not
+ * a mesh revision and is not published.
+ */
+export class SnapshotCache {
+  readonly #ipcache: ShardedIpcache;
+  #shared: ReadonlyMap<string, EncodedResource> = new Map();
+  /** node key -> local resources (endpoint policies of its pods) */
+  readonly #local = new Map<string, Map<string, EncodedResource>>();
+  readonly #snapshots = new Map<string, NodeSnapshot>();
+  #latest: { revision: number; commitTime: number } = { revision: 0, commitTime: 0 };
+  readonly #listeners = new Set<(rev: MeshRevision) => void>();
+  /** prefix -> the endpoint (cluster/namespace/pod) whose IP it is */
+  readonly #ipOwners = new Map<string, string>();
+  /** prefix -> [earlier owner, current owner] while two pods claim one IP */
+  readonly #ipConflicts = new Map<string, [string, string]>();
+
+  constructor(opts: SnapshotCacheOptions = {}) {
+    this.#ipcache = new ShardedIpcache(opts.ipcacheShards ?? 16);
+  }
+
+  get latest(): { revision: number; commitTime: number } {
+    return this.#latest;
+  }
+
+  snapshot(node: string): NodeSnapshot | undefined {
+    return this.#snapshots.get(node);
+  }
+
+  /** IPs claimed by two endpoints at once (a source error the control plane can only report). */
+  ipConflicts(): ReadonlyMap<string, readonly [string, string]> {
+    return this.#ipConflicts;
+  }
+
+  nodes(): string[] {
+    return [...this.#snapshots.keys()];
+  }
+
+  /** Listeners run synchronously after a revision is published; they must not throw. */
+  subscribe(listener: (rev: MeshRevision) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Folds a model change committed at `revision` into the snapshots.
+   * Returns the mesh revision, or undefined when no node's snapshot changed.
+   */
+  update(
+    revision: number,
+    commitTime: number,
+    model: MeshModel,
+    change: ModelChange,
+  ): MeshRevision | undefined {
+    const touchedLocal = new Set<string>();
+    for (const [, { before, after }] of change.pods) {
+      if (before) this.#removePod(before, touchedLocal);
+      if (after) this.#addPod(after, touchedLocal);
+    }
+    const shardsChanged = this.#ipcache.flush().length > 0;
+    if (shardsChanged) this.#shared = this.#sharedResources();
+
+    // The node set follows the clusters' node lists.
+    const wanted = new Set<string>();
+    for (const c of model.clusters()) for (const n of c.nodes) wanted.add(nodeKey(c.name, n));
+    const removed = [...this.#snapshots.keys()].filter((k) => !wanted.has(k));
+    for (const k of removed) {
+      this.#snapshots.delete(k);
+      this.#local.delete(k);
+    }
+
+    const affected: string[] = [];
+    for (const c of model.clusters()) {
+      for (const n of c.nodes) {
+        const key = nodeKey(c.name, n);
+        const prev = this.#snapshots.get(key);
+        if (prev && !shardsChanged && !touchedLocal.has(key)) continue;
+        const local = this.#local.get(key) ?? new Map<string, EncodedResource>();
+        const next = new NodeSnapshot(c.name, n, revision, this.#shared, new Map(local));
+        if (prev?.sameAs(next)) continue;
+        this.#snapshots.set(key, next);
+        affected.push(key);
+      }
+    }
+    if (affected.length === 0 && removed.length === 0) return undefined;
+    this.#latest = { revision, commitTime };
+    const rev: MeshRevision = { revision, commitTime, affected, removed };
+    for (const l of this.#listeners) l(rev);
+    return rev;
+  }
+
+  #sharedResources(): Map<string, EncodedResource> {
+    const shared = new Map<string, EncodedResource>();
+    for (const r of this.#ipcache.resources()) shared.set(resourceKey(r.typeUrl, r.name), r);
+    return shared;
+  }
+
+  #addPod(pod: StoredPod, touched: Set<string>): void {
+    const owner = podName(pod);
+    for (const ip of pod.ips) {
+      const prefix = hostPrefix(ip);
+      const other = this.#ipOwners.get(prefix);
+      // Pod IPs are unique across the mesh (DESIGN.md); sources refuse
+      // duplicates within a folder, but two clusters can still collide. The
+      // last writer wins and the collision is reported, never hidden.
+      if (other !== undefined && other !== owner) this.#ipConflicts.set(prefix, [other, owner]);
+      this.#ipOwners.set(prefix, owner);
+      this.#ipcache.set(prefix, pod.identity);
+    }
+    const key = nodeKey(pod.cluster, pod.node);
+    let local = this.#local.get(key);
+    if (!local) {
+      local = new Map();
+      this.#local.set(key, local);
+    }
+    const r = buildEndpointResource(pod);
+    local.set(resourceKey(r.typeUrl, r.name), r);
+    touched.add(key);
+  }
+
+  #removePod(pod: StoredPod, touched: Set<string>): void {
+    const owner = podName(pod);
+    for (const ip of pod.ips) {
+      const prefix = hostPrefix(ip);
+      if (this.#ipOwners.get(prefix) !== owner) continue;
+      this.#ipOwners.delete(prefix);
+      this.#ipConflicts.delete(prefix);
+      this.#ipcache.delete(prefix);
+    }
+    const key = nodeKey(pod.cluster, pod.node);
+    this.#local.get(key)?.delete(resourceKey(TYPE_ENDPOINT, endpointResourceName(pod)));
+    touched.add(key);
+  }
+}

@@ -1,0 +1,3 @@
+export * from './keys.js';
+export * from './events.js';
+export * from './etcd-store.js';

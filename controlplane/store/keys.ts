@@ -1,0 +1,63 @@
+import { objectKey, type ObjectRef } from '../../common/index.js';
+
+/**
+ * etcd key layout. Everything a cluster owns lives under its own prefix, so
+ * removing a cluster is one DeleteRange. Bookkeeping (health, leases,
+ * elections, tracker state) lives under a separate prefix, so its writes are
+ * never mesh revisions.
+ */
+export interface KeyLayout {
+  readonly root: string;
+  readonly mesh: string;
+  readonly bookkeeping: string;
+  cluster(cluster: string): string;
+  clusterInfo(cluster: string): string;
+  sourceSequence(cluster: string): string;
+  objects(cluster: string): string;
+  object(cluster: string, ref: ObjectRef): string;
+  identityByLabels(cluster: string, labelsHash: string): string;
+  identityById(cluster: string, id: number): string;
+  identityNext(cluster: string): string;
+}
+
+export function keyLayout(root = '/meshplane'): KeyLayout {
+  const mesh = `${root}/mesh/`;
+  const cluster = (c: string): string => `${mesh}clusters/${c}/`;
+  return {
+    root,
+    mesh,
+    bookkeeping: `${root}/book/`,
+    cluster,
+    clusterInfo: (c) => `${cluster(c)}info`,
+    sourceSequence: (c) => `${cluster(c)}source-seq`,
+    objects: (c) => `${cluster(c)}objects/`,
+    object: (c, ref) => `${cluster(c)}objects/${objectKey(ref)}`,
+    identityByLabels: (c, h) => `${cluster(c)}identities/by-labels/${h}`,
+    identityById: (c, id) => `${cluster(c)}identities/by-id/${id}`,
+    identityNext: (c) => `${cluster(c)}identities/next`,
+  };
+}
+
+export type ParsedKey =
+  | { type: 'cluster-info'; cluster: string }
+  | { type: 'source-seq'; cluster: string }
+  | { type: 'object'; cluster: string; objectKey: string }
+  | { type: 'identity'; cluster: string; id: number }
+  | { type: 'other' };
+
+/** Classifies a key under the mesh prefix. */
+export function parseMeshKey(layout: KeyLayout, key: string): ParsedKey {
+  if (!key.startsWith(`${layout.mesh}clusters/`)) return { type: 'other' };
+  const rest = key.slice(`${layout.mesh}clusters/`.length);
+  const slash = rest.indexOf('/');
+  if (slash < 0) return { type: 'other' };
+  const cluster = rest.slice(0, slash);
+  const tail = rest.slice(slash + 1);
+  if (tail === 'info') return { type: 'cluster-info', cluster };
+  if (tail === 'source-seq') return { type: 'source-seq', cluster };
+  if (tail.startsWith('objects/')) return { type: 'object', cluster, objectKey: tail.slice(8) };
+  if (tail.startsWith('identities/by-id/')) {
+    return { type: 'identity', cluster, id: Number(tail.slice('identities/by-id/'.length)) };
+  }
+  return { type: 'other' };
+}

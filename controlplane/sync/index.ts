@@ -1,0 +1,1 @@
+export { MeshSync } from './mesh-sync.js';

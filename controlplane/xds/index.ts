@@ -1,0 +1,2 @@
+export { XdsServer } from './server.js';
+export type * from './callbacks.js';

@@ -1,0 +1,191 @@
+import { randomUUID } from 'node:crypto';
+import {
+  RESOURCE_TYPES,
+  resourceKey,
+  type Clock,
+  type EncodedResource,
+  type Logger,
+} from '../../common/index.js';
+import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from '../../proto/index.js';
+import type { NodeSnapshot, SnapshotCache } from '../snapshot/index.js';
+import type { NodeIdentity, XdsCallbacks } from './callbacks.js';
+import type { ResourceDigests } from './resource-digest.js';
+
+interface InFlight {
+  nonce: string;
+  revision: number;
+  target: NodeSnapshot;
+  sentAt: number;
+}
+
+/**
+ * One agent's stream: what the node holds (as far as its ACKs prove), the one
+ * revision in flight, and the last NACKed target (never resent unchanged).
+ * A slow agent gets the newest state when it ACKs, never a backlog.
+ */
+export class NodeSession {
+  readonly node: NodeIdentity;
+  readonly #cache: SnapshotCache;
+  readonly #digests: ResourceDigests;
+  readonly #callbacks: XdsCallbacks;
+  readonly #send: (r: DeltaDiscoveryResponse) => void;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  /** resource key -> version the node holds */
+  #held = new Map<string, string>();
+  #heldDigest = '';
+  #heldRevision = 0;
+  #inFlight: InFlight | undefined;
+  #nackedTarget: NodeSnapshot | undefined;
+  #needsInitial = true;
+  #closed = false;
+
+  constructor(
+    node: NodeIdentity,
+    initial: { typeUrl: string; name: string; version: string }[],
+    deps: {
+      cache: SnapshotCache;
+      digests: ResourceDigests;
+      callbacks: XdsCallbacks;
+      send: (r: DeltaDiscoveryResponse) => void;
+      clock: Clock;
+      log: Logger;
+    },
+  ) {
+    this.node = node;
+    for (const r of initial) this.#held.set(resourceKey(r.typeUrl, r.name), r.version);
+    this.#cache = deps.cache;
+    this.#digests = deps.digests;
+    this.#callbacks = deps.callbacks;
+    this.#send = deps.send;
+    this.#clock = deps.clock;
+    this.#log = deps.log;
+  }
+
+  close(): void {
+    this.#closed = true;
+  }
+
+  /** Sends the difference to the node's current snapshot, if nothing is in flight. */
+  push(): void {
+    if (this.#closed || this.#inFlight) return;
+    const target = this.#cache.snapshot(this.node.key);
+    if (!target) return; // not (yet) a node of the mesh
+    if (target === this.#nackedTarget) return;
+    const changed = new Map<string, EncodedResource[]>();
+    const removed = new Map<string, string[]>();
+    for (const r of target.resources()) {
+      if (this.#held.get(resourceKey(r.typeUrl, r.name)) === r.version) continue;
+      const list = changed.get(r.typeUrl) ?? [];
+      list.push(r);
+      changed.set(r.typeUrl, list);
+    }
+    for (const key of this.#held.keys()) {
+      if (target.get(key)) continue;
+      const [typeUrl, name] = splitKey(key);
+      const list = removed.get(typeUrl) ?? [];
+      list.push(name);
+      removed.set(typeUrl, list);
+    }
+    if (changed.size === 0 && removed.size === 0 && !this.#needsInitial) return;
+    this.#needsInitial = false;
+
+    const revision = this.#cache.latest.revision;
+    const types = RESOURCE_TYPES.filter((t) => changed.has(t) || removed.has(t));
+    // On connect the node gets the current revision even when it already
+    // holds everything, so it ACKs and reports its digest.
+    if (types.length === 0) types.push(RESOURCE_TYPES[0]);
+    let nonce = '';
+    let bytes = 0;
+    let count = 0;
+    const sentAt = this.#clock.now();
+    types.forEach((typeUrl, i) => {
+      nonce = randomUUID();
+      const resources = (changed.get(typeUrl) ?? []).map((r) => ({
+        name: r.name,
+        version: r.version,
+        payload: r.payload,
+      }));
+      for (const r of resources) bytes += r.payload.byteLength;
+      count += resources.length;
+      this.#send({
+        typeUrl,
+        resources,
+        removedResources: removed.get(typeUrl) ?? [],
+        nonce,
+        meshRevision: revision,
+        revisionComplete: i === types.length - 1,
+        systemVersionInfo: String(revision),
+      });
+    });
+    this.#inFlight = { nonce, revision, target, sentAt };
+    const removedCount = [...removed.values()].reduce((n, l) => n + l.length, 0);
+    this.#callbacks.onPush?.(this.node, {
+      revision,
+      nonce,
+      resources: count,
+      removed: removedCount,
+      bytes,
+      sentAt,
+    });
+  }
+
+  /** An ACK, NACK or verification report from the agent. */
+  onRequest(req: DeltaDiscoveryRequest): void {
+    if (req.verification) {
+      this.#callbacks.onVerification?.(this.node, {
+        revision: req.appliedRevision,
+        digest: req.digest,
+        expectedDigest: this.#heldDigest,
+      });
+      return;
+    }
+    const inFlight = this.#inFlight;
+    if (!inFlight || req.responseNonce !== inFlight.nonce) {
+      this.#log.warn('stale or unknown nonce ignored', {
+        node: this.node.key,
+        nonce: req.responseNonce,
+      });
+      return;
+    }
+    this.#inFlight = undefined;
+    if (req.errorDetail) {
+      this.#nackedTarget = inFlight.target;
+      this.#callbacks.onNack?.(this.node, {
+        revision: inFlight.revision,
+        nonce: inFlight.nonce,
+        message: req.errorDetail.message,
+        resourceNames: req.errorDetail.resourceNames,
+        heldRevision: req.appliedRevision,
+      });
+    } else {
+      const held = new Map<string, string>();
+      for (const r of inFlight.target.resources())
+        held.set(resourceKey(r.typeUrl, r.name), r.version);
+      this.#held = held;
+      this.#heldRevision = inFlight.revision;
+      this.#heldDigest = this.#digests.digest(inFlight.target.resources());
+      this.#nackedTarget = undefined;
+      this.#callbacks.onAck?.(this.node, {
+        revision: req.appliedRevision,
+        nonce: inFlight.nonce,
+        applyDurationUs: req.applyDurationUs,
+        digest: req.digest,
+        expectedDigest: this.#heldDigest,
+        current: this.#cache.snapshot(this.node.key) === inFlight.target,
+        sentAt: inFlight.sentAt,
+        receivedAt: this.#clock.now(),
+      });
+    }
+    this.push();
+  }
+
+  get heldRevision(): number {
+    return this.#heldRevision;
+  }
+}
+
+function splitKey(key: string): [string, string] {
+  const i = key.indexOf('|');
+  return [key.slice(0, i), key.slice(i + 1)];
+}

@@ -1,0 +1,165 @@
+import * as grpc from '@grpc/grpc-js';
+import { MeshError, type Clock, type Logger } from '../../common/index.js';
+import {
+  PROTOCOL_VERSION,
+  PROTOCOL_VERSION_HEADER,
+  type DeltaDiscoveryRequest,
+  type DeltaDiscoveryResponse,
+  type MeshDiscoveryServer,
+} from '../../proto/index.js';
+import { nodeKey, type MeshRevision, type SnapshotCache } from '../snapshot/index.js';
+import type { NodeIdentity, XdsCallbacks } from './callbacks.js';
+import { NodeSession } from './node-session.js';
+import { ResourceDigests } from './resource-digest.js';
+
+type Stream = grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
+
+/**
+ * The gRPC side of snapshot distribution: one stream per node, served from
+ * the snapshot cache. The cache decides what each node should hold; this
+ * server decides how it gets there (diffs, one revision in flight, ACK/NACK).
+ */
+export class XdsServer {
+  readonly #cache: SnapshotCache;
+  readonly #callbacks: XdsCallbacks;
+  readonly #clock: Clock;
+  readonly #log: Logger;
+  readonly #digests = new ResourceDigests();
+  readonly #sessions = new Map<string, { session: NodeSession; stream: Stream }>();
+  readonly #dirty = new Set<string>();
+  #flushScheduled = false;
+  readonly #unsubscribe: () => void;
+
+  constructor(cache: SnapshotCache, callbacks: XdsCallbacks, clock: Clock, log: Logger) {
+    this.#cache = cache;
+    this.#callbacks = callbacks;
+    this.#clock = clock;
+    this.#log = log;
+    this.#unsubscribe = cache.subscribe((rev) => this.#onRevision(rev));
+  }
+
+  /** Implementation to register with `server.addService(MeshDiscoveryService, ...)`. */
+  service(): MeshDiscoveryServer {
+    return { deltaResources: (stream: Stream) => this.#serve(stream) };
+  }
+
+  connectedNodes(): string[] {
+    return [...this.#sessions.keys()];
+  }
+
+  /** Ends every stream (agents reconnect to another replica or when we return). */
+  close(): void {
+    this.#unsubscribe();
+    for (const { session, stream } of this.#sessions.values()) {
+      session.close();
+      stream.end();
+    }
+    this.#sessions.clear();
+  }
+
+  #onRevision(rev: MeshRevision): void {
+    for (const key of rev.affected) if (this.#sessions.has(key)) this.#dirty.add(key);
+    if (this.#flushScheduled || this.#dirty.size === 0) return;
+    // Coalesce a burst of revisions into one push per node.
+    this.#flushScheduled = true;
+    setImmediate(() => {
+      this.#flushScheduled = false;
+      const keys = [...this.#dirty];
+      this.#dirty.clear();
+      for (const key of keys) this.#sessions.get(key)?.session.push();
+    });
+  }
+
+  #serve(stream: Stream): void {
+    let session: NodeSession | undefined;
+    let identity: NodeIdentity | undefined;
+    const meta = new grpc.Metadata();
+    meta.set(PROTOCOL_VERSION_HEADER, String(PROTOCOL_VERSION));
+    stream.sendMetadata(meta);
+
+    stream.on('data', (req: DeltaDiscoveryRequest) => {
+      try {
+        if (!session) {
+          const opened = this.#open(stream, req);
+          session = opened.session;
+          identity = opened.identity;
+          return;
+        }
+        session.onRequest(req);
+      } catch (err) {
+        const e =
+          err instanceof MeshError ? err : new MeshError('INTERNAL', String(err), { cause: err });
+        this.#log.warn('discovery stream refused', { node: identity?.key, error: e.message });
+        stream.destroy(
+          Object.assign(new Error(e.message), {
+            code:
+              e.code === 'PROTOCOL_MISMATCH'
+                ? grpc.status.FAILED_PRECONDITION
+                : grpc.status.INVALID_ARGUMENT,
+            details: e.message,
+          }),
+        );
+      }
+    });
+    const closed = (reason: string): void => {
+      if (!session || !identity) return;
+      session.close();
+      const current = this.#sessions.get(identity.key);
+      if (current?.session === session) this.#sessions.delete(identity.key);
+      this.#callbacks.onStreamClosed?.(identity, reason);
+      session = undefined;
+    };
+    stream.on('end', () => {
+      closed('agent closed the stream');
+      stream.end();
+    });
+    stream.on('error', (err: Error) => closed(`stream error: ${err.message}`));
+    stream.on('cancelled', () => closed('cancelled'));
+  }
+
+  #open(
+    stream: Stream,
+    req: DeltaDiscoveryRequest,
+  ): { session: NodeSession; identity: NodeIdentity } {
+    if (req.protocolVersion !== PROTOCOL_VERSION) {
+      throw new MeshError(
+        'PROTOCOL_MISMATCH',
+        `agent speaks discovery protocol ${req.protocolVersion}, this control plane speaks ${PROTOCOL_VERSION}`,
+      );
+    }
+    if (!req.node?.id || !req.node.cluster) {
+      throw new MeshError('VALIDATION', 'the first request must name node.id and node.cluster');
+    }
+    const identity: NodeIdentity = {
+      key: nodeKey(req.node.cluster, req.node.id),
+      cluster: req.node.cluster,
+      node: req.node.id,
+    };
+    const previous = this.#sessions.get(identity.key);
+    if (previous) {
+      // A reconnect that overtook the old stream's teardown: the newest wins.
+      previous.session.close();
+      previous.stream.end();
+    }
+    const session = new NodeSession(
+      identity,
+      req.initialResourceVersions.map((r) => ({
+        typeUrl: r.typeUrl,
+        name: r.name,
+        version: r.version,
+      })),
+      {
+        cache: this.#cache,
+        digests: this.#digests,
+        callbacks: this.#callbacks,
+        send: (r) => stream.write(r),
+        clock: this.#clock,
+        log: this.#log,
+      },
+    );
+    this.#sessions.set(identity.key, { session, stream });
+    this.#callbacks.onStreamOpen?.(identity);
+    session.push();
+    return { session, identity };
+  }
+}
