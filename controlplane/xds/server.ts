@@ -90,15 +90,14 @@ export class XdsServer {
         const e =
           err instanceof MeshError ? err : new MeshError('INTERNAL', String(err), { cause: err });
         this.#log.warn('discovery stream refused', { node: identity?.key, error: e.message });
-        stream.destroy(
-          Object.assign(new Error(e.message), {
-            code:
-              e.code === 'PROTOCOL_MISMATCH'
-                ? grpc.status.FAILED_PRECONDITION
-                : grpc.status.INVALID_ARGUMENT,
-            details: e.message,
-          }),
-        );
+        // grpc-js turns an 'error' event on a server stream into the call's status.
+        stream.emit('error', {
+          code:
+            e.code === 'PROTOCOL_MISMATCH'
+              ? grpc.status.FAILED_PRECONDITION
+              : grpc.status.INVALID_ARGUMENT,
+          details: e.message,
+        });
       }
     });
     const closed = (reason: string): void => {

@@ -1,0 +1,2 @@
+export { statusJson } from './status-json.js';
+export { EXIT } from './exit-codes.js';

@@ -1,0 +1,32 @@
+// meshctl: the command line of meshplane (composition root of the CLI).
+import { Command, CommanderError } from 'commander';
+import { isMeshError } from '../common/index.js';
+import { registerStatus } from './commands/status.js';
+import { registerUp } from './commands/up.js';
+import { CliExit, EXIT } from './exit-codes.js';
+
+const program = new Command('meshctl')
+  .description('meshplane: one zero-trust network across Kubernetes clusters, enforced with eBPF')
+  .exitOverride()
+  .showHelpAfterError();
+registerUp(program);
+registerStatus(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+  } else if (err instanceof CliExit) {
+    process.stderr.write(`meshctl: ${err.message}\n`);
+    process.exitCode = err.exitCode;
+  } else if (isMeshError(err, 'VALIDATION')) {
+    process.stderr.write(`meshctl: ${err.message}\n`);
+    process.exitCode = EXIT.usage;
+  } else {
+    process.stderr.write(
+      `meshctl: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+    );
+    process.exitCode = EXIT.failed;
+  }
+}

@@ -1,0 +1,58 @@
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { CliExit, EXIT } from './exit-codes.js';
+
+/**
+ * Where `meshctl up` keeps what other commands need to find the running
+ * mesh: `.meshplane/` under the current directory, unless --state-dir or
+ * MESHPLANE_STATE_DIR says otherwise.
+ */
+export function stateDirOf(flag: string | undefined): string {
+  return resolve(flag ?? process.env.MESHPLANE_STATE_DIR ?? '.meshplane');
+}
+
+export interface MeshState {
+  apiVersion: 'meshplane/v1';
+  pid: number;
+  startedAt: string;
+  controlPlane: string;
+  etcd: string;
+  nats: string;
+  datapath: string;
+  clusters: { name: string; id: number; nodes: string[] }[];
+  logs: string;
+}
+
+const FILE = 'mesh.json';
+
+export async function writeMeshState(dir: string, state: MeshState): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, FILE), `${JSON.stringify(state, null, 2)}\n`);
+}
+
+export async function readMeshState(dir: string): Promise<MeshState | undefined> {
+  try {
+    return JSON.parse(await readFile(join(dir, FILE), 'utf8')) as MeshState;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+export async function removeMeshState(dir: string): Promise<void> {
+  await rm(join(dir, FILE), { force: true });
+}
+
+/** The control plane address: --server, else the state dir of a running `meshctl up`. */
+export async function serverAddress(opts: { server?: string; stateDir?: string }): Promise<string> {
+  if (opts.server) return opts.server;
+  const dir = stateDirOf(opts.stateDir);
+  const state = await readMeshState(dir);
+  if (!state) {
+    throw new CliExit(
+      EXIT.unreachable,
+      `no running mesh found: ${join(dir, FILE)} does not exist (start one with \`meshctl up\`, or pass --server HOST:PORT)`,
+    );
+  }
+  return state.controlPlane;
+}
