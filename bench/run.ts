@@ -1,0 +1,15 @@
+// `npm run bench -- NAME [--json]`: runs one benchmark. Benchmarks register
+// here as they are written (DESIGN.md lists the planned ones and their keys).
+const benches: Record<string, (json: boolean) => Promise<void>> = {};
+
+const [name, ...rest] = process.argv.slice(2);
+const json = rest.includes('--json');
+const available = Object.keys(benches);
+if (name === undefined || !(name in benches)) {
+  process.stderr.write(
+    `usage: npm run bench -- NAME [--json]\n` +
+      `${name === undefined ? '' : `no benchmark named ${name}; `}available: ${available.length > 0 ? available.join(', ') : '(none yet)'}\n`,
+  );
+  process.exit(2);
+}
+await benches[name]!(json);
