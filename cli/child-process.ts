@@ -86,7 +86,12 @@ export async function startComponent(
     async stop(graceMs = 5000) {
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const timer = setTimeout(() => {
+        process.stderr.write(
+          `meshctl: ${name} did not stop within ${graceMs} ms of SIGTERM; killing it\n`,
+        );
+        child.kill('SIGKILL');
+      }, graceMs);
       await exited;
       clearTimeout(timer);
       log.end();

@@ -59,15 +59,20 @@ async function up(opts: UpOptions): Promise<void> {
   await mkdir(logs, { recursive: true });
   await mkdir(dataDir, { recursive: true });
 
-  const abort = new AbortController();
-  const components: Component[] = [];
+  // Aborts a start in progress; once everything runs, stopping is orderly
+  // (the servers must outlive the clients that drain into them).
+  const starting = new AbortController();
+  // Started in tiers; stopped in reverse: agents (they keep their state), then
+  // sources, then the control plane, each tier in parallel; etcd and NATS last.
+  const tiers: Component[][] = [];
+  const components = (): Component[] => tiers.flat();
   let infra: Infra | undefined;
   let stopping: Promise<void> | undefined;
+  let running = false;
   const stopAll = (): Promise<void> =>
     (stopping ??= (async () => {
-      abort.abort();
-      // Agents first (they keep their state), then sources, then the control plane.
-      for (const c of [...components].reverse()) await c.stop();
+      if (!running) starting.abort();
+      for (const tier of [...tiers].reverse()) await Promise.all(tier.map((c) => c.stop()));
       await infra?.stop();
       await removeMeshState(stateDir);
       if (!opts.keep) await rm(dataDir, { recursive: true, force: true });
@@ -86,7 +91,7 @@ async function up(opts: UpOptions): Promise<void> {
     infra = await startInfra({
       baseDir: dataDir,
       keepData: opts.keep ?? false,
-      signal: abort.signal,
+      signal: starting.signal,
     });
     const cp = await startComponent(
       'controlplane',
@@ -94,27 +99,24 @@ async function up(opts: UpOptions): Promise<void> {
       ['--etcd', infra.etcd.endpoint, '--nats', infra.nats.url],
       {
         logFile: join(logs, 'controlplane.log'),
-        signal: abort.signal,
+        signal: starting.signal,
       },
     );
-    components.push(cp);
+    tiers.push([cp]);
     const address = String(cp.ready.address);
-    for (const cluster of loaded.value.clusters) {
-      components.push(
-        await startComponent(
-          `source-${cluster.spec.name}`,
-          'clusters/src/main.ts',
-          [
-            '--dir',
-            cluster.dir,
-            '--nats',
-            infra.nats.url,
-            ...(nodes ? ['--nodes', String(nodes)] : []),
-          ],
-          { logFile: join(logs, `source-${cluster.spec.name}.log`), signal: abort.signal },
+    const natsUrl = infra.nats.url;
+    tiers.push(
+      await Promise.all(
+        loaded.value.clusters.map((cluster) =>
+          startComponent(
+            `source-${cluster.spec.name}`,
+            'clusters/src/main.ts',
+            ['--dir', cluster.dir, '--nats', natsUrl, ...(nodes ? ['--nodes', String(nodes)] : [])],
+            { logFile: join(logs, `source-${cluster.spec.name}.log`), signal: starting.signal },
+          ),
         ),
-      );
-    }
+      ),
+    );
     const agents = loaded.value.clusters.flatMap((c: LoadedCluster) =>
       c.spec.nodes.map((n) => ({ cluster: c.spec.name, node: n })),
     );
@@ -133,11 +135,12 @@ async function up(opts: UpOptions): Promise<void> {
             '--datapath',
             datapath.kind,
           ],
-          { logFile: join(logs, `agent-${a.cluster}-${a.node}.log`), signal: abort.signal },
+          { logFile: join(logs, `agent-${a.cluster}-${a.node}.log`), signal: starting.signal },
         ),
       ),
     );
-    components.push(...started);
+    tiers.push(started);
+    running = true;
     await writeMeshState(stateDir, {
       apiVersion: 'meshplane/v1',
       pid: process.pid,
@@ -172,7 +175,9 @@ async function up(opts: UpOptions): Promise<void> {
       `${JSON.stringify({ event: 'ready', apiVersion: 'meshplane/v1', controlPlane: address, stateDir })}\n`,
     );
     // A component that dies takes the mesh down loudly rather than leaving it half-running.
-    const died = await Promise.race(components.map((c) => c.exited.then((code) => ({ c, code }))));
+    const died = await Promise.race(
+      components().map((c) => c.exited.then((code) => ({ c, code }))),
+    );
     if (!stopping) {
       process.stderr.write(
         `meshctl up: ${died.c.name} exited (${String(died.code)}); stopping. See ${logs}\n`,

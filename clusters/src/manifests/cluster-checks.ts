@@ -1,0 +1,156 @@
+import type { ClusterSpec, MeshObject, NamespaceObject, PodObject } from '../../../common/index.js';
+import { objectKey } from '../../../common/index.js';
+import type { Converted } from './convert.js';
+import { cidrContains, parseIPv4, parseIPv4Cidr } from './ipv4.js';
+import type { IssueList } from './issues.js';
+import type { ObjectOrigin } from './origin.js';
+import { reportAt, where } from './origin.js';
+import type { PreviousPlacements } from './placement.js';
+import { assignIps, assignNodes, podKey } from './placement.js';
+import { podIpField } from './pod.js';
+
+/**
+ * The checks that need all objects of a cluster: namespaces exist,
+ * references resolve, pods are placed on nodes and get addresses, addresses
+ * are unique. Returns the cluster's objects with pods placed; updates the
+ * origins of pods whose address was assigned.
+ */
+export function checkClusterObjects(
+  spec: ClusterSpec,
+  converted: ReadonlyMap<string, Converted>,
+  origins: Map<string, ObjectOrigin>,
+  issues: IssueList,
+  previous: PreviousPlacements = new Map(),
+): MeshObject[] {
+  const origin = (key: string): ObjectOrigin =>
+    origins.get(key) ?? { file: '', document: 0, path: '', object: key };
+  const objects = [...converted.values()].map((c) => c.object);
+  const implicit = checkNamespaces(spec, objects, origin, issues);
+  checkReferences(objects, new Set(converted.keys()), origin, issues);
+  const placed = placePods(spec, converted, origins, issues, previous);
+  checkPodIps(spec, placed, origin, issues);
+  return [...objects.filter((o) => o.kind !== 'Pod'), ...placed.values(), ...implicit];
+}
+
+type OriginOf = (key: string) => ObjectOrigin;
+
+/** Every namespaced object needs its Namespace document; `default` exists in every cluster. */
+function checkNamespaces(
+  spec: ClusterSpec,
+  objects: readonly MeshObject[],
+  origin: OriginOf,
+  issues: IssueList,
+): NamespaceObject[] {
+  const declared = new Set(objects.filter((o) => o.kind === 'Namespace').map((o) => o.name));
+  let usesDefault = false;
+  for (const object of objects) {
+    if (object.namespace === '' || declared.has(object.namespace)) continue;
+    if (object.namespace === 'default') {
+      usesDefault = true;
+      continue;
+    }
+    reportAt(
+      issues,
+      origin(objectKey(object)),
+      'metadata.namespace',
+      `namespace "${object.namespace}" has no Namespace document in cluster ${spec.name}`,
+    );
+  }
+  if (!usesDefault) return [];
+  const labels = { 'kubernetes.io/metadata.name': 'default' };
+  return [{ kind: 'Namespace', cluster: spec.name, namespace: '', name: 'default', labels }];
+}
+
+/** Undeclared references are accepted (what they name may be managed elsewhere), with a warning. */
+function checkReferences(
+  objects: readonly MeshObject[],
+  keys: ReadonlySet<string>,
+  origin: OriginOf,
+  issues: IssueList,
+): void {
+  for (const object of objects) {
+    const here = origin(objectKey(object));
+    if (object.kind === 'Pod' && object.serviceAccount !== 'default') {
+      const ref = {
+        kind: 'ServiceAccount',
+        namespace: object.namespace,
+        name: object.serviceAccount,
+      } as const;
+      if (!keys.has(objectKey(ref))) {
+        const message = `ServiceAccount "${object.serviceAccount}" is not declared; assumed to exist`;
+        reportAt(issues, here, 'spec.serviceAccountName', message, 'warning');
+      }
+    }
+    if (object.kind === 'ServiceExport') {
+      const ref = { kind: 'Service', namespace: object.namespace, name: object.name } as const;
+      if (!keys.has(objectKey(ref))) {
+        const message = `no Service "${object.name}" in namespace ${object.namespace} to export`;
+        reportAt(issues, here, 'metadata.name', message, 'warning');
+      }
+    }
+  }
+}
+
+function placePods(
+  spec: ClusterSpec,
+  converted: ReadonlyMap<string, Converted>,
+  origins: Map<string, ObjectOrigin>,
+  issues: IssueList,
+  previous: PreviousPlacements,
+): Map<string, PodObject> {
+  const drafts = [...converted.values()].flatMap((c) => (c.pod === undefined ? [] : [c.pod]));
+  const nodes = assignNodes(
+    drafts.filter((d) => d.assignNode).map((d) => d.pod),
+    spec.nodes,
+    previous,
+  );
+  const cidr = parseIPv4Cidr(spec.podCIDR);
+  const taken = new Set(drafts.flatMap((d) => d.pod.ips));
+  const needIp = drafts.filter((d) => d.assignIp).map((d) => d.pod);
+  const ips = 'cidr' in cidr ? assignIps(needIp, cidr.cidr, taken, previous) : undefined;
+  const placed = new Map<string, PodObject>();
+  for (const { pod } of drafts) {
+    const key = objectKey(pod);
+    const ip = ips?.assigned.get(podKey(pod));
+    const at = origins.get(key);
+    if (ip !== undefined && at !== undefined) origins.set(key, { ...at, ipSource: 'assigned' });
+    placed.set(key, {
+      ...pod,
+      node: nodes.get(podKey(pod)) ?? pod.node,
+      ips: ip === undefined ? pod.ips : [ip],
+    });
+  }
+  for (const pod of ips?.exhausted ?? []) {
+    const at = origins.get(objectKey(pod));
+    const message = `no free address left in podCIDR ${spec.podCIDR} of cluster ${spec.name}`;
+    if (at !== undefined) reportAt(issues, at, 'status.podIP', message);
+  }
+  return placed;
+}
+
+/** Addresses must be unique; outside the pod CIDR they are accepted but the lab will not route them. */
+function checkPodIps(
+  spec: ClusterSpec,
+  pods: ReadonlyMap<string, PodObject>,
+  origin: OriginOf,
+  issues: IssueList,
+): void {
+  const cidr = parseIPv4Cidr(spec.podCIDR);
+  const owners = new Map<string, string>();
+  for (const [key, pod] of pods) {
+    const here = origin(key);
+    pod.ips.forEach((ip, index) => {
+      const field = podIpField(here.ipSource ?? 'none', index);
+      const owner = owners.get(ip);
+      if (owner !== undefined) {
+        reportAt(issues, here, field, `pod IP ${ip} is also used by ${where(origin(owner))}`);
+      }
+      owners.set(ip, key);
+      const value = parseIPv4(ip);
+      if ('cidr' in cidr && value !== undefined && !cidrContains(cidr.cidr, value)) {
+        const message = `pod IP ${ip} is outside podCIDR ${spec.podCIDR} of cluster ${spec.name}`;
+        reportAt(issues, here, field, message, 'warning');
+      }
+    });
+  }
+}

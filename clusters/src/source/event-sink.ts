@@ -1,0 +1,80 @@
+import type { JetStreamManager, NatsConnection, NatsError } from 'nats';
+import { StorageType } from 'nats';
+import { EVENTS_STREAM, MeshError, SUBJECT_EVENTS_PREFIX } from '../../../common/index.js';
+
+/**
+ * Where a cluster source sends what it sees. Owned by the source; the NATS
+ * adapter below is the real one, tests may pass a fake.
+ */
+export interface EventSink {
+  /** Makes sure the events stream exists. Idempotent. */
+  ensureStream(): Promise<void>;
+  /** A JetStream publish that resolves with the stream sequence once the PubAck arrived. */
+  publishEvent(subject: string, payload: Uint8Array, msgID: string): Promise<number>;
+  /** Core NATS, fire and forget. */
+  publishHealth(subject: string, payload: Uint8Array): void;
+  /** The largest message the server takes. */
+  maxPayload(): number;
+}
+
+// JetStream API error codes (nats-server's errors.json).
+const JS_STREAM_NOT_FOUND = 10059;
+const JS_STREAM_NAME_IN_USE = 10058;
+
+function apiErrorCode(err: unknown): number | undefined {
+  return (err as Partial<NatsError> | undefined)?.api_error?.err_code;
+}
+
+/**
+ * Creates MESHPLANE_EVENTS (file storage, `meshplane.events.>`) only when it is
+ * missing: the control plane may own a richer configuration, and a source
+ * must not fight over it. Losing a creation race to another process is fine.
+ */
+export async function ensureEventsStream(jsm: JetStreamManager): Promise<void> {
+  try {
+    await jsm.streams.info(EVENTS_STREAM);
+    return;
+  } catch (err) {
+    if (apiErrorCode(err) !== JS_STREAM_NOT_FOUND) throw err;
+  }
+  try {
+    await jsm.streams.add({
+      name: EVENTS_STREAM,
+      subjects: [`${SUBJECT_EVENTS_PREFIX}.>`],
+      storage: StorageType.File,
+    });
+  } catch (err) {
+    if (apiErrorCode(err) !== JS_STREAM_NAME_IN_USE) throw err;
+  }
+}
+
+export interface NatsSinkOptions {
+  /** how long to wait for a PubAck; default 5 s */
+  ackTimeoutMs?: number;
+}
+
+/** The EventSink on a NATS connection the caller owns (and closes). */
+export function natsEventSink(nc: NatsConnection, opts: NatsSinkOptions = {}): EventSink {
+  const timeout = opts.ackTimeoutMs ?? 5_000;
+  return {
+    async ensureStream() {
+      await ensureEventsStream(await nc.jetstreamManager({ timeout }));
+    },
+    async publishEvent(subject, payload, msgID) {
+      const ack = await nc.jetstream({ timeout }).publish(subject, payload, { msgID, timeout });
+      if (ack.stream !== EVENTS_STREAM) {
+        throw new MeshError(
+          'INTERNAL',
+          `${subject} was stored in stream ${ack.stream}, not ${EVENTS_STREAM}`,
+        );
+      }
+      return ack.seq;
+    },
+    publishHealth(subject, payload) {
+      nc.publish(subject, payload);
+    },
+    maxPayload() {
+      return nc.info?.max_payload ?? 1024 * 1024;
+    },
+  };
+}

@@ -1,0 +1,12 @@
+export { canonicalJson } from './canonical.js';
+export type { ClusterState } from './change-set.js';
+export { clusterState, diffChangeSet } from './change-set.js';
+export type { EventSink, NatsSinkOptions } from './event-sink.js';
+export { ensureEventsStream, natsEventSink } from './event-sink.js';
+export type { FolderWatcher, WatchFolder } from './folder-watcher.js';
+export { SettledChanges, isRelevantChange, watchFolderRecursive } from './folder-watcher.js';
+export type { SettledChangesOptions } from './folder-watcher.js';
+export type { ManifestSourceOptions, StartResult } from './manifest-source.js';
+export { ManifestSource } from './manifest-source.js';
+export type { Backoff, Timers } from './timers.js';
+export { systemTimers } from './timers.js';

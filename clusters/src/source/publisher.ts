@@ -1,0 +1,125 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { ChangeSetEvent, Logger } from '../../../common/index.js';
+import { MeshError, SUBJECT_EVENTS_PREFIX, isMeshError } from '../../../common/index.js';
+import type { ClusterState } from './change-set.js';
+import { diffChangeSet } from './change-set.js';
+import type { EventSink } from './event-sink.js';
+import type { Backoff, Timers } from './timers.js';
+import { backoffDelay, pause } from './timers.js';
+
+export interface PublisherOptions {
+  sink: EventSink;
+  origin: string;
+  timers: Timers;
+  backoff: Backoff;
+  logger: Logger;
+  signal: AbortSignal;
+  /** after each acknowledged change set, with its stream sequence */
+  onPublished: (event: ChangeSetEvent, seq: number) => void;
+  /** a change set that can never be published as it is (too large); cleared by the next good one */
+  onRejected: (message: string) => void;
+}
+
+/**
+ * Brings the events stream to the newest desired state with one change set
+ * in flight at a time. The published state moves only when the PubAck came
+ * back; a failed publish is retried with backoff, re-diffed against the
+ * newest desired state, so a change is never lost and a burst of changes
+ * during an outage goes out as one change set.
+ */
+export class ChangeSetPublisher {
+  readonly #opts: PublisherOptions;
+  #published: ClusterState | undefined;
+  #desired: ClusterState | undefined;
+  #running = false;
+  #done: Promise<void> = Promise.resolve();
+  #streamReady = false;
+  // Same content after a lost PubAck keeps its id, so JetStream drops the duplicate.
+  readonly #instance = randomUUID();
+  #generation = 0;
+
+  constructor(opts: PublisherOptions) {
+    this.#opts = opts;
+  }
+
+  /** The state last acknowledged by the stream (undefined before the first change set). */
+  get published(): ClusterState | undefined {
+    return this.#published;
+  }
+
+  /** Sets the state to reach and starts publishing towards it. */
+  setDesired(state: ClusterState): void {
+    this.#desired = state;
+    if (this.#running || this.#opts.signal.aborted) return;
+    this.#running = true;
+    this.#done = this.#run();
+  }
+
+  /** Resolves when nothing is in flight (after stop, once the last attempt settled). */
+  settled(): Promise<void> {
+    return this.#done;
+  }
+
+  async #run(): Promise<void> {
+    let attempt = 0;
+    for (;;) {
+      const desired = this.#desired;
+      const event =
+        desired === undefined || this.#opts.signal.aborted
+          ? undefined
+          : diffChangeSet(this.#published, desired, this.#opts.origin);
+      if (event === undefined || desired === undefined) {
+        // Checked and cleared in one turn, so setDesired never misses a wake-up.
+        this.#running = false;
+        return;
+      }
+      try {
+        const seq = await this.#publish(event);
+        this.#published = desired;
+        attempt = 0;
+        this.#opts.onPublished(event, seq);
+      } catch (err) {
+        if (this.#opts.signal.aborted) continue;
+        if (isMeshError(err, 'CAPACITY')) {
+          this.#opts.onRejected(err.message);
+          this.#running = false;
+          return;
+        }
+        // The stream may be what is missing (deleted, or JetStream was reset).
+        this.#streamReady = false;
+        const delay = backoffDelay(this.#opts.backoff, attempt);
+        attempt += 1;
+        this.#opts.logger.warn('publishing change set failed; retrying', {
+          error: err instanceof Error ? err.message : String(err),
+          retryInMs: delay,
+        });
+        await pause(this.#opts.timers, delay, this.#opts.signal);
+      }
+    }
+  }
+
+  async #publish(event: ChangeSetEvent): Promise<number> {
+    const payload = new TextEncoder().encode(JSON.stringify(event));
+    const max = this.#opts.sink.maxPayload();
+    if (payload.byteLength > max) {
+      throw new MeshError(
+        'CAPACITY',
+        `change set of ${payload.byteLength} bytes exceeds the NATS max_payload of ${max} bytes ` +
+          `(${event.upserts.length} upserts, ${event.deletes.length} deletes); raise max_payload`,
+      );
+    }
+    if (!this.#streamReady) {
+      await this.#opts.sink.ensureStream();
+      this.#streamReady = true;
+    }
+    const msgID = createHash('sha256')
+      .update(`${this.#instance}/${this.#generation}/`)
+      .update(payload)
+      .digest('hex')
+      .slice(0, 32);
+    const subject = `${SUBJECT_EVENTS_PREFIX}.${event.cluster.name}`;
+    const seq = await this.#opts.sink.publishEvent(subject, payload, msgID);
+    this.#generation += 1;
+    return seq;
+  }
+}

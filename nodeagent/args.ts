@@ -1,0 +1,108 @@
+import { parseArgs } from 'node:util';
+import { MeshError, type Result, type ValidationIssue } from '../common/index.js';
+
+export interface AgentArgs {
+  server: string;
+  cluster: string;
+  node: string;
+  datapath: 'emulated' | 'ebpf';
+  verifyIntervalMs: number;
+  capacityIpcache: number | undefined;
+  capacityEndpoints: number | undefined;
+  capacityPolicyEntries: number | undefined;
+}
+
+export const AGENT_USAGE = `usage: nodeagent --server HOST:PORT --cluster C --node N [--datapath emulated|ebpf]
+                 [--verify-interval 60s] [--capacity-ipcache N] [--capacity-endpoints N]
+                 [--capacity-policy-entries N]`;
+
+const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** "500ms", "60s", "2m", "1h"; "0" disables. Throws a VALIDATION MeshError otherwise. */
+export function parseDuration(text: string): number {
+  if (text === '0') return 0;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
+  if (m === null)
+    throw new MeshError('VALIDATION', `"${text}" is not a duration (e.g. 500ms, 60s, 2m)`);
+  return Math.round(Number(m[1]) * UNITS[m[2]!]!);
+}
+
+function issue(field: string, message: string): ValidationIssue {
+  return { field, message, severity: 'error' };
+}
+
+/** Parses the command line, collecting every problem. */
+export function parseAgentArgs(argv: string[]): Result<AgentArgs> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        server: { type: 'string' },
+        cluster: { type: 'string' },
+        node: { type: 'string' },
+        datapath: { type: 'string', default: 'emulated' },
+        'verify-interval': { type: 'string', default: '60s' },
+        'capacity-ipcache': { type: 'string' },
+        'capacity-endpoints': { type: 'string' },
+        'capacity-policy-entries': { type: 'string' },
+      },
+    }));
+  } catch (err) {
+    return { ok: false, errors: [issue('argv', err instanceof Error ? err.message : String(err))] };
+  }
+  const errors: ValidationIssue[] = [];
+  const required = (name: 'server' | 'cluster' | 'node'): string => {
+    const v = values[name];
+    if (v === undefined || v === '') errors.push(issue(`--${name}`, 'is required'));
+    return v ?? '';
+  };
+  const server = required('server');
+  const cluster = required('cluster');
+  const node = required('node');
+  if (server !== '' && !/^.+:\d+$/.test(server))
+    errors.push(issue('--server', `"${server}" is not HOST:PORT`));
+  const datapath = values.datapath;
+  if (datapath !== 'emulated' && datapath !== 'ebpf') {
+    errors.push(issue('--datapath', `"${datapath}" is not emulated or ebpf`));
+  }
+  let verifyIntervalMs = 60_000;
+  try {
+    verifyIntervalMs = parseDuration(values['verify-interval']);
+  } catch (err) {
+    errors.push(issue('--verify-interval', (err as Error).message));
+  }
+  const count = (
+    name: 'capacity-ipcache' | 'capacity-endpoints' | 'capacity-policy-entries',
+  ): number | undefined => {
+    const v = values[name];
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    // Capacities travel as uint32 in DatapathCapacity.
+    if (!/^\d+$/.test(v) || n < 1 || n > 0xffffffff) {
+      errors.push(issue(`--${name}`, `"${v}" is not a positive integer`));
+      return undefined;
+    }
+    return n;
+  };
+  const capacityIpcache = count('capacity-ipcache');
+  const capacityEndpoints = count('capacity-endpoints');
+  const capacityPolicyEntries = count('capacity-policy-entries');
+  if (errors.length > 0) return { ok: false, errors };
+  return {
+    ok: true,
+    warnings: [],
+    value: {
+      server,
+      cluster,
+      node,
+      datapath: datapath as 'emulated' | 'ebpf',
+      verifyIntervalMs,
+      capacityIpcache,
+      capacityEndpoints,
+      capacityPolicyEntries,
+    },
+  };
+}

@@ -1,0 +1,104 @@
+import {
+  endpointName,
+  resourceKey,
+  type ResourceType,
+  type ResourceValue,
+} from '../../common/index.js';
+import {
+  TYPE_ENDPOINT,
+  TYPE_IPCACHE,
+  TYPE_SERVICE,
+  type ResourceVersion,
+} from '../../proto/index.js';
+import { serviceName, type KeyOwners, type ResourceDelta } from '../datapath/index.js';
+
+export interface HeldResource {
+  readonly typeUrl: ResourceType;
+  readonly name: string;
+  readonly version: string;
+  readonly value: ResourceValue;
+}
+
+/**
+ * The resources the agent holds — exactly those whose entries its datapath
+ * holds, since it changes only after a successful apply. Survives reconnects
+ * (a new stream announces these versions), not restarts. Also indexes which
+ * resource owns each datapath key, so revisions are checked in O(delta).
+ */
+export class ResourceStore implements KeyOwners {
+  readonly #resources = new Map<string, HeldResource>();
+  readonly #ipcache = new Map<string, string>();
+  readonly #endpoints = new Map<string, string>();
+  readonly #services = new Map<string, string>();
+
+  get(typeUrl: string, name: string): HeldResource | undefined {
+    return this.#resources.get(resourceKey(typeUrl, name));
+  }
+
+  get size(): number {
+    return this.#resources.size;
+  }
+
+  /** Every held resource (for initial_resource_versions), sorted by type and name. */
+  versions(): ResourceVersion[] {
+    return [...this.#resources.values()]
+      .map((r) => ({ typeUrl: r.typeUrl, name: r.name, version: r.version }))
+      .sort((a, b) => cmp(a.typeUrl, b.typeUrl) || cmp(a.name, b.name));
+  }
+
+  values(): IterableIterator<HeldResource> {
+    return this.#resources.values();
+  }
+
+  ipcacheOwner(prefix: string): string | undefined {
+    return this.#ipcache.get(prefix);
+  }
+
+  endpointOwner(endpoint: string): string | undefined {
+    return this.#endpoints.get(endpoint);
+  }
+
+  serviceOwner(service: string): string | undefined {
+    return this.#services.get(service);
+  }
+
+  /** Records a delta the datapath has applied. */
+  commit(delta: ResourceDelta): void {
+    // Release every old key first: keys may move between resources in one revision.
+    for (const r of [...delta.removals, ...delta.updates]) {
+      if (r.before !== undefined) this.#index(r.name, r.before, false);
+    }
+    for (const r of delta.removals) this.#resources.delete(resourceKey(r.typeUrl, r.name));
+    for (const u of delta.updates) {
+      this.#resources.set(resourceKey(u.typeUrl, u.name), {
+        typeUrl: u.typeUrl,
+        name: u.name,
+        version: u.version,
+        value: u.after,
+      });
+      this.#index(u.name, u.after, true);
+    }
+  }
+
+  #index(name: string, r: ResourceValue, add: boolean): void {
+    const set = (map: Map<string, string>, key: string): void => {
+      if (add) map.set(key, name);
+      else if (map.get(key) === name) map.delete(key);
+    };
+    switch (r.typeUrl) {
+      case TYPE_IPCACHE:
+        for (const e of r.value.entries) set(this.#ipcache, e.prefix);
+        break;
+      case TYPE_ENDPOINT:
+        set(this.#endpoints, endpointName(r.value));
+        break;
+      case TYPE_SERVICE:
+        set(this.#services, serviceName(r.value));
+        break;
+    }
+  }
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

@@ -1,0 +1,77 @@
+import {
+  decodeResource,
+  isResourceType,
+  resourceKey,
+  type ResourceValue,
+} from '../../common/index.js';
+import type { DeltaDiscoveryResponse } from '../../proto/index.js';
+import type { Rejection, ResourceDelta } from '../datapath/index.js';
+import type { ResourceStore } from './resource-store.js';
+
+export type DeltaResult =
+  { ok: true; delta: ResourceDelta } | { ok: false; rejections: Rejection[] };
+
+/**
+ * Decodes and checks the parts of a revision against what the agent holds,
+ * collecting every problem: unknown type URLs, names repeated within a type,
+ * a name both updated and removed, undecodable payloads. Resources re-sent at
+ * the version already held are skipped; removing a name not held is a no-op.
+ */
+export function buildDelta(
+  parts: readonly DeltaDiscoveryResponse[],
+  store: ResourceStore,
+): DeltaResult {
+  const rejections: Rejection[] = [];
+  const delta: ResourceDelta = { updates: [], removals: [] };
+  const seen = new Set<string>();
+  const once = (typeUrl: string, name: string): boolean => {
+    const key = resourceKey(typeUrl, name);
+    if (seen.has(key)) {
+      rejections.push({
+        code: 'VALIDATION',
+        message: `${typeUrl} resource "${name}" appears more than once in revision`,
+        resourceNames: [name],
+      });
+      return false;
+    }
+    seen.add(key);
+    return true;
+  };
+
+  for (const part of parts) {
+    const { typeUrl } = part;
+    if (!isResourceType(typeUrl)) {
+      rejections.push({
+        code: 'VALIDATION',
+        message: `unknown resource type "${typeUrl}"`,
+        resourceNames: [...part.resources.map((r) => r.name), ...part.removedResources],
+      });
+      continue;
+    }
+    for (const r of part.resources) {
+      if (!once(typeUrl, r.name)) continue;
+      const held = store.get(typeUrl, r.name);
+      if (held?.version === r.version) continue;
+      let after: ResourceValue;
+      try {
+        after = decodeResource(typeUrl, r.payload);
+      } catch (err) {
+        const cause =
+          err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
+        rejections.push({
+          code: 'VALIDATION',
+          message: `cannot decode ${typeUrl} resource "${r.name}"${cause}`,
+          resourceNames: [r.name],
+        });
+        continue;
+      }
+      delta.updates.push({ typeUrl, name: r.name, version: r.version, before: held?.value, after });
+    }
+    for (const name of part.removedResources) {
+      if (!once(typeUrl, name)) continue;
+      const held = store.get(typeUrl, name);
+      if (held !== undefined) delta.removals.push({ typeUrl, name, before: held.value });
+    }
+  }
+  return rejections.length > 0 ? { ok: false, rejections } : { ok: true, delta };
+}

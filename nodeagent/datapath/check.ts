@@ -1,0 +1,205 @@
+import { isIP } from 'node:net';
+import { Direction, Verdict } from '../../proto/index.js';
+import type { Rejection } from './errors.js';
+import { endpointName, policyKeyId, serviceName } from './entries.js';
+import type { DatapathCapacity, DatapathChange, PolicyRecord } from './types.js';
+
+/**
+ * The checks every backend runs before touching its maps, so that a change
+ * either fits entirely or is refused with nothing written (all-or-nothing
+ * starts with refusing early; the eBPF backend still needs its own rollback
+ * for kernel write failures). Pure: the backend supplies a read-only view of
+ * what it holds.
+ */
+export interface DatapathView {
+  readonly ipcacheCount: number;
+  readonly endpointCount: number;
+  hasIpcache(prefix: string): boolean;
+  hasEndpoint(endpoint: string): boolean;
+  policyCount(endpoint: string): number;
+  hasPolicy(endpoint: string, keyId: string): boolean;
+}
+
+/** Every problem with `change` against `view` and `capacity`; empty when it can be applied. */
+export function checkChange(
+  change: DatapathChange,
+  view: DatapathView,
+  capacity: DatapathCapacity,
+): Rejection[] {
+  const problems = [...checkValues(change), ...checkKeys(change, view)];
+  // Capacity is only meaningful for a structurally valid change.
+  if (problems.length > 0) return problems;
+  return checkCapacity(change, view, capacity);
+}
+
+function invalid(resource: string, message: string): Rejection {
+  return { code: 'VALIDATION', message, resourceNames: [resource] };
+}
+
+function isPrefix(prefix: string): boolean {
+  const slash = prefix.indexOf('/');
+  if (slash < 0) return false;
+  const family = isIP(prefix.slice(0, slash));
+  const lenText = prefix.slice(slash + 1);
+  if (family === 0 || !/^\d{1,3}$/.test(lenText)) return false;
+  return Number(lenText) <= (family === 4 ? 32 : 128);
+}
+
+const isPort = (p: number): boolean => Number.isInteger(p) && p >= 0 && p <= 65535;
+
+function checkPolicyRecord(resource: string, endpoint: string, e: PolicyRecord): Rejection[] {
+  const out: Rejection[] = [];
+  const where = `policy entry of ${endpoint}`;
+  if (e.direction !== Direction.DIRECTION_INGRESS && e.direction !== Direction.DIRECTION_EGRESS) {
+    out.push(invalid(resource, `${where}: direction ${e.direction} is not INGRESS or EGRESS`));
+  }
+  if (
+    e.verdict !== Verdict.VERDICT_ALLOW &&
+    e.verdict !== Verdict.VERDICT_DENY &&
+    e.verdict !== Verdict.VERDICT_AUDIT
+  ) {
+    out.push(invalid(resource, `${where}: verdict ${e.verdict} is not ALLOW, DENY or AUDIT`));
+  }
+  if (!Number.isInteger(e.protocol) || e.protocol < 0 || e.protocol > 255) {
+    out.push(invalid(resource, `${where}: protocol ${e.protocol} is not 0..255`));
+  }
+  // portHigh 0 means "single port portLow" or "any" — only an explicit inverted range is wrong.
+  if (!isPort(e.portLow) || !isPort(e.portHigh) || (e.portHigh !== 0 && e.portHigh < e.portLow)) {
+    out.push(invalid(resource, `${where}: port range ${e.portLow}-${e.portHigh} is invalid`));
+  }
+  return out;
+}
+
+/** Values a map cannot hold. */
+function checkValues(change: DatapathChange): Rejection[] {
+  const out: Rejection[] = [];
+  for (const u of change.ipcache.upserts) {
+    if (!isPrefix(u.prefix))
+      out.push(invalid(u.resource, `ipcache prefix "${u.prefix}" is not a CIDR`));
+  }
+  for (const ep of change.endpoints.upserts) {
+    const name = endpointName(ep);
+    if (ep.cluster === '' || ep.namespace === '' || ep.name === '') {
+      out.push(invalid(ep.resource, `endpoint "${name}" needs a cluster, namespace and name`));
+    }
+    for (const ip of ep.ips) {
+      if (isIP(ip) === 0)
+        out.push(invalid(ep.resource, `endpoint ${name}: "${ip}" is not an IP address`));
+    }
+    for (const p of ep.namedPorts) {
+      if (!isPort(p.port))
+        out.push(
+          invalid(ep.resource, `endpoint ${name}: named port ${p.name} ${p.port} is invalid`),
+        );
+    }
+  }
+  for (const pm of change.policies) {
+    for (const e of pm.upserts) out.push(...checkPolicyRecord(pm.resource, pm.endpoint, e));
+  }
+  for (const s of change.services.upserts) {
+    if (s.namespace === '' || s.name === '')
+      out.push(invalid(s.resource, 'service needs a namespace and name'));
+  }
+  return out;
+}
+
+/** Each key at most once per table; policy changes name endpoints that exist afterwards. */
+function checkKeys(change: DatapathChange, view: DatapathView): Rejection[] {
+  const out: Rejection[] = [];
+  const once = (seen: Set<string>, key: string, resource: string, what: string): void => {
+    if (seen.has(key))
+      out.push(invalid(resource, `${what} "${key}" appears more than once in one change`));
+    seen.add(key);
+  };
+  const prefixes = new Set<string>();
+  for (const u of change.ipcache.upserts) once(prefixes, u.prefix, u.resource, 'ipcache prefix');
+  for (const d of change.ipcache.deletes) once(prefixes, d, '', 'ipcache prefix');
+
+  const upserted = new Set<string>();
+  for (const ep of change.endpoints.upserts)
+    once(upserted, endpointName(ep), ep.resource, 'endpoint');
+  const deleted = new Set<string>();
+  for (const d of change.endpoints.deletes) {
+    if (upserted.has(d)) out.push(invalid('', `endpoint "${d}" is both upserted and deleted`));
+    once(deleted, d, '', 'endpoint');
+  }
+
+  const policyMaps = new Set<string>();
+  for (const pm of change.policies) {
+    once(policyMaps, pm.endpoint, pm.resource, 'policy map of endpoint');
+    if (
+      deleted.has(pm.endpoint) ||
+      (!upserted.has(pm.endpoint) && !view.hasEndpoint(pm.endpoint))
+    ) {
+      out.push(
+        invalid(pm.resource, `policy entries for endpoint "${pm.endpoint}", which will not exist`),
+      );
+    }
+    const keys = new Set<string>();
+    for (const e of pm.upserts)
+      once(keys, policyKeyId(e), pm.resource, `policy key of ${pm.endpoint}`);
+    for (const k of pm.deletes)
+      once(keys, policyKeyId(k), pm.resource, `policy key of ${pm.endpoint}`);
+  }
+
+  const services = new Set<string>();
+  for (const s of change.services.upserts) once(services, serviceName(s), s.resource, 'service');
+  for (const d of change.services.deletes) once(services, d, '', 'service');
+  // Deletes carry no resource; drop the empty names so NACKs list only real resources.
+  return out.map((r) => ({ ...r, resourceNames: r.resourceNames.filter((n) => n !== '') }));
+}
+
+function checkCapacity(
+  change: DatapathChange,
+  view: DatapathView,
+  capacity: DatapathCapacity,
+): Rejection[] {
+  const out: Rejection[] = [];
+  const adding = change.ipcache.upserts.filter((u) => !view.hasIpcache(u.prefix));
+  const ipcacheAfter =
+    view.ipcacheCount -
+    change.ipcache.deletes.filter((p) => view.hasIpcache(p)).length +
+    adding.length;
+  if (ipcacheAfter > capacity.ipcacheEntries) {
+    out.push({
+      code: 'CAPACITY',
+      message: `ipcache would hold ${ipcacheAfter} entries, capacity is ${capacity.ipcacheEntries}`,
+      resourceNames: unique(adding.map((u) => u.resource)),
+    });
+  }
+
+  const newEndpoints = change.endpoints.upserts.filter((ep) => !view.hasEndpoint(endpointName(ep)));
+  const endpointsAfter =
+    view.endpointCount -
+    change.endpoints.deletes.filter((e) => view.hasEndpoint(e)).length +
+    newEndpoints.length;
+  if (endpointsAfter > capacity.endpoints) {
+    out.push({
+      code: 'CAPACITY',
+      message: `endpoint table would hold ${endpointsAfter} endpoints, capacity is ${capacity.endpoints}`,
+      resourceNames: unique(newEndpoints.map((ep) => ep.resource)),
+    });
+  }
+
+  for (const pm of change.policies) {
+    const held = view.hasEndpoint(pm.endpoint);
+    const before = held ? view.policyCount(pm.endpoint) : 0;
+    const has = (k: string): boolean => held && view.hasPolicy(pm.endpoint, k);
+    const after =
+      before -
+      pm.deletes.filter((k) => has(policyKeyId(k))).length +
+      pm.upserts.filter((e) => !has(policyKeyId(e))).length;
+    if (after > capacity.policyEntriesPerEndpoint) {
+      out.push({
+        code: 'CAPACITY',
+        message: `policy map of ${pm.endpoint} would hold ${after} entries, capacity is ${capacity.policyEntriesPerEndpoint}`,
+        resourceNames: [pm.resource],
+      });
+    }
+  }
+  return out;
+}
+
+function unique(names: string[]): string[] {
+  return [...new Set(names)].sort();
+}

@@ -1,0 +1,70 @@
+import {
+  Digest,
+  endpointEntry,
+  endpointName,
+  ipcacheEntry,
+  policyEntry,
+  serviceEntry,
+} from '../../common/index.js';
+import type {
+  DatapathContents,
+  EndpointRecord,
+  PolicyKey,
+  PolicyRecord,
+  ServiceRecord,
+} from './types.js';
+
+/**
+ * Key encodings and digest entries of datapath records, shared by every
+ * backend so the emulated and the eBPF datapath agree with the control plane
+ * (which computes the same entries from resources via common/digest.ts).
+ */
+
+export { endpointName };
+
+export function serviceName(svc: { namespace: string; name: string }): string {
+  return `${svc.namespace}/${svc.name}`;
+}
+
+/** A policy key as one string, for use as a Map key. */
+export function policyKeyId(k: PolicyKey): string {
+  return `${k.direction}|${k.identity}|${k.protocol}|${k.portLow}|${k.portHigh}`;
+}
+
+export function endpointDigestEntry(ep: EndpointRecord): string {
+  return endpointEntry({
+    cluster: ep.cluster,
+    namespace: ep.namespace,
+    name: ep.name,
+    identity: ep.identity,
+    ips: ep.ips,
+    namedPorts: ep.namedPorts,
+    ingressEnforced: ep.ingressEnforced,
+    egressEnforced: ep.egressEnforced,
+    entries: [],
+  });
+}
+
+export function policyDigestEntry(endpoint: string, e: PolicyRecord): string {
+  return policyEntry(endpoint, e);
+}
+
+export function ipcacheDigestEntry(prefix: string, identity: number): string {
+  return ipcacheEntry(prefix, identity);
+}
+
+export function serviceDigestEntry(svc: ServiceRecord): string {
+  return serviceEntry(svc);
+}
+
+/** Every digest entry of a full read. */
+export function* entriesOfContents(c: DatapathContents): Generator<string> {
+  for (const e of c.ipcache) yield ipcacheEntry(e.prefix, e.identity);
+  for (const ep of c.endpoints) yield endpointDigestEntry(ep);
+  for (const p of c.policies) for (const e of p.entries) yield policyEntry(p.endpoint, e);
+  for (const s of c.services) yield serviceEntry(s);
+}
+
+export function digestOfContents(c: DatapathContents): string {
+  return Digest.of(entriesOfContents(c)).toString();
+}

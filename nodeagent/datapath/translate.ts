@@ -1,0 +1,277 @@
+import {
+  endpointEntry,
+  serviceEntry,
+  type ResourceType,
+  type ResourceValue,
+} from '../../common/index.js';
+import {
+  TYPE_ENDPOINT,
+  TYPE_IPCACHE,
+  TYPE_SERVICE,
+  type EndpointPolicy,
+} from '../../proto/index.js';
+import { endpointName, policyKeyId, serviceName } from './entries.js';
+import type { Rejection } from './errors.js';
+import type { DatapathChange, EndpointRecord, PolicyMapChange, PolicyRecord } from './types.js';
+
+/** A resource a revision adds or replaces; `before` is the held value it replaces. */
+export interface ResourceUpdate {
+  typeUrl: ResourceType;
+  name: string;
+  version: string;
+  before: ResourceValue | undefined;
+  after: ResourceValue;
+}
+
+export interface ResourceRemoval {
+  typeUrl: ResourceType;
+  name: string;
+  before: ResourceValue;
+}
+
+/** One revision as resources: names are unique per type across updates and removals. */
+export interface ResourceDelta {
+  updates: ResourceUpdate[];
+  removals: ResourceRemoval[];
+}
+
+/**
+ * Which held resource owns a datapath key now (the name within its type), or
+ * undefined. Lets the translator catch two resources claiming the same key
+ * without reading the whole held state.
+ */
+export interface KeyOwners {
+  ipcacheOwner(prefix: string): string | undefined;
+  endpointOwner(endpoint: string): string | undefined;
+  serviceOwner(service: string): string | undefined;
+}
+
+export type TranslateResult =
+  { ok: true; change: DatapathChange } | { ok: false; rejections: Rejection[] };
+
+interface Owned<T> {
+  resource: string;
+  value: T;
+}
+
+/**
+ * Resources delta -> entry-level datapath change. Pure; work is proportional
+ * to the size of the resources the delta touches. Emits only entries whose
+ * value changes, so a resource re-sent unchanged or a key moving between two
+ * resources (an ipcache prefix changing shard) writes nothing.
+ */
+export function translateDelta(delta: ResourceDelta, owners: KeyOwners): TranslateResult {
+  const rejections: Rejection[] = [];
+  const touched = {
+    ipcache: new Set<string>(),
+    endpoint: new Set<string>(),
+    service: new Set<string>(),
+  };
+  const olds: { name: string; value: ResourceValue }[] = [];
+  const news: { name: string; value: ResourceValue }[] = [];
+  for (const u of delta.updates) {
+    touched[kindOf(u.typeUrl)].add(u.name);
+    if (u.before !== undefined) olds.push({ name: u.name, value: u.before });
+    news.push({ name: u.name, value: u.after });
+  }
+  for (const r of delta.removals) {
+    touched[kindOf(r.typeUrl)].add(r.name);
+    olds.push({ name: r.name, value: r.before });
+  }
+
+  // Keys of the touched resources before and after. Held state was valid, so
+  // `before` values cannot clash; `after` values are checked here.
+  const oldIp = new Map<string, Owned<number>>();
+  const newIp = new Map<string, Owned<number>>();
+  const oldEp = new Map<string, Owned<EndpointPolicy>>();
+  const newEp = new Map<string, Owned<EndpointPolicy>>();
+  const oldSvc = new Map<string, Owned<string>>();
+  const newSvc = new Map<string, Owned<string>>();
+  const svcValues = new Map<string, ResourceValue & { typeUrl: typeof TYPE_SERVICE }>();
+
+  const claim = <T>(
+    map: Map<string, Owned<T>>,
+    key: string,
+    owned: Owned<T>,
+    what: string,
+    held: string | undefined,
+    touchedOfKind: Set<string>,
+  ): void => {
+    const other = map.get(key);
+    if (other !== undefined) {
+      const names = [...new Set([other.resource, owned.resource])].sort();
+      rejections.push({
+        code: 'VALIDATION',
+        message: `${what} "${key}" is claimed more than once (by ${names.join(', ')})`,
+        resourceNames: names,
+      });
+      return;
+    }
+    // A key held by a resource this revision does not touch stays there.
+    if (held !== undefined && held !== owned.resource && !touchedOfKind.has(held)) {
+      rejections.push({
+        code: 'VALIDATION',
+        message: `${what} "${key}" of ${owned.resource} is already held by ${held}`,
+        resourceNames: [owned.resource],
+      });
+      return;
+    }
+    map.set(key, owned);
+  };
+
+  for (const { name, value } of olds) {
+    switch (value.typeUrl) {
+      case TYPE_IPCACHE:
+        for (const e of value.value.entries)
+          oldIp.set(e.prefix, { resource: name, value: e.identity });
+        break;
+      case TYPE_ENDPOINT:
+        oldEp.set(endpointName(value.value), { resource: name, value: value.value });
+        break;
+      case TYPE_SERVICE:
+        oldSvc.set(serviceName(value.value), { resource: name, value: serviceEntry(value.value) });
+        break;
+    }
+  }
+  for (const { name, value } of news) {
+    switch (value.typeUrl) {
+      case TYPE_IPCACHE:
+        for (const e of value.value.entries) {
+          const owned = { resource: name, value: e.identity };
+          claim(
+            newIp,
+            e.prefix,
+            owned,
+            'ipcache prefix',
+            owners.ipcacheOwner(e.prefix),
+            touched.ipcache,
+          );
+        }
+        break;
+      case TYPE_ENDPOINT: {
+        const key = endpointName(value.value);
+        claim(
+          newEp,
+          key,
+          { resource: name, value: value.value },
+          'endpoint',
+          owners.endpointOwner(key),
+          touched.endpoint,
+        );
+        break;
+      }
+      case TYPE_SERVICE: {
+        const key = serviceName(value.value);
+        const owned = { resource: name, value: serviceEntry(value.value) };
+        claim(newSvc, key, owned, 'service', owners.serviceOwner(key), touched.service);
+        svcValues.set(key, value);
+        break;
+      }
+    }
+  }
+
+  const change: DatapathChange = {
+    ipcache: { upserts: [], deletes: [] },
+    endpoints: { upserts: [], deletes: [] },
+    policies: [],
+    services: { upserts: [], deletes: [] },
+  };
+
+  for (const prefix of oldIp.keys()) if (!newIp.has(prefix)) change.ipcache.deletes.push(prefix);
+  for (const [prefix, n] of newIp) {
+    if (oldIp.get(prefix)?.value !== n.value)
+      change.ipcache.upserts.push({ prefix, identity: n.value, resource: n.resource });
+  }
+
+  for (const key of oldEp.keys()) if (!newEp.has(key)) change.endpoints.deletes.push(key);
+  for (const [key, n] of newEp) {
+    const old = oldEp.get(key)?.value;
+    if (old === undefined || endpointEntry(old) !== endpointEntry(n.value)) {
+      change.endpoints.upserts.push({ ...endpointRecord(n.value), resource: n.resource });
+    }
+    const pm = diffPolicies(key, n.resource, old, n.value, rejections);
+    if (pm.upserts.length > 0 || pm.deletes.length > 0) change.policies.push(pm);
+  }
+
+  for (const key of oldSvc.keys()) if (!newSvc.has(key)) change.services.deletes.push(key);
+  for (const [key, n] of newSvc) {
+    if (oldSvc.get(key)?.value !== n.value)
+      change.services.upserts.push({ ...svcValues.get(key)!.value, resource: n.resource });
+  }
+
+  return rejections.length > 0 ? { ok: false, rejections } : { ok: true, change };
+}
+
+function kindOf(typeUrl: ResourceType): 'ipcache' | 'endpoint' | 'service' {
+  switch (typeUrl) {
+    case TYPE_IPCACHE:
+      return 'ipcache';
+    case TYPE_ENDPOINT:
+      return 'endpoint';
+    case TYPE_SERVICE:
+      return 'service';
+  }
+}
+
+function endpointRecord(ep: EndpointPolicy): EndpointRecord {
+  return {
+    cluster: ep.cluster,
+    namespace: ep.namespace,
+    name: ep.name,
+    identity: ep.identity,
+    ips: ep.ips,
+    namedPorts: ep.namedPorts,
+    ingressEnforced: ep.ingressEnforced,
+    egressEnforced: ep.egressEnforced,
+  };
+}
+
+function policyRecord(e: PolicyRecord): PolicyRecord {
+  return {
+    direction: e.direction,
+    identity: e.identity,
+    protocol: e.protocol,
+    portLow: e.portLow,
+    portHigh: e.portHigh,
+    verdict: e.verdict,
+  };
+}
+
+/** Entry-level diff of one endpoint's policy map; a new endpoint starts empty. */
+function diffPolicies(
+  endpoint: string,
+  resource: string,
+  before: EndpointPolicy | undefined,
+  after: EndpointPolicy,
+  rejections: Rejection[],
+): PolicyMapChange {
+  const old = new Map<string, PolicyRecord>();
+  for (const e of before?.entries ?? []) old.set(policyKeyId(e), e);
+  const next = new Map<string, PolicyRecord>();
+  for (const e of after.entries) {
+    const k = policyKeyId(e);
+    if (next.has(k)) {
+      rejections.push({
+        code: 'VALIDATION',
+        message: `endpoint ${endpoint} has more than one policy entry for key ${k}`,
+        resourceNames: [resource],
+      });
+    }
+    next.set(k, e);
+  }
+  const pm: PolicyMapChange = { endpoint, resource, upserts: [], deletes: [] };
+  for (const [k, e] of old) {
+    if (!next.has(k)) {
+      pm.deletes.push({
+        direction: e.direction,
+        identity: e.identity,
+        protocol: e.protocol,
+        portLow: e.portLow,
+        portHigh: e.portHigh,
+      });
+    }
+  }
+  for (const [k, e] of next)
+    if (old.get(k)?.verdict !== e.verdict) pm.upserts.push(policyRecord(e));
+  return pm;
+}

@@ -1,0 +1,84 @@
+// Composition root of the node agent binary:
+//   node --import tsx nodeagent/main.ts --server HOST:PORT --cluster C --node N [...]
+// Logs JSON lines to stderr; prints {"event":"ready",...} on stdout once the
+// first revision is applied. SIGTERM/SIGINT close the stream and exit 0
+// without touching the datapath (stopping is not removing).
+import { formatIssue } from '../common/index.js';
+import { AGENT_USAGE, parseAgentArgs } from './args.js';
+import { NodeAgent, type LogFields, type Logger } from './client/index.js';
+import { EmulatedDatapath, type Datapath, type EmulatedDatapathOptions } from './datapath/index.js';
+
+function jsonLogger(base: LogFields): Logger {
+  const write =
+    (level: string) =>
+    (msg: string, fields: LogFields = {}): void => {
+      process.stderr.write(
+        `${JSON.stringify({ time: new Date().toISOString(), level, msg, ...base, ...fields })}\n`,
+      );
+    };
+  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const parsed = parseAgentArgs(argv);
+  if (!parsed.ok) {
+    for (const e of parsed.errors) process.stderr.write(`nodeagent: ${formatIssue(e)}\n`);
+    process.stderr.write(`${AGENT_USAGE}\n`);
+    return 2;
+  }
+  const args = parsed.value;
+  if (args.datapath === 'ebpf') {
+    process.stderr.write(
+      'nodeagent: --datapath ebpf is not implemented yet; use --datapath emulated\n',
+    );
+    return 2;
+  }
+  const logger = jsonLogger({ component: 'nodeagent', cluster: args.cluster, node: args.node });
+
+  const capacity: EmulatedDatapathOptions = {};
+  if (args.capacityIpcache !== undefined) capacity.ipcacheEntries = args.capacityIpcache;
+  if (args.capacityEndpoints !== undefined) capacity.endpoints = args.capacityEndpoints;
+  if (args.capacityPolicyEntries !== undefined)
+    capacity.policyEntriesPerEndpoint = args.capacityPolicyEntries;
+  const datapath: Datapath = new EmulatedDatapath(capacity);
+
+  const agent = new NodeAgent({
+    server: args.server,
+    node: { id: args.node, cluster: args.cluster },
+    datapath,
+    verifyIntervalMs: args.verifyIntervalMs,
+    logger,
+  });
+  const unsubscribe = agent.on('revisionApplied', () => {
+    unsubscribe();
+    process.stdout.write(
+      `${JSON.stringify({ event: 'ready', node: args.node, cluster: args.cluster })}\n`,
+    );
+  });
+
+  const stopped = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  logger.info('starting', { server: args.server, datapath: datapath.capacity });
+  agent.start();
+  const signal = await stopped;
+  logger.info('stopping; the datapath keeps its state', { signal });
+  await agent.stop();
+  await datapath.close();
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Everything is closed by now; if some handle still holds the loop open, do not hang a shutdown on it.
+    setTimeout(() => process.exit(code), 2000).unref();
+  },
+  (err: unknown) => {
+    process.stderr.write(
+      `${JSON.stringify({ level: 'error', msg: 'nodeagent failed', error: String(err) })}\n`,
+    );
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,150 @@
+import { rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ChangeSetEvent, SourceHealthEvent } from '../../common/index.js';
+import { silentLogger } from '../../common/index.js';
+import type { EventSink } from '../../clusters/src/index.js';
+import { ManifestSource } from '../../clusters/src/index.js';
+import { tempDir, type TempDir } from '../harness/index.js';
+import { clusterYaml, namespaceYaml, podYaml, writeTree } from './fixtures.js';
+import { eventually, quietPeriod } from './wait.js';
+
+/** An EventSink that records what it is sent and fails while `down` or for the next `failures` publishes. */
+class FakeSink implements EventSink {
+  readonly events: ChangeSetEvent[] = [];
+  readonly health: SourceHealthEvent[] = [];
+  down = false;
+  failures = 0;
+  attempts = 0;
+
+  ensureStream(): Promise<void> {
+    return this.down ? Promise.reject(new Error('no JetStream')) : Promise.resolve();
+  }
+
+  publishEvent(_subject: string, payload: Uint8Array): Promise<number> {
+    this.attempts += 1;
+    if (this.down || this.failures > 0) {
+      this.failures = Math.max(0, this.failures - 1);
+      return Promise.reject(new Error('timeout waiting for PubAck'));
+    }
+    this.events.push(JSON.parse(new TextDecoder().decode(payload)) as ChangeSetEvent);
+    return Promise.resolve(this.events.length);
+  }
+
+  publishHealth(_subject: string, payload: Uint8Array): void {
+    this.health.push(JSON.parse(new TextDecoder().decode(payload)) as SourceHealthEvent);
+  }
+
+  maxPayload(): number {
+    return 1 << 20;
+  }
+}
+
+let dir: TempDir;
+let sink: FakeSink;
+let source: ManifestSource | undefined;
+
+beforeEach(async () => {
+  dir = await tempDir('clusters-source-');
+  sink = new FakeSink();
+  await writeTree(dir.path, {
+    'cluster.yaml': clusterYaml('eu', 1, ['eu-1']),
+    'ns.yaml': namespaceYaml('n'),
+    'a.yaml': podYaml('n', 'a'),
+  });
+});
+afterEach(async () => {
+  await source?.stop();
+  source = undefined;
+  await dir.cleanup();
+});
+
+function startSource(): ManifestSource {
+  source = new ManifestSource({
+    dir: dir.path,
+    sink,
+    debounceMs: 50,
+    backoff: { initialMs: 20, maxMs: 100 },
+    logger: silentLogger(),
+  });
+  return source;
+}
+
+describe('ManifestSource (fake sink)', () => {
+  it('retries a failed publish until acknowledged', async () => {
+    sink.failures = 2;
+    const started = await startSource().start();
+    expect(started).toEqual({ status: 'published', cluster: 'eu', seq: 1 });
+    expect(sink.attempts).toBe(3);
+    expect(sink.events).toHaveLength(1);
+    expect(sink.events[0]?.full).toBe(true);
+  });
+
+  it('keeps changes made while NATS is away and sends them as one change set', async () => {
+    await startSource().start();
+    sink.down = true;
+    await writeFile(join(dir.path, 'b.yaml'), podYaml('n', 'b'));
+    await quietPeriod(500);
+    await writeFile(join(dir.path, 'a.yaml'), podYaml('n', 'a', { labels: { app: 'changed' } }));
+    // Both saves were loaded (and their publishes failed) before NATS comes back.
+    await quietPeriod(500);
+    sink.down = false;
+    await eventually(() => expect(sink.events).toHaveLength(2));
+    await quietPeriod(300);
+    expect(sink.events).toHaveLength(2);
+    expect(sink.events[1]?.upserts.map((o) => `${o.name} ${JSON.stringify(o.labels)}`)).toEqual([
+      'a {"app":"changed"}',
+      'b {"app":"b"}',
+    ]);
+  });
+
+  it('refuses a change of cluster name or id, and sends a change of nodes', async () => {
+    await startSource().start();
+    await writeFile(join(dir.path, 'cluster.yaml'), clusterYaml('other', 1, ['eu-1']));
+    await eventually(() =>
+      expect(source?.lastError).toMatch(/cluster name changed from eu to other/),
+    );
+    expect(sink.health.at(-1)).toMatchObject({ cluster: 'eu', lastError: source?.lastError });
+    await writeFile(join(dir.path, 'cluster.yaml'), clusterYaml('eu', 7, ['eu-1']));
+    await eventually(() => expect(source?.lastError).toMatch(/cluster id changed from 1 to 7/));
+    expect(sink.events).toHaveLength(1);
+
+    // An editor's rename-on-save.
+    await writeFile(join(dir.path, '.cluster.yaml.tmp'), clusterYaml('eu', 1, ['eu-1', 'eu-2']));
+    await rename(join(dir.path, '.cluster.yaml.tmp'), join(dir.path, 'cluster.yaml'));
+    await eventually(() => expect(sink.events).toHaveLength(2));
+    expect(sink.events[1]).toMatchObject({
+      full: false,
+      cluster: { name: 'eu', id: 1, nodes: ['eu-1', 'eu-2'] },
+      upserts: [],
+      deletes: [],
+    });
+    expect(source?.lastError).toBe('');
+  });
+
+  it('starts invalid, keeps watching, and publishes everything once fixed', async () => {
+    await writeFile(join(dir.path, 'a.yaml'), podYaml('ghost', 'a'));
+    const started = await startSource().start();
+    expect(started).toMatchObject({ status: 'invalid', cluster: 'eu' });
+    if (started.status !== 'invalid') return;
+    expect(started.errors).toMatchObject([{ object: 'Pod/ghost/a', field: 'metadata.namespace' }]);
+    // Health goes out under the name cluster.yaml gives.
+    expect(sink.health[0]).toMatchObject({
+      cluster: 'eu',
+      lastError: expect.stringContaining('Pod/ghost/a'),
+    });
+    await writeFile(join(dir.path, 'a.yaml'), podYaml('n', 'a'));
+    await eventually(() => expect(sink.events).toHaveLength(1));
+    expect(sink.events[0]).toMatchObject({ full: true });
+    expect(sink.health.at(-1)?.lastError).toBe('');
+  });
+
+  it('stops without deleting anything', async () => {
+    await startSource().start();
+    await source?.stop();
+    await writeFile(join(dir.path, 'b.yaml'), podYaml('n', 'b'));
+    await quietPeriod(200);
+    expect(sink.events).toHaveLength(1);
+    expect(sink.events.every((e) => e.deletes.length === 0)).toBe(true);
+  });
+});

@@ -1,0 +1,224 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { decodeResource, type EncodedResource } from '../../common/index.js';
+import {
+  EmulatedDatapath,
+  ResourceStore,
+  buildDelta,
+  translateDelta,
+} from '../../nodeagent/index.js';
+import {
+  DeltaDiscoveryResponse,
+  TYPE_ENDPOINT,
+  TYPE_IPCACHE,
+  TYPE_SERVICE,
+} from '../../proto/index.js';
+import { allow, endpoint, expectedDigest, part, service, shard } from './fixtures.js';
+
+/** Applies `resources`/`removed` as one revision the way the agent does; returns the rejections, if any. */
+async function applyRevision(
+  store: ResourceStore,
+  dp: EmulatedDatapath,
+  resources: EncodedResource[],
+  removed: { typeUrl: string; name: string }[] = [],
+): Promise<string[] | undefined> {
+  const parts = [TYPE_IPCACHE, TYPE_SERVICE, TYPE_ENDPOINT].map((typeUrl) =>
+    DeltaDiscoveryResponse.fromPartial(
+      part({
+        typeUrl,
+        revision: 1,
+        nonce: typeUrl,
+        resources: resources.filter((r) => r.typeUrl === typeUrl),
+        removed: removed.filter((r) => r.typeUrl === typeUrl).map((r) => r.name),
+      }),
+    ),
+  );
+  const built = buildDelta(parts, store);
+  if (!built.ok) return built.rejections.map((r) => r.message);
+  const t = translateDelta(built.delta, store);
+  if (!t.ok) return t.rejections.map((r) => `${r.message} [${r.resourceNames.join(',')}]`);
+  await dp.apply(t.change);
+  store.commit(built.delta);
+  return undefined;
+}
+
+function held(store: ResourceStore): { typeUrl: string; name: string }[] {
+  return [...store.values()].map((h) => ({ typeUrl: h.typeUrl, name: h.name }));
+}
+
+describe('translateDelta', () => {
+  it('emits only the entries that change', async () => {
+    const store = new ResourceStore();
+    const dp = new EmulatedDatapath();
+    const ep1 = endpoint('default/a', '10.1.0.1', [allow(1, 80), allow(2, 81)]);
+    expect(
+      await applyRevision(store, dp, [
+        shard(0, [
+          ['10.1.0.1/32', 1],
+          ['10.1.0.2/32', 2],
+        ]),
+        ep1,
+      ]),
+    ).toBeUndefined();
+
+    const ep2 = endpoint('default/a', '10.1.0.1', [allow(1, 80), allow(3, 82)]);
+    const parts = [
+      DeltaDiscoveryResponse.fromPartial(
+        part({
+          typeUrl: TYPE_IPCACHE,
+          revision: 2,
+          nonce: 'x',
+          resources: [
+            shard(0, [
+              ['10.1.0.1/32', 1],
+              ['10.1.0.2/32', 5],
+            ]),
+          ],
+        }),
+      ),
+      DeltaDiscoveryResponse.fromPartial(
+        part({ typeUrl: TYPE_ENDPOINT, revision: 2, nonce: 'y', resources: [ep2], complete: true }),
+      ),
+    ];
+    const built = buildDelta(parts, store);
+    if (!built.ok) throw new Error('unexpected');
+    const t = translateDelta(built.delta, store);
+    if (!t.ok) throw new Error('unexpected');
+    expect(t.change.ipcache).toEqual({
+      upserts: [{ prefix: '10.1.0.2/32', identity: 5, resource: 'ipcache/0' }],
+      deletes: [],
+    });
+    expect(t.change.endpoints).toEqual({ upserts: [], deletes: [] }); // metadata unchanged
+    expect(t.change.policies).toEqual([
+      {
+        endpoint: 'eu/default/a',
+        resource: 'endpoint/eu/default/a',
+        upserts: [allow(3, 82)],
+        deletes: [{ direction: 1, identity: 2, protocol: 6, portLow: 81, portHigh: 81 }],
+      },
+    ]);
+  });
+
+  it('moves a prefix between shards in one revision without rewriting it', async () => {
+    const store = new ResourceStore();
+    const dp = new EmulatedDatapath();
+    await applyRevision(store, dp, [shard(0, [['10.1.0.1/32', 1]]), shard(1, [])]);
+    const parts = [
+      DeltaDiscoveryResponse.fromPartial(
+        part({
+          typeUrl: TYPE_IPCACHE,
+          revision: 2,
+          nonce: 'x',
+          resources: [shard(0, []), shard(1, [['10.1.0.1/32', 1]])],
+          complete: true,
+        }),
+      ),
+    ];
+    const built = buildDelta(parts, store);
+    if (!built.ok) throw new Error('unexpected');
+    const t = translateDelta(built.delta, store);
+    expect(t).toEqual({
+      ok: true,
+      change: expect.objectContaining({ ipcache: { upserts: [], deletes: [] } }),
+    });
+    store.commit(built.delta);
+    expect(store.ipcacheOwner('10.1.0.1/32')).toBe('ipcache/1');
+  });
+
+  it('refuses a key claimed by two resources, naming the newcomer', async () => {
+    const store = new ResourceStore();
+    const dp = new EmulatedDatapath();
+    await applyRevision(store, dp, [shard(0, [['10.1.0.1/32', 1]])]);
+    const errs = await applyRevision(store, dp, [shard(1, [['10.1.0.1/32', 2]])]);
+    expect(errs).toEqual([
+      'ipcache prefix "10.1.0.1/32" of ipcache/1 is already held by ipcache/0 [ipcache/1]',
+    ]);
+    const both = await applyRevision(store, dp, [
+      endpoint('default/a', '10.1.0.1'),
+      encodeAs('endpoint/other-name', endpoint('default/a', '10.1.0.1')),
+    ]);
+    expect(both).toEqual([
+      'endpoint "eu/default/a" is claimed more than once (by endpoint/eu/default/a, endpoint/other-name) [endpoint/eu/default/a,endpoint/other-name]',
+    ]);
+    expect(dp.digest()).toBe(expectedDigest([shard(0, [['10.1.0.1/32', 1]])]));
+  });
+
+  it('refuses duplicate policy keys in one endpoint', async () => {
+    const errs = await applyRevision(new ResourceStore(), new EmulatedDatapath(), [
+      endpoint('default/a', '10.1.0.1', [allow(1, 80), allow(1, 80)]),
+    ]);
+    expect(errs).toHaveLength(1);
+    expect(errs![0]).toMatch(/more than one policy entry/);
+  });
+
+  it('keeps the datapath digest equal to the digest of the held resources (as the control plane computes it)', async () => {
+    const prefixes = Array.from({ length: 10 }, (_, i) => `10.4.0.${i}/32`);
+    const pods = ['a', 'b', 'c'];
+    const revision = fc.record({
+      // Each prefix lives in shard (i % 3) so shards never clash; the identity may change or the prefix vanish.
+      prefixes: fc.array(fc.option(fc.integer({ min: 1, max: 3 }), { nil: undefined }), {
+        minLength: 10,
+        maxLength: 10,
+      }),
+      pods: fc.array(
+        fc.option(
+          fc.record({
+            identity: fc.integer({ min: 0x10100, max: 0x10102 }),
+            rules: fc.uniqueArray(fc.integer({ min: 1, max: 5 }), { maxLength: 4 }),
+          }),
+          { nil: undefined },
+        ),
+        { minLength: 3, maxLength: 3 },
+      ),
+      services: fc.uniqueArray(fc.constantFrom('10.4.0.1', '10.4.0.2', '10.4.0.3'), {
+        maxLength: 3,
+      }),
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(revision, { minLength: 1, maxLength: 5 }), async (revisions) => {
+        const store = new ResourceStore();
+        const dp = new EmulatedDatapath();
+        for (const r of revisions) {
+          const shards = [0, 1, 2].map((s) =>
+            shard(
+              s,
+              prefixes.flatMap((p, i): [string, number][] => {
+                const id = r.prefixes[i];
+                return i % 3 === s && id !== undefined ? [[p, id]] : [];
+              }),
+            ),
+          );
+          const eps = pods.flatMap((pod, i) => {
+            const spec = r.pods[i];
+            return spec === undefined
+              ? []
+              : [
+                  endpoint(
+                    `default/${pod}`,
+                    `10.5.0.${i}`,
+                    spec.rules.map((id) => allow(id, 80)),
+                    { identity: spec.identity },
+                  ),
+                ];
+          });
+          const svcs =
+            r.services.length > 0 ? [service('default', 'web', [...r.services].sort())] : [];
+          const next = [...shards, ...eps, ...svcs];
+          const names = new Set(next.map((x) => `${x.typeUrl}|${x.name}`));
+          const removed = held(store).filter((h) => !names.has(`${h.typeUrl}|${h.name}`));
+          expect(await applyRevision(store, dp, next, removed)).toBeUndefined();
+          expect(dp.digest()).toBe(expectedDigest(next));
+          expect(await dp.verify()).toBe(dp.digest());
+          expect(store.size).toBe(next.length);
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+});
+
+function encodeAs(name: string, r: EncodedResource): EncodedResource {
+  // Same payload under another resource name: decode to make sure it is a real endpoint.
+  decodeResource(r.typeUrl, r.payload);
+  return { ...r, name };
+}
