@@ -135,6 +135,7 @@ export class ControlPlane {
       log.child({ part: 'ingest' }),
       () => undefined,
     );
+    await consumer.prepare();
     this.#tasks.push(
       consumer.run(signal).catch((err: unknown) => {
         if (!signal.aborted)

@@ -59,9 +59,20 @@ export class EventConsumer {
     this.#onCommitted = onCommitted;
   }
 
+  #epoch: string | undefined;
+
+  /**
+   * Creates the stream (if missing) and the durable consumer. Awaited before
+   * the control plane reports ready, so events published after that are
+   * never refused for want of a stream.
+   */
+  async prepare(): Promise<void> {
+    this.#epoch = await this.#ensureStream();
+  }
+
   /** Runs until the signal aborts; rejects on an unrecoverable NATS error. */
   async run(signal: AbortSignal): Promise<void> {
-    const epoch = await this.#ensureStream();
+    const epoch = this.#epoch ?? (await this.#ensureStream());
     const health = this.#nc.subscribe(`${SUBJECT_HEALTH_PREFIX}.>`, {
       callback: (err, msg) => {
         if (err) return;
