@@ -1,2 +1,17 @@
 export { statusJson } from './status-json.js';
 export { EXIT } from './exit-codes.js';
+export {
+  CONTROL_PLANE_NATS_USER,
+  controlPlanePermissions,
+  meshNatsUsers,
+  sourceInboxPrefix,
+  sourceNatsUser,
+  sourcePermissions,
+  type MeshNatsUsers,
+} from './nats-permissions.js';
+export {
+  randomNatsPassword,
+  removeMeshNatsCredentials,
+  writeMeshNatsCredentials,
+  type MeshNatsCredentials,
+} from './nats-credentials.js';

@@ -16,6 +16,8 @@ import { XdsServer } from './xds/index.js';
 export interface ControlPlaneOptions {
   etcdEndpoints: string[];
   natsUrl: string;
+  /** NATS login; absent for a server without authorization (tests) */
+  natsAuth?: { user: string; pass: string };
   /** host:port for the gRPC server (discovery + admin); port 0 = any */
   listen: string;
   log: Logger;
@@ -59,6 +61,7 @@ export class ControlPlane {
         servers: this.#opts.natsUrl,
         name: 'meshplane-controlplane',
         maxReconnectAttempts: -1,
+        ...(this.#opts.natsAuth ?? {}),
       });
     } catch (err) {
       throw new MeshError('UNAVAILABLE', `cannot connect to NATS at ${this.#opts.natsUrl}`, {

@@ -4,7 +4,17 @@
  * owned by its caller, who must stop it; stop() kills the process and removes
  * its directory. Nothing here is shared between calls.
  */
-export type { EtcdServer, NatsServer, LaunchOptions, Infra, ServerBinary } from './types.js';
+export type {
+  EtcdServer,
+  NatsServer,
+  LaunchOptions,
+  Infra,
+  ServerBinary,
+  NatsAuthorization,
+  NatsUser,
+  NatsPermissions,
+} from './types.js';
+export { natsAuthorizationConfig } from './nats-config.js';
 export { LaunchError, type ExitStatus } from './launch-error.js';
 export { findBinary } from './find-binary.js';
 export { startEtcd } from './etcd.js';

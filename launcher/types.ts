@@ -44,6 +44,39 @@ export interface LaunchOptions {
   startTimeoutMs?: number;
   /** Executables to run instead of the ones `findBinary` finds (other versions, tests). */
   binaries?: Partial<Record<ServerBinary, string>>;
+  /**
+   * Users nats-server accepts, with their permissions. Absent: no authentication
+   * at all (tests that do not exercise security). Present: every client must log
+   * in as one of these users. Ignored by `startEtcd`.
+   */
+  natsAuthorization?: NatsAuthorization;
+}
+
+/** The `authorization { users: [...] }` block of the nats-server config. */
+export interface NatsAuthorization {
+  users: readonly NatsUser[];
+}
+
+export interface NatsUser {
+  /** `[A-Za-z0-9._-]+` */
+  user: string;
+  /**
+   * Written in plaintext into the server's config (mode 0600, in its 0700 data
+   * dir) and never logged. `[A-Za-z0-9._~+/=-]+`, at least 16 characters.
+   */
+  password: string;
+  /** Absent: the user may publish and subscribe to everything. */
+  permissions?: NatsPermissions;
+}
+
+/**
+ * Allow lists (NATS subjects, `*` and `>` wildcards). Anything not allowed is
+ * refused by the server: a denied publish is dropped and the client gets a
+ * `Permissions Violation` error; the connection stays up.
+ */
+export interface NatsPermissions {
+  publish: readonly string[];
+  subscribe: readonly string[];
 }
 
 /** etcd and NATS started together; `stop()` stops both (idempotent). */

@@ -2,9 +2,11 @@ import type { Command } from 'commander';
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadMeshFolder, type LoadedCluster } from '../../clusters/src/index.js';
-import { formatIssue } from '../../common/index.js';
+import { MeshError, formatIssue } from '../../common/index.js';
 import { startInfra, type Infra } from '../../launcher/index.js';
+import { joinCluster } from '../admin-client.js';
 import { startComponent, type Component } from '../child-process.js';
+import { removeMeshNatsCredentials, writeMeshNatsCredentials } from '../nats-credentials.js';
 import { CliExit, EXIT } from '../exit-codes.js';
 import { removeMeshState, stateDirOf, writeMeshState } from '../state-dir.js';
 
@@ -56,6 +58,7 @@ async function up(opts: UpOptions): Promise<void> {
   const stateDir = stateDirOf(opts.stateDir);
   const logs = join(stateDir, 'logs');
   const dataDir = join(stateDir, 'data');
+  const natsDir = join(stateDir, 'nats');
   await mkdir(logs, { recursive: true });
   await mkdir(dataDir, { recursive: true });
 
@@ -75,7 +78,10 @@ async function up(opts: UpOptions): Promise<void> {
       for (const tier of [...tiers].reverse()) await Promise.all(tier.map((c) => c.stop()));
       await infra?.stop();
       await removeMeshState(stateDir);
-      if (!opts.keep) await rm(dataDir, { recursive: true, force: true });
+      if (!opts.keep) {
+        await rm(dataDir, { recursive: true, force: true });
+        await removeMeshNatsCredentials(natsDir);
+      }
     })());
   const onSignal = (): void => {
     process.stderr.write('\nmeshctl up: stopping...\n');
@@ -88,15 +94,30 @@ async function up(opts: UpOptions): Promise<void> {
     process.stderr.write(
       `meshctl up: datapath ${datapath.kind}${datapath.why ? ` (${datapath.why})` : ''}\n`,
     );
+    // One NATS user per process: each source may publish only its own
+    // cluster's subjects, so a compromised or buggy source cannot speak for another.
+    const nats = await writeMeshNatsCredentials(
+      natsDir,
+      loaded.value.clusters.map((c) => c.spec.name),
+      { signal: starting.signal },
+    );
     infra = await startInfra({
       baseDir: dataDir,
       keepData: opts.keep ?? false,
       signal: starting.signal,
+      natsAuthorization: nats.authorization,
     });
     const cp = await startComponent(
       'controlplane',
       'controlplane/main.ts',
-      ['--etcd', infra.etcd.endpoint, '--nats', infra.nats.url],
+      [
+        '--etcd',
+        infra.etcd.endpoint,
+        '--nats',
+        infra.nats.url,
+        '--nats-creds',
+        nats.controlPlaneFile,
+      ],
       {
         logFile: join(logs, 'controlplane.log'),
         signal: starting.signal,
@@ -104,14 +125,29 @@ async function up(opts: UpOptions): Promise<void> {
     );
     tiers.push([cp]);
     const address = String(cp.ready.address);
+    // Membership is explicit: admit every cluster of the folder before its source starts.
+    for (const c of loaded.value.clusters) await joinCluster(address, c.spec.name, c.spec.id);
     const natsUrl = infra.nats.url;
+    const sourceCreds = (cluster: string): string => {
+      const file = nats.sourceFiles.get(cluster);
+      if (file === undefined) throw new MeshError('INTERNAL', `no NATS credentials for ${cluster}`);
+      return file;
+    };
     tiers.push(
       await Promise.all(
         loaded.value.clusters.map((cluster) =>
           startComponent(
             `source-${cluster.spec.name}`,
             'clusters/src/main.ts',
-            ['--dir', cluster.dir, '--nats', natsUrl, ...(nodes ? ['--nodes', String(nodes)] : [])],
+            [
+              '--dir',
+              cluster.dir,
+              '--nats',
+              natsUrl,
+              '--nats-creds',
+              sourceCreds(cluster.spec.name),
+              ...(nodes ? ['--nodes', String(nodes)] : []),
+            ],
             { logFile: join(logs, `source-${cluster.spec.name}.log`), signal: starting.signal },
           ),
         ),

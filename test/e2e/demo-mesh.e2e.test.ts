@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
+import { connect } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MeshAdminClient, StatusRequest, type StatusResponse } from '../../proto/index.js';
 import { tempDir, type TempDir } from '../harness/index.js';
@@ -211,6 +212,34 @@ describe('the demo mesh under meshctl up', () => {
     );
   });
 
+  it("the demo's NATS refuses anonymous clients and a source speaking for another cluster", async () => {
+    const state = JSON.parse(await readFile(join(stateDir, 'mesh.json'), 'utf8')) as {
+      nats: string;
+    };
+    await expect(connect({ servers: state.nats })).rejects.toMatchObject({
+      code: 'AUTHORIZATION_VIOLATION',
+    });
+    const creds = JSON.parse(await readFile(join(stateDir, 'nats/source-eu.json'), 'utf8')) as {
+      user: string;
+      pass: string;
+      inboxPrefix: string;
+    };
+    // Passwords reach each process in its own file, never on a command line `ps` shows.
+    const { stdout: children } = await run('pgrep', ['-P', String(up.pid)]);
+    for (const pid of children.trim().split('\n').filter(Boolean)) {
+      const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+      expect(cmdline).not.toContain(creds.pass);
+    }
+    const nc = await connect({ servers: state.nats, ...creds });
+    try {
+      await expect(
+        nc.jetstream().publish('meshplane.events.us', new TextEncoder().encode('{}')),
+      ).rejects.toMatchObject({ code: 'PERMISSIONS_VIOLATION' });
+    } finally {
+      await nc.close();
+    }
+  });
+
   it('Ctrl-C stops every process and removes what it created', async () => {
     const state = JSON.parse(await readFile(join(stateDir, 'mesh.json'), 'utf8')) as {
       etcd: string;
@@ -237,6 +266,7 @@ describe('the demo mesh under meshctl up', () => {
     expect(await alive(), 'processes still running after meshctl up exited').toEqual([]);
     await expect(readFile(join(stateDir, 'mesh.json'))).rejects.toThrow(/ENOENT/);
     await expect(readFile(join(stateDir, 'data'))).rejects.toThrow(/ENOENT/);
+    await expect(readFile(join(stateDir, 'nats'))).rejects.toThrow(/ENOENT/);
     await rm(stateDir, { recursive: true, force: true });
   });
 });

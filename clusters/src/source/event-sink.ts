@@ -51,13 +51,22 @@ export async function ensureEventsStream(jsm: JetStreamManager): Promise<void> {
 export interface NatsSinkOptions {
   /** how long to wait for a PubAck; default 5 s */
   ackTimeoutMs?: number;
+  /**
+   * Create the events stream when it is missing (default true). False where
+   * the control plane owns the stream and the server lets a source publish
+   * only its own subjects (no JetStream API at all): a publish before the
+   * stream exists then fails with "no responders" and is retried.
+   */
+  createStream?: boolean;
 }
 
 /** The EventSink on a NATS connection the caller owns (and closes). */
 export function natsEventSink(nc: NatsConnection, opts: NatsSinkOptions = {}): EventSink {
   const timeout = opts.ackTimeoutMs ?? 5_000;
+  const createStream = opts.createStream ?? true;
   return {
     async ensureStream() {
+      if (!createStream) return;
       await ensureEventsStream(await nc.jetstreamManager({ timeout }));
     },
     async publishEvent(subject, payload, msgID) {

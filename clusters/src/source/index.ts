@@ -10,3 +10,5 @@ export type { ManifestSourceOptions, StartResult } from './manifest-source.js';
 export { ManifestSource } from './manifest-source.js';
 export type { Backoff, Timers } from './timers.js';
 export { systemTimers } from './timers.js';
+export type { NatsCredentials } from './nats-credentials.js';
+export { natsAuthOptions, parseNatsCredentials, readNatsCredentials } from './nats-credentials.js';
