@@ -1,19 +1,39 @@
 import * as grpc from '@grpc/grpc-js';
-import { MeshAdminClient, StatusRequest, type StatusResponse } from '../proto/index.js';
+import {
+  MeshAdminClient,
+  StatusRequest,
+  type JoinClusterResponse,
+  type ListIdentitiesResponse,
+  type RemoveClusterResponse,
+  type StatusResponse,
+} from '../proto/index.js';
 import { CliExit, EXIT } from './exit-codes.js';
 
-/** Calls the admin API; an unreachable control plane is exit code 3. */
-export async function fetchStatus(
+type Unary<Req, Res> = (
+  req: Req,
+  meta: grpc.Metadata,
+  opts: Partial<grpc.CallOptions>,
+  cb: (err: grpc.ServiceError | null, res: Res) => void,
+) => grpc.ClientUnaryCall;
+
+/**
+ * One admin call. An unreachable control plane is exit code 3; a refusal
+ * (validation, clash, not found) is exit code 2 with the server's message.
+ */
+async function call<Req, Res>(
   address: string,
-  opts: { timeoutMs?: number } = {},
-): Promise<StatusResponse> {
+  pick: (c: MeshAdminClient) => Unary<Req, Res>,
+  req: Req,
+  timeoutMs = 10_000,
+): Promise<Res> {
   const client = new MeshAdminClient(address, grpc.credentials.createInsecure());
   try {
-    return await new Promise<StatusResponse>((resolve, reject) => {
-      client.status(
-        StatusRequest.create(),
+    return await new Promise<Res>((resolve, reject) => {
+      pick(client).call(
+        client,
+        req,
         new grpc.Metadata(),
-        { deadline: Date.now() + (opts.timeoutMs ?? 5000) },
+        { deadline: Date.now() + timeoutMs },
         (err, res) => (err ? reject(err) : resolve(res)),
       );
     });
@@ -25,8 +45,50 @@ export async function fetchStatus(
         `control plane at ${address} is unreachable: ${e.details || e.message}`,
       );
     }
+    if (
+      e.code === grpc.status.INVALID_ARGUMENT ||
+      e.code === grpc.status.ALREADY_EXISTS ||
+      e.code === grpc.status.NOT_FOUND
+    ) {
+      throw new CliExit(EXIT.usage, e.details);
+    }
     throw err;
   } finally {
     client.close();
   }
 }
+
+export const fetchStatus = (address: string): Promise<StatusResponse> =>
+  call(
+    address,
+    (c) => c.status.bind(c) as Unary<StatusRequest, StatusResponse>,
+    StatusRequest.create(),
+  );
+
+export const joinCluster = (
+  address: string,
+  name: string,
+  id: number,
+): Promise<JoinClusterResponse> =>
+  call(
+    address,
+    (c) => c.joinCluster.bind(c) as Unary<{ name: string; id: number }, JoinClusterResponse>,
+    {
+      name,
+      id,
+    },
+  );
+
+export const removeCluster = (address: string, name: string): Promise<RemoveClusterResponse> =>
+  call(address, (c) => c.removeCluster.bind(c) as Unary<{ name: string }, RemoveClusterResponse>, {
+    name,
+  });
+
+export const listIdentities = (address: string, cluster: string): Promise<ListIdentitiesResponse> =>
+  call(
+    address,
+    (c) => c.listIdentities.bind(c) as Unary<{ cluster: string }, ListIdentitiesResponse>,
+    {
+      cluster,
+    },
+  );

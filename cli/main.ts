@@ -1,6 +1,8 @@
 // meshctl: the command line of meshplane (composition root of the CLI).
 import { Command, CommanderError } from 'commander';
 import { isMeshError } from '../common/index.js';
+import { registerClusters } from './commands/clusters.js';
+import { registerIdentities } from './commands/identities.js';
 import { registerStatus } from './commands/status.js';
 import { registerUp } from './commands/up.js';
 import { CliExit, EXIT } from './exit-codes.js';
@@ -11,6 +13,8 @@ const program = new Command('meshctl')
   .showHelpAfterError();
 registerUp(program);
 registerStatus(program);
+registerClusters(program);
+registerIdentities(program);
 
 try {
   await program.parseAsync(process.argv);

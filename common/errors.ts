@@ -4,6 +4,7 @@
 export type ErrorCode =
   | 'VALIDATION'
   | 'CLUSTER_CLASH'
+  | 'NOT_MEMBER'
   | 'IDENTITY_EXHAUSTED'
   | 'CONFLICT'
   | 'UNAVAILABLE'

@@ -4,8 +4,13 @@ import { connect, type NatsConnection } from 'nats';
 import { MeshError, systemClock, type Clock, type Logger } from '../common/index.js';
 import { MeshAdminService, MeshDiscoveryService, type ComponentStatus } from '../proto/index.js';
 import { adminService } from './admin/index.js';
-import { defaultLabelFilter } from './identity/index.js';
-import { ChangeSetCommitter, EventConsumer, SourceRegistry } from './ingest/index.js';
+import { IdentityAllocator, IdentityGc, defaultLabelFilter } from './identity/index.js';
+import {
+  ChangeSetCommitter,
+  ClusterMembership,
+  EventConsumer,
+  SourceRegistry,
+} from './ingest/index.js';
 import { MeshModel } from './model/index.js';
 import { SnapshotCache } from './snapshot/index.js';
 import { EtcdMeshStore, keyLayout } from './store/index.js';
@@ -25,6 +30,10 @@ export interface ControlPlaneOptions {
   /** etcd key root, default /meshplane */
   keyRoot?: string;
   ipcacheShards?: number;
+  /** identities unused this long are collected, and released numbers are not reused sooner (default 15 min) */
+  identityGraceMs?: number;
+  /** how often the elected replica looks for unused identities (default 30 s) */
+  identityGcIntervalMs?: number;
 }
 
 /**
@@ -115,6 +124,9 @@ export class ControlPlane {
         clock,
         latest: () => cache.latest,
         components: () => this.#components(),
+        membership: new ClusterMembership(this.#etcd, layout, clock),
+        etcd: this.#etcd,
+        layout,
       }),
     );
     const port = await new Promise<number>((resolve, reject) =>
@@ -130,7 +142,32 @@ export class ControlPlane {
     const host = this.#opts.listen.slice(0, this.#opts.listen.lastIndexOf(':'));
     this.#address = `${host}:${port}`;
 
-    const committer = new ChangeSetCommitter(this.#etcd, layout, defaultLabelFilter());
+    const allocator = new IdentityAllocator(this.#etcd, layout, clock, {
+      ...(this.#opts.identityGraceMs !== undefined
+        ? { reuseGraceMs: this.#opts.identityGraceMs }
+        : {}),
+    });
+    const committer = new ChangeSetCommitter(this.#etcd, layout, defaultLabelFilter(), allocator);
+    const gc = new IdentityGc(
+      this.#etcd,
+      layout,
+      {
+        revision: () => sync.revision,
+        identities: () => model.identities(),
+        references: (id) => model.references(id),
+      },
+      clock,
+      log.child({ part: 'identity-gc' }),
+      {
+        ...(this.#opts.identityGraceMs !== undefined
+          ? { graceMs: this.#opts.identityGraceMs }
+          : {}),
+        ...(this.#opts.identityGcIntervalMs !== undefined
+          ? { intervalMs: this.#opts.identityGcIntervalMs }
+          : {}),
+      },
+    );
+    this.#tasks.push(gc.run(`${this.#address}/${process.pid}`, signal));
     const consumer = new EventConsumer(
       this.#nats,
       committer,

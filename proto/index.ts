@@ -13,8 +13,16 @@ export {
   Verdict,
 } from './gen/meshplane/v1/resources.js';
 export {
+  ClusterMember,
   ClusterSourceStatus,
   ClusterStatus,
+  Identity,
+  JoinClusterRequest,
+  JoinClusterResponse,
+  ListIdentitiesRequest,
+  ListIdentitiesResponse,
+  RemoveClusterRequest,
+  RemoveClusterResponse,
   ComponentStatus,
   MeshAdminClient,
   type MeshAdminServer,

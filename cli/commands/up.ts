@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { loadMeshFolder, type LoadedCluster } from '../../clusters/src/index.js';
 import { MeshError, formatIssue } from '../../common/index.js';
 import { startInfra, type Infra } from '../../launcher/index.js';
+import { joinCluster } from '../admin-client.js';
 import { startComponent, type Component } from '../child-process.js';
 import { removeMeshNatsCredentials, writeMeshNatsCredentials } from '../nats-credentials.js';
 import { CliExit, EXIT } from '../exit-codes.js';
@@ -124,6 +125,8 @@ async function up(opts: UpOptions): Promise<void> {
     );
     tiers.push([cp]);
     const address = String(cp.ready.address);
+    // Membership is explicit: admit every cluster of the folder before its source starts.
+    for (const c of loaded.value.clusters) await joinCluster(address, c.spec.name, c.spec.id);
     const natsUrl = infra.nats.url;
     const sourceCreds = (cluster: string): string => {
       const file = nats.sourceFiles.get(cluster);

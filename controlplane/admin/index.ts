@@ -1,2 +1,2 @@
-export { adminService } from './service.js';
+export { adminService, type AdminDeps } from './service.js';
 export { buildStatus, type StatusDeps } from './status.js';

@@ -19,9 +19,13 @@ export function buildStatus(d: StatusDeps): StatusResponse {
     const src = d.sources.state(c.name);
     let endpoints = 0;
     for (const o of d.model.objectsOf(c.name).values()) if (o.kind === 'Pod') endpoints += 1;
+    let identities = 0;
+    for (const i of d.model.identities()) if (i.cluster === c.name) identities += 1;
     return {
       name: c.name,
       id: c.id,
+      joinedAt: d.model.member(c.name)?.joinedAt ?? '',
+      identities,
       endpoints,
       source: {
         connected: src?.connected ?? false,

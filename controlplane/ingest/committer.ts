@@ -1,12 +1,21 @@
 import type { Etcd3 } from 'etcd3';
-import { MeshError, type ChangeSetEvent } from '../../common/index.js';
-import type { LabelFilter } from '../identity/index.js';
+import {
+  MeshError,
+  type ChangeSetEvent,
+  type ClusterSpec,
+  type PodObject,
+} from '../../common/index.js';
+import type { IdentityAllocator, LabelFilter } from '../identity/index.js';
 import type { StoredPod } from '../model/index.js';
 import type { KeyLayout } from '../store/index.js';
 import {
   alreadyApplied,
+  checkMembership,
   planChangeSet,
+  podIdentityLabels,
+  podsToWrite,
   type ClusterReadState,
+  type Membership,
   type SourcePosition,
 } from './plan.js';
 
@@ -14,27 +23,37 @@ export type CommitOutcome =
   | { status: 'committed'; revision: number; allocated: number }
   | { status: 'duplicate'; applied: SourcePosition };
 
+interface Guards {
+  sequenceMod: number;
+  memberMod: number;
+}
+
 /**
  * Commits change sets to etcd, each in one transaction guarded by the
- * cluster's source sequence: a replayed or reordered event never moves state
- * backwards, and two writers racing on one cluster (or one label set) cannot
- * both win — the loser re-reads and re-plans.
+ * cluster's source position and membership: a replayed or reordered event
+ * never moves state backwards, a cluster removed meanwhile is not
+ * resurrected, and an identity garbage-collected between allocation and
+ * commit is caught (its label-set key's create revision is compared) — the
+ * loser re-reads and re-plans.
  */
 export class ChangeSetCommitter {
   readonly #etcd: Etcd3;
   readonly #layout: KeyLayout;
   readonly #filter: LabelFilter;
+  readonly #allocator: IdentityAllocator;
   readonly #maxAttempts: number;
 
   constructor(
     etcd: Etcd3,
     layout: KeyLayout,
     filter: LabelFilter,
+    allocator: IdentityAllocator,
     opts: { maxAttempts?: number } = {},
   ) {
     this.#etcd = etcd;
     this.#layout = layout;
     this.#filter = filter;
+    this.#allocator = allocator;
     this.#maxAttempts = opts.maxAttempts ?? 8;
   }
 
@@ -48,24 +67,25 @@ export class ChangeSetCommitter {
       const { read, guards } = await this.#read(ev);
       if (alreadyApplied(read.position, position))
         return { status: 'duplicate', applied: read.position! };
-      const plan = planChangeSet(this.#layout, ev, position, read, this.#filter);
-      const ids = this.#idKey(ev.cluster.id);
+      checkMembership(ev, read.member);
+      const { pods, namespaces } = podsToWrite(ev, read);
+      const resolved = await this.#resolveIdentities(ev.cluster, pods, namespaces, opts.signal);
+      const plan = planChangeSet(this.#layout, ev, position, read, resolved.pods);
       let txn = this.#etcd
         .if(this.#layout.sourceSequence(ev.cluster.name), 'Mod', '==', guards.sequenceMod)
-        .and(ids, 'Mod', '==', guards.idOwnerMod);
-      for (const k of plan.createdKeys) txn = txn.and(k, 'Create', '==', 0);
+        .and(this.#layout.member(ev.cluster.name), 'Mod', '==', guards.memberMod);
+      for (const [key, rev] of resolved.guards) txn = txn.and(key, 'Create', '==', rev);
       const res = await txn
         .then(
           ...plan.puts.map((p) => this.#etcd.put(p.key).value(p.value)),
           ...plan.deletes.map((k) => this.#etcd.delete().key(k)),
-          ...(guards.idOwnerMod === 0 ? [this.#etcd.put(ids).value(ev.cluster.name)] : []),
         )
         .commit();
       if (res.succeeded) {
         return {
           status: 'committed',
           revision: Number(res.header.revision),
-          allocated: plan.allocated,
+          allocated: resolved.allocated,
         };
       }
     }
@@ -75,41 +95,51 @@ export class ChangeSetCommitter {
     );
   }
 
-  #idKey(id: number): string {
-    return `${this.#layout.bookkeeping}cluster-ids/${id}`;
+  async #resolveIdentities(
+    cluster: ClusterSpec,
+    pods: PodObject[],
+    namespaces: Map<string, Record<string, string>>,
+    signal: AbortSignal | undefined,
+  ): Promise<{
+    pods: { pod: PodObject; identity: number }[];
+    guards: Map<string, number>;
+    allocated: number;
+  }> {
+    const byHash = new Map<string, { labels: Record<string, string>; pods: PodObject[] }>();
+    for (const pod of pods) {
+      const { labels, hash } = podIdentityLabels(cluster.name, pod, namespaces, this.#filter);
+      const entry = byHash.get(hash) ?? { labels, pods: [] };
+      entry.pods.push(pod);
+      byHash.set(hash, entry);
+    }
+    const out: { pod: PodObject; identity: number }[] = [];
+    const guards = new Map<string, number>();
+    let allocated = 0;
+    for (const [hash, { labels, pods: group }] of byHash) {
+      const a = await this.#allocator.allocate(cluster, labels, signal ? { signal } : {});
+      if (a.created) allocated += 1;
+      guards.set(this.#layout.identityByLabels(cluster.name, hash), a.createRevision);
+      for (const pod of group) out.push({ pod, identity: a.id });
+    }
+    return { pods: out, guards, allocated };
   }
 
-  async #read(
-    ev: ChangeSetEvent,
-  ): Promise<{ read: ClusterReadState; guards: { sequenceMod: number; idOwnerMod: number } }> {
+  async #read(ev: ChangeSetEvent): Promise<{ read: ClusterReadState; guards: Guards }> {
     const c = ev.cluster.name;
     const L = this.#layout;
-    const [info, seq, next, owner, namespaces, identities] = await Promise.all([
+    const [member, info, seq, namespaces] = await Promise.all([
+      this.#etcd.get(L.member(c)).exec(),
       this.#etcd.get(L.clusterInfo(c)).exec(),
       this.#etcd.get(L.sourceSequence(c)).exec(),
-      this.#etcd.get(L.identityNext(c)).exec(),
-      this.#etcd.get(this.#idKey(ev.cluster.id)).exec(),
       this.#etcd
         .getAll()
         .prefix(`${L.objects(c)}Namespace/`)
         .strings(),
-      this.#etcd.getAll().prefix(L.identityByLabels(c, '')).strings(),
     ]);
-    const first = (r: typeof info): { value: string; mod: number } | undefined => {
-      const kv = r.kvs[0];
-      return kv ? { value: kv.value.toString(), mod: Number(kv.mod_revision) } : undefined;
-    };
     const namespaceLabels = new Map<string, Record<string, string>>();
     for (const v of Object.values(namespaces)) {
       const ns = JSON.parse(v) as { name: string; labels: Record<string, string> };
       namespaceLabels.set(ns.name, ns.labels);
-    }
-    const identityByHash = new Map<string, number>();
-    for (const [k, v] of Object.entries(identities)) {
-      identityByHash.set(
-        k.slice(L.identityByLabels(c, '').length),
-        (JSON.parse(v) as { id: number }).id,
-      );
     }
     // Namespaces whose labels change: their stored pods need new identities.
     const changed = ev.upserts.filter(
@@ -130,22 +160,22 @@ export class ChangeSetCommitter {
       for (const k of await this.#etcd.getAll().prefix(L.objects(c)).keys())
         objectKeys.add(k.slice(L.objects(c).length));
     }
-    const s = first(seq);
-    const o = first(owner);
+    const m = member.kvs[0];
+    const i = info.kvs[0];
+    const s = seq.kvs[0];
     return {
       read: {
-        info: first(info)
-          ? (JSON.parse(first(info)!.value) as ChangeSetEvent['cluster'])
-          : undefined,
-        position: s ? (JSON.parse(s.value) as SourcePosition) : undefined,
-        nextLocal: first(next) ? Number(first(next)!.value) : 0,
-        idOwner: o?.value,
+        member: m ? (JSON.parse(m.value.toString()) as Membership) : undefined,
+        info: i ? (JSON.parse(i.value.toString()) as ClusterSpec) : undefined,
+        position: s ? (JSON.parse(s.value.toString()) as SourcePosition) : undefined,
         namespaces: namespaceLabels,
-        identities: identityByHash,
         objectKeys,
         podsOfChangedNamespaces: podsOfChanged,
       },
-      guards: { sequenceMod: s?.mod ?? 0, idOwnerMod: o?.mod ?? 0 },
+      guards: {
+        sequenceMod: s ? Number(s.mod_revision) : 0,
+        memberMod: m ? Number(m.mod_revision) : 0,
+      },
     };
   }
 }

@@ -138,6 +138,7 @@ export class EventConsumer {
     } catch (err) {
       if (
         isMeshError(err, 'CLUSTER_CLASH') ||
+        isMeshError(err, 'NOT_MEMBER') ||
         isMeshError(err, 'IDENTITY_EXHAUSTED') ||
         isMeshError(err, 'VALIDATION')
       ) {

@@ -8,3 +8,5 @@ export {
   type ClusterReadState,
 } from './plan.js';
 export { validateChangeSet } from './validate-event.js';
+export { ClusterMembership } from './membership.js';
+export type { Membership } from './plan.js';

@@ -9,8 +9,23 @@ export interface StoredPod extends PodObject {
 export type StoredObject = Exclude<MeshObject, PodObject> | StoredPod;
 
 /** What one batch of etcd events changed, for the snapshot builder. */
+export interface MemberRecord {
+  name: string;
+  id: number;
+  joinedAt: string;
+}
+
+export interface IdentityRecord {
+  id: number;
+  cluster: string;
+  /** canonical label text: sorted key=value lines */
+  labels: string;
+  hash: string;
+}
+
 export interface ModelChange {
   clusters: Set<string>;
+  identities: Set<number>;
   /** endpoint name (cluster/namespace/pod) -> before and after */
   pods: Map<string, { before: StoredPod | undefined; after: StoredPod | undefined }>;
   /** any other object (services, exports, policies, namespaces, ...) changed */
@@ -18,7 +33,7 @@ export interface ModelChange {
 }
 
 export function emptyChange(): ModelChange {
-  return { clusters: new Set(), pods: new Map(), objects: 0 };
+  return { clusters: new Set(), identities: new Set(), pods: new Map(), objects: 0 };
 }
 
 export function podName(p: { cluster: string; namespace: string; name: string }): string {
@@ -32,7 +47,12 @@ export function podName(p: { cluster: string; namespace: string; name: string })
  */
 export class MeshModel {
   readonly #layout: KeyLayout;
+  /** cluster info as its source last published it */
   readonly #clusters = new Map<string, ClusterSpec>();
+  readonly #members = new Map<string, MemberRecord>();
+  readonly #identities = new Map<number, IdentityRecord>();
+  /** identity -> endpoints holding it (reference count) */
+  readonly #refs = new Map<number, number>();
   /** cluster -> objectKey -> object */
   readonly #objects = new Map<string, Map<string, StoredObject>>();
   readonly #pods = new Map<string, StoredPod>();
@@ -41,12 +61,39 @@ export class MeshModel {
     this.#layout = layout;
   }
 
+  /**
+   * Member clusters, with the nodes and pod CIDR their source announced (none
+   * yet for a cluster that joined but whose source has not reported).
+   */
   clusters(): ClusterSpec[] {
-    return [...this.#clusters.values()].sort((a, b) => a.id - b.id);
+    return [...this.#members.values()]
+      .map(
+        (m) =>
+          this.#clusters.get(m.name) ?? {
+            name: m.name,
+            id: m.id,
+            nodes: [],
+            podCIDR: `10.${m.id}.0.0/16`,
+          },
+      )
+      .sort((a, b) => a.id - b.id);
   }
 
   cluster(name: string): ClusterSpec | undefined {
-    return this.#clusters.get(name);
+    return this.#members.has(name) ? this.clusters().find((c) => c.name === name) : undefined;
+  }
+
+  member(name: string): MemberRecord | undefined {
+    return this.#members.get(name);
+  }
+
+  identities(): IterableIterator<IdentityRecord> {
+    return this.#identities.values();
+  }
+
+  /** endpoints currently holding `id` */
+  references(id: number): number {
+    return this.#refs.get(id) ?? 0;
   }
 
   pods(): IterableIterator<StoredPod> {
@@ -76,6 +123,9 @@ export class MeshModel {
     const beforePods = new Map(this.#pods);
     for (const c of this.#clusters.keys()) change.clusters.add(c);
     this.#clusters.clear();
+    this.#members.clear();
+    this.#identities.clear();
+    this.#refs.clear();
     this.#objects.clear();
     this.#pods.clear();
     this.apply(events, change);
@@ -92,6 +142,12 @@ export class MeshModel {
     return change;
   }
 
+  #ref(id: number, delta: number): void {
+    const n = (this.#refs.get(id) ?? 0) + delta;
+    if (n <= 0) this.#refs.delete(id);
+    else this.#refs.set(id, n);
+  }
+
   #applyOne(ev: KvEvent, change: ModelChange): void {
     const parsed = parseMeshKey(this.#layout, ev.key);
     switch (parsed.type) {
@@ -100,6 +156,26 @@ export class MeshModel {
           this.#clusters.set(parsed.cluster, JSON.parse(ev.value) as ClusterSpec);
         else this.#clusters.delete(parsed.cluster);
         change.clusters.add(parsed.cluster);
+        return;
+      case 'member':
+        if (ev.type === 'put')
+          this.#members.set(parsed.cluster, JSON.parse(ev.value) as MemberRecord);
+        else this.#members.delete(parsed.cluster);
+        change.clusters.add(parsed.cluster);
+        return;
+      case 'identity':
+        if (ev.type === 'put') {
+          const v = JSON.parse(ev.value) as { labels: string; hash: string };
+          this.#identities.set(parsed.id, {
+            id: parsed.id,
+            cluster: parsed.cluster,
+            labels: v.labels,
+            hash: v.hash,
+          });
+        } else {
+          this.#identities.delete(parsed.id);
+        }
+        change.identities.add(parsed.id);
         return;
       case 'object': {
         let objects = this.#objects.get(parsed.cluster);
@@ -117,8 +193,13 @@ export class MeshModel {
           const b = before as StoredPod | undefined;
           const a = after as StoredPod | undefined;
           const name = podName((a ?? b)!);
-          if (a) this.#pods.set(name, a);
-          else this.#pods.delete(name);
+          if (b) this.#ref(b.identity, -1);
+          if (a) {
+            this.#pods.set(name, a);
+            this.#ref(a.identity, 1);
+          } else {
+            this.#pods.delete(name);
+          }
           const prev = change.pods.get(name);
           change.pods.set(name, { before: prev ? prev.before : b, after: a });
         } else {

@@ -18,6 +18,16 @@ export interface KeyLayout {
   identityByLabels(cluster: string, labelsHash: string): string;
   identityById(cluster: string, id: number): string;
   identityNext(cluster: string): string;
+  /** a released cluster-local number, value = release time (epoch ms) */
+  identityReleased(cluster: string, local: number | ''): string;
+  /** membership record: written by `clusters join`, removed with the cluster's prefix */
+  member(cluster: string): string;
+  /** bookkeeping index: which cluster holds an id */
+  clusterIdOwner(id: number): string;
+  /** bookkeeping: when an identity was first seen unused (GC candidates) */
+  identityUnused(cluster: string, id: number | ''): string;
+  /** bookkeeping: leader election of the identity GC */
+  gcElection: string;
 }
 
 export function keyLayout(root = '/meshplane'): KeyLayout {
@@ -35,11 +45,17 @@ export function keyLayout(root = '/meshplane'): KeyLayout {
     identityByLabels: (c, h) => `${cluster(c)}identities/by-labels/${h}`,
     identityById: (c, id) => `${cluster(c)}identities/by-id/${id}`,
     identityNext: (c) => `${cluster(c)}identities/next`,
+    identityReleased: (c, n) => `${cluster(c)}identities/released/${n}`,
+    member: (c) => `${cluster(c)}member`,
+    clusterIdOwner: (id) => `${root}/book/cluster-ids/${id}`,
+    identityUnused: (c, id) => `${root}/book/identity-unused/${c}/${id}`,
+    gcElection: 'meshplane-identity-gc',
   };
 }
 
 export type ParsedKey =
   | { type: 'cluster-info'; cluster: string }
+  | { type: 'member'; cluster: string }
   | { type: 'source-seq'; cluster: string }
   | { type: 'object'; cluster: string; objectKey: string }
   | { type: 'identity'; cluster: string; id: number }
@@ -54,6 +70,7 @@ export function parseMeshKey(layout: KeyLayout, key: string): ParsedKey {
   const cluster = rest.slice(0, slash);
   const tail = rest.slice(slash + 1);
   if (tail === 'info') return { type: 'cluster-info', cluster };
+  if (tail === 'member') return { type: 'member', cluster };
   if (tail === 'source-seq') return { type: 'source-seq', cluster };
   if (tail.startsWith('objects/')) return { type: 'object', cluster, objectKey: tail.slice(8) };
   if (tail.startsWith('identities/by-id/')) {

@@ -105,6 +105,9 @@ describe('control plane', () => {
     const { address } = await cp.start();
     nc = await connect({ servers: infra.nats.url });
     admin = new MeshAdminClient(address, grpc.credentials.createInsecure());
+    await new Promise((resolve, reject) =>
+      admin.joinCluster({ name: 'eu', id: 1 }, (err, res) => (err ? reject(err) : resolve(res))),
+    );
   });
   afterAll(async () => {
     for (const a of agents) a.close();
@@ -264,14 +267,26 @@ describe('control plane', () => {
     }
   });
 
-  it('refuses a cluster that claims an id another cluster holds; nothing of it is stored', async () => {
+  it('refuses a join that claims a taken id, and change sets of clusters that are not members', async () => {
+    const join = (name: string, id: number) =>
+      new Promise((resolve, reject) =>
+        admin.joinCluster({ name, id }, (err, res) => (err ? reject(err) : resolve(res))),
+      );
+    await expect(join('us', 1)).rejects.toMatchObject({
+      code: grpc.status.ALREADY_EXISTS,
+      details: expect.stringContaining('cluster id 1 is already taken by cluster eu') as unknown,
+    });
+    await expect(join('eu', 7)).rejects.toMatchObject({
+      details: expect.stringContaining('already a member with id 1') as unknown,
+    });
     await publish({
       ...event([]),
-      cluster: { name: 'us', id: 1, nodes: ['us-1'], podCIDR: '10.2.0.0/16' },
+      cluster: { name: 'us', id: 2, nodes: ['us-1'], podCIDR: '10.2.0.0/16' },
+      upserts: [],
       full: true,
     });
     // Events are consumed in order: once a later eu change is visible, the
-    // clashing one has been handled.
+    // refused one has been handled.
     const before = (await status()).revision;
     await publish(event([pod('f', 'eu-1', '10.1.0.15')]));
     const s = await until('later change applied', async () => {
@@ -282,6 +297,31 @@ describe('control plane', () => {
     const etcd = new Etcd3({ hosts: infra.etcd.endpoint });
     try {
       expect(await etcd.getAll().prefix('/meshplane/mesh/clusters/us/').keys()).toEqual([]);
+    } finally {
+      etcd.close();
+    }
+  });
+
+  it('removing a cluster deletes its endpoints and identities mesh-wide in one revision', async () => {
+    const etcd = new Etcd3({ hosts: infra.etcd.endpoint });
+    try {
+      expect(
+        (await etcd.getAll().prefix('/meshplane/mesh/clusters/eu/').keys()).length,
+      ).toBeGreaterThan(3);
+      const removed = await new Promise<{ revision: number }>((resolve, reject) =>
+        admin.removeCluster({ name: 'eu' }, (err, res) => (err ? reject(err) : resolve(res))),
+      );
+      expect(await etcd.getAll().prefix('/meshplane/mesh/clusters/eu/').keys()).toEqual([]);
+      const s = await until('removal visible', async () => {
+        const st = await status();
+        return st.revision >= removed.revision ? st : undefined;
+      });
+      expect(s.revision).toBe(removed.revision);
+      expect(s.clusters).toEqual([]);
+      // The id is free again.
+      await new Promise((resolve, reject) =>
+        admin.joinCluster({ name: 'us', id: 1 }, (err, res) => (err ? reject(err) : resolve(res))),
+      );
     } finally {
       etcd.close();
     }

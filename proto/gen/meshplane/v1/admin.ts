@@ -61,6 +61,8 @@ export interface ClusterSourceStatus {
 export interface ClusterStatus {
   name: string;
   id: number;
+  joinedAt: string;
+  identities: number;
   nodes: NodeStatus[];
   source: ClusterSourceStatus | undefined;
   endpoints: number;
@@ -73,6 +75,52 @@ export interface StatusResponse {
   commitTimeUnixMs: number;
   components: ComponentStatus[];
   clusters: ClusterStatus[];
+}
+
+export interface JoinClusterRequest {
+  name: string;
+  id: number;
+}
+
+export interface ClusterMember {
+  name: string;
+  id: number;
+  joinedAt: string;
+}
+
+export interface JoinClusterResponse {
+  member: ClusterMember | undefined;
+  revision: number;
+  /** the same name and id were members already (idempotent) */
+  alreadyMember: boolean;
+}
+
+export interface RemoveClusterRequest {
+  name: string;
+}
+
+export interface RemoveClusterResponse {
+  revision: number;
+}
+
+export interface ListIdentitiesRequest {
+  /** empty: every cluster */
+  cluster: string;
+}
+
+export interface Identity {
+  id: number;
+  cluster: string;
+  /** key=value, sorted */
+  labels: string[];
+  /** endpoints holding it now */
+  endpoints: number;
+  /** 0 while in use; GC candidates */
+  unusedSinceUnixMs: number;
+}
+
+export interface ListIdentitiesResponse {
+  identities: Identity[];
 }
 
 function createBaseStatusRequest(): StatusRequest {
@@ -428,7 +476,7 @@ export const ClusterSourceStatus: MessageFns<ClusterSourceStatus> = {
 };
 
 function createBaseClusterStatus(): ClusterStatus {
-  return { name: "", id: 0, nodes: [], source: undefined, endpoints: 0 };
+  return { name: "", id: 0, joinedAt: "", identities: 0, nodes: [], source: undefined, endpoints: 0 };
 }
 
 export const ClusterStatus: MessageFns<ClusterStatus> = {
@@ -438,6 +486,12 @@ export const ClusterStatus: MessageFns<ClusterStatus> = {
     }
     if (message.id !== 0) {
       writer.uint32(16).uint32(message.id);
+    }
+    if (message.joinedAt !== "") {
+      writer.uint32(50).string(message.joinedAt);
+    }
+    if (message.identities !== 0) {
+      writer.uint32(56).uint32(message.identities);
     }
     for (const v of message.nodes) {
       NodeStatus.encode(v!, writer.uint32(26).fork()).join();
@@ -478,6 +532,22 @@ export const ClusterStatus: MessageFns<ClusterStatus> = {
             }
 
             message.id = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.joinedAt = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.identities = reader.uint32();
             continue;
           }
           case 3: {
@@ -523,6 +593,8 @@ export const ClusterStatus: MessageFns<ClusterStatus> = {
     const message = createBaseClusterStatus();
     message.name = object.name ?? "";
     message.id = object.id ?? 0;
+    message.joinedAt = object.joinedAt ?? "";
+    message.identities = object.identities ?? 0;
     message.nodes = object.nodes?.map((e) => NodeStatus.fromPartial(e)) || [];
     message.source = (object.source !== undefined && object.source !== null)
       ? ClusterSourceStatus.fromPartial(object.source)
@@ -623,6 +695,556 @@ export const StatusResponse: MessageFns<StatusResponse> = {
   },
 };
 
+function createBaseJoinClusterRequest(): JoinClusterRequest {
+  return { name: "", id: 0 };
+}
+
+export const JoinClusterRequest: MessageFns<JoinClusterRequest> = {
+  encode(message: JoinClusterRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.id !== 0) {
+      writer.uint32(16).uint32(message.id);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JoinClusterRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJoinClusterRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.id = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<JoinClusterRequest>): JoinClusterRequest {
+    return JoinClusterRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<JoinClusterRequest>): JoinClusterRequest {
+    const message = createBaseJoinClusterRequest();
+    message.name = object.name ?? "";
+    message.id = object.id ?? 0;
+    return message;
+  },
+};
+
+function createBaseClusterMember(): ClusterMember {
+  return { name: "", id: 0, joinedAt: "" };
+}
+
+export const ClusterMember: MessageFns<ClusterMember> = {
+  encode(message: ClusterMember, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.id !== 0) {
+      writer.uint32(16).uint32(message.id);
+    }
+    if (message.joinedAt !== "") {
+      writer.uint32(26).string(message.joinedAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterMember {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterMember();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.id = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.joinedAt = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ClusterMember>): ClusterMember {
+    return ClusterMember.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClusterMember>): ClusterMember {
+    const message = createBaseClusterMember();
+    message.name = object.name ?? "";
+    message.id = object.id ?? 0;
+    message.joinedAt = object.joinedAt ?? "";
+    return message;
+  },
+};
+
+function createBaseJoinClusterResponse(): JoinClusterResponse {
+  return { member: undefined, revision: 0, alreadyMember: false };
+}
+
+export const JoinClusterResponse: MessageFns<JoinClusterResponse> = {
+  encode(message: JoinClusterResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.member !== undefined) {
+      ClusterMember.encode(message.member, writer.uint32(10).fork()).join();
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).uint64(message.revision);
+    }
+    if (message.alreadyMember !== false) {
+      writer.uint32(24).bool(message.alreadyMember);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): JoinClusterResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseJoinClusterResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.member = ClusterMember.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.alreadyMember = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<JoinClusterResponse>): JoinClusterResponse {
+    return JoinClusterResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<JoinClusterResponse>): JoinClusterResponse {
+    const message = createBaseJoinClusterResponse();
+    message.member = (object.member !== undefined && object.member !== null)
+      ? ClusterMember.fromPartial(object.member)
+      : undefined;
+    message.revision = object.revision ?? 0;
+    message.alreadyMember = object.alreadyMember ?? false;
+    return message;
+  },
+};
+
+function createBaseRemoveClusterRequest(): RemoveClusterRequest {
+  return { name: "" };
+}
+
+export const RemoveClusterRequest: MessageFns<RemoveClusterRequest> = {
+  encode(message: RemoveClusterRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveClusterRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveClusterRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RemoveClusterRequest>): RemoveClusterRequest {
+    return RemoveClusterRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveClusterRequest>): RemoveClusterRequest {
+    const message = createBaseRemoveClusterRequest();
+    message.name = object.name ?? "";
+    return message;
+  },
+};
+
+function createBaseRemoveClusterResponse(): RemoveClusterResponse {
+  return { revision: 0 };
+}
+
+export const RemoveClusterResponse: MessageFns<RemoveClusterResponse> = {
+  encode(message: RemoveClusterResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RemoveClusterResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRemoveClusterResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RemoveClusterResponse>): RemoveClusterResponse {
+    return RemoveClusterResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RemoveClusterResponse>): RemoveClusterResponse {
+    const message = createBaseRemoveClusterResponse();
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
+function createBaseListIdentitiesRequest(): ListIdentitiesRequest {
+  return { cluster: "" };
+}
+
+export const ListIdentitiesRequest: MessageFns<ListIdentitiesRequest> = {
+  encode(message: ListIdentitiesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cluster !== "") {
+      writer.uint32(10).string(message.cluster);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListIdentitiesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListIdentitiesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cluster = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ListIdentitiesRequest>): ListIdentitiesRequest {
+    return ListIdentitiesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListIdentitiesRequest>): ListIdentitiesRequest {
+    const message = createBaseListIdentitiesRequest();
+    message.cluster = object.cluster ?? "";
+    return message;
+  },
+};
+
+function createBaseIdentity(): Identity {
+  return { id: 0, cluster: "", labels: [], endpoints: 0, unusedSinceUnixMs: 0 };
+}
+
+export const Identity: MessageFns<Identity> = {
+  encode(message: Identity, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.id !== 0) {
+      writer.uint32(8).uint32(message.id);
+    }
+    if (message.cluster !== "") {
+      writer.uint32(18).string(message.cluster);
+    }
+    for (const v of message.labels) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.endpoints !== 0) {
+      writer.uint32(32).uint32(message.endpoints);
+    }
+    if (message.unusedSinceUnixMs !== 0) {
+      writer.uint32(40).int64(message.unusedSinceUnixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Identity {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseIdentity();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.id = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cluster = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.labels.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.endpoints = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.unusedSinceUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<Identity>): Identity {
+    return Identity.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<Identity>): Identity {
+    const message = createBaseIdentity();
+    message.id = object.id ?? 0;
+    message.cluster = object.cluster ?? "";
+    message.labels = object.labels?.map((e) => e) || [];
+    message.endpoints = object.endpoints ?? 0;
+    message.unusedSinceUnixMs = object.unusedSinceUnixMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseListIdentitiesResponse(): ListIdentitiesResponse {
+  return { identities: [] };
+}
+
+export const ListIdentitiesResponse: MessageFns<ListIdentitiesResponse> = {
+  encode(message: ListIdentitiesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.identities) {
+      Identity.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListIdentitiesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListIdentitiesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.identities.push(Identity.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ListIdentitiesResponse>): ListIdentitiesResponse {
+    return ListIdentitiesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListIdentitiesResponse>): ListIdentitiesResponse {
+    const message = createBaseListIdentitiesResponse();
+    message.identities = object.identities?.map((e) => Identity.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type MeshAdminService = typeof MeshAdminService;
 export const MeshAdminService = {
   status: {
@@ -634,10 +1256,43 @@ export const MeshAdminService = {
     responseSerialize: (value: StatusResponse): Buffer => Buffer.from(StatusResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StatusResponse => StatusResponse.decode(value),
   },
+  joinCluster: {
+    path: "/meshplane.v1.MeshAdmin/JoinCluster" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: JoinClusterRequest): Buffer => Buffer.from(JoinClusterRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): JoinClusterRequest => JoinClusterRequest.decode(value),
+    responseSerialize: (value: JoinClusterResponse): Buffer => Buffer.from(JoinClusterResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): JoinClusterResponse => JoinClusterResponse.decode(value),
+  },
+  removeCluster: {
+    path: "/meshplane.v1.MeshAdmin/RemoveCluster" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RemoveClusterRequest): Buffer => Buffer.from(RemoveClusterRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RemoveClusterRequest => RemoveClusterRequest.decode(value),
+    responseSerialize: (value: RemoveClusterResponse): Buffer =>
+      Buffer.from(RemoveClusterResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RemoveClusterResponse => RemoveClusterResponse.decode(value),
+  },
+  listIdentities: {
+    path: "/meshplane.v1.MeshAdmin/ListIdentities" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListIdentitiesRequest): Buffer =>
+      Buffer.from(ListIdentitiesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListIdentitiesRequest => ListIdentitiesRequest.decode(value),
+    responseSerialize: (value: ListIdentitiesResponse): Buffer =>
+      Buffer.from(ListIdentitiesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListIdentitiesResponse => ListIdentitiesResponse.decode(value),
+  },
 } as const;
 
 export interface MeshAdminServer extends UntypedServiceImplementation {
   status: handleUnaryCall<StatusRequest, StatusResponse>;
+  joinCluster: handleUnaryCall<JoinClusterRequest, JoinClusterResponse>;
+  removeCluster: handleUnaryCall<RemoveClusterRequest, RemoveClusterResponse>;
+  listIdentities: handleUnaryCall<ListIdentitiesRequest, ListIdentitiesResponse>;
 }
 
 export interface MeshAdminClient extends Client {
@@ -655,6 +1310,51 @@ export interface MeshAdminClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StatusResponse) => void,
+  ): ClientUnaryCall;
+  joinCluster(
+    request: JoinClusterRequest,
+    callback: (error: ServiceError | null, response: JoinClusterResponse) => void,
+  ): ClientUnaryCall;
+  joinCluster(
+    request: JoinClusterRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: JoinClusterResponse) => void,
+  ): ClientUnaryCall;
+  joinCluster(
+    request: JoinClusterRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: JoinClusterResponse) => void,
+  ): ClientUnaryCall;
+  removeCluster(
+    request: RemoveClusterRequest,
+    callback: (error: ServiceError | null, response: RemoveClusterResponse) => void,
+  ): ClientUnaryCall;
+  removeCluster(
+    request: RemoveClusterRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RemoveClusterResponse) => void,
+  ): ClientUnaryCall;
+  removeCluster(
+    request: RemoveClusterRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RemoveClusterResponse) => void,
+  ): ClientUnaryCall;
+  listIdentities(
+    request: ListIdentitiesRequest,
+    callback: (error: ServiceError | null, response: ListIdentitiesResponse) => void,
+  ): ClientUnaryCall;
+  listIdentities(
+    request: ListIdentitiesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListIdentitiesResponse) => void,
+  ): ClientUnaryCall;
+  listIdentities(
+    request: ListIdentitiesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListIdentitiesResponse) => void,
   ): ClientUnaryCall;
 }
 
