@@ -5,3 +5,4 @@ export * from './resources.js';
 export * from './abort.js';
 export * from './async-queue.js';
 export * from './log.js';
+export * from './policy-map.js';

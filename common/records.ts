@@ -83,6 +83,8 @@ export interface PolicyObject extends ObjectBase {
   namespace: string;
   /** the manifest's spec (or specs) as written, validated by the source */
   spec: unknown;
+  /** metadata.annotations; absent when none (e.g. policy.meshplane.io/audit: "true") */
+  annotations?: Record<string, string>;
 }
 
 export type MeshObject =

@@ -1,0 +1,16 @@
+// The policy engine (pure): validation and compilation of Kubernetes
+// NetworkPolicy, CiliumNetworkPolicy and CiliumClusterwideNetworkPolicy into
+// per-endpoint policy map entries (common/policy-map.ts), incremental
+// recompilation on identity and endpoint churn, and trace.
+export type * from './types.js';
+export type { PolicyUnit, Rule, Peer, PortItem } from './model.js';
+export {
+  AUDIT_ANNOTATION,
+  describePolicy,
+  parsePolicy,
+  policyRef,
+  validatePolicy,
+} from './parse-policy.js';
+export { DEFAULT_CAPACITY, PolicyEngine, requiredPrefixes } from './engine.js';
+export { compilePolicies, parsePolicies, type ParsedPolicies } from './compile.js';
+export { trace, type TraceDecision, type TraceQuery, type TraceResult } from './trace.js';
