@@ -49,10 +49,19 @@ export class ControlPlane {
   #nats: NatsConnection | undefined;
   #server: grpc.Server | undefined;
   #xds: XdsServer | undefined;
+  #cache: SnapshotCache | undefined;
   #address = '';
 
   constructor(opts: ControlPlaneOptions) {
     this.#opts = opts;
+  }
+
+  /**
+   * The snapshot state this replica computes (read-only use: benchmarks and
+   * embedding observe revisions through `subscribe`). Undefined before start.
+   */
+  get snapshots(): SnapshotCache | undefined {
+    return this.#cache;
   }
 
   get address(): string {
@@ -81,6 +90,7 @@ export class ControlPlane {
     const cache = new SnapshotCache({
       ...(this.#opts.ipcacheShards ? { ipcacheShards: this.#opts.ipcacheShards } : {}),
     });
+    this.#cache = cache;
     const tracker = new NodeTracker(clock);
     cache.subscribe((rev) =>
       tracker.onRevision(

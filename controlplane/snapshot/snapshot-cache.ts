@@ -47,6 +47,11 @@ export class SnapshotCache {
     return this.#latest;
   }
 
+  /** The identity the mesh-wide ipcache maps a prefix to (e.g. "10.1.0.5/32"), if any. */
+  identityOf(prefix: string): number | undefined {
+    return this.#ipcache.get(prefix);
+  }
+
   snapshot(node: string): NodeSnapshot | undefined {
     return this.#snapshots.get(node);
   }
