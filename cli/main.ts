@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { isMeshError } from '../common/index.js';
 import { registerClusters } from './commands/clusters.js';
 import { registerIdentities } from './commands/identities.js';
+import { registerSimulate } from './commands/simulate.js';
 import { registerStatus } from './commands/status.js';
 import { registerUp } from './commands/up.js';
 import { CliExit, EXIT } from './exit-codes.js';
@@ -15,6 +16,7 @@ registerUp(program);
 registerStatus(program);
 registerClusters(program);
 registerIdentities(program);
+registerSimulate(program);
 
 try {
   await program.parseAsync(process.argv);

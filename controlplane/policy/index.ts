@@ -14,3 +14,4 @@ export {
 export { DEFAULT_CAPACITY, PolicyEngine, requiredPrefixes } from './engine.js';
 export { compilePolicies, parsePolicies, type ParsedPolicies } from './compile.js';
 export { trace, type TraceDecision, type TraceQuery, type TraceResult } from './trace.js';
+export { offlineMesh, type OfflineMesh } from './offline-mesh.js';

@@ -25,7 +25,7 @@ function editDistance(a: string, b: string): number {
 
 /** `cilium.io/cluster`, `io.cilium.k8s.cluster`, ... : a key that was probably meant to constrain the cluster. */
 export function looksLikeClusterKey(rawKey: string): boolean {
-  const key = normalizeKey(rawKey).replace(/^[a-z]+:/, '');
+  const key = normalizeKey(rawKey).replace(/^[a-z0-9]+:/, '');
   if (key === CLUSTER_LABEL) return false;
   const lower = key.toLowerCase();
   return (

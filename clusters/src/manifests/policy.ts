@@ -1,10 +1,12 @@
 import type { PolicyKind, PolicyObject } from '../../../common/index.js';
+import { validatePolicy } from '../../../controlplane/policy/index.js';
 import type { Field } from './field.js';
 import type { Metadata } from './metadata.js';
 
 /**
- * Policies are kept as written; their rules are validated by the policy
- * compiler. Here only the envelope is checked. PolicyObject.spec holds:
+ * Policies are kept as written and validated in depth with the policy
+ * engine's validator (every error with its field path; warnings such as
+ * "L7 rules not enforced" are passed on). PolicyObject.spec holds:
  * NetworkPolicy: `spec` (a map); Cilium kinds: `spec` (a map, one rule) or
  * `specs` (a list of rules) — whichever the manifest has, so a consumer tells
  * them apart with Array.isArray and field paths in its errors stay true.
@@ -26,7 +28,32 @@ export function convertPolicy(
     spec,
   };
   if (meta.creationTimestamp !== undefined) policy.creationTimestamp = meta.creationTimestamp;
-  return policy;
+  const annotations = readAnnotations(root.child('metadata').child('annotations'));
+  if (annotations !== undefined) policy.annotations = annotations;
+  let valid = true;
+  for (const issue of validatePolicy(policy)) {
+    const field =
+      issue.field === undefined || issue.field === ''
+        ? root.path
+        : root.path === ''
+          ? issue.field
+          : `${root.path}.${issue.field}`;
+    if (issue.severity === 'error') {
+      valid = false;
+      root.issues.error(field, issue.message);
+    } else root.issues.warn(field, issue.message);
+  }
+  return valid ? policy : undefined;
+}
+
+/** metadata.annotations as a string map (only policies need them: the audit annotation). */
+function readAnnotations(field: Field): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
+  for (const [key, value] of field.entries()) {
+    const text = value.string({ required: true });
+    if (text !== undefined) out[key] = text;
+  }
+  return Object.keys(out).length > 0 ? out : undefined;
 }
 
 function readNetworkPolicySpec(root: Field): unknown {
