@@ -1,6 +1,10 @@
 // `npm run bench -- NAME [--json]`: runs one benchmark. Benchmarks register
 // here as they are written (DESIGN.md lists the planned ones and their keys).
-const benches: Record<string, (json: boolean) => Promise<void>> = {};
+import { policyCompileBench } from './policy-compile.js';
+
+const benches: Record<string, (json: boolean) => Promise<void>> = {
+  'policy-compile': policyCompileBench,
+};
 
 const [name, ...rest] = process.argv.slice(2);
 const json = rest.includes('--json');

@@ -147,18 +147,26 @@ export class EndpointState {
     );
   }
 
-  result(capacity: number): EndpointPolicyResult {
+  /** Unenforceable rules, missing CIDR identities and a capacity overflow. */
+  errorList(capacity: number): EndpointIssue[] {
     const errors: EndpointIssue[] = [];
-    const warnings: EndpointIssue[] = [];
     for (const unit of this.units) {
       for (const e of this.errors.get(unit.id) ?? [])
         errors.push({ message: e.message, policy: unit.ref });
-      for (const w of unit.warnings) warnings.push({ message: w, policy: unit.ref });
     }
     if (this.map.size > capacity) {
       errors.push({
         message: `policy map overflow: ${this.map.size} entries, capacity ${capacity}`,
       });
+    }
+    return errors;
+  }
+
+  result(capacity: number): EndpointPolicyResult {
+    const errors = this.errorList(capacity);
+    const warnings: EndpointIssue[] = [];
+    for (const unit of this.units) {
+      for (const w of unit.warnings) warnings.push({ message: w, policy: unit.ref });
     }
     return {
       cluster: this.info.cluster,

@@ -61,6 +61,9 @@ export class PolicyEngine implements RuleContext {
   readonly #dependentUnits: PolicyUnit[];
   /** identity → the units whose subject selector matches it */
   readonly #subjectUnits = new Map<number, PolicyUnit[]>();
+  /** subject selector key → the units it is the subject of */
+  readonly #subjectUsers = new Map<string, PolicyUnit[]>();
+  readonly #order = new Map<PolicyUnit, number>();
 
   constructor(
     units: readonly PolicyUnit[],
@@ -74,7 +77,14 @@ export class PolicyEngine implements RuleContext {
     this.#dependentUnits = this.#units.filter((u) => u.rules.some((r) => r.endpointDependent));
     for (const u of this.#units) {
       this.#selected.set(u.id, new Set());
-      if (u.subject !== null) this.#subjectKeys.set(u.id, this.#cache.add(u.subject));
+      this.#order.set(u, this.#order.size);
+      if (u.subject !== null) {
+        const key = this.#cache.add(u.subject);
+        this.#subjectKeys.set(u.id, key);
+        const users = this.#subjectUsers.get(key);
+        if (users === undefined) this.#subjectUsers.set(key, [u]);
+        else users.push(u);
+      }
       for (const rule of u.rules) {
         for (const p of rule.peers) {
           if (p.kind !== 'selector') continue;
@@ -181,19 +191,15 @@ export class PolicyEngine implements RuleContext {
   }
 
   #finish(deltas: DeltaJournal): EndpointDelta[] {
-    return deltas.finish(this.#states, (s) => s.result(Number.MAX_SAFE_INTEGER).errors);
+    return deltas.finish(this.#states, (s) => s.errorList(this.#capacity));
   }
 
-  /** Units whose subject selector matches each identity, in unit order. */
-  #indexSubjects(id: number, touched: Iterable<string> | null): void {
-    const units: PolicyUnit[] = [];
-    const keys = touched === null ? null : new Set(touched);
-    this.#units.forEach((u) => {
-      const key = this.#subjectKeys.get(u.id);
-      if (key !== undefined && (keys === null || keys.has(key)) && this.#cache.matches(key).has(id))
-        units.push(u);
-    });
-    if (units.length > 0) this.#subjectUnits.set(id, units);
+  /** The units whose subject selector matches an identity, in unit order (via the touched selectors only). */
+  #indexSubjects(id: number, touched: Iterable<string>): void {
+    const units = new Set<PolicyUnit>();
+    for (const key of touched) for (const u of this.#subjectUsers.get(key) ?? []) units.add(u);
+    const ordered = [...units].sort((a, b) => this.#order.get(a)! - this.#order.get(b)!);
+    if (ordered.length > 0) this.#subjectUnits.set(id, ordered);
     else this.#subjectUnits.delete(id);
   }
 
@@ -359,6 +365,13 @@ export class PolicyEngine implements RuleContext {
     }
     for (const info of byPolicy.values()) info.selected = [...new Set(info.selected)].sort();
     return [...byPolicy.values()];
+  }
+
+  /** Entries over all endpoints, without materializing them. */
+  get entryCount(): number {
+    let n = 0;
+    for (const s of this.#states.values()) n += s.map.size;
+    return n;
   }
 
   get selectorCount(): number {

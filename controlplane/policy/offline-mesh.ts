@@ -1,9 +1,4 @@
-import type {
-  ClusterSpec,
-  MeshObject,
-  PodObject,
-  PolicyObject,
-} from '../../common/index.js';
+import type { ClusterSpec, MeshObject, PodObject, PolicyObject } from '../../common/index.js';
 import {
   canonicalLabels,
   clusterIdentity,
