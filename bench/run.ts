@@ -1,8 +1,11 @@
-// `npm run bench -- NAME [--json]`: runs one benchmark. Benchmarks register
-// here as they are written (DESIGN.md lists the planned ones and their keys).
+// `npm run bench -- NAME [--json] [options]`: runs one benchmark. Benchmarks register
+// here as they are written (DESIGN.md lists the planned ones and their keys);
+// each gets `--json` and the rest of its command line.
+import { identityChurnBench } from './identity-churn.js';
 import { policyCompileBench } from './policy-compile.js';
 
-const benches: Record<string, (json: boolean) => Promise<void>> = {
+const benches: Record<string, (json: boolean, argv: readonly string[]) => Promise<void>> = {
+  'identity-churn': identityChurnBench,
   'policy-compile': policyCompileBench,
 };
 
@@ -16,4 +19,4 @@ if (name === undefined || !(name in benches)) {
   );
   process.exit(2);
 }
-await benches[name]!(json);
+await benches[name]!(json, rest);

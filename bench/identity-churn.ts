@@ -1,0 +1,489 @@
+/**
+ * `npm run bench -- identity-churn [--json] [--pods N] [--rate P] [--seed S] [--timeout S]`
+ *
+ * Pods through the real path: manifest files written into 3 cluster folders
+ * → 3 cluster sources (child processes, publishing one change set per save to
+ * JetStream) → an in-process control plane (durable consumer, one etcd
+ * transaction per change set, identity allocation) → etcd watch → snapshot
+ * cache. Per pod: the JetStream timestamp of the change set that carried it
+ * (the time the stream stored it and sent the PubAck) → the first mesh
+ * revision after which `identityOf(ip/32)` answers. DESIGN.md "Benchmarks"
+ * defines the keys; bench/RESULTS.md states the workload's shape.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { connect, type NatsConnection } from 'nats';
+import { EVENTS_STREAM, silentLogger, type ChangeSetEvent, type Logger } from '../common/index.js';
+import { ControlPlane } from '../controlplane/index.js';
+import { startInfra, type Infra } from '../launcher/index.js';
+import {
+  MeshAdminClient,
+  type JoinClusterResponse,
+  type ListIdentitiesResponse,
+} from '../proto/index.js';
+import { spawnTsx, type Child } from './lib/child.js';
+import { rpcDelta, scrapeEtcd, total } from './lib/etcd-metrics.js';
+import { processCpuSeconds } from './lib/proc-cpu.js';
+import { parseNanoTimestamp, percentile, round } from './lib/stats.js';
+import { DEFAULT_SHAPE, generateWorkload, type WorkloadShape } from './lib/workload.js';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SOURCE_SCRIPT = fileURLToPath(new URL('./lib/source-process.ts', import.meta.url));
+
+export interface IdentityChurnOptions {
+  /** total pods over the 3 clusters (default 10,000) */
+  pods?: number;
+  /** offered load: pods written per second, in files of `podsPerFile` (default 2,500) */
+  rate?: number;
+  seed?: number;
+  /** the sources' quiet time after a file event before reloading (default 10 ms) */
+  debounceMs?: number;
+  /** the whole run, setup and teardown excluded (default 120 s + 30 ms per pod) */
+  timeoutMs?: number;
+  /** progress lines (default: none) */
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface IdentityChurnResult {
+  figures: Record<string, number>;
+  /** etcd gRPC calls during the run, by method */
+  etcdRpcs: Record<string, number>;
+  /** the change sets that carried pods, in stream order */
+  changeSets: ChangeSetTiming[];
+  shape: WorkloadShape & { files: number; deployments: number; rate: number; debounceMs: number };
+}
+
+const DEFAULT_RATE = 2_500;
+const DEFAULT_DEBOUNCE_MS = 10;
+
+export async function runIdentityChurn(
+  opts: IdentityChurnOptions = {},
+): Promise<IdentityChurnResult> {
+  const shape: WorkloadShape = {
+    ...DEFAULT_SHAPE,
+    pods: opts.pods ?? DEFAULT_SHAPE.pods,
+    seed: opts.seed ?? DEFAULT_SHAPE.seed,
+  };
+  const rate = opts.rate ?? DEFAULT_RATE;
+  const debounceMs = opts.debounceMs ?? DEFAULT_DEBOUNCE_MS;
+  const log = opts.log ?? (() => undefined);
+  const timeoutMs = opts.timeoutMs ?? 120_000 + 30 * shape.pods;
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+  const workload = generateWorkload(shape);
+
+  const cleanups: (() => Promise<unknown>)[] = [];
+  try {
+    const root = await mkdtemp(join(tmpdir(), 'meshplane-bench-identity-churn-'));
+    cleanups.push(() => rm(root, { recursive: true, force: true, maxRetries: 3 }));
+    const dirs = new Map<string, string>();
+    for (const c of workload.clusters) {
+      const dir = join(root, c.name);
+      await mkdir(dir);
+      await writeFile(join(dir, 'cluster.yaml'), c.clusterYaml);
+      await writeFile(join(dir, 'namespaces.yaml'), c.namespacesYaml);
+      dirs.set(c.name, dir);
+    }
+
+    log('starting etcd and NATS');
+    const infra: Infra = await startInfra({ signal, startTimeoutMs: 45_000 });
+    cleanups.push(() => infra.stop());
+    const cp = new ControlPlane({
+      etcdEndpoints: [infra.etcd.endpoint],
+      natsUrl: infra.nats.url,
+      listen: '127.0.0.1:0',
+      log: quietLogger(log),
+    });
+    cleanups.push(() => cp.stop());
+    const { address } = await cp.start();
+    const cache = cp.snapshots!;
+    const admin = new MeshAdminClient(address, grpc.credentials.createInsecure());
+    cleanups.push(() => Promise.resolve(admin.close()));
+    for (const c of workload.clusters) {
+      await unary<JoinClusterResponse>((cb) =>
+        admin.joinCluster({ name: c.name, id: c.id }, new grpc.Metadata(), deadline(10_000), cb),
+      );
+    }
+
+    // Pods written and not yet visible: checked on every mesh revision.
+    const unseen = new Set<string>();
+    const visibleAt = new Map<string, number>();
+    let revisions = 0;
+    const unsubscribe = cache.subscribe(() => {
+      revisions += 1;
+      if (unseen.size === 0) return;
+      const now = Date.now();
+      for (const ip of unseen) {
+        if (cache.identityOf(`${ip}/32`) !== undefined) {
+          visibleAt.set(ip, now);
+          unseen.delete(ip);
+        }
+      }
+    });
+    cleanups.push(() => Promise.resolve(unsubscribe()));
+
+    log('starting 3 cluster sources');
+    const published = new Map<string, number>();
+    let sourceFailure: string | undefined;
+    const children: Child[] = [];
+    cleanups.push(() => Promise.all(children.map((c) => c.stop())));
+    for (const c of workload.clusters) {
+      const child = spawnTsx(
+        SOURCE_SCRIPT,
+        ['--dir', dirs.get(c.name)!, '--nats', infra.nats.url, '--debounce', String(debounceMs)],
+        {
+          cwd: REPO_ROOT,
+          onLine: (line) => {
+            const msg = JSON.parse(line) as { event: string };
+            if (msg.event === 'published') published.set(c.name, (published.get(c.name) ?? 0) + 1);
+            else sourceFailure ??= `source ${c.name}: ${line}`;
+          },
+          onStderr: (line) => log(`[source ${c.name}] ${line}`),
+        },
+      );
+      children.push(child);
+      void child.exited.then((code) => {
+        if (!signal.aborted) sourceFailure ??= `source ${c.name} exited (${code})`;
+      });
+    }
+    const nodeCount = workload.clusters.reduce((n, c) => n + c.nodes.length, 0);
+    await until(
+      signal,
+      () => published.size === workload.clusters.length && cache.nodes().length === nodeCount,
+      () => sourceFailure,
+      'the sources to publish their initial state',
+    );
+
+    const before = await scrapeEtcd(infra.etcd.endpoint, signal);
+    const cpu = async (): Promise<Record<string, number>> => ({
+      controlplane: await processCpuSeconds(process.pid),
+      sources: (await Promise.all(children.map((c) => processCpuSeconds(c.pid)))).reduce(
+        (a, b) => a + b,
+        0,
+      ),
+      etcd: await processCpuSeconds(infra.etcd.pid),
+      nats: await processCpuSeconds(infra.nats.pid),
+    });
+    const cpuBefore = await cpu();
+    const revisionsBefore = revisions;
+    log(`writing ${shape.pods} pods in ${workload.files.length} files at ${rate} pods/s`);
+    const intervalMs = (shape.podsPerFile / rate) * 1000;
+    const writeStart = performance.now();
+    let written = 0;
+    let progressAt = 0;
+    for (const [i, file] of workload.files.entries()) {
+      const due = writeStart + i * intervalMs;
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait, signal);
+      signal.throwIfAborted();
+      if (sourceFailure) throw new Error(sourceFailure);
+      for (const p of file.pods) unseen.add(p.ip);
+      // Written aside and renamed into place: one complete save, as editors do.
+      const dir = dirs.get(file.cluster)!;
+      const aside = join(dir, `.${file.path}.tmp`);
+      await writeFile(aside, file.text);
+      await rename(aside, join(dir, file.path));
+      written += file.pods.length;
+      if (performance.now() - progressAt > 2_000) {
+        progressAt = performance.now();
+        log(`written ${written}/${shape.pods}, visible ${visibleAt.size}`);
+      }
+    }
+    const writeS = (performance.now() - writeStart) / 1000;
+    await until(
+      signal,
+      () => {
+        if (performance.now() - progressAt > 2_000) {
+          progressAt = performance.now();
+          log(`visible ${visibleAt.size}/${shape.pods}`);
+        }
+        return unseen.size === 0;
+      },
+      () => sourceFailure,
+      'every pod to be visible',
+    );
+    const runS = (performance.now() - writeStart) / 1000;
+    const after = await scrapeEtcd(infra.etcd.endpoint, signal);
+    const cpuAfter = await cpu();
+    const cpuS = (part: string): number => round(cpuAfter[part]! - cpuBefore[part]!, 2);
+    const meshRevisions = revisions - revisionsBefore;
+
+    // Publish times from the stream itself.
+    const nc = await connect({ servers: infra.nats.url, name: 'bench-identity-churn' });
+    cleanups.push(() => nc.close());
+    const messages = await readChangeSets(nc);
+    const publishedAt = new Map<string, number>();
+    for (const m of messages)
+      for (const ip of m.ips) if (!publishedAt.has(ip)) publishedAt.set(ip, m.at);
+
+    let identities = 0;
+    for (const c of workload.clusters) {
+      const res = await unary<ListIdentitiesResponse>((cb) =>
+        admin.listIdentities({ cluster: c.name }, new grpc.Metadata(), deadline(10_000), cb),
+      );
+      identities += res.identities.length;
+    }
+
+    const latencies: number[] = [];
+    let firstPublish = Infinity;
+    let lastVisible = -Infinity;
+    for (const [ip, visible] of visibleAt) {
+      const at = publishedAt.get(ip);
+      if (at === undefined)
+        throw new Error(`pod ${ip} became visible but no change set carried it`);
+      latencies.push(visible - at);
+      firstPublish = Math.min(firstPublish, at);
+      lastVisible = Math.max(lastVisible, visible);
+    }
+    const pods = visibleAt.size;
+    const changeSets = breakdown(messages, visibleAt);
+    const rpcs = rpcDelta(before.rpcs, after.rpcs);
+    const perEndpoint = (method: string): number => round((rpcs.get(method) ?? 0) / pods, 3);
+    return {
+      figures: {
+        endpoints_per_s: round(pods / ((lastVisible - firstPublish) / 1000)),
+        visible_p50_ms: round(percentile(latencies, 50)),
+        visible_p99_ms: round(percentile(latencies, 99)),
+        visible_max_ms: round(Math.max(...latencies)),
+        etcd_requests_per_endpoint: round(total(rpcs) / pods, 3),
+        etcd_range_per_endpoint: perEndpoint('Range'),
+        etcd_txn_per_endpoint: perEndpoint('Txn'),
+        identities_allocated: identities,
+        deployments: workload.deployments,
+        pods,
+        change_sets: changeSets.length,
+        pods_per_change_set: round(pods / Math.max(1, changeSets.length)),
+        etcd_wal_fsyncs: after.walFsyncs - before.walFsyncs,
+        etcd_wal_fsync_s: round(after.walFsyncSeconds - before.walFsyncSeconds, 3),
+        etcd_backend_commit_s: round(after.backendCommitSeconds - before.backendCommitSeconds, 3),
+        mesh_revisions: meshRevisions,
+        cpu_controlplane_s: cpuS('controlplane'),
+        cpu_sources_s: cpuS('sources'),
+        cpu_etcd_s: cpuS('etcd'),
+        cpu_nats_s: cpuS('nats'),
+        offered_pods_per_s: rate,
+        write_s: round(writeS, 2),
+        run_s: round(runS, 2),
+      },
+      etcdRpcs: Object.fromEntries(rpcs),
+      changeSets,
+      shape: {
+        ...shape,
+        files: workload.files.length,
+        deployments: workload.deployments,
+        rate,
+        debounceMs,
+      },
+    };
+  } finally {
+    for (const cleanup of cleanups.reverse()) {
+      await cleanup().catch((err: unknown) =>
+        log(`cleanup failed: ${err instanceof Error ? err.message : String(err)}`),
+      );
+    }
+  }
+}
+
+interface StoredChangeSet {
+  seq: number;
+  cluster: string;
+  /** when the stream stored it (the PubAck's time), Unix ms */
+  at: number;
+  ips: string[];
+}
+
+/** Every change set in the events stream that carried pods, with the stream's timestamp. */
+async function readChangeSets(nc: NatsConnection): Promise<StoredChangeSet[]> {
+  const jsm = await nc.jetstreamManager();
+  const info = await jsm.streams.info(EVENTS_STREAM);
+  const out: StoredChangeSet[] = [];
+  for (let seq = info.state.first_seq; seq <= info.state.last_seq; seq++) {
+    const m = await jsm.streams.getMessage(EVENTS_STREAM, { seq });
+    const ev = m.json<ChangeSetEvent>();
+    const ips: string[] = [];
+    for (const o of ev.upserts) if (o.kind === 'Pod') ips.push(...o.ips);
+    if (ips.length > 0)
+      out.push({ seq, cluster: ev.cluster.name, at: parseNanoTimestamp(m.timestamp), ips });
+  }
+  return out;
+}
+
+export interface ChangeSetTiming {
+  seq: number;
+  cluster: string;
+  pods: number;
+  /** stored in the stream, ms after the first change set was */
+  publishedMs: number;
+  /** its last pod visible, ms after the first change set was published */
+  visibleMs: number;
+  /**
+   * visible − max(published, previous change set visible): the control
+   * plane's time on this one when change sets are committed one after another
+   */
+  serviceMs: number;
+}
+
+function breakdown(
+  messages: readonly StoredChangeSet[],
+  visibleAt: ReadonlyMap<string, number>,
+): ChangeSetTiming[] {
+  const t0 = Math.min(...messages.map((m) => m.at));
+  const rows = messages.map((m) => ({
+    seq: m.seq,
+    cluster: m.cluster,
+    pods: m.ips.length,
+    at: m.at,
+    visible: Math.max(...m.ips.map((ip) => visibleAt.get(ip) ?? Number.NaN)),
+  }));
+  const byVisible = [...rows].sort((a, b) => a.visible - b.visible);
+  const previous = new Map(
+    byVisible.map((r, i) => [r.seq, i > 0 ? byVisible[i - 1]!.visible : -Infinity]),
+  );
+  return rows.map((r) => ({
+    seq: r.seq,
+    cluster: r.cluster,
+    pods: r.pods,
+    publishedMs: round(r.at - t0),
+    visibleMs: round(r.visible - t0),
+    serviceMs: round(r.visible - Math.max(r.at, previous.get(r.seq)!)),
+  }));
+}
+
+function quietLogger(log: (line: string) => void): Logger {
+  const l: Logger = {
+    ...silentLogger(),
+    warn: (m, f) => log(`[controlplane] warn ${m} ${JSON.stringify(f ?? {})}`),
+    error: (m, f) => log(`[controlplane] error ${m} ${JSON.stringify(f ?? {})}`),
+    child: () => l,
+  };
+  return l;
+}
+
+function deadline(ms: number): Partial<grpc.CallOptions> {
+  return { deadline: Date.now() + ms };
+}
+
+function unary<T>(
+  call: (cb: (err: grpc.ServiceError | null, res: T) => void) => unknown,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    call((err, res) => (err ? reject(err) : resolve(res)));
+  });
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason as Error);
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      reject(signal.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Polls `done` every 10 ms until true; throws what `failed` reports, or on abort naming what it waited for. */
+async function until(
+  signal: AbortSignal,
+  done: () => boolean,
+  failed: () => string | undefined,
+  what: string,
+): Promise<void> {
+  for (;;) {
+    const failure = failed();
+    if (failure !== undefined) throw new Error(failure);
+    if (done()) return;
+    try {
+      await sleep(10, signal);
+    } catch (err) {
+      throw new Error(`timed out waiting for ${what}`, { cause: err });
+    }
+  }
+}
+
+/** The runner's entry: parses its options, prints figures (JSON on the last line with --json). */
+export async function identityChurnBench(json: boolean, argv: readonly string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      json: { type: 'boolean' },
+      pods: { type: 'string' },
+      rate: { type: 'string' },
+      seed: { type: 'string' },
+      timeout: { type: 'string' },
+    },
+    strict: true,
+  });
+  const num = (v: string | undefined, name: string): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
+    return n;
+  };
+  const pods = num(values.pods, 'pods');
+  const rate = num(values.rate, 'rate');
+  const seed = num(values.seed, 'seed');
+  const timeout = num(values.timeout, 'timeout');
+  const interrupt = new AbortController();
+  const onSignal = (): void => interrupt.abort(new Error('interrupted'));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const result = await runIdentityChurn({
+      ...(pods !== undefined ? { pods: Math.round(pods) } : {}),
+      ...(rate !== undefined ? { rate } : {}),
+      ...(seed !== undefined ? { seed: Math.round(seed) } : {}),
+      ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
+      log: (line) => process.stderr.write(`${line}\n`),
+      signal: interrupt.signal,
+    });
+    const f = result.figures;
+    const s = result.shape;
+    const lines = [
+      `identity-churn: ${f.pods} pods, ${s.clusters} clusters × ${s.nodesPerCluster} nodes, ` +
+        `${s.deployments} deployments of ${s.replicas.min}–${s.replicas.max} replicas, ` +
+        `${s.files} files of ≤${s.podsPerFile} pods at ${s.rate} pods/s (seed ${s.seed})`,
+      `  endpoints/s                 ${f.endpoints_per_s}`,
+      `  visible p50 / p99 / max     ${f.visible_p50_ms} / ${f.visible_p99_ms} / ${f.visible_max_ms} ms`,
+      `  etcd requests / endpoint    ${f.etcd_requests_per_endpoint} ` +
+        `(${Object.entries(result.etcdRpcs)
+          .map(([m, n]) => `${m} ${n}`)
+          .join(', ')})`,
+      `  identities allocated        ${f.identities_allocated}`,
+      `  change sets                 ${f.change_sets} (${f.pods_per_change_set} pods each on average), ` +
+        `${f.mesh_revisions} mesh revisions`,
+    ];
+    lines.push(
+      `  etcd WAL fsyncs             ${f.etcd_wal_fsyncs} taking ${f.etcd_wal_fsync_s} s; backend commits ${f.etcd_backend_commit_s} s`,
+      `  CPU, first write → all visible (${f.run_s} s): control plane + benchmark ${f.cpu_controlplane_s} s, ` +
+        `sources ${f.cpu_sources_s} s, etcd ${f.cpu_etcd_s} s, NATS ${f.cpu_nats_s} s`,
+      `  change sets (stream seq, cluster, pods, published → visible ms after the first publish, service ms):`,
+      ...result.changeSets
+        .slice(0, 40)
+        .map(
+          (c) =>
+            `    #${c.seq} ${c.cluster} ${c.pods} pods: ${c.publishedMs} → ${c.visibleMs} (service ${c.serviceMs})`,
+        ),
+      ...(result.changeSets.length > 40 ? [`    … ${result.changeSets.length - 40} more`] : []),
+    );
+    // With --json the JSON line is the only stdout; people still see the figures on stderr.
+    (json ? process.stderr : process.stdout).write(`${lines.join('\n')}\n`);
+    if (json) {
+      process.stdout.write(
+        `${JSON.stringify({ bench: 'identity-churn', figures: result.figures })}\n`,
+      );
+    }
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}

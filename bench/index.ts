@@ -1,0 +1,15 @@
+// The benchmarks' public surface, for tests that keep them from rotting.
+export {
+  runIdentityChurn,
+  type IdentityChurnOptions,
+  type IdentityChurnResult,
+  type ChangeSetTiming,
+} from './identity-churn.js';
+export { parseHandledTotals, rpcDelta, total, metricSum } from './lib/etcd-metrics.js';
+export { parseNanoTimestamp, percentile } from './lib/stats.js';
+export {
+  DEFAULT_SHAPE,
+  generateWorkload,
+  seededRandom,
+  type WorkloadShape,
+} from './lib/workload.js';

@@ -1,0 +1,53 @@
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+
+export interface Child {
+  readonly pid: number | undefined;
+  /** resolves with the exit code (or signal name) once the process has exited */
+  readonly exited: Promise<number | string>;
+  /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. Idempotent. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/**
+ * A TypeScript script in a child process (`node --import tsx SCRIPT ...args`),
+ * each stdout line handed to `onLine` and each stderr line to `onStderr`. The
+ * child is killed if this process exits first.
+ */
+export function spawnTsx(
+  script: string,
+  args: readonly string[],
+  opts: { cwd: string; onLine: (line: string) => void; onStderr?: (line: string) => void },
+): Child {
+  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
+    cwd: opts.cwd,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const killOnExit = (): void => void child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  createInterface({ input: child.stdout }).on('line', opts.onLine);
+  createInterface({ input: child.stderr }).on('line', (l) => opts.onStderr?.(l));
+  const exited = new Promise<number | string>((resolve) => {
+    child.once('exit', (code, signal) => {
+      process.removeListener('exit', killOnExit);
+      resolve(code ?? signal ?? 'unknown');
+    });
+    child.once('error', (err) => {
+      process.removeListener('exit', killOnExit);
+      resolve(err.message);
+    });
+  });
+  let stopping: Promise<void> | undefined;
+  return {
+    pid: child.pid,
+    exited,
+    stop: (graceMs = 5_000) =>
+      (stopping ??= (async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(timer);
+      })()),
+  };
+}
