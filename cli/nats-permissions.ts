@@ -1,5 +1,10 @@
 import type { NatsCredentials } from '../clusters/src/index.js';
-import { MeshError, SUBJECT_EVENTS_PREFIX, SUBJECT_HEALTH_PREFIX } from '../common/index.js';
+import {
+  MeshError,
+  SUBJECT_EVENTS_PREFIX,
+  SUBJECT_HEALTH_PREFIX,
+  SUBJECT_RESYNC_PREFIX,
+} from '../common/index.js';
 import type { NatsAuthorization, NatsPermissions } from '../launcher/index.js';
 
 export const CONTROL_PLANE_NATS_USER = 'controlplane';
@@ -45,7 +50,8 @@ export function sourcePermissions(cluster: string): NatsPermissions {
       `${SUBJECT_EVENTS_PREFIX}.${c}.>`,
       `${SUBJECT_HEALTH_PREFIX}.${c}`,
     ],
-    subscribe: [`${sourceInboxPrefix(c)}.>`],
+    // Its own inbox (PubAcks) and the control plane's resync requests for it.
+    subscribe: [`${sourceInboxPrefix(c)}.>`, `${SUBJECT_RESYNC_PREFIX}.${c}`],
   };
 }
 

@@ -35,6 +35,11 @@ export class AsyncQueue<T> implements AsyncIterable<T> {
     }
   }
 
+  /** Up to `max` items that have already arrived, without waiting. */
+  take(max: number): T[] {
+    return this.#items.splice(0, Math.max(0, max));
+  }
+
   get size(): number {
     return this.#items.length;
   }

@@ -1,19 +1,27 @@
 import * as grpc from '@grpc/grpc-js';
 import { Etcd3 } from 'etcd3';
 import { connect, type NatsConnection } from 'nats';
-import { MeshError, systemClock, type Clock, type Logger } from '../common/index.js';
+import {
+  MeshError,
+  SUBJECT_RESYNC_PREFIX,
+  systemClock,
+  type Clock,
+  type Logger,
+} from '../common/index.js';
 import { MeshAdminService, MeshDiscoveryService, type ComponentStatus } from '../proto/index.js';
 import { adminService } from './admin/index.js';
+import { runWhileLeader } from './election/index.js';
 import { IdentityAllocator, IdentityGc, defaultLabelFilter } from './identity/index.js';
 import {
   ChangeSetCommitter,
   ClusterMembership,
   EventConsumer,
   SourceRegistry,
+  type SourcePosition,
 } from './ingest/index.js';
 import { MeshModel } from './model/index.js';
 import { SnapshotCache } from './snapshot/index.js';
-import { EtcdMeshStore, keyLayout } from './store/index.js';
+import { EtcdMeshStore, keyLayout, type KeyLayout } from './store/index.js';
 import { MeshSync } from './sync/index.js';
 import { NodeTracker } from './tracker/index.js';
 import { XdsServer } from './xds/index.js';
@@ -123,6 +131,22 @@ export class ControlPlane {
       ),
     ]);
 
+    const etcd = this.#etcd;
+    const allocator = new IdentityAllocator(this.#etcd, layout, clock, {
+      ...(this.#opts.identityGraceMs !== undefined
+        ? { reuseGraceMs: this.#opts.identityGraceMs }
+        : {}),
+    });
+    const committer = new ChangeSetCommitter(this.#etcd, layout, defaultLabelFilter(), allocator);
+    const consumer: EventConsumer = new EventConsumer(
+      this.#nats,
+      committer,
+      sources,
+      log.child({ part: 'ingest' }),
+      (epoch): Promise<number> => this.#startAfter(etcd, layout, model, epoch, consumer),
+    );
+    await consumer.prepare();
+
     const server = new grpc.Server();
     server.addService(MeshDiscoveryService, this.#xds.service());
     server.addService(
@@ -134,7 +158,10 @@ export class ControlPlane {
         clock,
         latest: () => cache.latest,
         components: () => this.#components(),
-        membership: new ClusterMembership(this.#etcd, layout, clock),
+        membership: new ClusterMembership(this.#etcd, layout, clock, {
+          streamPosition: () => consumer.streamPosition(),
+          onJoined: (cluster) => this.#nats?.publish(`${SUBJECT_RESYNC_PREFIX}.${cluster}`),
+        }),
         etcd: this.#etcd,
         layout,
       }),
@@ -152,12 +179,6 @@ export class ControlPlane {
     const host = this.#opts.listen.slice(0, this.#opts.listen.lastIndexOf(':'));
     this.#address = `${host}:${port}`;
 
-    const allocator = new IdentityAllocator(this.#etcd, layout, clock, {
-      ...(this.#opts.identityGraceMs !== undefined
-        ? { reuseGraceMs: this.#opts.identityGraceMs }
-        : {}),
-    });
-    const committer = new ChangeSetCommitter(this.#etcd, layout, defaultLabelFilter(), allocator);
     const gc = new IdentityGc(
       this.#etcd,
       layout,
@@ -178,23 +199,43 @@ export class ControlPlane {
       },
     );
     this.#tasks.push(gc.run(`${this.#address}/${process.pid}`, signal));
-    const consumer = new EventConsumer(
-      this.#nats,
-      committer,
-      sources,
-      log.child({ part: 'ingest' }),
-      () => undefined,
-    );
-    await consumer.prepare();
+    consumer.watchHealth(signal);
+    // One replica consumes at a time, so the stream is applied in order.
     this.#tasks.push(
-      consumer.run(signal).catch((err: unknown) => {
-        if (!signal.aborted)
-          log.error('event consumer stopped', {
-            error: err instanceof Error ? err.message : String(err),
-          });
-      }),
+      runWhileLeader(
+        this.#etcd.namespace(layout.bookkeeping),
+        layout.ingestElection,
+        `${this.#address}/${process.pid}`,
+        signal,
+        log.child({ part: 'ingest' }),
+        (leadership) => consumer.run(leadership),
+        // A short lease: after a crash another replica resumes ingestion within seconds.
+        { ttlSeconds: 5 },
+      ),
     );
     return { address: this.#address };
+  }
+
+  /**
+   * Where ingestion resumes: after the lowest position any member cluster has
+   * committed (replays of later ones are skipped per cluster); from the
+   * stream's end when there are no members (nothing before a join counts).
+   */
+  async #startAfter(
+    etcd: Etcd3,
+    layout: KeyLayout,
+    model: MeshModel,
+    epoch: string,
+    consumer: EventConsumer,
+  ): Promise<number> {
+    let lowest = Number.POSITIVE_INFINITY;
+    for (const c of model.clusters()) {
+      const v = await etcd.get(layout.sourceSequence(c.name)).string();
+      const p = v === null ? undefined : (JSON.parse(v) as SourcePosition);
+      if (p?.epoch !== epoch) return 0;
+      lowest = Math.min(lowest, p.sequence);
+    }
+    return Number.isFinite(lowest) ? lowest : (await consumer.streamPosition()).sequence;
   }
 
   #components(): ComponentStatus[] {

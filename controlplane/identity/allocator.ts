@@ -115,6 +115,90 @@ export class IdentityAllocator {
     );
   }
 
+  /**
+   * Identities of many label sets of one cluster: existing ones are read in
+   * parallel, and all missing ones are minted in ONE transaction (consecutive
+   * numbers from the counter, each label-set key created only if absent). A
+   * lost race re-reads and retries; near exhaustion it falls back to one at
+   * a time (number reuse). Returns one result per input, in order.
+   */
+  async allocateMany(
+    cluster: { name: string; id: number },
+    sets: readonly Record<string, string>[],
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<AllocatedIdentity[]> {
+    const L = this.#layout;
+    const hashes = sets.map((l) => labelsHash(l));
+    for (let attempt = 0; attempt < this.#maxAttempts; attempt++) {
+      opts.signal?.throwIfAborted();
+      const unique = [...new Set(hashes)];
+      const [counter, ...found] = await Promise.all([
+        this.#etcd.get(L.identityNext(cluster.name)).exec(),
+        ...unique.map((h) => this.#etcd.get(L.identityByLabels(cluster.name, h)).exec()),
+      ]);
+      const known = new Map<string, AllocatedIdentity>();
+      const missing: string[] = [];
+      unique.forEach((h, i) => {
+        const kv = found[i]!.kvs[0];
+        if (kv) {
+          known.set(h, {
+            id: (JSON.parse(kv.value.toString()) as { id: number }).id,
+            hash: h,
+            createRevision: Number(kv.create_revision),
+            created: false,
+          });
+        } else {
+          missing.push(h);
+        }
+      });
+      if (missing.length > 0) {
+        const c = counter.kvs[0];
+        const next = c ? Number(c.value.toString()) : CLUSTER_LOCAL_MIN;
+        if (next + missing.length - 1 > CLUSTER_LOCAL_MAX) {
+          // Near the end of the range: one at a time, with reuse of released numbers.
+          const out: AllocatedIdentity[] = [];
+          for (const labels of sets) out.push(await this.allocate(cluster, labels, opts));
+          return out;
+        }
+        const labelsOf = new Map(hashes.map((h, i) => [h, sets[i]!]));
+        let txn = this.#etcd.if(
+          L.identityNext(cluster.name),
+          'Mod',
+          '==',
+          c ? Number(c.mod_revision) : 0,
+        );
+        const ops = [];
+        const minted: AllocatedIdentity[] = [];
+        missing.forEach((h, i) => {
+          const id = clusterIdentity(cluster.id, next + i);
+          const labels = labelsOf.get(h)!;
+          txn = txn
+            .and(L.identityByLabels(cluster.name, h), 'Create', '==', 0)
+            .and(L.identityById(cluster.name, id), 'Create', '==', 0);
+          ops.push(
+            this.#etcd
+              .put(L.identityByLabels(cluster.name, h))
+              .value(JSON.stringify({ id, labels })),
+            this.#etcd
+              .put(L.identityById(cluster.name, id))
+              .value(JSON.stringify({ hash: h, labels: canonicalLabels(labels) })),
+          );
+          minted.push({ id, hash: h, createRevision: 0, created: true });
+        });
+        ops.push(this.#etcd.put(L.identityNext(cluster.name)).value(String(next + missing.length)));
+        const res = await txn.then(...ops).commit();
+        if (!res.succeeded) continue;
+        for (const m of minted)
+          known.set(m.hash, { ...m, createRevision: Number(res.header.revision) });
+      }
+      return hashes.map((h) => known.get(h)!);
+    }
+    throw new MeshError(
+      'CONFLICT',
+      `identity allocation for cluster ${cluster.name} lost ${this.#maxAttempts} races in a row`,
+    );
+  }
+
   async #oldestReusable(
     cluster: string,
   ): Promise<{ local: number; key: string; mod: number } | undefined> {

@@ -1,5 +1,6 @@
 import type { Etcd3 } from 'etcd3';
 import { sleep, type Clock, type Logger } from '../../common/index.js';
+import { runWhileLeader } from '../election/index.js';
 import type { KeyLayout } from '../store/index.js';
 import { planGc, type GcCandidate } from './gc-plan.js';
 
@@ -68,36 +69,24 @@ export class IdentityGc {
 
   /** Campaigns for leadership and collects while leader, until the signal aborts. */
   async run(candidate: string, signal: AbortSignal): Promise<void> {
-    while (!signal.aborted) {
-      const campaign = this.#etcd.election(this.#layout.gcElection, 10).campaign(candidate);
-      const lost = new Promise<void>((resolve) => campaign.once('error', () => resolve()));
-      try {
-        await Promise.race([
-          new Promise<void>((resolve) => campaign.once('elected', () => resolve())),
-          lost,
-          new Promise<void>((resolve) =>
-            signal.addEventListener('abort', () => resolve(), { once: true }),
-          ),
-        ]);
-        if (signal.aborted) break;
-        this.#leader = true;
-        this.#log.info('identity GC: elected', { candidate });
-        let stillLeader = true;
-        void lost.then(() => (stillLeader = false));
-        while (!signal.aborted && stillLeader) {
+    await runWhileLeader(
+      this.#etcd.namespace(this.#layout.bookkeeping),
+      this.#layout.gcElection,
+      candidate,
+      signal,
+      this.#log,
+      async (leadership) => {
+        while (!leadership.aborted) {
           await this.round().catch((err: unknown) =>
             this.#log.warn('identity GC round failed', {
               error: err instanceof Error ? err.message : String(err),
             }),
           );
-          await sleep(this.#intervalMs, signal).catch(() => undefined);
+          await sleep(this.#intervalMs, leadership).catch(() => undefined);
         }
-      } finally {
-        this.#leader = false;
-        await campaign.resign().catch(() => undefined);
-      }
-      await sleep(1000, signal).catch(() => undefined);
-    }
+      },
+      { onLeadership: (l) => (this.#leader = l) },
+    );
   }
 
   /** One pass: mark, unmark and collect. Exposed so tests can drive rounds. */

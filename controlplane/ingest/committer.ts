@@ -8,6 +8,7 @@ import {
 import type { IdentityAllocator, LabelFilter } from '../identity/index.js';
 import type { StoredPod } from '../model/index.js';
 import type { KeyLayout } from '../store/index.js';
+import { mergeChangeSets } from './merge.js';
 import {
   alreadyApplied,
   checkMembership,
@@ -57,16 +58,38 @@ export class ChangeSetCommitter {
     this.#maxAttempts = opts.maxAttempts ?? 8;
   }
 
-  async commit(
+  /** Commits one change set at `position` (see `commitMany`). */
+  commit(
     ev: ChangeSetEvent,
     position: SourcePosition,
     opts: { signal?: AbortSignal } = {},
   ): Promise<CommitOutcome> {
+    return this.commitMany([{ event: ev, position }], opts);
+  }
+
+  /**
+   * Commits consecutive change sets of ONE cluster, in stream order, as one
+   * transaction: those at or before the cluster's stored position are
+   * replays and are dropped, the rest are folded (`mergeChangeSets`) and the
+   * position moves to the last one.
+   */
+  async commitMany(
+    items: readonly { event: ChangeSetEvent; position: SourcePosition }[],
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<CommitOutcome> {
+    const lastItem = items.at(-1);
+    if (!lastItem) throw new MeshError('VALIDATION', 'commitMany: no change sets');
+    const position = lastItem.position;
+    const cluster = lastItem.event.cluster.name;
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
       opts.signal?.throwIfAborted();
+      const stored = await this.#position(cluster);
+      const fresh = items.filter((i) => !alreadyApplied(stored, i.position));
+      if (fresh.length === 0) return { status: 'duplicate', applied: stored! };
+      const ev = mergeChangeSets(fresh.map((i) => i.event));
       const { read, guards } = await this.#read(ev);
-      if (alreadyApplied(read.position, position))
-        return { status: 'duplicate', applied: read.position! };
+      // The transaction compares the position key, so a commit in between fails it.
+      if (JSON.stringify(read.position) !== JSON.stringify(stored)) continue;
       checkMembership(ev, read.member);
       const { pods, namespaces } = podsToWrite(ev, read);
       const resolved = await this.#resolveIdentities(ev.cluster, pods, namespaces, opts.signal);
@@ -91,8 +114,13 @@ export class ChangeSetCommitter {
     }
     throw new MeshError(
       'CONFLICT',
-      `change set for cluster ${ev.cluster.name} lost ${this.#maxAttempts} transaction races in a row`,
+      `change sets for cluster ${cluster} lost ${this.#maxAttempts} transaction races in a row`,
     );
+  }
+
+  async #position(cluster: string): Promise<SourcePosition | undefined> {
+    const v = await this.#etcd.get(this.#layout.sourceSequence(cluster)).string();
+    return v === null ? undefined : (JSON.parse(v) as SourcePosition);
   }
 
   async #resolveIdentities(
@@ -115,12 +143,17 @@ export class ChangeSetCommitter {
     const out: { pod: PodObject; identity: number }[] = [];
     const guards = new Map<string, number>();
     let allocated = 0;
-    for (const [hash, { labels, pods: group }] of byHash) {
-      const a = await this.#allocator.allocate(cluster, labels, signal ? { signal } : {});
+    const groups = [...byHash.values()];
+    const identities = await this.#allocator.allocateMany(
+      cluster,
+      groups.map((g) => g.labels),
+      signal ? { signal } : {},
+    );
+    identities.forEach((a, i) => {
       if (a.created) allocated += 1;
-      guards.set(this.#layout.identityByLabels(cluster.name, hash), a.createRevision);
-      for (const pod of group) out.push({ pod, identity: a.id });
-    }
+      guards.set(this.#layout.identityByLabels(cluster.name, a.hash), a.createRevision);
+      for (const pod of groups[i]!.pods) out.push({ pod, identity: a.id });
+    });
     return { pods: out, guards, allocated };
   }
 

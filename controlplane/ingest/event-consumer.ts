@@ -1,18 +1,14 @@
+import { DeliverPolicy, RetentionPolicy, StorageType, type JsMsg, type NatsConnection } from 'nats';
 import {
-  AckPolicy,
-  DeliverPolicy,
-  RetentionPolicy,
-  StorageType,
-  type JsMsg,
-  type NatsConnection,
-} from 'nats';
-import {
+  AsyncQueue,
   EVENTS_STREAM,
   MeshError,
   SUBJECT_EVENTS_PREFIX,
   SUBJECT_HEALTH_PREFIX,
   formatIssue,
   isMeshError,
+  sleep,
+  type ChangeSetEvent,
   type Logger,
   type SourceHealthEvent,
 } from '../../common/index.js';
@@ -21,48 +17,57 @@ import type { SourceRegistry } from './source-registry.js';
 import { validateChangeSet } from './validate-event.js';
 
 export interface EventConsumerOptions {
-  durable?: string;
   /** redelivery delay after a transient failure (etcd unavailable) */
   retryDelayMs?: number;
+  /** change sets taken from the stream at once and folded per cluster (default 256) */
+  batch?: number;
+}
+
+interface Valid {
+  msg: JsMsg;
+  event: ChangeSetEvent;
 }
 
 /**
- * Consumes change sets from JetStream with a durable consumer, in order
- * (max one unacknowledged message), and commits each to etcd. A consumer
- * that was away resumes from its last acknowledged sequence. Malformed or
- * refused change sets are terminated (not retried) and reported on the
- * cluster's source status; transient failures are redelivered.
+ * Consumes change sets from JetStream with a durable consumer and commits
+ * them to etcd. Only the elected replica runs it (see ControlPlane), so one
+ * process sees the stream in order. What has arrived is taken as a batch,
+ * folded per cluster (`mergeChangeSets`) and committed in one transaction per
+ * cluster, then acknowledged — a crash before the ack replays the batch, and
+ * the source position in etcd makes the replay a no-op. A consumer that was
+ * away resumes from its last acknowledged sequence. Malformed or refused
+ * change sets are terminated (not retried) and reported on the cluster's
+ * source status; transient failures are redelivered.
  */
 export class EventConsumer {
   readonly #nc: NatsConnection;
   readonly #committer: ChangeSetCommitter;
   readonly #sources: SourceRegistry;
   readonly #log: Logger;
-  readonly #durable: string;
+  readonly #startAfter: (epoch: string) => Promise<number>;
   readonly #retryDelayMs: number;
-  readonly #onCommitted: (revision: number) => void;
+  readonly #batch: number;
+  #epoch: string | undefined;
 
   constructor(
     nc: NatsConnection,
     committer: ChangeSetCommitter,
     sources: SourceRegistry,
     log: Logger,
-    onCommitted: (revision: number) => void,
+    startAfter: (epoch: string) => Promise<number>,
     opts: EventConsumerOptions = {},
   ) {
     this.#nc = nc;
     this.#committer = committer;
     this.#sources = sources;
     this.#log = log;
-    this.#durable = opts.durable ?? 'meshplane-controlplane';
+    this.#startAfter = startAfter;
     this.#retryDelayMs = opts.retryDelayMs ?? 1000;
-    this.#onCommitted = onCommitted;
+    this.#batch = opts.batch ?? 256;
   }
 
-  #epoch: string | undefined;
-
   /**
-   * Creates the stream (if missing) and the durable consumer. Awaited before
+   * Creates the stream if missing. Awaited before
    * the control plane reports ready, so events published after that are
    * never refused for want of a stream.
    */
@@ -70,10 +75,9 @@ export class EventConsumer {
     this.#epoch = await this.#ensureStream();
   }
 
-  /** Runs until the signal aborts; rejects on an unrecoverable NATS error. */
-  async run(signal: AbortSignal): Promise<void> {
-    const epoch = this.#epoch ?? (await this.#ensureStream());
-    const health = this.#nc.subscribe(`${SUBJECT_HEALTH_PREFIX}.>`, {
+  /** Source health is bookkeeping every replica keeps; runs until the signal aborts. */
+  watchHealth(signal: AbortSignal): void {
+    const sub = this.#nc.subscribe(`${SUBJECT_HEALTH_PREFIX}.>`, {
       callback: (err, msg) => {
         if (err) return;
         try {
@@ -83,82 +87,128 @@ export class EventConsumer {
         }
       },
     });
-    const consumer = await this.#nc.jetstream().consumers.get(EVENTS_STREAM, this.#durable);
-    const messages = await consumer.consume({ max_messages: 1 });
+    signal.addEventListener('abort', () => sub.unsubscribe(), { once: true });
+  }
+
+  /** The stream's identity (creation time) and its last sequence. */
+  async streamPosition(): Promise<{ epoch: string; sequence: number }> {
+    const info = await (await this.#nc.jetstreamManager()).streams.info(EVENTS_STREAM);
+    return { epoch: info.created, sequence: info.state.last_seq };
+  }
+
+  /**
+   * Consumes until the signal aborts; rejects on an unrecoverable NATS error.
+   * etcd, not a durable consumer, remembers how far ingestion got: reading
+   * starts after the lowest position any member cluster has committed, in
+   * order (an ordered consumer), and positions already committed are
+   * skipped. So a crash between commit and anything else, or a new leader,
+   * never reorders or loses a change set.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const epoch = this.#epoch ?? (await this.#ensureStream());
+    const after = await this.#startAfter(epoch);
+    this.#log.info('consuming change sets', { startSequence: after + 1 });
+    const consumer = await this.#nc.jetstream().consumers.get(EVENTS_STREAM, {
+      deliver_policy: DeliverPolicy.StartSequence,
+      opt_start_seq: after + 1,
+    });
+    const messages = await consumer.consume({ max_messages: this.#batch });
+    const buffer = new AsyncQueue<JsMsg>();
     const stop = (): void => {
       void messages.close();
-      health.unsubscribe();
+      buffer.end();
     };
     signal.addEventListener('abort', stop, { once: true });
+    const pump = (async () => {
+      for await (const m of messages) buffer.push(m);
+      buffer.end();
+    })();
     try {
-      for await (const m of messages) {
-        if (signal.aborted) break;
-        await this.#handle(m, epoch, signal);
+      const it = buffer[Symbol.asyncIterator]();
+      while (!signal.aborted) {
+        const first = await it.next();
+        if (first.done) break;
+        const batch = [first.value, ...buffer.take(this.#batch - 1)];
+        await this.#handleBatch(batch, epoch, signal);
       }
     } finally {
       signal.removeEventListener('abort', stop);
       stop();
+      await pump.catch(() => undefined);
     }
   }
 
-  async #handle(m: JsMsg, epoch: string, signal: AbortSignal): Promise<void> {
-    const cluster = m.subject.slice(SUBJECT_EVENTS_PREFIX.length + 1);
-    let raw: unknown;
-    try {
-      raw = m.json();
-    } catch {
-      this.#refuse(m, cluster, 'payload is not JSON');
-      return;
+  async #handleBatch(batch: JsMsg[], epoch: string, signal: AbortSignal): Promise<void> {
+    const byCluster = new Map<string, Valid[]>();
+    for (const m of batch) {
+      const cluster = m.subject.slice(SUBJECT_EVENTS_PREFIX.length + 1);
+      let raw: unknown;
+      try {
+        raw = m.json();
+      } catch {
+        this.#refuse(m, cluster, 'payload is not JSON');
+        continue;
+      }
+      const checked = validateChangeSet(raw, cluster);
+      if (!checked.ok) {
+        this.#refuse(m, cluster, checked.errors.map(formatIssue).join('; '));
+        continue;
+      }
+      const list = byCluster.get(cluster) ?? [];
+      list.push({ msg: m, event: checked.value });
+      byCluster.set(cluster, list);
     }
-    const checked = validateChangeSet(raw, cluster);
-    if (!checked.ok) {
-      this.#refuse(m, cluster, checked.errors.map(formatIssue).join('; '));
-      return;
-    }
+    // Clusters are independent; within one, order is kept by the fold.
+    for (const [cluster, group] of byCluster)
+      await this.#commitGroup(cluster, group, epoch, signal);
+  }
+
+  async #commitGroup(
+    cluster: string,
+    group: Valid[],
+    epoch: string,
+    signal: AbortSignal,
+  ): Promise<void> {
+    const last = group.at(-1)!.msg;
     try {
-      const out = await this.#committer.commit(
-        checked.value,
-        { epoch, sequence: m.seq },
+      const out = await this.#committer.commitMany(
+        group.map((g) => ({ event: g.event, position: { epoch, sequence: g.msg.seq } })),
         { signal },
       );
-      m.ack();
       if (out.status === 'committed') {
         this.#sources.onCommitted(cluster);
-        this.#log.info('change set committed', {
+        this.#log.info('change sets committed', {
           cluster,
-          sequence: m.seq,
+          changeSets: group.length,
+          sequence: last.seq,
           revision: out.revision,
-          upserts: checked.value.upserts.length,
-          deletes: checked.value.deletes.length,
-          full: checked.value.full,
           identitiesAllocated: out.allocated,
         });
-        this.#onCommitted(out.revision);
       }
     } catch (err) {
-      if (
-        isMeshError(err, 'CLUSTER_CLASH') ||
-        isMeshError(err, 'NOT_MEMBER') ||
-        isMeshError(err, 'IDENTITY_EXHAUSTED') ||
-        isMeshError(err, 'VALIDATION')
-      ) {
-        this.#refuse(m, cluster, err.message);
+      if (isRefusal(err)) {
+        if (group.length > 1) {
+          // Find the culprit: commit one at a time; the good ones still land.
+          for (const g of group) await this.#commitGroup(cluster, [g], epoch, signal);
+          return;
+        }
+        this.#refuse(last, cluster, err.message);
         return;
       }
-      if (signal.aborted) return; // redelivered to whoever consumes next
-      this.#log.warn('change set not committed; will be redelivered', {
+      if (signal.aborted) return; // the next leader reads from etcd's position
+      this.#log.warn('change sets not committed; retrying', {
         cluster,
-        sequence: m.seq,
+        sequence: last.seq,
         error: err instanceof Error ? err.message : String(err),
       });
-      m.nak(this.#retryDelayMs);
+      await sleep(this.#retryDelayMs, signal).catch(() => undefined);
+      if (!signal.aborted) await this.#commitGroup(cluster, group, epoch, signal);
     }
   }
 
   #refuse(m: JsMsg, cluster: string, error: string): void {
     this.#log.error('change set refused', { cluster, sequence: m.seq, error });
     this.#sources.onRefused(cluster, error);
-    m.term();
   }
 
   async #ensureStream(): Promise<string> {
@@ -175,7 +225,7 @@ export class EventConsumer {
           retention: RetentionPolicy.Limits,
         });
       } catch (err) {
-        // Another process (a source) may have created it concurrently.
+        // Another replica may have created it concurrently.
         info = await jsm.streams.info(EVENTS_STREAM).catch(() => {
           throw new MeshError('UNAVAILABLE', `cannot create JetStream stream ${EVENTS_STREAM}`, {
             cause: err,
@@ -183,13 +233,15 @@ export class EventConsumer {
         });
       }
     }
-    await jsm.consumers.add(EVENTS_STREAM, {
-      durable_name: this.#durable,
-      ack_policy: AckPolicy.Explicit,
-      deliver_policy: DeliverPolicy.All,
-      max_ack_pending: 1,
-      ack_wait: 30_000_000_000,
-    });
     return info.created;
   }
+}
+
+function isRefusal(err: unknown): err is MeshError {
+  return (
+    isMeshError(err, 'CLUSTER_CLASH') ||
+    isMeshError(err, 'NOT_MEMBER') ||
+    isMeshError(err, 'IDENTITY_EXHAUSTED') ||
+    isMeshError(err, 'VALIDATION')
+  );
 }

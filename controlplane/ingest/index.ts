@@ -8,5 +8,6 @@ export {
   type ClusterReadState,
 } from './plan.js';
 export { validateChangeSet } from './validate-event.js';
+export { mergeChangeSets } from './merge.js';
 export { ClusterMembership } from './membership.js';
 export type { Membership } from './plan.js';

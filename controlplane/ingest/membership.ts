@@ -1,7 +1,14 @@
 import type { Etcd3 } from 'etcd3';
 import { MeshError, type Clock } from '../../common/index.js';
 import type { KeyLayout } from '../store/index.js';
-import type { Membership } from './plan.js';
+import type { Membership, SourcePosition } from './plan.js';
+
+export interface MembershipHooks {
+  /** where the event stream ends now (the new member's starting position) */
+  streamPosition?: () => Promise<SourcePosition>;
+  /** after a successful join: ask the cluster's source to republish */
+  onJoined?: (cluster: string) => void;
+}
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
@@ -16,11 +23,13 @@ export class ClusterMembership {
   readonly #etcd: Etcd3;
   readonly #layout: KeyLayout;
   readonly #clock: Clock;
+  readonly #hooks: MembershipHooks;
 
-  constructor(etcd: Etcd3, layout: KeyLayout, clock: Clock) {
+  constructor(etcd: Etcd3, layout: KeyLayout, clock: Clock, hooks: MembershipHooks = {}) {
     this.#etcd = etcd;
     this.#layout = layout;
     this.#clock = clock;
+    this.#hooks = hooks;
   }
 
   async join(
@@ -42,7 +51,10 @@ export class ClusterMembership {
       )
       .else(this.#etcd.get(L.member(name)), this.#etcd.get(L.clusterIdOwner(id)))
       .commit();
-    if (res.succeeded) return { member, revision: Number(res.header.revision), existed: false };
+    if (res.succeeded) {
+      this.#hooks.onJoined?.(name);
+      return { member, revision: Number(res.header.revision), existed: false };
+    }
     const existingMember = res.responses[0]?.response_range?.kvs[0];
     const owner = res.responses[1]?.response_range?.kvs[0]?.value.toString();
     if (existingMember) {

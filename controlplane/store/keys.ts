@@ -28,6 +28,8 @@ export interface KeyLayout {
   identityUnused(cluster: string, id: number | ''): string;
   /** bookkeeping: leader election of the identity GC */
   gcElection: string;
+  /** bookkeeping: leader election of change-set ingestion */
+  ingestElection: string;
 }
 
 export function keyLayout(root = '/meshplane'): KeyLayout {
@@ -50,6 +52,7 @@ export function keyLayout(root = '/meshplane'): KeyLayout {
     clusterIdOwner: (id) => `${root}/book/cluster-ids/${id}`,
     identityUnused: (c, id) => `${root}/book/identity-unused/${c}/${id}`,
     gcElection: 'meshplane-identity-gc',
+    ingestElection: 'meshplane-ingest',
   };
 }
 

@@ -20,7 +20,10 @@ import {
   TYPE_IPCACHE,
   type StatusResponse,
 } from '../../proto/index.js';
-import { useInfra } from '../harness/index.js';
+import { tempDir, useInfra } from '../harness/index.js';
+import { ManifestSource } from '../../clusters/src/index.js';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { RawAgent } from './raw-agent.js';
 
 const eu: ClusterSpec = { name: 'eu', id: 1, nodes: ['eu-1', 'eu-2'], podCIDR: '10.1.0.0/16' };
@@ -324,6 +327,42 @@ describe('control plane', () => {
       );
     } finally {
       etcd.close();
+    }
+  });
+
+  it('a cluster whose source published before it joined gets its full state on join', async () => {
+    const dir = await tempDir('late-');
+    try {
+      await writeFile(join(dir.path, 'cluster.yaml'), 'name: late\nid: 5\nnodes: [late-1]\n');
+      await writeFile(
+        join(dir.path, 'app.yaml'),
+        'apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n---\napiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: shop, labels: {app: web}}\nspec: {containers: [{name: web, image: web}]}\n',
+      );
+      const source = new ManifestSource({ dir: dir.path, nc, logger: silentLogger() });
+      try {
+        expect((await source.start()).status).toBe('published');
+        // Not a member yet: the change set is refused.
+        await until('refusal', async () => {
+          const st = await status();
+          return st.clusters.some((c) => c.name === 'late') ? undefined : st;
+        });
+        await new Promise((resolve, reject) =>
+          admin.joinCluster({ name: 'late', id: 5 }, (err, res) =>
+            err ? reject(err) : resolve(res),
+          ),
+        );
+        const s = await until('late endpoints', async () => {
+          const st = await status();
+          return st.clusters.find((c) => c.name === 'late')?.endpoints === 1 ? st : undefined;
+        });
+        expect(s.clusters.find((c) => c.name === 'late')!.nodes.map((n) => n.name)).toEqual([
+          'late-1',
+        ]);
+      } finally {
+        await source.stop();
+      }
+    } finally {
+      await dir.cleanup();
     }
   });
 });

@@ -4,10 +4,10 @@ import { controlPlanePermissions, meshNatsUsers, sourcePermissions } from '../..
 import { isMeshError } from '../../common/index.js';
 
 describe('sourcePermissions', () => {
-  it("allows publishing only the cluster's own subjects and receiving only its own replies", () => {
+  it("allows publishing only the cluster's own subjects and receiving only its own replies and resync requests", () => {
     expect(sourcePermissions('eu')).toEqual({
       publish: ['meshplane.events.eu', 'meshplane.events.eu.>', 'meshplane.health.eu'],
-      subscribe: ['_INBOX.source.eu.>'],
+      subscribe: ['_INBOX.source.eu.>', 'meshplane.resync.eu'],
     });
   });
 

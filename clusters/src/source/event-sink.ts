@@ -1,6 +1,11 @@
 import type { JetStreamManager, NatsConnection, NatsError } from 'nats';
 import { StorageType } from 'nats';
-import { EVENTS_STREAM, MeshError, SUBJECT_EVENTS_PREFIX } from '../../../common/index.js';
+import {
+  EVENTS_STREAM,
+  MeshError,
+  SUBJECT_EVENTS_PREFIX,
+  SUBJECT_RESYNC_PREFIX,
+} from '../../../common/index.js';
 
 /**
  * Where a cluster source sends what it sees. Owned by the source; the NATS
@@ -15,6 +20,12 @@ export interface EventSink {
   publishHealth(subject: string, payload: Uint8Array): void;
   /** The largest message the server takes. */
   maxPayload(): number;
+  /**
+   * Calls `onRequest` whenever the control plane asks this cluster's source
+   * to republish its full state (core NATS `meshplane.resync.<cluster>`,
+   * sent when the cluster joins). Returns an unsubscribe function.
+   */
+  onResyncRequest?(cluster: string, onRequest: () => void): () => void;
 }
 
 // JetStream API error codes (nats-server's errors.json).
@@ -84,6 +95,12 @@ export function natsEventSink(nc: NatsConnection, opts: NatsSinkOptions = {}): E
     },
     maxPayload() {
       return nc.info?.max_payload ?? 1024 * 1024;
+    },
+    onResyncRequest(cluster, onRequest) {
+      const sub = nc.subscribe(`${SUBJECT_RESYNC_PREFIX}.${cluster}`, {
+        callback: () => onRequest(),
+      });
+      return () => sub.unsubscribe();
     },
   };
 }

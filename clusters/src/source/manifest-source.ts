@@ -78,6 +78,8 @@ export class ManifestSource {
   #lastWarnings = '';
   // Pods without a written node or IP keep what they got, as running pods do.
   #placements: PreviousPlacements | undefined;
+  #unsubscribeResync: (() => void) | undefined;
+  readonly #sink: EventSink;
 
   constructor(opts: ManifestSourceOptions) {
     this.#opts = opts;
@@ -91,6 +93,7 @@ export class ManifestSource {
         : AbortSignal.any([opts.signal, this.#stopper.signal]);
     const sink = opts.sink ?? (opts.nc === undefined ? undefined : natsEventSink(opts.nc));
     if (sink === undefined) throw new MeshError('INTERNAL', 'ManifestSource needs `nc` or `sink`');
+    this.#sink = sink;
     this.#health = new HealthReporter({
       sink,
       origin,
@@ -157,6 +160,7 @@ export class ManifestSource {
   /** Stops watching, timers and retries. Publishes no deletes. Idempotent. */
   async stop(): Promise<void> {
     this.#stopper.abort(new Error('source stopped'));
+    this.#unsubscribeResync?.();
     this.#changes.close();
     this.#health.stop();
     this.#firstPublish?.({ status: 'stopped' });
@@ -234,6 +238,10 @@ export class ManifestSource {
       ]);
     }
     this.#identity = { name: spec.name, id: spec.id };
+    this.#unsubscribeResync ??= this.#sink.onResyncRequest?.(spec.name, () => {
+      this.#logger.info('control plane asked for a full resync');
+      this.#publisher.resync();
+    });
     this.#placements = podPlacements(objects);
     this.#health.setCluster(spec.name);
     this.#logWarnings(result.warnings);

@@ -37,6 +37,7 @@ export class ChangeSetPublisher {
   // Same content after a lost PubAck keeps its id, so JetStream drops the duplicate.
   readonly #instance = randomUUID();
   #generation = 0;
+  #forceFull = false;
 
   constructor(opts: PublisherOptions) {
     this.#opts = opts;
@@ -55,6 +56,15 @@ export class ChangeSetPublisher {
     this.#done = this.#run();
   }
 
+  /**
+   * Republishes the whole desired state as one full change set (the control
+   * plane asked: e.g. the cluster just joined and ignored what came before).
+   */
+  resync(): void {
+    this.#forceFull = true;
+    if (this.#desired !== undefined) this.setDesired(this.#desired);
+  }
+
   /** Resolves when nothing is in flight (after stop, once the last attempt settled). */
   settled(): Promise<void> {
     return this.#done;
@@ -64,10 +74,12 @@ export class ChangeSetPublisher {
     let attempt = 0;
     for (;;) {
       const desired = this.#desired;
+      const full = this.#forceFull;
+      this.#forceFull = false;
       const event =
         desired === undefined || this.#opts.signal.aborted
           ? undefined
-          : diffChangeSet(this.#published, desired, this.#opts.origin);
+          : diffChangeSet(full ? undefined : this.#published, desired, this.#opts.origin);
       if (event === undefined || desired === undefined) {
         // Checked and cleared in one turn, so setDesired never misses a wake-up.
         this.#running = false;
@@ -79,6 +91,7 @@ export class ChangeSetPublisher {
         attempt = 0;
         this.#opts.onPublished(event, seq);
       } catch (err) {
+        if (full) this.#forceFull = true;
         if (this.#opts.signal.aborted) continue;
         if (isMeshError(err, 'CAPACITY')) {
           this.#opts.onRejected(err.message);

@@ -1,0 +1,1 @@
+export { runWhileLeader } from './leader.js';
