@@ -5,8 +5,8 @@ import { cidrContains, parseIPv4, parseIPv4Cidr } from './ipv4.js';
 import type { IssueList } from './issues.js';
 import type { ObjectOrigin } from './origin.js';
 import { reportAt, where } from './origin.js';
-import type { PreviousPlacements } from './placement.js';
-import { assignIps, assignNodes, podKey } from './placement.js';
+import type { PlacePod, PreviousPlacements } from './placement.js';
+import { assignIps, assignNodes, placeFresh, podKey } from './placement.js';
 import { podIpField } from './pod.js';
 
 /**
@@ -15,19 +15,26 @@ import { podIpField } from './pod.js';
  * are unique. Returns the cluster's objects with pods placed; updates the
  * origins of pods whose address was assigned.
  */
+export interface PlacementOptions {
+  /** see ParseOptions.previousPlacements */
+  previous?: PreviousPlacements | undefined;
+  /** builds each placed pod; default: a new object (see PlacedPodMemo) */
+  place?: PlacePod | undefined;
+}
+
 export function checkClusterObjects(
   spec: ClusterSpec,
   converted: ReadonlyMap<string, Converted>,
   origins: Map<string, ObjectOrigin>,
   issues: IssueList,
-  previous: PreviousPlacements = new Map(),
+  opts: PlacementOptions = {},
 ): MeshObject[] {
   const origin = (key: string): ObjectOrigin =>
     origins.get(key) ?? { file: '', document: 0, path: '', object: key };
   const objects = [...converted.values()].map((c) => c.object);
   const implicit = checkNamespaces(spec, objects, origin, issues);
   checkReferences(objects, new Set(converted.keys()), origin, issues);
-  const placed = placePods(spec, converted, origins, issues, previous);
+  const placed = placePods(spec, converted, origins, issues, opts);
   checkPodIps(spec, placed, origin, issues);
   return [...objects.filter((o) => o.kind !== 'Pod'), ...placed.values(), ...implicit];
 }
@@ -96,9 +103,13 @@ function placePods(
   converted: ReadonlyMap<string, Converted>,
   origins: Map<string, ObjectOrigin>,
   issues: IssueList,
-  previous: PreviousPlacements,
+  opts: PlacementOptions,
 ): Map<string, PodObject> {
-  const drafts = [...converted.values()].flatMap((c) => (c.pod === undefined ? [] : [c.pod]));
+  const previous = opts.previous ?? new Map<string, never>();
+  const place = opts.place ?? placeFresh;
+  const drafts = [...converted].flatMap(([key, c]) =>
+    c.pod === undefined ? [] : [{ ...c.pod, key }],
+  );
   const nodes = assignNodes(
     drafts.filter((d) => d.assignNode).map((d) => d.pod),
     spec.nodes,
@@ -109,16 +120,13 @@ function placePods(
   const needIp = drafts.filter((d) => d.assignIp).map((d) => d.pod);
   const ips = 'cidr' in cidr ? assignIps(needIp, cidr.cidr, taken, previous) : undefined;
   const placed = new Map<string, PodObject>();
-  for (const { pod } of drafts) {
-    const key = objectKey(pod);
-    const ip = ips?.assigned.get(podKey(pod));
+  for (const { key, pod } of drafts) {
+    const byPod = podKey(pod);
+    const ip = ips?.assigned.get(byPod);
     const at = origins.get(key);
     if (ip !== undefined && at !== undefined) origins.set(key, { ...at, ipSource: 'assigned' });
-    placed.set(key, {
-      ...pod,
-      node: nodes.get(podKey(pod)) ?? pod.node,
-      ips: ip === undefined ? pod.ips : [ip],
-    });
+    const node = nodes.get(byPod) ?? pod.node;
+    placed.set(key, place(key, pod, node, ip === undefined ? pod.ips : [ip]));
   }
   for (const pod of ips?.exhausted ?? []) {
     const at = origins.get(objectKey(pod));

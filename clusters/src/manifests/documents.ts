@@ -1,5 +1,5 @@
 import { LineCounter, parseAllDocuments } from 'yaml';
-import type { IssueList } from './issues.js';
+import type { IssueSink } from './issues.js';
 
 /** A manifest file's text and the path it is reported under. */
 export interface ManifestFile {
@@ -23,7 +23,7 @@ const MAX_ALIAS_COUNT = 1000;
  * the other documents of the file are still returned. Empty documents are
  * skipped but keep their index, so indices match the `---` a user counts.
  */
-export function splitDocuments(file: ManifestFile, issues: IssueList): RawDocument[] {
+export function splitDocuments(file: ManifestFile, issues: IssueSink): RawDocument[] {
   const lines = new LineCounter();
   const documents = parseAllDocuments(file.text, {
     lineCounter: lines,

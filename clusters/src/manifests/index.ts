@@ -30,6 +30,8 @@ export {
   loadMeshFolder,
   readClusterSpec,
 } from './load-folder.js';
+export type { FolderLoadOptions } from './folder-loader.js';
+export { ClusterFolderLoader } from './folder-loader.js';
 export type { ObjectOrigin } from './origin.js';
 export type { ParseOptions } from './parse-cluster.js';
 export { parseClusterDocuments } from './parse-cluster.js';

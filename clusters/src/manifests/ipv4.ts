@@ -1,14 +1,17 @@
 // IPv4 arithmetic on unsigned 32-bit numbers: enough for pod CIDRs and
 // deterministic pod IP assignment without a dependency.
 
+// Leading zeros are rejected: some tools read them as octal. One expression
+// for the whole address: this runs for every pod IP on every reload.
+const OCTET = '(0|[1-9][0-9]{0,2})';
+const DOTTED_QUAD = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
+
 export function parseIPv4(text: string): number | undefined {
-  const parts = text.split('.');
-  if (parts.length !== 4) return undefined;
+  const match = DOTTED_QUAD.exec(text);
+  if (match === null) return undefined;
   let value = 0;
-  for (const part of parts) {
-    // Leading zeros are rejected: some tools read them as octal.
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(part)) return undefined;
-    const octet = Number(part);
+  for (let i = 1; i <= 4; i++) {
+    const octet = Number(match[i]);
     if (octet > 255) return undefined;
     value = value * 256 + octet;
   }

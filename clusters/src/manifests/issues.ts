@@ -6,11 +6,16 @@ export interface DocumentOrigin {
   readonly document: number;
 }
 
+/** Where issues go: a load's IssueList, or a per-file record kept for incremental reloads. */
+export interface IssueSink {
+  add(issue: ValidationIssue): void;
+}
+
 /**
  * Collects every issue of a load; validation never stops at the first error
  * so users see all problems of a folder at once.
  */
-export class IssueList {
+export class IssueList implements IssueSink {
   readonly errors: ValidationIssue[] = [];
   readonly warnings: ValidationIssue[] = [];
 
@@ -42,7 +47,7 @@ export class ObjectIssues {
   #errors = 0;
 
   constructor(
-    private readonly sink: IssueList,
+    private readonly sink: IssueSink,
     readonly origin: DocumentOrigin,
   ) {}
 

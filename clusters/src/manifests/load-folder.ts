@@ -6,6 +6,9 @@ import { CLUSTER_FILE, defaultClusterSpec, parseClusterSpec } from './cluster-sp
 import { IssueList } from './issues.js';
 import { checkMesh } from './mesh-checks.js';
 import type { ObjectOrigin } from './origin.js';
+import type { ParsedCluster } from './assemble-cluster.js';
+import type { ManifestFile } from './documents.js';
+import type { ParseOptions } from './parse-cluster.js';
 import { parseClusterObjects } from './parse-cluster.js';
 import type { PreviousPlacements } from './placement.js';
 import { readManifestFiles } from './read-files.js';
@@ -75,10 +78,19 @@ export async function readClusterSpec(
   return parseClusterSpec({ path, text }, opts);
 }
 
+/** Turns a cluster's files into its objects; the default parses them all afresh. */
+export type ParseCluster = (
+  spec: ClusterSpec,
+  files: readonly ManifestFile[],
+  issues: IssueList,
+  opts: ParseOptions,
+) => ParsedCluster;
+
 async function loadCluster(
   dir: string,
   opts: ClusterLoadOptions,
   issues: IssueList,
+  parse: ParseCluster = parseClusterObjects,
 ): Promise<LoadedCluster | undefined> {
   const spec = await readClusterSpec(dir, opts);
   const read = await readManifestFiles(dir, { signal: opts.signal });
@@ -88,7 +100,7 @@ async function loadCluster(
     return undefined;
   }
   issues.addAll(spec.warnings);
-  const parsed = parseClusterObjects(spec.value, read.files, issues, {
+  const parsed = parse(spec.value, read.files, issues, {
     nodesOverridden: opts.nodesPerCluster !== undefined,
     previousPlacements: opts.previousPlacements,
   });
@@ -104,9 +116,18 @@ export async function loadClusterFolder(
   dir: string,
   opts: ClusterLoadOptions = {},
 ): Promise<Result<LoadedCluster>> {
+  return loadClusterFolderWith(dir, opts, parseClusterObjects);
+}
+
+/** loadClusterFolder with another way to parse the files (ClusterFolderLoader's cache). */
+export async function loadClusterFolderWith(
+  dir: string,
+  opts: ClusterLoadOptions,
+  parse: ParseCluster,
+): Promise<Result<LoadedCluster>> {
   const issues = new IssueList();
   if (!checkNodesOption(opts, issues)) return { ok: false, errors: issues.errors };
-  const cluster = await loadCluster(dir, opts, issues);
+  const cluster = await loadCluster(dir, opts, issues, parse);
   if (cluster === undefined || issues.hasErrors) return { ok: false, errors: issues.errors };
   return { ok: true, value: cluster, warnings: issues.warnings };
 }

@@ -1,5 +1,5 @@
 import type { IpSource } from './pod.js';
-import type { IssueList } from './issues.js';
+import type { IssueSink } from './issues.js';
 
 /** Where an object was written, so checks across objects can point at it. */
 export interface ObjectOrigin {
@@ -19,7 +19,7 @@ export function where(origin: ObjectOrigin): string {
 
 /** Adds an issue about a field of an already converted object. */
 export function reportAt(
-  issues: IssueList,
+  issues: IssueSink,
   origin: ObjectOrigin,
   field: string,
   message: string,

@@ -62,6 +62,8 @@ export function assignIps(
   taken: ReadonlySet<string>,
   previous: PreviousPlacements = new Map(),
 ): { assigned: Map<string, string>; exhausted: PodObject[] } {
+  // The usual case on a reload: every pod has its address written or kept.
+  if (pods.length === 0) return { assigned: new Map(), exhausted: [] };
   const used = new Set<number>();
   for (const ip of taken) {
     const value = parseIPv4(ip);
@@ -92,6 +94,51 @@ export function assignIps(
     assigned.set(podKey(pod), formatIPv4(next));
   }
   return { assigned, exhausted };
+}
+
+/** Builds the placed pod for a converted pod (`draft`) and the node and addresses it got. */
+export type PlacePod = (
+  key: string,
+  draft: PodObject,
+  node: string,
+  ips: readonly string[],
+) => PodObject;
+
+export const placeFresh: PlacePod = (_key, draft, node, ips) => ({ ...draft, node, ips: [...ips] });
+
+/**
+ * A PlacePod that hands back the object it built last time when the draft is
+ * the same object (an unchanged file's cached conversion) and the placement is
+ * equal: equal by value to placeFresh's, but the same reference, so consumers
+ * can tell unchanged pods apart by identity instead of re-serializing them.
+ * Built objects must be treated as immutable.
+ */
+export class PlacedPodMemo {
+  #last = new Map<string, { draft: PodObject; placed: PodObject }>();
+  #next = new Map<string, { draft: PodObject; placed: PodObject }>();
+
+  readonly place: PlacePod = (key, draft, node, ips) => {
+    const last = this.#last.get(key);
+    const placed =
+      last !== undefined &&
+      last.draft === draft &&
+      last.placed.node === node &&
+      sameIps(last.placed.ips, ips)
+        ? last.placed
+        : placeFresh(key, draft, node, ips);
+    this.#next.set(key, { draft, placed });
+    return placed;
+  };
+
+  /** Ends a load: what it built is what the next load may reuse. */
+  commit(): void {
+    this.#last = this.#next;
+    this.#next = new Map();
+  }
+}
+
+function sameIps(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((ip, i) => ip === b[i]);
 }
 
 /** The placements of a load's pods, to pass to the next load of the same cluster. */

@@ -8,10 +8,23 @@ export interface ClusterState {
   readonly objects: ReadonlyMap<string, { readonly object: MeshObject; readonly text: string }>;
 }
 
-export function clusterState(spec: ClusterSpec, objects: readonly MeshObject[]): ClusterState {
+/**
+ * The state of `objects`. With `previous`, an object that is the very same
+ * object as there (ClusterFolderLoader keeps unchanged objects' identity)
+ * takes its entry as it is: canonical text of every object on every save was
+ * the largest cost after parsing. Objects must not be mutated once in a state.
+ */
+export function clusterState(
+  spec: ClusterSpec,
+  objects: readonly MeshObject[],
+  previous?: ClusterState,
+): ClusterState {
   const byKey = new Map<string, { object: MeshObject; text: string }>();
-  for (const object of objects)
-    byKey.set(objectKey(object), { object, text: canonicalJson(object) });
+  for (const object of objects) {
+    const key = objectKey(object);
+    const before = previous?.objects.get(key);
+    byKey.set(key, before?.object === object ? before : { object, text: canonicalJson(object) });
+  }
   return { spec, objects: byKey };
 }
 
@@ -34,7 +47,9 @@ export function diffChangeSet(
   const upserts: MeshObject[] = [];
   const deletes: ObjectRef[] = [];
   for (const [key, entry] of desired.objects) {
-    if (published.objects.get(key)?.text !== entry.text) upserts.push(entry.object);
+    const before = published.objects.get(key);
+    // The same entry is the same object, unchanged; only others need their text compared.
+    if (before !== entry && before?.text !== entry.text) upserts.push(entry.object);
   }
   for (const key of published.objects.keys()) {
     if (!desired.objects.has(key)) deletes.push(parseObjectKey(key));

@@ -1,14 +1,22 @@
 import { join, resolve } from 'node:path';
 import type { NatsConnection } from 'nats';
-import type { ChangeSetEvent, Clock, Logger, ValidationIssue } from '../../../common/index.js';
+import type {
+  ChangeSetEvent,
+  Clock,
+  Logger,
+  Result,
+  ValidationIssue,
+} from '../../../common/index.js';
 import { MeshError, formatIssue, jsonLogger, systemClock } from '../../../common/index.js';
 import type { PreviousPlacements } from '../manifests/index.js';
+import type { LoadedCluster } from '../manifests/index.js';
 import {
   CLUSTER_FILE,
-  loadClusterFolder,
+  ClusterFolderLoader,
   podPlacements,
   readClusterSpec,
 } from '../manifests/index.js';
+import type { ClusterState } from './change-set.js';
 import { clusterState } from './change-set.js';
 import type { EventSink } from './event-sink.js';
 import { natsEventSink } from './event-sink.js';
@@ -78,6 +86,10 @@ export class ManifestSource {
   #lastWarnings = '';
   // Pods without a written node or IP keep what they got, as running pods do.
   #placements: PreviousPlacements | undefined;
+  // Re-parses only changed files; unchanged objects keep their identity, so
+  // #desired reuses their canonical text.
+  readonly #loader: ClusterFolderLoader;
+  #desired: ClusterState | undefined;
   #unsubscribeResync: (() => void) | undefined;
   readonly #sink: EventSink;
 
@@ -85,6 +97,7 @@ export class ManifestSource {
     this.#opts = opts;
     this.#dir = opts.dir;
     this.#timers = opts.timers ?? systemTimers();
+    this.#loader = new ClusterFolderLoader(opts.dir, { nodesPerCluster: opts.nodesPerCluster });
     const origin = `manifests:${resolve(opts.dir)}`;
     this.#logger = opts.logger ?? jsonLogger({ component: 'cluster-source', origin });
     this.#signal =
@@ -208,10 +221,9 @@ export class ManifestSource {
   }
 
   async #reload(): Promise<ValidationIssue[]> {
-    let result: Awaited<ReturnType<typeof loadClusterFolder>>;
+    let result: Result<LoadedCluster>;
     try {
-      result = await loadClusterFolder(this.#dir, {
-        nodesPerCluster: this.#opts.nodesPerCluster,
+      result = await this.#loader.load({
         previousPlacements: this.#placements,
         signal: this.#signal,
       });
@@ -246,7 +258,8 @@ export class ManifestSource {
     this.#health.setCluster(spec.name);
     this.#logWarnings(result.warnings);
     this.#health.setError('');
-    this.#publisher.setDesired(clusterState(spec, objects));
+    this.#desired = clusterState(spec, objects, this.#desired);
+    this.#publisher.setDesired(this.#desired);
     return [];
   }
 
