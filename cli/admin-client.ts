@@ -3,6 +3,10 @@ import {
   MeshAdminClient,
   StatusRequest,
   type JoinClusterResponse,
+  type ListEndpointsResponse,
+  type ListPoliciesResponse,
+  type TraceRequest,
+  type TraceResponse,
   type ListIdentitiesResponse,
   type RemoveClusterResponse,
   type StatusResponse,
@@ -92,3 +96,20 @@ export const listIdentities = (address: string, cluster: string): Promise<ListId
       cluster,
     },
   );
+
+export const listEndpoints = (address: string, cluster: string): Promise<ListEndpointsResponse> =>
+  call(
+    address,
+    (c) => c.listEndpoints.bind(c) as Unary<{ cluster: string }, ListEndpointsResponse>,
+    { cluster },
+  );
+
+export const listPolicies = (address: string): Promise<ListPoliciesResponse> =>
+  call(
+    address,
+    (c) => c.listPolicies.bind(c) as Unary<Record<string, never>, ListPoliciesResponse>,
+    {},
+  );
+
+export const tracePolicy = (address: string, req: TraceRequest): Promise<TraceResponse> =>
+  call(address, (c) => c.trace.bind(c) as Unary<TraceRequest, TraceResponse>, req);

@@ -2,7 +2,9 @@
 import { Command, CommanderError } from 'commander';
 import { isMeshError } from '../common/index.js';
 import { registerClusters } from './commands/clusters.js';
+import { registerEndpoints } from './commands/endpoints.js';
 import { registerIdentities } from './commands/identities.js';
+import { registerPolicies } from './commands/policies.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerStatus } from './commands/status.js';
 import { registerUp } from './commands/up.js';
@@ -16,6 +18,8 @@ registerUp(program);
 registerStatus(program);
 registerClusters(program);
 registerIdentities(program);
+registerEndpoints(program);
+registerPolicies(program);
 registerSimulate(program);
 
 try {

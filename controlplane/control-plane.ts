@@ -11,7 +11,12 @@ import {
 import { MeshAdminService, MeshDiscoveryService, type ComponentStatus } from '../proto/index.js';
 import { adminService } from './admin/index.js';
 import { runWhileLeader } from './election/index.js';
-import { IdentityAllocator, IdentityGc, defaultLabelFilter } from './identity/index.js';
+import {
+  CidrIdentityAllocator,
+  IdentityAllocator,
+  IdentityGc,
+  defaultLabelFilter,
+} from './identity/index.js';
 import {
   ChangeSetCommitter,
   ClusterMembership,
@@ -137,7 +142,9 @@ export class ControlPlane {
         ? { reuseGraceMs: this.#opts.identityGraceMs }
         : {}),
     });
-    const committer = new ChangeSetCommitter(this.#etcd, layout, defaultLabelFilter(), allocator);
+    const committer = new ChangeSetCommitter(this.#etcd, layout, defaultLabelFilter(), allocator, {
+      cidrs: new CidrIdentityAllocator(this.#etcd, layout),
+    });
     const consumer: EventConsumer = new EventConsumer(
       this.#nats,
       committer,
@@ -164,6 +171,7 @@ export class ControlPlane {
         }),
         etcd: this.#etcd,
         layout,
+        cache,
       }),
     );
     const port = await new Promise<number>((resolve, reject) =>

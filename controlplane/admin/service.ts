@@ -1,5 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
-import { isMeshError, type ErrorCode } from '../../common/index.js';
+import { MeshError, isMeshError, type ErrorCode } from '../../common/index.js';
 import type {
   ListIdentitiesResponse,
   MeshAdminServer,
@@ -9,9 +9,10 @@ import type {
 } from '../../proto/index.js';
 import type { ClusterMembership } from '../ingest/index.js';
 import { listIdentities, type IdentityListDeps } from './identities.js';
+import { listEndpoints, listPolicies, tracePolicy, type PolicyViewDeps } from './policy.js';
 import { buildStatus, type StatusDeps } from './status.js';
 
-export interface AdminDeps extends StatusDeps, IdentityListDeps {
+export interface AdminDeps extends StatusDeps, IdentityListDeps, PolicyViewDeps {
   membership: ClusterMembership;
 }
 
@@ -53,5 +54,12 @@ export function adminService(deps: AdminDeps): MeshAdminServer {
     listIdentities: unary((req): Promise<ListIdentitiesResponse> =>
       listIdentities(deps, req.cluster),
     ),
+    listEndpoints: unary((req) => listEndpoints(deps, req.cluster)),
+    listPolicies: unary(() => listPolicies(deps)),
+    trace: unary((req) => {
+      const r = tracePolicy(deps, req);
+      if ('error' in r) throw new MeshError('NOT_FOUND', r.error);
+      return r;
+    }),
   };
 }

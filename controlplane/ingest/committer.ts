@@ -5,7 +5,8 @@ import {
   type ClusterSpec,
   type PodObject,
 } from '../../common/index.js';
-import type { IdentityAllocator, LabelFilter } from '../identity/index.js';
+import type { CidrIdentityAllocator, IdentityAllocator, LabelFilter } from '../identity/index.js';
+import { parsePolicy, requiredPrefixes } from '../policy/index.js';
 import type { StoredPod } from '../model/index.js';
 import type { KeyLayout } from '../store/index.js';
 import { mergeChangeSets } from './merge.js';
@@ -43,14 +44,16 @@ export class ChangeSetCommitter {
   readonly #filter: LabelFilter;
   readonly #allocator: IdentityAllocator;
   readonly #maxAttempts: number;
+  readonly #cidrs: CidrIdentityAllocator | undefined;
 
   constructor(
     etcd: Etcd3,
     layout: KeyLayout,
     filter: LabelFilter,
     allocator: IdentityAllocator,
-    opts: { maxAttempts?: number } = {},
+    opts: { maxAttempts?: number; cidrs?: CidrIdentityAllocator } = {},
   ) {
+    this.#cidrs = opts.cidrs;
     this.#etcd = etcd;
     this.#layout = layout;
     this.#filter = filter;
@@ -91,6 +94,7 @@ export class ChangeSetCommitter {
       // The transaction compares the position key, so a commit in between fails it.
       if (JSON.stringify(read.position) !== JSON.stringify(stored)) continue;
       checkMembership(ev, read.member);
+      await this.#allocateCidrIdentities(ev, opts.signal);
       const { pods, namespaces } = podsToWrite(ev, read);
       const resolved = await this.#resolveIdentities(ev.cluster, pods, namespaces, opts.signal);
       const plan = planChangeSet(this.#layout, ev, position, read, resolved.pods);
@@ -116,6 +120,26 @@ export class ChangeSetCommitter {
       'CONFLICT',
       `change sets for cluster ${cluster} lost ${this.#maxAttempts} transaction races in a row`,
     );
+  }
+
+  /** CIDR identities for the prefixes the change set's policies name (mesh-wide, created if absent). */
+  async #allocateCidrIdentities(
+    ev: ChangeSetEvent,
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    if (!this.#cidrs) return;
+    const prefixes: string[] = [];
+    for (const o of ev.upserts) {
+      if (
+        o.kind !== 'NetworkPolicy' &&
+        o.kind !== 'CiliumNetworkPolicy' &&
+        o.kind !== 'CiliumClusterwideNetworkPolicy'
+      )
+        continue;
+      const parsed = parsePolicy(o);
+      if (parsed.ok) prefixes.push(...requiredPrefixes(parsed.value));
+    }
+    if (prefixes.length > 0) await this.#cidrs.allocateMany(prefixes, signal ? { signal } : {});
   }
 
   async #position(cluster: string): Promise<SourcePosition | undefined> {

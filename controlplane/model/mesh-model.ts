@@ -1,4 +1,16 @@
-import type { ClusterSpec, MeshObject, PodObject } from '../../common/index.js';
+import type { ClusterSpec, MeshObject, PodObject, PolicyObject } from '../../common/index.js';
+
+const POLICY_KINDS = new Set([
+  'NetworkPolicy',
+  'CiliumNetworkPolicy',
+  'CiliumClusterwideNetworkPolicy',
+]);
+function isPolicyKind(kind: string): boolean {
+  return POLICY_KINDS.has(kind);
+}
+function isPolicy(o: { kind: string }): o is PolicyObject {
+  return POLICY_KINDS.has(o.kind);
+}
 import { parseMeshKey, type KeyLayout, type KvEvent } from '../store/index.js';
 
 /** A pod as stored: the source's object plus the identity the control plane gave it. */
@@ -28,12 +40,23 @@ export interface ModelChange {
   identities: Set<number>;
   /** endpoint name (cluster/namespace/pod) -> before and after */
   pods: Map<string, { before: StoredPod | undefined; after: StoredPod | undefined }>;
-  /** any other object (services, exports, policies, namespaces, ...) changed */
+  /** policy objects (any kind) that changed, by cluster/Kind/namespace/name */
+  policies: Set<string>;
+  /** CIDR identities that appeared, changed or went */
+  cidrs: Set<string>;
+  /** any other object (services, exports, namespaces, ...) changed */
   objects: number;
 }
 
 export function emptyChange(): ModelChange {
-  return { clusters: new Set(), identities: new Set(), pods: new Map(), objects: 0 };
+  return {
+    clusters: new Set(),
+    identities: new Set(),
+    pods: new Map(),
+    policies: new Set(),
+    cidrs: new Set(),
+    objects: 0,
+  };
 }
 
 export function podName(p: { cluster: string; namespace: string; name: string }): string {
@@ -51,6 +74,7 @@ export class MeshModel {
   readonly #clusters = new Map<string, ClusterSpec>();
   readonly #members = new Map<string, MemberRecord>();
   readonly #identities = new Map<number, IdentityRecord>();
+  readonly #cidrs = new Map<string, number>();
   /** identity -> endpoints holding it (reference count) */
   readonly #refs = new Map<number, number>();
   /** cluster -> objectKey -> object */
@@ -91,6 +115,18 @@ export class MeshModel {
     return this.#identities.values();
   }
 
+  /** prefix -> its mesh-wide CIDR identity */
+  cidrIdentities(): ReadonlyMap<string, number> {
+    return this.#cidrs;
+  }
+
+  /** every policy object of every member cluster */
+  *policies(): IterableIterator<PolicyObject> {
+    for (const objects of this.#objects.values()) {
+      for (const o of objects.values()) if (isPolicy(o)) yield o;
+    }
+  }
+
   /** endpoints currently holding `id` */
   references(id: number): number {
     return this.#refs.get(id) ?? 0;
@@ -126,6 +162,7 @@ export class MeshModel {
     this.#members.clear();
     this.#identities.clear();
     this.#refs.clear();
+    this.#cidrs.clear();
     this.#objects.clear();
     this.#pods.clear();
     this.apply(events, change);
@@ -139,6 +176,7 @@ export class MeshModel {
       if (!beforePods.has(name)) change.pods.set(name, { before: undefined, after });
     }
     change.objects += 1;
+    change.policies.add('*');
     return change;
   }
 
@@ -177,6 +215,12 @@ export class MeshModel {
         }
         change.identities.add(parsed.id);
         return;
+      case 'cidr-identity':
+        if (ev.type === 'put')
+          this.#cidrs.set(parsed.prefix, (JSON.parse(ev.value) as { id: number }).id);
+        else this.#cidrs.delete(parsed.prefix);
+        change.cidrs.add(parsed.prefix);
+        return;
       case 'object': {
         let objects = this.#objects.get(parsed.cluster);
         if (!objects) {
@@ -202,6 +246,8 @@ export class MeshModel {
           }
           const prev = change.pods.get(name);
           change.pods.set(name, { before: prev ? prev.before : b, after: a });
+        } else if (kind && isPolicyKind(kind)) {
+          change.policies.add(`${parsed.cluster}/${parsed.objectKey}`);
         } else {
           change.objects += 1;
         }

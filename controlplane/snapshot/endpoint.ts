@@ -1,4 +1,4 @@
-import { TYPE_ENDPOINT } from '../../proto/index.js';
+import { TYPE_ENDPOINT, type PolicyEntry } from '../../proto/index.js';
 import { encodeResource, type EncodedResource } from '../../common/index.js';
 import { podName, type StoredPod } from '../model/index.js';
 
@@ -10,13 +10,30 @@ export function endpointResourceName(pod: {
   return `endpoint/${podName(pod)}`;
 }
 
-/**
- * The endpoint resource of one local pod: identity, IPs, named ports and its
- * policy map entries. Until the policy engine lands, no policy selects any
- * endpoint, so enforcement is off in both directions and there are no entries
- * (Kubernetes' default: a pod no policy selects allows everything).
- */
-export function buildEndpointResource(pod: StoredPod): EncodedResource {
+export interface EndpointPolicy {
+  ingressEnforced: boolean;
+  egressEnforced: boolean;
+  entries: PolicyEntry[];
+}
+
+/** A pod no policy selects allows everything in both directions (Kubernetes' default). */
+export const UNENFORCED: EndpointPolicy = {
+  ingressEnforced: false,
+  egressEnforced: false,
+  entries: [],
+};
+/** What an endpoint gets when its policy cannot be compiled exactly and it has nothing older: deny. */
+export const FAIL_CLOSED: EndpointPolicy = {
+  ingressEnforced: true,
+  egressEnforced: true,
+  entries: [],
+};
+
+/** The endpoint resource of one local pod: identity, IPs, named ports and its policy map entries. */
+export function buildEndpointResource(
+  pod: StoredPod,
+  policy: EndpointPolicy = UNENFORCED,
+): EncodedResource {
   const namedPorts = pod.ports
     .filter((p) => p.name !== '')
     .map((p) => ({ name: p.name, port: p.port, protocol: p.protocol }))
@@ -30,9 +47,9 @@ export function buildEndpointResource(pod: StoredPod): EncodedResource {
       identity: pod.identity,
       ips: [...pod.ips].sort(),
       namedPorts,
-      ingressEnforced: false,
-      egressEnforced: false,
-      entries: [],
+      ingressEnforced: policy.ingressEnforced,
+      egressEnforced: policy.egressEnforced,
+      entries: policy.entries,
     },
   });
 }

@@ -1,6 +1,13 @@
 import { resourceKey, type EncodedResource } from '../../common/index.js';
 import { podName, type MeshModel, type ModelChange, type StoredPod } from '../model/index.js';
-import { buildEndpointResource, endpointResourceName } from './endpoint.js';
+import {
+  FAIL_CLOSED,
+  UNENFORCED,
+  buildEndpointResource,
+  endpointResourceName,
+  type EndpointPolicy,
+} from './endpoint.js';
+import { PolicyState } from './policy-state.js';
 import { hostPrefix, ShardedIpcache } from './ipcache.js';
 import { NodeSnapshot, nodeKey } from './node-snapshot.js';
 import { TYPE_ENDPOINT } from '../../proto/index.js';
@@ -36,6 +43,12 @@ export class SnapshotCache {
   readonly #listeners = new Set<(rev: MeshRevision) => void>();
   /** prefix -> the endpoint (cluster/namespace/pod) whose IP it is */
   readonly #ipOwners = new Map<string, string>();
+  readonly #policy = new PolicyState();
+  readonly #cidrs = new Set<string>();
+  /** endpoint -> why its policy cannot be enforced exactly */
+  readonly #endpointErrors = new Map<string, string[]>();
+  /** endpoint -> the identity its shipped resource was built for */
+  readonly #endpointIdentity = new Map<string, number>();
   /** prefix -> [earlier owner, current owner] while two pods claim one IP */
   readonly #ipConflicts = new Map<string, [string, string]>();
 
@@ -54,6 +67,16 @@ export class SnapshotCache {
 
   snapshot(node: string): NodeSnapshot | undefined {
     return this.#snapshots.get(node);
+  }
+
+  /** Compiled policy state (read-only use: status, `meshctl policies`, trace). */
+  get policy(): PolicyState {
+    return this.#policy;
+  }
+
+  /** Endpoints whose policy cannot be enforced exactly, with the reasons. */
+  endpointErrors(): ReadonlyMap<string, string[]> {
+    return this.#endpointErrors;
   }
 
   /** IPs claimed by two endpoints at once (a source error the control plane can only report). */
@@ -83,9 +106,19 @@ export class SnapshotCache {
   ): MeshRevision | undefined {
     const touchedLocal = new Set<string>();
     for (const [, { before, after }] of change.pods) {
-      if (before) this.#removePod(before, touchedLocal);
-      if (after) this.#addPod(after, touchedLocal);
+      if (before) this.#removePodIps(before);
+      const moved = before && (!after || after.node !== before.node);
+      if (moved) this.#removeEndpoint(before, touchedLocal);
+      if (after) this.#addPod(after);
     }
+    if (change.cidrs.size > 0) this.#syncCidrs(model);
+    // Policy: recompile what the change touches, then rebuild those endpoints' resources.
+    const touched = this.#policy.apply(model, change);
+    const pods =
+      touched === 'all'
+        ? [...model.pods()]
+        : [...touched].map((n) => model.pod(n)).filter((p) => p !== undefined);
+    for (const pod of pods) this.#putEndpoint(pod, touchedLocal);
     const shardsChanged = this.#ipcache.flush().length > 0;
     if (shardsChanged) this.#shared = this.#sharedResources();
 
@@ -124,7 +157,7 @@ export class SnapshotCache {
     return shared;
   }
 
-  #addPod(pod: StoredPod, touched: Set<string>): void {
+  #addPod(pod: StoredPod): void {
     const owner = podName(pod);
     for (const ip of pod.ips) {
       const prefix = hostPrefix(ip);
@@ -136,18 +169,55 @@ export class SnapshotCache {
       this.#ipOwners.set(prefix, owner);
       this.#ipcache.set(prefix, pod.identity);
     }
+  }
+
+  /** (Re)builds a local endpoint's resource from its compiled policy. */
+  #putEndpoint(pod: StoredPod, touched: Set<string>): void {
     const key = nodeKey(pod.cluster, pod.node);
     let local = this.#local.get(key);
     if (!local) {
       local = new Map();
       this.#local.set(key, local);
     }
-    const r = buildEndpointResource(pod);
-    local.set(resourceKey(r.typeUrl, r.name), r);
+    const rkey = resourceKey(TYPE_ENDPOINT, endpointResourceName(pod));
+    const name = podName(pod);
+    const result = pod.hostNetwork ? undefined : this.#policy.result(name);
+    let policy: EndpointPolicy = UNENFORCED;
+    if (result && result.errors.length > 0) {
+      // Incomplete entries are never shipped: the node keeps what it has
+      // (or, for a new endpoint, denies) and the error is reported.
+      this.#endpointErrors.set(
+        name,
+        result.errors.map((e) => e.message),
+      );
+      const previous = local.get(rkey);
+      if (previous && this.#endpointIdentity.get(name) === pod.identity) return;
+      policy = FAIL_CLOSED;
+    } else {
+      this.#endpointErrors.delete(name);
+      if (result) policy = result;
+    }
+    const r = buildEndpointResource(pod, policy);
+    this.#endpointIdentity.set(name, pod.identity);
+    if (local.get(rkey)?.version === r.version) return;
+    local.set(rkey, r);
     touched.add(key);
   }
 
-  #removePod(pod: StoredPod, touched: Set<string>): void {
+  /** Mesh-wide CIDR identities go into every ipcache (longest prefix wins over world). */
+  #syncCidrs(model: MeshModel): void {
+    const wanted = model.cidrIdentities();
+    for (const prefix of this.#cidrs) {
+      if (!wanted.has(prefix) && !this.#ipOwners.has(prefix)) this.#ipcache.delete(prefix);
+    }
+    this.#cidrs.clear();
+    for (const [prefix, id] of wanted) {
+      this.#cidrs.add(prefix);
+      if (!this.#ipOwners.has(prefix)) this.#ipcache.set(prefix, id);
+    }
+  }
+
+  #removePodIps(pod: StoredPod): void {
     const owner = podName(pod);
     for (const ip of pod.ips) {
       const prefix = hostPrefix(ip);
@@ -156,8 +226,14 @@ export class SnapshotCache {
       this.#ipConflicts.delete(prefix);
       this.#ipcache.delete(prefix);
     }
+  }
+
+  #removeEndpoint(pod: StoredPod, touched: Set<string>): void {
+    const owner = podName(pod);
     const key = nodeKey(pod.cluster, pod.node);
     this.#local.get(key)?.delete(resourceKey(TYPE_ENDPOINT, endpointResourceName(pod)));
+    this.#endpointErrors.delete(owner);
+    this.#endpointIdentity.delete(owner);
     touched.add(key);
   }
 }

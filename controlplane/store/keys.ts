@@ -30,6 +30,9 @@ export interface KeyLayout {
   gcElection: string;
   /** bookkeeping: leader election of change-set ingestion */
   ingestElection: string;
+  /** mesh-wide CIDR identity of a prefix (value {id}); the prefix's "/" is written "_" */
+  cidrIdentity(prefix: string): string;
+  cidrIdentityNext: string;
 }
 
 export function keyLayout(root = '/meshplane'): KeyLayout {
@@ -53,6 +56,8 @@ export function keyLayout(root = '/meshplane'): KeyLayout {
     identityUnused: (c, id) => `${root}/book/identity-unused/${c}/${id}`,
     gcElection: 'meshplane-identity-gc',
     ingestElection: 'meshplane-ingest',
+    cidrIdentity: (p) => `${mesh}cidr-identities/by-prefix/${p.replace('/', '_')}`,
+    cidrIdentityNext: `${mesh}cidr-identities/next`,
   };
 }
 
@@ -62,10 +67,14 @@ export type ParsedKey =
   | { type: 'source-seq'; cluster: string }
   | { type: 'object'; cluster: string; objectKey: string }
   | { type: 'identity'; cluster: string; id: number }
+  | { type: 'cidr-identity'; prefix: string }
   | { type: 'other' };
 
 /** Classifies a key under the mesh prefix. */
 export function parseMeshKey(layout: KeyLayout, key: string): ParsedKey {
+  const cidr = `${layout.mesh}cidr-identities/by-prefix/`;
+  if (key.startsWith(cidr))
+    return { type: 'cidr-identity', prefix: key.slice(cidr.length).replace('_', '/') };
   if (!key.startsWith(`${layout.mesh}clusters/`)) return { type: 'other' };
   const rest = key.slice(`${layout.mesh}clusters/`.length);
   const slash = rest.indexOf('/');

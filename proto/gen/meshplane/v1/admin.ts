@@ -123,6 +123,86 @@ export interface ListIdentitiesResponse {
   identities: Identity[];
 }
 
+export interface ListEndpointsRequest {
+  /** empty: every cluster */
+  cluster: string;
+}
+
+export interface EndpointStatus {
+  cluster: string;
+  namespace: string;
+  name: string;
+  node: string;
+  identity: number;
+  ingressEnforced: boolean;
+  egressEnforced: boolean;
+  /** policy map entries shipped */
+  entries: number;
+  /** policy map capacity per endpoint */
+  capacity: number;
+  /** why its policy cannot be enforced exactly (then not shipped) */
+  errors: string[];
+  ips: string[];
+  /** resource version shipped to its node */
+  version: string;
+}
+
+export interface ListEndpointsResponse {
+  revision: number;
+  endpoints: EndpointStatus[];
+}
+
+export interface ListPoliciesRequest {
+}
+
+export interface PolicyStatus {
+  cluster: string;
+  kind: string;
+  namespace: string;
+  name: string;
+  /** cluster/namespace/pod */
+  selected: string[];
+  warnings: string[];
+  audit: boolean;
+  /** a stored policy that does not parse */
+  errors: string[];
+}
+
+export interface ListPoliciesResponse {
+  revision: number;
+  policies: PolicyStatus[];
+}
+
+export interface TraceRequest {
+  /** cluster/namespace/pod */
+  from: string;
+  /** cluster/namespace/pod or an IP address */
+  to: string;
+  port: number;
+  /** IP protocol number */
+  protocol: number;
+}
+
+export interface TraceDecision {
+  /** policy | default-deny | no-policy */
+  kind: string;
+  policyCluster: string;
+  policyKind: string;
+  policyNamespace: string;
+  policyName: string;
+  /** ingress | egress | ingressDeny | egressDeny */
+  section: string;
+  /** -1: none */
+  ruleIndex: number;
+}
+
+export interface TraceResponse {
+  allowed: boolean;
+  decision: TraceDecision | undefined;
+  reason: string;
+  revision: number;
+}
+
 function createBaseStatusRequest(): StatusRequest {
   return {};
 }
@@ -1245,6 +1325,896 @@ export const ListIdentitiesResponse: MessageFns<ListIdentitiesResponse> = {
   },
 };
 
+function createBaseListEndpointsRequest(): ListEndpointsRequest {
+  return { cluster: "" };
+}
+
+export const ListEndpointsRequest: MessageFns<ListEndpointsRequest> = {
+  encode(message: ListEndpointsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cluster !== "") {
+      writer.uint32(10).string(message.cluster);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListEndpointsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListEndpointsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cluster = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ListEndpointsRequest>): ListEndpointsRequest {
+    return ListEndpointsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListEndpointsRequest>): ListEndpointsRequest {
+    const message = createBaseListEndpointsRequest();
+    message.cluster = object.cluster ?? "";
+    return message;
+  },
+};
+
+function createBaseEndpointStatus(): EndpointStatus {
+  return {
+    cluster: "",
+    namespace: "",
+    name: "",
+    node: "",
+    identity: 0,
+    ingressEnforced: false,
+    egressEnforced: false,
+    entries: 0,
+    capacity: 0,
+    errors: [],
+    ips: [],
+    version: "",
+  };
+}
+
+export const EndpointStatus: MessageFns<EndpointStatus> = {
+  encode(message: EndpointStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cluster !== "") {
+      writer.uint32(10).string(message.cluster);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    if (message.node !== "") {
+      writer.uint32(34).string(message.node);
+    }
+    if (message.identity !== 0) {
+      writer.uint32(40).uint32(message.identity);
+    }
+    if (message.ingressEnforced !== false) {
+      writer.uint32(48).bool(message.ingressEnforced);
+    }
+    if (message.egressEnforced !== false) {
+      writer.uint32(56).bool(message.egressEnforced);
+    }
+    if (message.entries !== 0) {
+      writer.uint32(64).uint32(message.entries);
+    }
+    if (message.capacity !== 0) {
+      writer.uint32(72).uint32(message.capacity);
+    }
+    for (const v of message.errors) {
+      writer.uint32(82).string(v!);
+    }
+    for (const v of message.ips) {
+      writer.uint32(90).string(v!);
+    }
+    if (message.version !== "") {
+      writer.uint32(98).string(message.version);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EndpointStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEndpointStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cluster = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.node = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.identity = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.ingressEnforced = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.egressEnforced = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.entries = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.capacity = reader.uint32();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.errors.push(reader.string());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.ips.push(reader.string());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<EndpointStatus>): EndpointStatus {
+    return EndpointStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EndpointStatus>): EndpointStatus {
+    const message = createBaseEndpointStatus();
+    message.cluster = object.cluster ?? "";
+    message.namespace = object.namespace ?? "";
+    message.name = object.name ?? "";
+    message.node = object.node ?? "";
+    message.identity = object.identity ?? 0;
+    message.ingressEnforced = object.ingressEnforced ?? false;
+    message.egressEnforced = object.egressEnforced ?? false;
+    message.entries = object.entries ?? 0;
+    message.capacity = object.capacity ?? 0;
+    message.errors = object.errors?.map((e) => e) || [];
+    message.ips = object.ips?.map((e) => e) || [];
+    message.version = object.version ?? "";
+    return message;
+  },
+};
+
+function createBaseListEndpointsResponse(): ListEndpointsResponse {
+  return { revision: 0, endpoints: [] };
+}
+
+export const ListEndpointsResponse: MessageFns<ListEndpointsResponse> = {
+  encode(message: ListEndpointsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    for (const v of message.endpoints) {
+      EndpointStatus.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListEndpointsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListEndpointsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.endpoints.push(EndpointStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ListEndpointsResponse>): ListEndpointsResponse {
+    return ListEndpointsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListEndpointsResponse>): ListEndpointsResponse {
+    const message = createBaseListEndpointsResponse();
+    message.revision = object.revision ?? 0;
+    message.endpoints = object.endpoints?.map((e) => EndpointStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseListPoliciesRequest(): ListPoliciesRequest {
+  return {};
+}
+
+export const ListPoliciesRequest: MessageFns<ListPoliciesRequest> = {
+  encode(_: ListPoliciesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPoliciesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPoliciesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ListPoliciesRequest>): ListPoliciesRequest {
+    return ListPoliciesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListPoliciesRequest>): ListPoliciesRequest {
+    const message = createBaseListPoliciesRequest();
+    return message;
+  },
+};
+
+function createBasePolicyStatus(): PolicyStatus {
+  return { cluster: "", kind: "", namespace: "", name: "", selected: [], warnings: [], audit: false, errors: [] };
+}
+
+export const PolicyStatus: MessageFns<PolicyStatus> = {
+  encode(message: PolicyStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cluster !== "") {
+      writer.uint32(10).string(message.cluster);
+    }
+    if (message.kind !== "") {
+      writer.uint32(18).string(message.kind);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(26).string(message.namespace);
+    }
+    if (message.name !== "") {
+      writer.uint32(34).string(message.name);
+    }
+    for (const v of message.selected) {
+      writer.uint32(42).string(v!);
+    }
+    for (const v of message.warnings) {
+      writer.uint32(50).string(v!);
+    }
+    if (message.audit !== false) {
+      writer.uint32(56).bool(message.audit);
+    }
+    for (const v of message.errors) {
+      writer.uint32(66).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PolicyStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePolicyStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cluster = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.selected.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.warnings.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.audit = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.errors.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<PolicyStatus>): PolicyStatus {
+    return PolicyStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PolicyStatus>): PolicyStatus {
+    const message = createBasePolicyStatus();
+    message.cluster = object.cluster ?? "";
+    message.kind = object.kind ?? "";
+    message.namespace = object.namespace ?? "";
+    message.name = object.name ?? "";
+    message.selected = object.selected?.map((e) => e) || [];
+    message.warnings = object.warnings?.map((e) => e) || [];
+    message.audit = object.audit ?? false;
+    message.errors = object.errors?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseListPoliciesResponse(): ListPoliciesResponse {
+  return { revision: 0, policies: [] };
+}
+
+export const ListPoliciesResponse: MessageFns<ListPoliciesResponse> = {
+  encode(message: ListPoliciesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    for (const v of message.policies) {
+      PolicyStatus.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPoliciesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPoliciesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.policies.push(PolicyStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ListPoliciesResponse>): ListPoliciesResponse {
+    return ListPoliciesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListPoliciesResponse>): ListPoliciesResponse {
+    const message = createBaseListPoliciesResponse();
+    message.revision = object.revision ?? 0;
+    message.policies = object.policies?.map((e) => PolicyStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseTraceRequest(): TraceRequest {
+  return { from: "", to: "", port: 0, protocol: 0 };
+}
+
+export const TraceRequest: MessageFns<TraceRequest> = {
+  encode(message: TraceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.from !== "") {
+      writer.uint32(10).string(message.from);
+    }
+    if (message.to !== "") {
+      writer.uint32(18).string(message.to);
+    }
+    if (message.port !== 0) {
+      writer.uint32(24).uint32(message.port);
+    }
+    if (message.protocol !== 0) {
+      writer.uint32(32).uint32(message.protocol);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TraceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTraceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.from = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.to = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.protocol = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<TraceRequest>): TraceRequest {
+    return TraceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TraceRequest>): TraceRequest {
+    const message = createBaseTraceRequest();
+    message.from = object.from ?? "";
+    message.to = object.to ?? "";
+    message.port = object.port ?? 0;
+    message.protocol = object.protocol ?? 0;
+    return message;
+  },
+};
+
+function createBaseTraceDecision(): TraceDecision {
+  return {
+    kind: "",
+    policyCluster: "",
+    policyKind: "",
+    policyNamespace: "",
+    policyName: "",
+    section: "",
+    ruleIndex: 0,
+  };
+}
+
+export const TraceDecision: MessageFns<TraceDecision> = {
+  encode(message: TraceDecision, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.kind !== "") {
+      writer.uint32(10).string(message.kind);
+    }
+    if (message.policyCluster !== "") {
+      writer.uint32(18).string(message.policyCluster);
+    }
+    if (message.policyKind !== "") {
+      writer.uint32(26).string(message.policyKind);
+    }
+    if (message.policyNamespace !== "") {
+      writer.uint32(34).string(message.policyNamespace);
+    }
+    if (message.policyName !== "") {
+      writer.uint32(42).string(message.policyName);
+    }
+    if (message.section !== "") {
+      writer.uint32(50).string(message.section);
+    }
+    if (message.ruleIndex !== 0) {
+      writer.uint32(56).int32(message.ruleIndex);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TraceDecision {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTraceDecision();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.policyCluster = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.policyKind = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.policyNamespace = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.policyName = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.section = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.ruleIndex = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<TraceDecision>): TraceDecision {
+    return TraceDecision.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TraceDecision>): TraceDecision {
+    const message = createBaseTraceDecision();
+    message.kind = object.kind ?? "";
+    message.policyCluster = object.policyCluster ?? "";
+    message.policyKind = object.policyKind ?? "";
+    message.policyNamespace = object.policyNamespace ?? "";
+    message.policyName = object.policyName ?? "";
+    message.section = object.section ?? "";
+    message.ruleIndex = object.ruleIndex ?? 0;
+    return message;
+  },
+};
+
+function createBaseTraceResponse(): TraceResponse {
+  return { allowed: false, decision: undefined, reason: "", revision: 0 };
+}
+
+export const TraceResponse: MessageFns<TraceResponse> = {
+  encode(message: TraceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.allowed !== false) {
+      writer.uint32(8).bool(message.allowed);
+    }
+    if (message.decision !== undefined) {
+      TraceDecision.encode(message.decision, writer.uint32(18).fork()).join();
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(32).uint64(message.revision);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TraceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTraceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.allowed = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.decision = TraceDecision.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<TraceResponse>): TraceResponse {
+    return TraceResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<TraceResponse>): TraceResponse {
+    const message = createBaseTraceResponse();
+    message.allowed = object.allowed ?? false;
+    message.decision = (object.decision !== undefined && object.decision !== null)
+      ? TraceDecision.fromPartial(object.decision)
+      : undefined;
+    message.reason = object.reason ?? "";
+    message.revision = object.revision ?? 0;
+    return message;
+  },
+};
+
 export type MeshAdminService = typeof MeshAdminService;
 export const MeshAdminService = {
   status: {
@@ -1286,6 +2256,35 @@ export const MeshAdminService = {
       Buffer.from(ListIdentitiesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListIdentitiesResponse => ListIdentitiesResponse.decode(value),
   },
+  listEndpoints: {
+    path: "/meshplane.v1.MeshAdmin/ListEndpoints" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListEndpointsRequest): Buffer => Buffer.from(ListEndpointsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListEndpointsRequest => ListEndpointsRequest.decode(value),
+    responseSerialize: (value: ListEndpointsResponse): Buffer =>
+      Buffer.from(ListEndpointsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListEndpointsResponse => ListEndpointsResponse.decode(value),
+  },
+  listPolicies: {
+    path: "/meshplane.v1.MeshAdmin/ListPolicies" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListPoliciesRequest): Buffer => Buffer.from(ListPoliciesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListPoliciesRequest => ListPoliciesRequest.decode(value),
+    responseSerialize: (value: ListPoliciesResponse): Buffer =>
+      Buffer.from(ListPoliciesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListPoliciesResponse => ListPoliciesResponse.decode(value),
+  },
+  trace: {
+    path: "/meshplane.v1.MeshAdmin/Trace" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: TraceRequest): Buffer => Buffer.from(TraceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): TraceRequest => TraceRequest.decode(value),
+    responseSerialize: (value: TraceResponse): Buffer => Buffer.from(TraceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TraceResponse => TraceResponse.decode(value),
+  },
 } as const;
 
 export interface MeshAdminServer extends UntypedServiceImplementation {
@@ -1293,6 +2292,9 @@ export interface MeshAdminServer extends UntypedServiceImplementation {
   joinCluster: handleUnaryCall<JoinClusterRequest, JoinClusterResponse>;
   removeCluster: handleUnaryCall<RemoveClusterRequest, RemoveClusterResponse>;
   listIdentities: handleUnaryCall<ListIdentitiesRequest, ListIdentitiesResponse>;
+  listEndpoints: handleUnaryCall<ListEndpointsRequest, ListEndpointsResponse>;
+  listPolicies: handleUnaryCall<ListPoliciesRequest, ListPoliciesResponse>;
+  trace: handleUnaryCall<TraceRequest, TraceResponse>;
 }
 
 export interface MeshAdminClient extends Client {
@@ -1355,6 +2357,51 @@ export interface MeshAdminClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListIdentitiesResponse) => void,
+  ): ClientUnaryCall;
+  listEndpoints(
+    request: ListEndpointsRequest,
+    callback: (error: ServiceError | null, response: ListEndpointsResponse) => void,
+  ): ClientUnaryCall;
+  listEndpoints(
+    request: ListEndpointsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListEndpointsResponse) => void,
+  ): ClientUnaryCall;
+  listEndpoints(
+    request: ListEndpointsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListEndpointsResponse) => void,
+  ): ClientUnaryCall;
+  listPolicies(
+    request: ListPoliciesRequest,
+    callback: (error: ServiceError | null, response: ListPoliciesResponse) => void,
+  ): ClientUnaryCall;
+  listPolicies(
+    request: ListPoliciesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListPoliciesResponse) => void,
+  ): ClientUnaryCall;
+  listPolicies(
+    request: ListPoliciesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListPoliciesResponse) => void,
+  ): ClientUnaryCall;
+  trace(
+    request: TraceRequest,
+    callback: (error: ServiceError | null, response: TraceResponse) => void,
+  ): ClientUnaryCall;
+  trace(
+    request: TraceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TraceResponse) => void,
+  ): ClientUnaryCall;
+  trace(
+    request: TraceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TraceResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,121 @@
+import type { PolicyObject } from '../../common/index.js';
+import type { IdentityRecord, MeshModel, ModelChange, StoredPod } from '../model/index.js';
+import {
+  PolicyEngine,
+  parsePolicy,
+  trace,
+  type TraceQuery,
+  type TraceResult,
+  type EndpointInfo,
+  type EndpointPolicyResult,
+  type IdentityInfo,
+  type PolicyInfo,
+  type PolicyUnit,
+} from '../policy/index.js';
+
+function identityInfo(r: IdentityRecord): IdentityInfo {
+  const labels: Record<string, string> = {};
+  for (const line of r.labels.split('\n')) {
+    if (line === '') continue;
+    const i = line.indexOf('=');
+    labels[line.slice(0, i)] = line.slice(i + 1);
+  }
+  return { id: r.id, cluster: r.cluster, labels };
+}
+
+function endpointInfo(p: StoredPod): EndpointInfo {
+  return {
+    cluster: p.cluster,
+    namespace: p.namespace,
+    name: p.name,
+    identity: p.identity,
+    ips: p.ips,
+    namedPorts: p.ports
+      .filter((x) => x.name !== '')
+      .map((x) => ({ name: x.name, port: x.port, protocol: x.protocol })),
+  };
+}
+
+/**
+ * The compiled policy of every endpoint, kept in step with the model: the
+ * policy engine fed identity and endpoint churn incrementally; a policy or
+ * CIDR identity change rebuilds it (policies change rarely; identities and
+ * endpoints churn). Pure: the caller owns the model and the clock.
+ */
+export class PolicyState {
+  #engine: PolicyEngine | undefined;
+  /** policy key -> its parse problems, for `meshctl policies` */
+  readonly #invalid = new Map<string, string[]>();
+
+  /** Folds a model change in; returns the endpoints (cluster/namespace/pod) whose compiled policy may have changed. */
+  apply(model: MeshModel, change: ModelChange): Set<string> | 'all' {
+    if (!this.#engine || change.policies.size > 0 || change.cidrs.size > 0) {
+      this.#rebuild(model);
+      return 'all';
+    }
+    const engine = this.#engine;
+    const touched = new Set<string>();
+    const note = (deltas: { endpoint: string }[]): void => {
+      for (const d of deltas) touched.add(d.endpoint);
+    };
+    const identities = new Map<number, IdentityRecord>();
+    for (const r of model.identities()) if (change.identities.has(r.id)) identities.set(r.id, r);
+    for (const id of change.identities) {
+      const r = identities.get(id);
+      note(r ? engine.upsertIdentity(identityInfo(r)) : engine.removeIdentity(id));
+    }
+    for (const [name, { after }] of change.pods) {
+      touched.add(name);
+      if (after && !after.hostNetwork) note(engine.upsertEndpoint(endpointInfo(after)));
+      else note(engine.removeEndpoint(name));
+    }
+    return touched;
+  }
+
+  result(endpoint: string): EndpointPolicyResult | undefined {
+    return this.#engine?.result(endpoint);
+  }
+
+  /** Verdict and the decision that made it (`meshctl policy trace`). */
+  trace(q: TraceQuery, model: MeshModel): TraceResult | { error: string } {
+    if (!this.#engine) return { error: 'no policy state yet' };
+    const cidrs = model.cidrIdentities();
+    return trace(this.#engine, q, (p) => cidrs.get(p));
+  }
+
+  policies(): PolicyInfo[] {
+    return this.#engine?.policies() ?? [];
+  }
+
+  /** Policies that failed to parse (a source bypassing validation, or another version). */
+  invalid(): ReadonlyMap<string, string[]> {
+    return this.#invalid;
+  }
+
+  #rebuild(model: MeshModel): void {
+    const units: PolicyUnit[] = [];
+    this.#invalid.clear();
+    for (const p of model.policies()) {
+      const parsed = parsePolicy(p);
+      if (parsed.ok) units.push(...parsed.value);
+      else
+        this.#invalid.set(
+          policyKey(p),
+          parsed.errors.map((e) => e.message),
+        );
+    }
+    const identities = [...model.identities()].map(identityInfo);
+    const endpoints: EndpointInfo[] = [];
+    for (const p of model.pods()) if (!p.hostNetwork) endpoints.push(endpointInfo(p));
+    const cidrs = model.cidrIdentities();
+    this.#engine = new PolicyEngine(
+      units,
+      { identities, endpoints },
+      { cidrIdentity: (prefix) => cidrs.get(prefix) },
+    );
+  }
+}
+
+export function policyKey(p: PolicyObject): string {
+  return `${p.cluster}/${p.kind}/${p.namespace}/${p.name}`;
+}
