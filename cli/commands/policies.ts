@@ -48,7 +48,7 @@ export function registerPolicies(program: Command): void {
     .action(async (opts: MeshOptions & { from: string; to: string; port: string }) => {
       const [portText, protoText = 'TCP'] = opts.port.split('/');
       const port = Number(portText);
-      const protocol = protocolNumber(protoText!.toUpperCase());
+      const protocol = protocolNumber(protoText.toUpperCase());
       if (!Number.isInteger(port) || port < 1 || port > 65535 || protocol === undefined) {
         throw new CliExit(
           EXIT.usage,
@@ -83,7 +83,7 @@ export function registerPolicies(program: Command): void {
           from: opts.from,
           to: opts.to,
           port,
-          protocol: protoText!.toUpperCase(),
+          protocol: protoText.toUpperCase(),
           allowed: r.allowed,
           decision,
           reason: r.reason,
@@ -91,7 +91,7 @@ export function registerPolicies(program: Command): void {
         return;
       }
       process.stdout.write(
-        `${r.allowed ? 'ALLOWED' : 'DENIED'}  ${opts.from} → ${opts.to}:${port}/${protoText!.toUpperCase()}\n  ${r.reason}\n`,
+        `${r.allowed ? 'ALLOWED' : 'DENIED'}  ${opts.from} → ${opts.to}:${port}/${protoText.toUpperCase()}\n  ${r.reason}\n`,
       );
     });
 }
