@@ -107,18 +107,23 @@ function placePods(
 ): Map<string, PodObject> {
   const previous = opts.previous ?? new Map<string, never>();
   const place = opts.place ?? placeFresh;
-  const drafts = [...converted].flatMap(([key, c]) =>
-    c.pod === undefined ? [] : [{ ...c.pod, key }],
-  );
-  const nodes = assignNodes(
-    drafts.filter((d) => d.assignNode).map((d) => d.pod),
-    spec.nodes,
-    previous,
-  );
+  // One pass, and the taken-address set only when someone needs an address:
+  // this runs over every pod of the folder on every reload.
+  const drafts: { key: string; pod: PodObject }[] = [];
+  const needNode: PodObject[] = [];
+  const needIp: PodObject[] = [];
+  for (const [key, c] of converted) {
+    if (c.pod === undefined) continue;
+    drafts.push({ key, pod: c.pod.pod });
+    if (c.pod.assignNode) needNode.push(c.pod.pod);
+    if (c.pod.assignIp) needIp.push(c.pod.pod);
+  }
+  const nodes = assignNodes(needNode, spec.nodes, previous);
   const cidr = parseIPv4Cidr(spec.podCIDR);
-  const taken = new Set(drafts.flatMap((d) => d.pod.ips));
-  const needIp = drafts.filter((d) => d.assignIp).map((d) => d.pod);
-  const ips = 'cidr' in cidr ? assignIps(needIp, cidr.cidr, taken, previous) : undefined;
+  const ips =
+    'cidr' in cidr && needIp.length > 0
+      ? assignIps(needIp, cidr.cidr, new Set(drafts.flatMap((d) => d.pod.ips)), previous)
+      : undefined;
   const placed = new Map<string, PodObject>();
   for (const { key, pod } of drafts) {
     const byPod = podKey(pod);
