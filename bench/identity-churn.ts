@@ -12,7 +12,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -171,6 +171,9 @@ export async function runIdentityChurn(
     });
     const cpuBefore = await cpu();
     const revisionsBefore = revisions;
+    const loadBefore = loadavg()[0]!;
+    // When each pod's file was renamed into place: written → published is the source's lag.
+    const writtenAt = new Map<string, number>();
     log(`writing ${shape.pods} pods in ${workload.files.length} files at ${rate} pods/s`);
     const intervalMs = (shape.podsPerFile / rate) * 1000;
     const writeStart = performance.now();
@@ -188,6 +191,8 @@ export async function runIdentityChurn(
       const aside = join(dir, `.${file.path}.tmp`);
       await writeFile(aside, file.text);
       await rename(aside, join(dir, file.path));
+      const now = Date.now();
+      for (const p of file.pods) writtenAt.set(p.ip, now);
       written += file.pods.length;
       if (performance.now() - progressAt > 2_000) {
         progressAt = performance.now();
@@ -229,6 +234,11 @@ export async function runIdentityChurn(
       identities += res.identities.length;
     }
 
+    const sourceLags: number[] = [];
+    for (const [ip, at] of publishedAt) {
+      const written = writtenAt.get(ip);
+      if (written !== undefined) sourceLags.push(at - written);
+    }
     const latencies: number[] = [];
     let firstPublish = Infinity;
     let lastVisible = -Infinity;
@@ -241,7 +251,7 @@ export async function runIdentityChurn(
       lastVisible = Math.max(lastVisible, visible);
     }
     const pods = visibleAt.size;
-    const changeSets = breakdown(messages, visibleAt);
+    const changeSets = breakdown(messages, visibleAt, writtenAt);
     const rpcs = rpcDelta(before.rpcs, after.rpcs);
     const perEndpoint = (method: string): number => round((rpcs.get(method) ?? 0) / pods, 3);
     return {
@@ -250,6 +260,8 @@ export async function runIdentityChurn(
         visible_p50_ms: round(percentile(latencies, 50)),
         visible_p99_ms: round(percentile(latencies, 99)),
         visible_max_ms: round(Math.max(...latencies)),
+        source_lag_p50_ms: round(percentile(sourceLags, 50)),
+        source_lag_p99_ms: round(percentile(sourceLags, 99)),
         etcd_requests_per_endpoint: round(total(rpcs) / pods, 3),
         etcd_range_per_endpoint: perEndpoint('Range'),
         etcd_txn_per_endpoint: perEndpoint('Txn'),
@@ -267,6 +279,7 @@ export async function runIdentityChurn(
         cpu_etcd_s: cpuS('etcd'),
         cpu_nats_s: cpuS('nats'),
         offered_pods_per_s: rate,
+        machine_load_1m: round(loadBefore, 2),
         write_s: round(writeS, 2),
         run_s: round(runS, 2),
       },
@@ -317,6 +330,8 @@ export interface ChangeSetTiming {
   seq: number;
   cluster: string;
   pods: number;
+  /** the last of its pods' files renamed into place, ms after the first change set was published */
+  writtenMs: number;
   /** stored in the stream, ms after the first change set was */
   publishedMs: number;
   /** its last pod visible, ms after the first change set was published */
@@ -331,6 +346,7 @@ export interface ChangeSetTiming {
 function breakdown(
   messages: readonly StoredChangeSet[],
   visibleAt: ReadonlyMap<string, number>,
+  writtenAt: ReadonlyMap<string, number>,
 ): ChangeSetTiming[] {
   const t0 = Math.min(...messages.map((m) => m.at));
   const rows = messages.map((m) => ({
@@ -338,6 +354,7 @@ function breakdown(
     cluster: m.cluster,
     pods: m.ips.length,
     at: m.at,
+    written: Math.max(...m.ips.map((ip) => writtenAt.get(ip) ?? Number.NaN)),
     visible: Math.max(...m.ips.map((ip) => visibleAt.get(ip) ?? Number.NaN)),
   }));
   const byVisible = [...rows].sort((a, b) => a.visible - b.visible);
@@ -348,6 +365,7 @@ function breakdown(
     seq: r.seq,
     cluster: r.cluster,
     pods: r.pods,
+    writtenMs: round(r.written - t0),
     publishedMs: round(r.at - t0),
     visibleMs: round(r.visible - t0),
     serviceMs: round(r.visible - Math.max(r.at, previous.get(r.seq)!)),
@@ -454,6 +472,7 @@ export async function identityChurnBench(json: boolean, argv: readonly string[])
         `${s.files} files of ≤${s.podsPerFile} pods at ${s.rate} pods/s (seed ${s.seed})`,
       `  endpoints/s                 ${f.endpoints_per_s}`,
       `  visible p50 / p99 / max     ${f.visible_p50_ms} / ${f.visible_p99_ms} / ${f.visible_max_ms} ms`,
+      `  source lag p50 / p99        ${f.source_lag_p50_ms} / ${f.source_lag_p99_ms} ms (file renamed into place → change set stored)`,
       `  etcd requests / endpoint    ${f.etcd_requests_per_endpoint} ` +
         `(${Object.entries(result.etcdRpcs)
           .map(([m, n]) => `${m} ${n}`)
@@ -465,13 +484,14 @@ export async function identityChurnBench(json: boolean, argv: readonly string[])
     lines.push(
       `  etcd WAL fsyncs             ${f.etcd_wal_fsyncs} taking ${f.etcd_wal_fsync_s} s; backend commits ${f.etcd_backend_commit_s} s`,
       `  CPU, first write → all visible (${f.run_s} s): control plane + benchmark ${f.cpu_controlplane_s} s, ` +
-        `sources ${f.cpu_sources_s} s, etcd ${f.cpu_etcd_s} s, NATS ${f.cpu_nats_s} s`,
-      `  change sets (stream seq, cluster, pods, published → visible ms after the first publish, service ms):`,
+        `sources ${f.cpu_sources_s} s, etcd ${f.cpu_etcd_s} s, NATS ${f.cpu_nats_s} s ` +
+        `(machine load average ${f.machine_load_1m} before the run, 2 cores)`,
+      `  change sets (stream seq, cluster, pods, last file written → published → visible, ms after the first publish; service ms):`,
       ...result.changeSets
         .slice(0, 40)
         .map(
           (c) =>
-            `    #${c.seq} ${c.cluster} ${c.pods} pods: ${c.publishedMs} → ${c.visibleMs} (service ${c.serviceMs})`,
+            `    #${c.seq} ${c.cluster} ${c.pods} pods: ${c.writtenMs} → ${c.publishedMs} → ${c.visibleMs} (service ${c.serviceMs})`,
         ),
       ...(result.changeSets.length > 40 ? [`    … ${result.changeSets.length - 40} more`] : []),
     );
