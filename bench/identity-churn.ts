@@ -27,7 +27,7 @@ import {
 } from '../proto/index.js';
 import { spawnTsx, type Child } from './lib/child.js';
 import { rpcDelta, scrapeEtcd, total } from './lib/etcd-metrics.js';
-import { processCpuSeconds } from './lib/proc-cpu.js';
+import { processCpuSeconds, processRunQueueSeconds } from './lib/proc-cpu.js';
 import { parseNanoTimestamp, percentile, round } from './lib/stats.js';
 import { DEFAULT_SHAPE, generateWorkload, type WorkloadShape } from './lib/workload.js';
 
@@ -160,14 +160,21 @@ export async function runIdentityChurn(
     );
 
     const before = await scrapeEtcd(infra.etcd.endpoint, signal);
-    const cpu = async (): Promise<Record<string, number>> => ({
-      controlplane: await processCpuSeconds(process.pid),
-      sources: (await Promise.all(children.map((c) => processCpuSeconds(c.pid)))).reduce(
-        (a, b) => a + b,
-        0,
-      ),
-      etcd: await processCpuSeconds(infra.etcd.pid),
-      nats: await processCpuSeconds(infra.nats.pid),
+    // CPU used, and time spent runnable but waiting for a CPU, per part.
+    const perPart = async (
+      read: (pid: number | undefined) => Promise<number>,
+    ): Promise<Record<string, number>> => ({
+      controlplane: await read(process.pid),
+      sources: (await Promise.all(children.map((c) => read(c.pid)))).reduce((a, b) => a + b, 0),
+      etcd: await read(infra.etcd.pid),
+      nats: await read(infra.nats.pid),
+    });
+    const cpu = async (): Promise<{
+      used: Record<string, number>;
+      waited: Record<string, number>;
+    }> => ({
+      used: await perPart(processCpuSeconds),
+      waited: await perPart(processRunQueueSeconds),
     });
     const cpuBefore = await cpu();
     const revisionsBefore = revisions;
@@ -215,7 +222,9 @@ export async function runIdentityChurn(
     const runS = (performance.now() - writeStart) / 1000;
     const after = await scrapeEtcd(infra.etcd.endpoint, signal);
     const cpuAfter = await cpu();
-    const cpuS = (part: string): number => round(cpuAfter[part]! - cpuBefore[part]!, 2);
+    const cpuS = (part: string): number => round(cpuAfter.used[part]! - cpuBefore.used[part]!, 2);
+    const waitS = (part: string): number =>
+      round(cpuAfter.waited[part]! - cpuBefore.waited[part]!, 2);
     const meshRevisions = revisions - revisionsBefore;
 
     // Publish times from the stream itself.
@@ -278,6 +287,8 @@ export async function runIdentityChurn(
         cpu_sources_s: cpuS('sources'),
         cpu_etcd_s: cpuS('etcd'),
         cpu_nats_s: cpuS('nats'),
+        runqueue_wait_controlplane_s: waitS('controlplane'),
+        runqueue_wait_sources_s: waitS('sources'),
         offered_pods_per_s: rate,
         machine_load_1m: round(loadBefore, 2),
         write_s: round(writeS, 2),
@@ -486,6 +497,8 @@ export async function identityChurnBench(json: boolean, argv: readonly string[])
       `  CPU, first write → all visible (${f.run_s} s): control plane + benchmark ${f.cpu_controlplane_s} s, ` +
         `sources ${f.cpu_sources_s} s, etcd ${f.cpu_etcd_s} s, NATS ${f.cpu_nats_s} s ` +
         `(machine load average ${f.machine_load_1m} before the run, 2 cores)`,
+      `  main thread waiting for a CPU (runnable, not running): control plane + benchmark ` +
+        `${f.runqueue_wait_controlplane_s} s, sources ${f.runqueue_wait_sources_s} s (sum of 3)`,
       `  change sets (stream seq, cluster, pods, last file written → published → visible, ms after the first publish; service ms):`,
       ...result.changeSets
         .slice(0, 40)

@@ -19,3 +19,21 @@ export async function processCpuSeconds(pid: number | undefined): Promise<number
     return Number.NaN;
   }
 }
+
+/**
+ * Seconds a process's main thread (for Node, the JavaScript thread) has
+ * spent runnable but waiting for a CPU, from Linux schedstat: how much the
+ * machine, not the process's own work or its I/O, held it back. Helper
+ * threads are left out: their waits overlap and would add up to more than
+ * the wall time. NaN where unreadable.
+ */
+export async function processRunQueueSeconds(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return Number.NaN;
+  try {
+    // "<on-cpu ns> <waiting-on-runqueue ns> <timeslices>"
+    const line = await readFile(`/proc/${pid}/schedstat`, 'utf8');
+    return Number(line.split(' ')[1]) / 1e9;
+  } catch {
+    return Number.NaN;
+  }
+}
