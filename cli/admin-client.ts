@@ -5,12 +5,14 @@ import {
   type JoinClusterResponse,
   type ListEndpointsResponse,
   type ListPoliciesResponse,
+  type ListServicesResponse,
   type TraceRequest,
   type TraceResponse,
   type ListIdentitiesResponse,
   type RemoveClusterResponse,
   type StatusResponse,
 } from '../proto/index.js';
+import { adminTransport } from './admin-tls.js';
 import { CliExit, EXIT } from './exit-codes.js';
 
 type Unary<Req, Res> = (
@@ -30,7 +32,9 @@ async function call<Req, Res>(
   req: Req,
   timeoutMs = 10_000,
 ): Promise<Res> {
-  const client = new MeshAdminClient(address, grpc.credentials.createInsecure());
+  // The admin certificate of the state dir (mTLS), or plain text for an --insecure mesh.
+  const transport = await adminTransport();
+  const client = new MeshAdminClient(address, transport.credentials, transport.options);
   try {
     return await new Promise<Res>((resolve, reject) => {
       pick(client).call(
@@ -55,6 +59,9 @@ async function call<Req, Res>(
       e.code === grpc.status.NOT_FOUND
     ) {
       throw new CliExit(EXIT.usage, e.details);
+    }
+    if (e.code === grpc.status.PERMISSION_DENIED || e.code === grpc.status.UNAUTHENTICATED) {
+      throw new CliExit(EXIT.usage, `control plane at ${address} refused: ${e.details}`);
     }
     throw err;
   } finally {
@@ -113,3 +120,10 @@ export const listPolicies = (address: string): Promise<ListPoliciesResponse> =>
 
 export const tracePolicy = (address: string, req: TraceRequest): Promise<TraceResponse> =>
   call(address, (c) => c.trace.bind(c) as Unary<TraceRequest, TraceResponse>, req);
+
+export const listServices = (address: string): Promise<ListServicesResponse> =>
+  call(
+    address,
+    (c) => c.listServices.bind(c) as Unary<Record<string, never>, ListServicesResponse>,
+    {},
+  );

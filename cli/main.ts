@@ -5,6 +5,7 @@ import { registerClusters } from './commands/clusters.js';
 import { registerEndpoints } from './commands/endpoints.js';
 import { registerIdentities } from './commands/identities.js';
 import { registerPolicies } from './commands/policies.js';
+import { registerServices } from './commands/services.js';
 import { registerSimulate } from './commands/simulate.js';
 import { registerStatus } from './commands/status.js';
 import { registerUp } from './commands/up.js';
@@ -20,6 +21,7 @@ registerClusters(program);
 registerIdentities(program);
 registerEndpoints(program);
 registerPolicies(program);
+registerServices(program);
 registerSimulate(program);
 
 try {

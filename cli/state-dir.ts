@@ -21,6 +21,12 @@ export interface MeshState {
   datapath: string;
   clusters: { name: string; id: number; nodes: string[] }[];
   logs: string;
+  /**
+   * How meshctl reaches the admin API: the mesh CA and the admin certificate
+   * and key (paths under `<state-dir>/tls/`), or 'insecure' for `up --insecure`.
+   * Absent in a mesh.json written before mTLS: meshctl looks in `<state-dir>/tls/`.
+   */
+  tls?: { ca: string; cert: string; key: string } | 'insecure';
 }
 
 const FILE = 'mesh.json';
@@ -43,10 +49,20 @@ export async function removeMeshState(dir: string): Promise<void> {
   await rm(join(dir, FILE), { force: true });
 }
 
+/**
+ * Makes `dir` the state dir for the rest of this command: --state-dir is
+ * MESHPLANE_STATE_DIR, so the admin client (cli/admin-tls.ts) finds the
+ * admin certificate in the same place the address came from.
+ */
+export function useStateDir(dir: string): void {
+  process.env.MESHPLANE_STATE_DIR = dir;
+}
+
 /** The control plane address: --server, else the state dir of a running `meshctl up`. */
 export async function serverAddress(opts: { server?: string; stateDir?: string }): Promise<string> {
-  if (opts.server) return opts.server;
   const dir = stateDirOf(opts.stateDir);
+  useStateDir(dir);
+  if (opts.server) return opts.server;
   const state = await readMeshState(dir);
   if (!state) {
     throw new CliExit(

@@ -8,6 +8,7 @@ import {
   type Clock,
   type Logger,
 } from '../common/index.js';
+import { serverCredentials, type TlsMaterial } from '../common/tls/index.js';
 import { MeshAdminService, MeshDiscoveryService, type ComponentStatus } from '../proto/index.js';
 import { adminService } from './admin/index.js';
 import { runWhileLeader } from './election/index.js';
@@ -22,12 +23,15 @@ import {
   ClusterMembership,
   EventConsumer,
   SourceRegistry,
+  monitorSourceLeases,
   type SourcePosition,
 } from './ingest/index.js';
 import { MeshModel } from './model/index.js';
+import { ClustersetIpAllocator } from './services/index.js';
 import { SnapshotCache } from './snapshot/index.js';
 import { EtcdMeshStore, keyLayout, type KeyLayout } from './store/index.js';
 import { MeshSync } from './sync/index.js';
+import { adminGuard } from './tls/index.js';
 import { NodeTracker } from './tracker/index.js';
 import { XdsServer } from './xds/index.js';
 
@@ -38,6 +42,13 @@ export interface ControlPlaneOptions {
   natsAuth?: { user: string; pass: string };
   /** host:port for the gRPC server (discovery + admin); port 0 = any */
   listen: string;
+  /**
+   * mTLS: the mesh CA, this server's certificate and key. Every client must
+   * present a mesh certificate; discovery serves a node only to that node's
+   * certificate, the admin API only to admin certificates. 'insecure' (or
+   * absent, for in-process tests and benchmarks) is plain text, no checks.
+   */
+  tls?: TlsMaterial | 'insecure';
   log: Logger;
   clock?: Clock;
   /** etcd key root, default /meshplane */
@@ -47,7 +58,13 @@ export interface ControlPlaneOptions {
   identityGraceMs?: number;
   /** how often the elected replica looks for unused identities (default 30 s) */
   identityGcIntervalMs?: number;
+  /** where ServiceImports' clusterset IPs come from (default 100.64.0.0/16) */
+  clustersetCidr?: string;
+  /** a cluster whose source is silent this long loses its endpoints from every import (default 60 s) */
+  sourceLeaseMs?: number;
 }
+
+export const DEFAULT_CLUSTERSET_CIDR = '100.64.0.0/16';
 
 /**
  * One control plane replica, wired from its parts. `start()` connects to
@@ -122,7 +139,10 @@ export class ControlPlane {
       clock,
       log.child({ part: 'sync' }),
     );
-    this.#xds = new XdsServer(cache, tracker, clock, log.child({ part: 'xds' }));
+    const tls = this.#opts.tls ?? 'insecure';
+    this.#xds = new XdsServer(cache, tracker, clock, log.child({ part: 'xds' }), {
+      requireNodeCertificate: tls !== 'insecure',
+    });
 
     this.#tasks.push(sync.run(signal));
     await Promise.race([
@@ -144,6 +164,12 @@ export class ControlPlane {
     });
     const committer = new ChangeSetCommitter(this.#etcd, layout, defaultLabelFilter(), allocator, {
       cidrs: new CidrIdentityAllocator(this.#etcd, layout),
+      serviceIps: new ClustersetIpAllocator(
+        this.#etcd,
+        layout,
+        this.#opts.clustersetCidr ?? DEFAULT_CLUSTERSET_CIDR,
+      ),
+      clock,
     });
     const consumer: EventConsumer = new EventConsumer(
       this.#nats,
@@ -154,7 +180,11 @@ export class ControlPlane {
     );
     await consumer.prepare();
 
-    const server = new grpc.Server();
+    const server = new grpc.Server(
+      tls === 'insecure'
+        ? {}
+        : { interceptors: [adminGuard(MeshAdminService, log.child({ part: 'admin' }))] },
+    );
     server.addService(MeshDiscoveryService, this.#xds.service());
     server.addService(
       MeshAdminService,
@@ -175,7 +205,7 @@ export class ControlPlane {
       }),
     );
     const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(this.#opts.listen, grpc.ServerCredentials.createInsecure(), (err, p) =>
+      server.bindAsync(this.#opts.listen, serverCredentials(tls), (err, p) =>
         err
           ? reject(
               new MeshError('UNAVAILABLE', `cannot listen on ${this.#opts.listen}`, { cause: err }),
@@ -216,7 +246,21 @@ export class ControlPlane {
         `${this.#address}/${process.pid}`,
         signal,
         log.child({ part: 'ingest' }),
-        (leadership) => consumer.run(leadership),
+        async (leadership) => {
+          await Promise.all([
+            consumer.run(leadership),
+            monitorSourceLeases(
+              etcd,
+              layout,
+              model,
+              sources,
+              clock,
+              log.child({ part: 'leases' }),
+              this.#opts.sourceLeaseMs ?? 60_000,
+              leadership,
+            ),
+          ]);
+        },
         // A short lease: after a crash another replica resumes ingestion within seconds.
         { ttlSeconds: 5 },
       ),

@@ -21,6 +21,8 @@ export {
   ListEndpointsRequest,
   ListEndpointsResponse,
   ListPoliciesRequest,
+  ListServicesRequest,
+  ListServicesResponse,
   ListPoliciesResponse,
   PolicyStatus,
   TraceDecision as TraceDecisionMessage,

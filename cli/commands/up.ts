@@ -5,10 +5,12 @@ import { loadMeshFolder, type LoadedCluster } from '../../clusters/src/index.js'
 import { MeshError, formatIssue } from '../../common/index.js';
 import { startInfra, type Infra } from '../../launcher/index.js';
 import { joinCluster } from '../admin-client.js';
+import { tlsDirOf } from '../admin-tls.js';
 import { startComponent, type Component } from '../child-process.js';
 import { removeMeshNatsCredentials, writeMeshNatsCredentials } from '../nats-credentials.js';
 import { CliExit, EXIT } from '../exit-codes.js';
-import { removeMeshState, stateDirOf, writeMeshState } from '../state-dir.js';
+import { removeMeshState, stateDirOf, useStateDir, writeMeshState } from '../state-dir.js';
+import { meshTlsArgs, removeMeshTls, writeUpTls } from '../mesh-tls.js';
 
 interface UpOptions {
   clusters: string;
@@ -16,6 +18,7 @@ interface UpOptions {
   datapath: string;
   keep?: boolean;
   stateDir?: string;
+  insecure?: boolean;
 }
 
 /**
@@ -39,6 +42,7 @@ export function registerUp(program: Command): void {
     .option('--datapath <kind>', 'auto | ebpf | emulated', 'auto')
     .option('--keep', 'keep data dirs and logs when stopping')
     .option('--state-dir <dir>', 'state dir (default .meshplane or $MESHPLANE_STATE_DIR)')
+    .option('--insecure', 'plain-text gRPC, no certificates (local experiments only)')
     .action(async (opts: UpOptions) => {
       await up(opts);
     });
@@ -59,6 +63,9 @@ async function up(opts: UpOptions): Promise<void> {
   const logs = join(stateDir, 'logs');
   const dataDir = join(stateDir, 'data');
   const natsDir = join(stateDir, 'nats');
+  const tlsDir = tlsDirOf(stateDir);
+  // meshctl's own admin calls below must find this mesh's admin certificate.
+  useStateDir(stateDir);
   await mkdir(logs, { recursive: true });
   await mkdir(dataDir, { recursive: true });
 
@@ -81,6 +88,7 @@ async function up(opts: UpOptions): Promise<void> {
       if (!opts.keep) {
         await rm(dataDir, { recursive: true, force: true });
         await removeMeshNatsCredentials(natsDir);
+        await removeMeshTls(tlsDir);
       }
     })());
   const onSignal = (): void => {
@@ -101,6 +109,14 @@ async function up(opts: UpOptions): Promise<void> {
       loaded.value.clusters.map((c) => c.spec.name),
       { signal: starting.signal },
     );
+    const agents = loaded.value.clusters.flatMap((c: LoadedCluster) =>
+      c.spec.nodes.map((n) => ({ cluster: c.spec.name, node: n })),
+    );
+    // A mesh CA and one certificate per process; each gets only its own key's path.
+    const tls = await writeUpTls(tlsDir, agents, {
+      insecure: opts.insecure ?? false,
+      signal: starting.signal,
+    });
     infra = await startInfra({
       baseDir: dataDir,
       keepData: opts.keep ?? false,
@@ -117,6 +133,7 @@ async function up(opts: UpOptions): Promise<void> {
         infra.nats.url,
         '--nats-creds',
         nats.controlPlaneFile,
+        ...meshTlsArgs(tls === 'insecure' ? 'insecure' : tls.controlPlane),
       ],
       {
         logFile: join(logs, 'controlplane.log'),
@@ -153,9 +170,6 @@ async function up(opts: UpOptions): Promise<void> {
         ),
       ),
     );
-    const agents = loaded.value.clusters.flatMap((c: LoadedCluster) =>
-      c.spec.nodes.map((n) => ({ cluster: c.spec.name, node: n })),
-    );
     const started = await Promise.all(
       agents.map((a) =>
         startComponent(
@@ -170,6 +184,7 @@ async function up(opts: UpOptions): Promise<void> {
             a.node,
             '--datapath',
             datapath.kind,
+            ...meshTlsArgs(tls === 'insecure' ? 'insecure' : tls.agent(a.cluster, a.node)),
           ],
           { logFile: join(logs, `agent-${a.cluster}-${a.node}.log`), signal: starting.signal },
         ),
@@ -191,6 +206,7 @@ async function up(opts: UpOptions): Promise<void> {
         nodes: c.spec.nodes,
       })),
       logs,
+      tls: tls === 'insecure' ? 'insecure' : tls.admin,
     });
     const summary = loaded.value.clusters
       .map((c) => `${c.spec.name} (${c.spec.nodes.length} nodes, ${c.objects.length} objects)`)
@@ -200,6 +216,9 @@ async function up(opts: UpOptions): Promise<void> {
         `meshctl up: mesh running — clusters ${summary}`,
         `  control plane (gRPC discovery + admin): ${address}`,
         `  etcd: ${infra.etcd.endpoint}   NATS: ${infra.nats.url}`,
+        tls === 'insecure'
+          ? '  transport: PLAIN TEXT (--insecure): any local process can read every snapshot'
+          : `  transport: mTLS; mesh CA and certificates in ${tlsDir}`,
         `  status:  npm run meshctl -- status   (or: meshctl status --json)`,
         `  metrics: not exported yet (the telemetry issue adds a Prometheus endpoint)`,
         `  logs:    ${logs}`,

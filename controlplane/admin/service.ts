@@ -9,6 +9,7 @@ import type {
 } from '../../proto/index.js';
 import type { ClusterMembership } from '../ingest/index.js';
 import { listIdentities, type IdentityListDeps } from './identities.js';
+import { listServices } from './services.js';
 import { listEndpoints, listPolicies, tracePolicy, type PolicyViewDeps } from './policy.js';
 import { buildStatus, type StatusDeps } from './status.js';
 
@@ -56,6 +57,7 @@ export function adminService(deps: AdminDeps): MeshAdminServer {
     ),
     listEndpoints: unary((req) => listEndpoints(deps, req.cluster)),
     listPolicies: unary(() => listPolicies(deps)),
+    listServices: unary(() => listServices(deps.cache)),
     trace: unary((req) => {
       const r = tracePolicy(deps, req);
       if ('error' in r) throw new MeshError('NOT_FOUND', r.error);

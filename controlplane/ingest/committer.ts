@@ -1,12 +1,15 @@
 import type { Etcd3 } from 'etcd3';
 import {
   MeshError,
+  systemClock,
   type ChangeSetEvent,
+  type Clock,
   type ClusterSpec,
   type PodObject,
 } from '../../common/index.js';
 import type { CidrIdentityAllocator, IdentityAllocator, LabelFilter } from '../identity/index.js';
 import { parsePolicy, requiredPrefixes } from '../policy/index.js';
+import type { ClustersetIpAllocator } from '../services/index.js';
 import type { StoredPod } from '../model/index.js';
 import type { KeyLayout } from '../store/index.js';
 import { mergeChangeSets } from './merge.js';
@@ -45,15 +48,24 @@ export class ChangeSetCommitter {
   readonly #allocator: IdentityAllocator;
   readonly #maxAttempts: number;
   readonly #cidrs: CidrIdentityAllocator | undefined;
+  readonly #serviceIps: ClustersetIpAllocator | undefined;
+  readonly #clock: Clock;
 
   constructor(
     etcd: Etcd3,
     layout: KeyLayout,
     filter: LabelFilter,
     allocator: IdentityAllocator,
-    opts: { maxAttempts?: number; cidrs?: CidrIdentityAllocator } = {},
+    opts: {
+      maxAttempts?: number;
+      cidrs?: CidrIdentityAllocator;
+      serviceIps?: ClustersetIpAllocator;
+      clock?: Clock;
+    } = {},
   ) {
     this.#cidrs = opts.cidrs;
+    this.#serviceIps = opts.serviceIps;
+    this.#clock = opts.clock ?? systemClock;
     this.#etcd = etcd;
     this.#layout = layout;
     this.#filter = filter;
@@ -95,9 +107,14 @@ export class ChangeSetCommitter {
       if (JSON.stringify(read.position) !== JSON.stringify(stored)) continue;
       checkMembership(ev, read.member);
       await this.#allocateCidrIdentities(ev, opts.signal);
+      await this.#serviceIps?.ensure(
+        ev.upserts.filter((o) => o.kind === 'ServiceExport'),
+        opts.signal ? { signal: opts.signal } : {},
+      );
+      const exportsSeen = await this.#recordExportTimes(ev);
       const { pods, namespaces } = podsToWrite(ev, read);
       const resolved = await this.#resolveIdentities(ev.cluster, pods, namespaces, opts.signal);
-      const plan = planChangeSet(this.#layout, ev, position, read, resolved.pods);
+      const plan = planChangeSet(this.#layout, exportsSeen, position, read, resolved.pods);
       let txn = this.#etcd
         .if(this.#layout.sourceSequence(ev.cluster.name), 'Mod', '==', guards.sequenceMod)
         .and(this.#layout.member(ev.cluster.name), 'Mod', '==', guards.memberMod);
@@ -140,6 +157,32 @@ export class ChangeSetCommitter {
       if (parsed.ok) prefixes.push(...requiredPrefixes(parsed.value));
     }
     if (prefixes.length > 0) await this.#cidrs.allocateMany(prefixes, signal ? { signal } : {});
+  }
+
+  /**
+   * A ServiceExport without creationTimestamp is aged by when the control
+   * plane first recorded it; that time is stored with it and kept across
+   * resyncs (a republished export keeps its place in oldest-wins).
+   */
+  async #recordExportTimes(ev: ChangeSetEvent): Promise<ChangeSetEvent> {
+    const exports = ev.upserts.filter(
+      (o) => o.kind === 'ServiceExport' && o.creationTimestamp === undefined,
+    );
+    if (exports.length === 0) return ev;
+    const stored = await this.#etcd
+      .getAll()
+      .prefix(`${this.#layout.objects(ev.cluster.name)}ServiceExport/`)
+      .strings();
+    const now = new Date(this.#clock.now()).toISOString();
+    const upserts = ev.upserts.map((o) => {
+      if (o.kind !== 'ServiceExport' || o.creationTimestamp !== undefined) return o;
+      const prev = stored[this.#layout.object(ev.cluster.name, o)];
+      const recordedAt = prev
+        ? ((JSON.parse(prev) as { recordedAt?: string }).recordedAt ?? now)
+        : now;
+      return { ...o, recordedAt };
+    });
+    return { ...ev, upserts };
   }
 
   async #position(cluster: string): Promise<SourcePosition | undefined> {

@@ -11,3 +11,4 @@ export { validateChangeSet } from './validate-event.js';
 export { mergeChangeSets } from './merge.js';
 export { ClusterMembership } from './membership.js';
 export type { Membership } from './plan.js';
+export { monitorSourceLeases } from './lease-monitor.js';

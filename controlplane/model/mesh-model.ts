@@ -75,6 +75,8 @@ export class MeshModel {
   readonly #members = new Map<string, MemberRecord>();
   readonly #identities = new Map<number, IdentityRecord>();
   readonly #cidrs = new Map<string, number>();
+  readonly #serviceIps = new Map<string, string>();
+  readonly #stale = new Map<string, string>();
   /** identity -> endpoints holding it (reference count) */
   readonly #refs = new Map<number, number>();
   /** cluster -> objectKey -> object */
@@ -120,6 +122,16 @@ export class MeshModel {
     return this.#cidrs;
   }
 
+  /** namespace/name -> clusterset IP */
+  serviceIps(): ReadonlyMap<string, string> {
+    return this.#serviceIps;
+  }
+
+  /** since when a cluster's source has been silent beyond its lease (undefined: it is live) */
+  stale(cluster: string): string | undefined {
+    return this.#stale.get(cluster);
+  }
+
   /** every policy object of every member cluster */
   *policies(): IterableIterator<PolicyObject> {
     for (const objects of this.#objects.values()) {
@@ -163,6 +175,8 @@ export class MeshModel {
     this.#identities.clear();
     this.#refs.clear();
     this.#cidrs.clear();
+    this.#serviceIps.clear();
+    this.#stale.clear();
     this.#objects.clear();
     this.#pods.clear();
     this.apply(events, change);
@@ -220,6 +234,17 @@ export class MeshModel {
           this.#cidrs.set(parsed.prefix, (JSON.parse(ev.value) as { id: number }).id);
         else this.#cidrs.delete(parsed.prefix);
         change.cidrs.add(parsed.prefix);
+        return;
+      case 'service-ip':
+        if (ev.type === 'put')
+          this.#serviceIps.set(parsed.service, (JSON.parse(ev.value) as { ip: string }).ip);
+        else this.#serviceIps.delete(parsed.service);
+        change.objects += 1;
+        return;
+      case 'stale':
+        if (ev.type === 'put') this.#stale.set(parsed.cluster, ev.value);
+        else this.#stale.delete(parsed.cluster);
+        change.objects += 1;
         return;
       case 'object': {
         let objects = this.#objects.get(parsed.cluster);

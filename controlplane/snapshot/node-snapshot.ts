@@ -6,30 +6,28 @@ export function nodeKey(cluster: string, node: string): string {
 
 /**
  * What one node should hold at a mesh revision. Immutable once published.
- * Resources every node shares (ipcache shards, services) are held by
- * reference in one map that all snapshots of a revision point to, so an
- * ipcache change costs O(shards), not O(nodes x shards).
+ * Resources many nodes share are held by reference: the mesh-wide ipcache
+ * shards (one map every snapshot of a revision points to) and the services
+ * of the node's cluster (one map per cluster), so an ipcache change costs
+ * O(shards), not O(nodes x shards). Parts never share a key.
  */
 export class NodeSnapshot {
   readonly node: string;
   readonly cluster: string;
   /** the mesh revision at which this node's expected state last changed */
   readonly revision: number;
-  readonly #shared: ReadonlyMap<string, EncodedResource>;
-  readonly #local: ReadonlyMap<string, EncodedResource>;
+  readonly #parts: readonly ReadonlyMap<string, EncodedResource>[];
 
   constructor(
     cluster: string,
     node: string,
     revision: number,
-    shared: ReadonlyMap<string, EncodedResource>,
-    local: ReadonlyMap<string, EncodedResource>,
+    parts: readonly ReadonlyMap<string, EncodedResource>[],
   ) {
     this.cluster = cluster;
     this.node = node;
     this.revision = revision;
-    this.#shared = shared;
-    this.#local = local;
+    this.#parts = parts;
   }
 
   get key(): string {
@@ -37,21 +35,28 @@ export class NodeSnapshot {
   }
 
   get(key: string): EncodedResource | undefined {
-    return this.#shared.get(key) ?? this.#local.get(key);
+    for (const p of this.#parts) {
+      const r = p.get(key);
+      if (r) return r;
+    }
+    return undefined;
   }
 
   *resources(): IterableIterator<EncodedResource> {
-    yield* this.#shared.values();
-    yield* this.#local.values();
+    for (const p of this.#parts) yield* p.values();
   }
 
   get size(): number {
-    return this.#shared.size + this.#local.size;
+    return this.#parts.reduce((n, p) => n + p.size, 0);
   }
 
   /** Same expected content (resource keys and versions)? */
   sameAs(other: NodeSnapshot): boolean {
-    if (this.#shared === other.#shared && this.#local === other.#local) return true;
+    if (
+      this.#parts.length === other.#parts.length &&
+      this.#parts.every((p, i) => p === other.#parts[i])
+    )
+      return true;
     if (this.size !== other.size) return false;
     for (const r of this.resources()) {
       if (other.get(resourceKey(r.typeUrl, r.name))?.version !== r.version) return false;

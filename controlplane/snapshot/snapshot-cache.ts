@@ -8,6 +8,7 @@ import {
   type EndpointPolicy,
 } from './endpoint.js';
 import { PolicyState } from './policy-state.js';
+import { ServicesState } from './services-state.js';
 import { hostPrefix, ShardedIpcache } from './ipcache.js';
 import { NodeSnapshot, nodeKey } from './node-snapshot.js';
 import { TYPE_ENDPOINT } from '../../proto/index.js';
@@ -44,6 +45,7 @@ export class SnapshotCache {
   /** prefix -> the endpoint (cluster/namespace/pod) whose IP it is */
   readonly #ipOwners = new Map<string, string>();
   readonly #policy = new PolicyState();
+  readonly #services = new ServicesState();
   readonly #cidrs = new Set<string>();
   /** endpoint -> why its policy cannot be enforced exactly */
   readonly #endpointErrors = new Map<string, string[]>();
@@ -72,6 +74,11 @@ export class SnapshotCache {
   /** Compiled policy state (read-only use: status, `meshctl policies`, trace). */
   get policy(): PolicyState {
     return this.#policy;
+  }
+
+  /** ServiceImports and the exports' conditions, as derived at the latest revision. */
+  get services(): ServicesState {
+    return this.#services;
   }
 
   /** Endpoints whose policy cannot be enforced exactly, with the reasons. */
@@ -120,6 +127,10 @@ export class SnapshotCache {
         : [...touched].map((n) => model.pod(n)).filter((p) => p !== undefined);
     for (const pod of pods) this.#putEndpoint(pod, touchedLocal);
     const shardsChanged = this.#ipcache.flush().length > 0;
+    const servicesChanged =
+      change.objects > 0 || change.pods.size > 0 || change.clusters.size > 0
+        ? this.#services.update(model)
+        : new Set<string>();
     if (shardsChanged) this.#shared = this.#sharedResources();
 
     // The node set follows the clusters' node lists.
@@ -136,9 +147,14 @@ export class SnapshotCache {
       for (const n of c.nodes) {
         const key = nodeKey(c.name, n);
         const prev = this.#snapshots.get(key);
-        if (prev && !shardsChanged && !touchedLocal.has(key)) continue;
+        if (prev && !shardsChanged && !servicesChanged.has(c.name) && !touchedLocal.has(key))
+          continue;
         const local = this.#local.get(key) ?? new Map<string, EncodedResource>();
-        const next = new NodeSnapshot(c.name, n, revision, this.#shared, new Map(local));
+        const next = new NodeSnapshot(c.name, n, revision, [
+          this.#shared,
+          this.#services.resources(c.name),
+          new Map(local),
+        ]);
         if (prev?.sameAs(next)) continue;
         this.#snapshots.set(key, next);
         affected.push(key);

@@ -33,6 +33,11 @@ export interface KeyLayout {
   /** mesh-wide CIDR identity of a prefix (value {id}); the prefix's "/" is written "_" */
   cidrIdentity(prefix: string): string;
   cidrIdentityNext: string;
+  /** set by the ingest leader while a cluster's source is silent beyond its lease (value: since, ISO) */
+  stale(cluster: string): string;
+  /** a ServiceImport's clusterset IP (value {ip}), stable for the import's life */
+  serviceIp(namespace: string, name: string): string;
+  serviceIpNext: string;
 }
 
 export function keyLayout(root = '/meshplane'): KeyLayout {
@@ -58,6 +63,9 @@ export function keyLayout(root = '/meshplane'): KeyLayout {
     ingestElection: 'meshplane-ingest',
     cidrIdentity: (p) => `${mesh}cidr-identities/by-prefix/${p.replace('/', '_')}`,
     cidrIdentityNext: `${mesh}cidr-identities/next`,
+    stale: (c) => `${cluster(c)}stale`,
+    serviceIp: (ns, n) => `${mesh}service-ips/by-name/${ns}/${n}`,
+    serviceIpNext: `${mesh}service-ips/next`,
   };
 }
 
@@ -68,6 +76,8 @@ export type ParsedKey =
   | { type: 'object'; cluster: string; objectKey: string }
   | { type: 'identity'; cluster: string; id: number }
   | { type: 'cidr-identity'; prefix: string }
+  | { type: 'service-ip'; service: string }
+  | { type: 'stale'; cluster: string }
   | { type: 'other' };
 
 /** Classifies a key under the mesh prefix. */
@@ -75,6 +85,8 @@ export function parseMeshKey(layout: KeyLayout, key: string): ParsedKey {
   const cidr = `${layout.mesh}cidr-identities/by-prefix/`;
   if (key.startsWith(cidr))
     return { type: 'cidr-identity', prefix: key.slice(cidr.length).replace('_', '/') };
+  const svc = `${layout.mesh}service-ips/by-name/`;
+  if (key.startsWith(svc)) return { type: 'service-ip', service: key.slice(svc.length) };
   if (!key.startsWith(`${layout.mesh}clusters/`)) return { type: 'other' };
   const rest = key.slice(`${layout.mesh}clusters/`.length);
   const slash = rest.indexOf('/');
@@ -83,6 +95,7 @@ export function parseMeshKey(layout: KeyLayout, key: string): ParsedKey {
   const tail = rest.slice(slash + 1);
   if (tail === 'info') return { type: 'cluster-info', cluster };
   if (tail === 'member') return { type: 'member', cluster };
+  if (tail === 'stale') return { type: 'stale', cluster };
   if (tail === 'source-seq') return { type: 'source-seq', cluster };
   if (tail.startsWith('objects/')) return { type: 'object', cluster, objectKey: tail.slice(8) };
   if (tail.startsWith('identities/by-id/')) {

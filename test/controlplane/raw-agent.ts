@@ -34,10 +34,20 @@ export class RawAgent {
     address: string,
     readonly cluster: string,
     readonly node: string,
-    opts: { protocolVersion?: number; initial?: HeldResource[] } = {},
+    opts: {
+      protocolVersion?: number;
+      initial?: HeldResource[];
+      /** default plain text; an mTLS server needs this node's (or, in tests, another's) certificate */
+      credentials?: grpc.ChannelCredentials;
+      channelOptions?: grpc.ChannelOptions;
+    } = {},
   ) {
     for (const r of opts.initial ?? []) this.held.set(resourceKey(r.typeUrl, r.name), r);
-    this.#client = new MeshDiscoveryClient(address, grpc.credentials.createInsecure());
+    this.#client = new MeshDiscoveryClient(
+      address,
+      opts.credentials ?? grpc.credentials.createInsecure(),
+      opts.channelOptions ?? {},
+    );
     this.#call = this.#client.deltaResources();
     this.#call.on('data', (r: DeltaDiscoveryResponse) => {
       this.received.push(r);

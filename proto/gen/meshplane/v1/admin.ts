@@ -203,6 +203,61 @@ export interface TraceResponse {
   revision: number;
 }
 
+export interface ListServicesRequest {
+}
+
+export interface ExportCondition {
+  /** Valid | Conflict */
+  type: string;
+  /** True | False */
+  status: string;
+  reason: string;
+  message: string;
+}
+
+export interface ServiceExportStatus {
+  cluster: string;
+  namespace: string;
+  name: string;
+  /** creationTimestamp, else when first recorded */
+  createdAt: string;
+  conditions: ExportCondition[];
+}
+
+export interface ImportPortStatus {
+  name: string;
+  port: number;
+  protocol: string;
+}
+
+export interface ImportEndpointsStatus {
+  cluster: string;
+  addresses: string[];
+  /** target ports by import port name */
+  ports: ImportPortStatus[];
+}
+
+export interface ServiceImportStatus {
+  namespace: string;
+  name: string;
+  /** ClusterSetIP | Headless */
+  type: string;
+  sessionAffinity: string;
+  ips: string[];
+  ports: ImportPortStatus[];
+  /** source clusters */
+  clusters: string[];
+  /** clusters that have the namespace */
+  importedInto: string[];
+  endpoints: ImportEndpointsStatus[];
+}
+
+export interface ListServicesResponse {
+  revision: number;
+  imports: ServiceImportStatus[];
+  exports: ServiceExportStatus[];
+}
+
 function createBaseStatusRequest(): StatusRequest {
   return {};
 }
@@ -2215,6 +2270,641 @@ export const TraceResponse: MessageFns<TraceResponse> = {
   },
 };
 
+function createBaseListServicesRequest(): ListServicesRequest {
+  return {};
+}
+
+export const ListServicesRequest: MessageFns<ListServicesRequest> = {
+  encode(_: ListServicesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListServicesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListServicesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ListServicesRequest>): ListServicesRequest {
+    return ListServicesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListServicesRequest>): ListServicesRequest {
+    const message = createBaseListServicesRequest();
+    return message;
+  },
+};
+
+function createBaseExportCondition(): ExportCondition {
+  return { type: "", status: "", reason: "", message: "" };
+}
+
+export const ExportCondition: MessageFns<ExportCondition> = {
+  encode(message: ExportCondition, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.type !== "") {
+      writer.uint32(10).string(message.type);
+    }
+    if (message.status !== "") {
+      writer.uint32(18).string(message.status);
+    }
+    if (message.reason !== "") {
+      writer.uint32(26).string(message.reason);
+    }
+    if (message.message !== "") {
+      writer.uint32(34).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportCondition {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportCondition();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.status = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ExportCondition>): ExportCondition {
+    return ExportCondition.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportCondition>): ExportCondition {
+    const message = createBaseExportCondition();
+    message.type = object.type ?? "";
+    message.status = object.status ?? "";
+    message.reason = object.reason ?? "";
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function createBaseServiceExportStatus(): ServiceExportStatus {
+  return { cluster: "", namespace: "", name: "", createdAt: "", conditions: [] };
+}
+
+export const ServiceExportStatus: MessageFns<ServiceExportStatus> = {
+  encode(message: ServiceExportStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cluster !== "") {
+      writer.uint32(10).string(message.cluster);
+    }
+    if (message.namespace !== "") {
+      writer.uint32(18).string(message.namespace);
+    }
+    if (message.name !== "") {
+      writer.uint32(26).string(message.name);
+    }
+    if (message.createdAt !== "") {
+      writer.uint32(34).string(message.createdAt);
+    }
+    for (const v of message.conditions) {
+      ExportCondition.encode(v!, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ServiceExportStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseServiceExportStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cluster = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.createdAt = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.conditions.push(ExportCondition.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ServiceExportStatus>): ServiceExportStatus {
+    return ServiceExportStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ServiceExportStatus>): ServiceExportStatus {
+    const message = createBaseServiceExportStatus();
+    message.cluster = object.cluster ?? "";
+    message.namespace = object.namespace ?? "";
+    message.name = object.name ?? "";
+    message.createdAt = object.createdAt ?? "";
+    message.conditions = object.conditions?.map((e) => ExportCondition.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseImportPortStatus(): ImportPortStatus {
+  return { name: "", port: 0, protocol: "" };
+}
+
+export const ImportPortStatus: MessageFns<ImportPortStatus> = {
+  encode(message: ImportPortStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.port !== 0) {
+      writer.uint32(16).uint32(message.port);
+    }
+    if (message.protocol !== "") {
+      writer.uint32(26).string(message.protocol);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportPortStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportPortStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.port = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.protocol = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ImportPortStatus>): ImportPortStatus {
+    return ImportPortStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ImportPortStatus>): ImportPortStatus {
+    const message = createBaseImportPortStatus();
+    message.name = object.name ?? "";
+    message.port = object.port ?? 0;
+    message.protocol = object.protocol ?? "";
+    return message;
+  },
+};
+
+function createBaseImportEndpointsStatus(): ImportEndpointsStatus {
+  return { cluster: "", addresses: [], ports: [] };
+}
+
+export const ImportEndpointsStatus: MessageFns<ImportEndpointsStatus> = {
+  encode(message: ImportEndpointsStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cluster !== "") {
+      writer.uint32(10).string(message.cluster);
+    }
+    for (const v of message.addresses) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.ports) {
+      ImportPortStatus.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ImportEndpointsStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseImportEndpointsStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cluster = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.addresses.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.ports.push(ImportPortStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ImportEndpointsStatus>): ImportEndpointsStatus {
+    return ImportEndpointsStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ImportEndpointsStatus>): ImportEndpointsStatus {
+    const message = createBaseImportEndpointsStatus();
+    message.cluster = object.cluster ?? "";
+    message.addresses = object.addresses?.map((e) => e) || [];
+    message.ports = object.ports?.map((e) => ImportPortStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseServiceImportStatus(): ServiceImportStatus {
+  return {
+    namespace: "",
+    name: "",
+    type: "",
+    sessionAffinity: "",
+    ips: [],
+    ports: [],
+    clusters: [],
+    importedInto: [],
+    endpoints: [],
+  };
+}
+
+export const ServiceImportStatus: MessageFns<ServiceImportStatus> = {
+  encode(message: ServiceImportStatus, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.namespace !== "") {
+      writer.uint32(10).string(message.namespace);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.type !== "") {
+      writer.uint32(26).string(message.type);
+    }
+    if (message.sessionAffinity !== "") {
+      writer.uint32(34).string(message.sessionAffinity);
+    }
+    for (const v of message.ips) {
+      writer.uint32(42).string(v!);
+    }
+    for (const v of message.ports) {
+      ImportPortStatus.encode(v!, writer.uint32(50).fork()).join();
+    }
+    for (const v of message.clusters) {
+      writer.uint32(58).string(v!);
+    }
+    for (const v of message.importedInto) {
+      writer.uint32(66).string(v!);
+    }
+    for (const v of message.endpoints) {
+      ImportEndpointsStatus.encode(v!, writer.uint32(74).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ServiceImportStatus {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseServiceImportStatus();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.namespace = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.type = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sessionAffinity = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.ips.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.ports.push(ImportPortStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.clusters.push(reader.string());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.importedInto.push(reader.string());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.endpoints.push(ImportEndpointsStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ServiceImportStatus>): ServiceImportStatus {
+    return ServiceImportStatus.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ServiceImportStatus>): ServiceImportStatus {
+    const message = createBaseServiceImportStatus();
+    message.namespace = object.namespace ?? "";
+    message.name = object.name ?? "";
+    message.type = object.type ?? "";
+    message.sessionAffinity = object.sessionAffinity ?? "";
+    message.ips = object.ips?.map((e) => e) || [];
+    message.ports = object.ports?.map((e) => ImportPortStatus.fromPartial(e)) || [];
+    message.clusters = object.clusters?.map((e) => e) || [];
+    message.importedInto = object.importedInto?.map((e) => e) || [];
+    message.endpoints = object.endpoints?.map((e) => ImportEndpointsStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseListServicesResponse(): ListServicesResponse {
+  return { revision: 0, imports: [], exports: [] };
+}
+
+export const ListServicesResponse: MessageFns<ListServicesResponse> = {
+  encode(message: ListServicesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    for (const v of message.imports) {
+      ServiceImportStatus.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.exports) {
+      ServiceExportStatus.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListServicesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListServicesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.imports.push(ServiceImportStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.exports.push(ServiceExportStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ListServicesResponse>): ListServicesResponse {
+    return ListServicesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListServicesResponse>): ListServicesResponse {
+    const message = createBaseListServicesResponse();
+    message.revision = object.revision ?? 0;
+    message.imports = object.imports?.map((e) => ServiceImportStatus.fromPartial(e)) || [];
+    message.exports = object.exports?.map((e) => ServiceExportStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 export type MeshAdminService = typeof MeshAdminService;
 export const MeshAdminService = {
   status: {
@@ -2285,6 +2975,16 @@ export const MeshAdminService = {
     responseSerialize: (value: TraceResponse): Buffer => Buffer.from(TraceResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): TraceResponse => TraceResponse.decode(value),
   },
+  listServices: {
+    path: "/meshplane.v1.MeshAdmin/ListServices" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListServicesRequest): Buffer => Buffer.from(ListServicesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListServicesRequest => ListServicesRequest.decode(value),
+    responseSerialize: (value: ListServicesResponse): Buffer =>
+      Buffer.from(ListServicesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListServicesResponse => ListServicesResponse.decode(value),
+  },
 } as const;
 
 export interface MeshAdminServer extends UntypedServiceImplementation {
@@ -2295,6 +2995,7 @@ export interface MeshAdminServer extends UntypedServiceImplementation {
   listEndpoints: handleUnaryCall<ListEndpointsRequest, ListEndpointsResponse>;
   listPolicies: handleUnaryCall<ListPoliciesRequest, ListPoliciesResponse>;
   trace: handleUnaryCall<TraceRequest, TraceResponse>;
+  listServices: handleUnaryCall<ListServicesRequest, ListServicesResponse>;
 }
 
 export interface MeshAdminClient extends Client {
@@ -2402,6 +3103,21 @@ export interface MeshAdminClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: TraceResponse) => void,
+  ): ClientUnaryCall;
+  listServices(
+    request: ListServicesRequest,
+    callback: (error: ServiceError | null, response: ListServicesResponse) => void,
+  ): ClientUnaryCall;
+  listServices(
+    request: ListServicesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListServicesResponse) => void,
+  ): ClientUnaryCall;
+  listServices(
+    request: ListServicesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListServicesResponse) => void,
   ): ClientUnaryCall;
 }
 
