@@ -33,7 +33,7 @@ export function checkClusterObjects(
     origins.get(key) ?? { file: '', document: 0, path: '', object: key };
   const objects = [...converted.values()].map((c) => c.object);
   const implicit = checkNamespaces(spec, objects, origin, issues);
-  checkReferences(objects, new Set(converted.keys()), origin, issues);
+  checkReferences(converted, origin, issues);
   const placed = placePods(spec, converted, origins, issues, opts);
   checkPodIps(spec, placed, origin, issues);
   return [...objects.filter((o) => o.kind !== 'Pod'), ...placed.values(), ...implicit];
@@ -70,29 +70,30 @@ function checkNamespaces(
 
 /** Undeclared references are accepted (what they name may be managed elsewhere), with a warning. */
 function checkReferences(
-  objects: readonly MeshObject[],
-  keys: ReadonlySet<string>,
+  converted: ReadonlyMap<string, Converted>,
   origin: OriginOf,
   issues: IssueList,
 ): void {
-  for (const object of objects) {
-    const here = origin(objectKey(object));
+  // Origins are looked up only for objects with something to report: this
+  // runs over every object of the folder on every reload.
+  for (const [key, { object }] of converted) {
+    const here = (): ObjectOrigin => origin(key);
     if (object.kind === 'Pod' && object.serviceAccount !== 'default') {
       const ref = {
         kind: 'ServiceAccount',
         namespace: object.namespace,
         name: object.serviceAccount,
       } as const;
-      if (!keys.has(objectKey(ref))) {
+      if (!converted.has(objectKey(ref))) {
         const message = `ServiceAccount "${object.serviceAccount}" is not declared; assumed to exist`;
-        reportAt(issues, here, 'spec.serviceAccountName', message, 'warning');
+        reportAt(issues, here(), 'spec.serviceAccountName', message, 'warning');
       }
     }
     if (object.kind === 'ServiceExport') {
       const ref = { kind: 'Service', namespace: object.namespace, name: object.name } as const;
-      if (!keys.has(objectKey(ref))) {
+      if (!converted.has(objectKey(ref))) {
         const message = `no Service "${object.name}" in namespace ${object.namespace} to export`;
-        reportAt(issues, here, 'metadata.name', message, 'warning');
+        reportAt(issues, here(), 'metadata.name', message, 'warning');
       }
     }
   }
@@ -151,18 +152,23 @@ function checkPodIps(
   const cidr = parseIPv4Cidr(spec.podCIDR);
   const owners = new Map<string, string>();
   for (const [key, pod] of pods) {
-    const here = origin(key);
     pod.ips.forEach((ip, index) => {
-      const field = podIpField(here.ipSource ?? 'none', index);
+      // Where to point is worked out only when there is something to report.
+      const report = (message: string, severity: 'error' | 'warning'): void => {
+        const here = origin(key);
+        reportAt(issues, here, podIpField(here.ipSource ?? 'none', index), message, severity);
+      };
       const owner = owners.get(ip);
       if (owner !== undefined) {
-        reportAt(issues, here, field, `pod IP ${ip} is also used by ${where(origin(owner))}`);
+        report(`pod IP ${ip} is also used by ${where(origin(owner))}`, 'error');
       }
       owners.set(ip, key);
       const value = parseIPv4(ip);
       if ('cidr' in cidr && value !== undefined && !cidrContains(cidr.cidr, value)) {
-        const message = `pod IP ${ip} is outside podCIDR ${spec.podCIDR} of cluster ${spec.name}`;
-        reportAt(issues, here, field, message, 'warning');
+        report(
+          `pod IP ${ip} is outside podCIDR ${spec.podCIDR} of cluster ${spec.name}`,
+          'warning',
+        );
       }
     });
   }
