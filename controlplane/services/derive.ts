@@ -23,6 +23,39 @@ function selects(selector: Record<string, string>, labels: Record<string, string
   return Object.entries(selector).every(([k, v]) => labels[k] === v);
 }
 
+/**
+ * Ready pods of one cluster indexed by namespace and by each label, so a
+ * Service's selector looks at the pods carrying its rarest label only.
+ */
+class PodIndex {
+  readonly #byLabel = new Map<string, PodObject[]>();
+  readonly #byNamespace = new Map<string, PodObject[]>();
+
+  constructor(pods: readonly PodObject[]) {
+    for (const p of pods) {
+      if (!p.ready || p.hostNetwork) continue;
+      push(this.#byNamespace, p.namespace, p);
+      for (const [k, v] of Object.entries(p.labels))
+        push(this.#byLabel, `${p.namespace}\n${k}=${v}`, p);
+    }
+  }
+
+  select(namespace: string, selector: Record<string, string>): PodObject[] {
+    let smallest: PodObject[] | undefined = this.#byNamespace.get(namespace) ?? [];
+    for (const [k, v] of Object.entries(selector)) {
+      const list = this.#byLabel.get(`${namespace}\n${k}=${v}`) ?? [];
+      if (list.length < smallest.length) smallest = list;
+    }
+    return smallest.filter((p) => selects(selector, p.labels));
+  }
+}
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+}
+
 /** The pod's port a Service port targets: by container port name, or by number. */
 function targetPort(sp: ServicePortSpec, pod: PodObject): number | undefined {
   if (typeof sp.targetPort === 'number') return sp.targetPort;
@@ -50,6 +83,12 @@ export function deriveServices(
 ): DerivedServices {
   const byName = new Map<string, Candidate[]>();
   const exports: ExportStatus[] = [];
+  const podIndex = new Map<string, PodIndex>();
+  const indexOf = (c: ClusterObjects): PodIndex => {
+    let i = podIndex.get(c.name);
+    if (!i) podIndex.set(c.name, (i = new PodIndex(c.pods)));
+    return i;
+  };
   for (const c of clusters) {
     const services = new Map(c.services.map((s) => [key(s.namespace, s.name), s]));
     for (const e of c.exports) {
