@@ -229,13 +229,7 @@ export function deriveServices(
       if (!cand.cluster.live) continue;
       const svc = cand.service!;
       if (svc.selector === null) continue; // a selectorless Service's endpoints are managed elsewhere
-      const pods = cand.cluster.pods.filter(
-        (p) =>
-          p.namespace === namespace &&
-          p.ready &&
-          !p.hostNetwork &&
-          selects(svc.selector!, p.labels),
-      );
+      const pods = indexOf(cand.cluster).select(namespace, svc.selector);
       const epPorts: ImportEndpoints['ports'] = [];
       for (const sp of svc.ports) {
         const chosen = sp.name !== '' ? byPortName.get(sp.name) : byPortId.get(portId(sp));
