@@ -1,10 +1,11 @@
-// policy-compile: full compile of 10k policies × 100k identities, and the
-// incremental cost of one new identity matched by 100 selectors. The workload
-// is generated from a fixed seed; its shape is stated in bench/RESULTS.md.
+// policy-compile: full compile of 10k policies × 100k identities, the
+// incremental cost of one new identity matched by 100 selectors, and of one
+// policy changed among the 10k. The workload is generated from a fixed seed;
+// its shape is stated in bench/RESULTS.md.
 import { performance } from 'node:perf_hooks';
 import type { PolicyObject } from '../common/index.js';
 import type { EndpointInfo, IdentityInfo } from '../controlplane/policy/index.js';
-import { PolicyEngine, parsePolicies } from '../controlplane/policy/index.js';
+import { PolicyEngine, parsePolicies, parsePolicy } from '../controlplane/policy/index.js';
 
 const IDENTITIES = 100_000;
 const POLICIES = 10_000;
@@ -13,6 +14,7 @@ const PER_CLUSTER = IDENTITIES / CLUSTERS.length;
 const TEAMS = 1000; // per cluster: 50 identities per team
 const HOT = 100; // selectors the incremental identity is matched by
 const INCREMENTAL_RUNS = 300;
+const UPDATE_RUNS = 300;
 
 /** mulberry32: small, seeded, good enough for workload generation. */
 function rng(seed: number): () => number {
@@ -26,7 +28,7 @@ function rng(seed: number): () => number {
   };
 }
 
-function workload(seed: number) {
+export function workload(seed: number) {
   const rand = rng(seed);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
   const identities: IdentityInfo[] = [];
@@ -70,13 +72,13 @@ function workload(seed: number) {
       port: String(1 + Math.floor(rand() * 65535)),
       protocol: 'TCP',
     }));
-  for (let i = 0; i < POLICIES + HOT; i++) {
+  const policyAt = (i: number): PolicyObject => {
     const cluster = pick(CLUSTERS);
     const hot = i >= POLICIES;
     const peers = hot
       ? [{ matchLabels: { [`hot-${i - POLICIES}`]: '1' } }]
       : Array.from({ length: 1 + Math.floor(rand() * 3) }, () => peer(cluster));
-    policies.push({
+    return {
       kind: 'CiliumClusterwideNetworkPolicy',
       cluster,
       namespace: '',
@@ -86,9 +88,12 @@ function workload(seed: number) {
         endpointSelector: { matchLabels: { app: `app-${Math.floor(rand() * (PER_CLUSTER / 2))}` } },
         ingress: [{ fromEndpoints: peers, toPorts: [{ ports: ports() }] }],
       },
-    });
-  }
-  return { identities, endpoints, policies };
+    };
+  };
+  for (let i = 0; i < POLICIES + HOT; i++) policies.push(policyAt(i));
+  // A policy change: policy i drawn again (new subject, peers and ports), in its original cluster.
+  const changed = (i: number): PolicyObject => ({ ...policyAt(i), cluster: policies[i]!.cluster });
+  return { identities, endpoints, policies, changed, rand };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -96,7 +101,7 @@ function percentile(sorted: number[], p: number): number {
 }
 
 export async function policyCompileBench(json: boolean): Promise<void> {
-  const { identities, endpoints, policies } = workload(20_250_601);
+  const { identities, endpoints, policies, changed, rand } = workload(20_250_601);
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   const rssBefore = process.memoryUsage().rss;
@@ -129,6 +134,20 @@ export async function policyCompileBench(json: boolean): Promise<void> {
     engine.removeIdentity(id);
   }
   times.sort((a, b) => a - b);
+
+  // One policy among the 10k changed: parse + validate + upsertPolicy → deltas ready.
+  const updates: number[] = [];
+  let updateEndpoints = 0;
+  for (let r = 0; r < UPDATE_RUNS; r++) {
+    const next = changed(Math.floor(rand() * POLICIES));
+    const t = performance.now();
+    const units = parsePolicy(next);
+    if (!units.ok) throw new Error(`generator made an invalid policy: ${units.errors[0]!.message}`);
+    const deltas = engine.upsertPolicy(units.value);
+    updates.push(performance.now() - t);
+    updateEndpoints += deltas.length;
+  }
+  updates.sort((a, b) => a - b);
   const figures = {
     full_10k_100k_s: Number(fullS.toFixed(2)),
     full_10k_100k_rss_mib: Math.round(rssMib),
@@ -139,10 +158,14 @@ export async function policyCompileBench(json: boolean): Promise<void> {
     incremental_p50_ms: Number(percentile(times, 50).toFixed(3)),
     incremental_p99_ms: Number(percentile(times, 99).toFixed(3)),
     incremental_endpoints_changed: deltaEndpoints,
+    policy_update_p50_ms: Number(percentile(updates, 50).toFixed(3)),
+    policy_update_p99_ms: Number(percentile(updates, 99).toFixed(3)),
+    policy_update_endpoints_changed_avg: Number((updateEndpoints / UPDATE_RUNS).toFixed(1)),
   };
   process.stderr.write(
     `policy-compile: full compile ${fullS.toFixed(2)} s, RSS ${Math.round(rssMib)} MiB (+${Math.round(rssDeltaMib)} MiB), ${entries} entries over ${endpointCount} endpoints, ${engine.selectorCount} selectors\n` +
-      `incremental (1 identity, ${HOT} selectors, ${deltaEndpoints} endpoints changed): p50 ${figures.incremental_p50_ms} ms, p99 ${figures.incremental_p99_ms} ms over ${INCREMENTAL_RUNS} runs\n`,
+      `incremental (1 identity, ${HOT} selectors, ${deltaEndpoints} endpoints changed): p50 ${figures.incremental_p50_ms} ms, p99 ${figures.incremental_p99_ms} ms over ${INCREMENTAL_RUNS} runs\n` +
+      `policy update (1 of ${POLICIES}, ${figures.policy_update_endpoints_changed_avg} endpoints changed on average): p50 ${figures.policy_update_p50_ms} ms, p99 ${figures.policy_update_p99_ms} ms over ${UPDATE_RUNS} runs\n`,
   );
   if (json) process.stdout.write(`${JSON.stringify({ bench: 'policy-compile', figures })}\n`);
   await Promise.resolve();

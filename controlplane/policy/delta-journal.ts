@@ -1,26 +1,50 @@
+import type { PolicyMapKey } from '../../common/index.js';
 import type { Verdict } from '../../proto/index.js';
-import { parsePolicyKeyString } from '../../common/index.js';
 import type { EndpointState } from './endpoint-state.js';
+import type { EntryKey } from './entry-table.js';
 import type { EndpointDelta } from './types.js';
 
 interface Touched {
   /** the endpoint had a compiled map before the operation */
   existed: boolean;
   flags: string;
-  /** value of each changed key before the operation (first change wins) */
-  before: Map<string, Verdict | undefined>;
+  /**
+   * Value of each changed key before the operation (first change wins), by
+   * identity, then by the rest of the key as one exact number (48 bits):
+   * numbers, not strings, as identity churn journals thousands of keys.
+   */
+  before: Map<number, Map<number, Verdict | undefined>>;
+}
+
+const P16 = 0x1_0000;
+
+function restOf(k: EntryKey): number {
+  return ((k.direction * 256 + k.protocol) * P16 + k.portLow) * P16 + k.portHigh;
+}
+
+function keyOf(identity: number, rest: number): PolicyMapKey {
+  const portHigh = rest % P16;
+  const portLow = Math.floor(rest / P16) % P16;
+  const meta = Math.floor(rest / (P16 * P16));
+  return {
+    direction: Math.floor(meta / 256),
+    identity,
+    protocol: meta % 256,
+    portLow,
+    portHigh,
+  };
 }
 
 function flagsOf(state: EndpointState | undefined): string {
   if (state === undefined) return '';
-  const errors = [...state.errors.values()].reduce((n, l) => n + l.length, 0);
-  return `${state.ingress.enforced}|${state.egress.enforced}|${errors}`;
+  return `${state.ingress.enforced}|${state.egress.enforced}|${state.errorCount}`;
 }
 
 /**
  * Records, during one engine operation, what each touched endpoint's map held
  * before, so one operation that changes an endpoint several ways (a peer
  * delta, then a recompute) yields one exact delta against the state before.
+ * Only touched keys are kept, so its cost follows the change, not the maps.
  */
 export class DeltaJournal {
   readonly #touched = new Map<string, Touched>();
@@ -38,18 +62,24 @@ export class DeltaJournal {
   begin(
     name: string,
     state: EndpointState | undefined,
-  ): (key: string, before: Verdict | undefined) => void {
+  ): (key: EntryKey, before: Verdict | undefined) => void {
     const t = this.#entry(name, state);
     return (key, before) => {
-      if (!t.before.has(key)) t.before.set(key, before);
+      let byRest = t.before.get(key.identity);
+      if (byRest === undefined)
+        t.before.set(key.identity, (byRest = new Map<number, Verdict | undefined>()));
+      const rest = restOf(key);
+      if (!byRest.has(rest)) byRest.set(rest, before);
     };
   }
 
   /** A whole map replaced: every key of the old map and of the new one may have changed. */
   replaced(name: string, old: EndpointState | undefined, next: EndpointState | undefined): void {
     const note = this.begin(name, old);
-    for (const [k, v] of old?.map ?? []) note(k, v);
-    for (const k of next?.map.keys() ?? []) if (!old?.map.has(k)) note(k, undefined);
+    old?.forEach((k, v) => note(k, v));
+    next?.forEach((k) => {
+      if (old?.get(k) === undefined) note(k, undefined);
+    });
   }
 
   finish(
@@ -82,11 +112,14 @@ export class DeltaJournal {
         deletes: [],
         errors: errorsOf(state),
       };
-      for (const [key, before] of t.before) {
-        const now = state.map.get(key);
-        if (now === before) continue;
-        if (now === undefined) d.deletes.push(parsePolicyKeyString(key));
-        else d.upserts.push({ ...parsePolicyKeyString(key), verdict: now });
+      for (const [identity, byRest] of t.before) {
+        for (const [rest, before] of byRest) {
+          const key = keyOf(identity, rest);
+          const now = state.get(key);
+          if (now === before) continue;
+          if (now === undefined) d.deletes.push(key);
+          else d.upserts.push({ ...key, verdict: now });
+        }
       }
       if (d.upserts.length > 0 || d.deletes.length > 0 || !t.existed || t.flags !== flagsOf(state))
         out.push(d);

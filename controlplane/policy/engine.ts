@@ -4,9 +4,11 @@ import { blockSelectsPrefix, parsePrefix } from './cidr.js';
 import { DeltaJournal } from './delta-journal.js';
 import { EndpointState } from './endpoint-state.js';
 import type { PolicyUnit, Rule } from './model.js';
+import { policyId } from './parse-policy.js';
 import type { RuleContext } from './rule-entries.js';
-import { peerContributions, rulePeers } from './rule-entries.js';
+import { countSlot, peerContributions, rulePeers, ruleTemplate } from './rule-entries.js';
 import { SelectorCache } from './selector-cache.js';
+import { UnitIndex } from './unit-index.js';
 import type {
   CompileOptions,
   EndpointDelta,
@@ -14,6 +16,7 @@ import type {
   EndpointPolicyResult,
   IdentityInfo,
   PolicyInfo,
+  PolicyRef,
 } from './types.js';
 
 export const DEFAULT_CAPACITY = 16_384;
@@ -36,19 +39,16 @@ export function requiredPrefixes(units: readonly PolicyUnit[]): string[] {
 
 /**
  * The policy engine: compiles policy units into per-endpoint policy maps and
- * keeps them current as identities and endpoints come and go, returning
- * per-endpoint deltas. Pure (no I/O, no clock); not safe for concurrent use.
- * Results and deltas are fresh objects owned by the caller.
+ * keeps them current as policies, identities and endpoints come and go,
+ * returning per-endpoint deltas. Pure (no I/O, no clock); not safe for
+ * concurrent use. Results and deltas are fresh objects owned by the caller.
  */
 export class PolicyEngine implements RuleContext {
   readonly #cache = new SelectorCache();
-  readonly #units: PolicyUnit[];
+  readonly #index = new UnitIndex(this.#cache);
   readonly #capacity: number;
   readonly #cidrIdentity: (prefix: string) => number | undefined;
-  readonly #prefixes: Prefix[];
-  /** selector key → the (unit, rule) pairs that use it as a peer */
-  readonly #peerUsers = new Map<string, { unit: PolicyUnit; rule: Rule }[]>();
-  readonly #subjectKeys = new Map<string, string>();
+  #prefixes: Prefix[] = [];
   readonly #identities = new Map<number, IdentityInfo>();
   readonly #endpoints = new Map<string, EndpointInfo>();
   /** live endpoints (identity known) by identity */
@@ -56,58 +56,29 @@ export class PolicyEngine implements RuleContext {
   /** every endpoint's name by identity, live or not */
   readonly #allByIdentity = new Map<number, Set<string>>();
   readonly #states = new Map<string, EndpointState>();
-  /** unit id → names of the endpoints it selects */
-  readonly #selected = new Map<string, Set<string>>();
-  readonly #dependentUnits: PolicyUnit[];
-  /** identity → the units whose subject selector matches it */
-  readonly #subjectUnits = new Map<number, PolicyUnit[]>();
-  /** subject selector key → the units it is the subject of */
-  readonly #subjectUsers = new Map<string, PolicyUnit[]>();
-  readonly #order = new Map<PolicyUnit, number>();
+  /** unit → names of the endpoints it selects */
+  readonly #selected = new Map<PolicyUnit, Set<string>>();
 
   constructor(
     units: readonly PolicyUnit[],
     input: { identities: readonly IdentityInfo[]; endpoints: readonly EndpointInfo[] },
     opts: CompileOptions = {},
   ) {
-    this.#units = [...units];
     this.#capacity = opts.capacity ?? DEFAULT_CAPACITY;
     this.#cidrIdentity = opts.cidrIdentity ?? (() => undefined);
-    this.#prefixes = requiredPrefixes(units).map((p) => parsePrefix(p) as Prefix);
-    this.#dependentUnits = this.#units.filter((u) => u.rules.some((r) => r.endpointDependent));
-    for (const u of this.#units) {
-      this.#selected.set(u.id, new Set());
-      this.#order.set(u, this.#order.size);
-      if (u.subject !== null) {
-        const key = this.#cache.add(u.subject);
-        this.#subjectKeys.set(u.id, key);
-        const users = this.#subjectUsers.get(key);
-        if (users === undefined) this.#subjectUsers.set(key, [u]);
-        else users.push(u);
-      }
-      for (const rule of u.rules) {
-        for (const p of rule.peers) {
-          if (p.kind !== 'selector') continue;
-          const key = this.#cache.add(p.selector);
-          let users = this.#peerUsers.get(key);
-          if (users === undefined) this.#peerUsers.set(key, (users = []));
-          if (!users.some((x) => x.rule === rule)) users.push({ unit: u, rule });
-        }
-      }
+    const byPolicy = new Map<string, PolicyUnit[]>();
+    for (const u of units) {
+      const id = policyId(u.ref);
+      const list = byPolicy.get(id);
+      if (list === undefined) byPolicy.set(id, [u]);
+      else list.push(u);
     }
+    for (const [id, list] of byPolicy) this.#setUnits(id, list);
+    this.#prefixes = this.#currentPrefixes();
     for (const id of input.identities) {
       this.#identities.set(id.id, id);
-      this.#cache.addIdentity(id.id, id.labels);
+      this.#index.indexIdentity(id.id, this.#cache.addIdentity(id.id, id.labels));
     }
-    this.#units.forEach((u) => {
-      const key = this.#subjectKeys.get(u.id);
-      if (key === undefined) return;
-      for (const id of this.#cache.matches(key)) {
-        const list = this.#subjectUnits.get(id);
-        if (list === undefined) this.#subjectUnits.set(id, [u]);
-        else list.push(u);
-      }
-    });
     for (const ep of input.endpoints) this.#indexEndpoint(ep);
     for (const ep of this.#endpoints.values()) this.#recompute(ep, null);
   }
@@ -132,6 +103,16 @@ export class PolicyEngine implements RuleContext {
 
   endpointsByIdentity(): ReadonlyMap<number, readonly EndpointInfo[]> {
     return this.#byIdentity;
+  }
+
+  #setUnits(policy: string, units: readonly PolicyUnit[]): void {
+    for (const u of this.#index.units(policy)) this.#selected.delete(u);
+    this.#index.set(policy, units);
+    for (const u of units) this.#selected.set(u, new Set());
+  }
+
+  #currentPrefixes(): Prefix[] {
+    return [...this.#index.prefixes()].sort().map((p) => parsePrefix(p) as Prefix);
   }
 
   /** Live endpoints: indexed by identity only while their identity is known. */
@@ -164,62 +145,66 @@ export class PolicyEngine implements RuleContext {
   #recompute(ep: EndpointInfo, deltas: DeltaJournal | null): void {
     const name = endpointName(ep);
     const old = this.#states.get(name);
-    for (const u of old?.units ?? []) this.#selected.get(u.id)?.delete(name);
+    for (const u of old?.units ?? []) this.#selected.get(u)?.delete(name);
     if (!this.#identities.has(ep.identity) || this.#endpoints.get(name) !== ep) {
       deltas?.replaced(name, old, undefined);
       this.#states.delete(name);
       return;
     }
-    const units = (this.#subjectUnits.get(ep.identity) ?? []).filter(
-      (u) => u.ref.cluster === ep.cluster,
-    );
+    const units = this.#index.subjectsOf(ep.identity).filter((u) => u.ref.cluster === ep.cluster);
     const state = new EndpointState(ep, units);
-    const changed = new Set<string>();
     for (const u of units) {
-      this.#selected.get(u.id)!.add(name);
+      this.#selected.get(u)!.add(name);
       for (const rule of u.rules) {
         if (!state.applies(u, rule.section)) continue;
         const peers = rulePeers(rule, this);
-        if (peers.errors.length > 0)
-          this.#errors(state, u).push(...peers.errors.map((message) => ({ peer: -1, message })));
-        for (const peer of peers.ids) this.#addPeer(state, u, rule, peer, changed);
+        if (peers.errors.length > 0) state.unitErrors(u).push(...peers.errors);
+        this.#addPeers(state, u, rule, peers.ids, 1);
       }
     }
-    state.settle(changed);
+    state.settle();
     deltas?.replaced(name, old, state);
     this.#states.set(name, state);
   }
 
-  #finish(deltas: DeltaJournal): EndpointDelta[] {
-    return deltas.finish(this.#states, (s) => s.errorList(this.#capacity));
-  }
-
-  /** The units whose subject selector matches an identity, in unit order (via the touched selectors only). */
-  #indexSubjects(id: number, touched: Iterable<string>): void {
-    const units = new Set<PolicyUnit>();
-    for (const key of touched) for (const u of this.#subjectUsers.get(key) ?? []) units.add(u);
-    const ordered = [...units].sort((a, b) => this.#order.get(a)! - this.#order.get(b)!);
-    if (ordered.length > 0) this.#subjectUnits.set(id, ordered);
-    else this.#subjectUnits.delete(id);
-  }
-
-  #errors(state: EndpointState, u: PolicyUnit): { peer: number; message: string }[] {
-    let list = state.errors.get(u.id);
-    if (list === undefined) state.errors.set(u.id, (list = []));
-    return list;
-  }
-
-  #addPeer(
+  /**
+   * Counts a rule's entries for these peers in (+1) or out (-1). Rules whose
+   * keys do not depend on the peer's pods share one template: the hot path of
+   * the full compile, with no allocation per entry.
+   */
+  #addPeers(
     state: EndpointState,
     u: PolicyUnit,
     rule: Rule,
-    peer: number,
-    changed: Set<string>,
+    peers: ReadonlySet<number> | readonly number[],
+    delta: 1 | -1,
   ): void {
-    const errors: string[] = [];
-    state.add(u.id, peerContributions(state.info, u, rule, peer, this, errors), changed);
-    if (errors.length > 0)
-      this.#errors(state, u).push(...errors.map((message) => ({ peer, message })));
+    const t = ruleTemplate(state.info, u, rule);
+    if (t !== undefined) {
+      const n = 'size' in peers ? peers.size : peers.length;
+      if (delta > 0) state.reserve((n * t.ports.length) / 3);
+      const key = { direction: t.direction, identity: 0, protocol: 0, portLow: 0, portHigh: 0 };
+      for (const peer of peers) {
+        key.identity = peer;
+        for (let i = 0; i < t.ports.length; i += 3) {
+          key.protocol = t.ports[i]!;
+          key.portLow = t.ports[i + 1]!;
+          key.portHigh = t.ports[i + 2]!;
+          state.count(key, t.slot, delta);
+        }
+      }
+      return;
+    }
+    for (const peer of peers) {
+      const errors: string[] = [];
+      for (const c of peerContributions(state.info, u, rule, peer, this, errors))
+        state.count(c, countSlot(c.verdict), delta);
+      if (errors.length > 0) state.unitErrors(u).push(...errors);
+    }
+  }
+
+  #finish(deltas: DeltaJournal): EndpointDelta[] {
+    return deltas.finish(this.#states, (s) => s.errorList(this.#capacity));
   }
 
   /** Adds or replaces an identity. Returns the endpoints whose policy changed. */
@@ -228,14 +213,12 @@ export class PolicyEngine implements RuleContext {
     if (this.#identities.has(identity.id)) this.#dropIdentity(identity.id, deltas);
     this.#identities.set(identity.id, identity);
     const touched = this.#cache.addIdentity(identity.id, identity.labels);
-    this.#indexSubjects(identity.id, touched);
+    this.#index.indexIdentity(identity.id, touched);
     const owned = [...(this.#allByIdentity.get(identity.id) ?? [])].map((n) =>
       this.#endpoints.get(n)!,
     );
     if (owned.length > 0) this.#byIdentity.set(identity.id, owned);
-    this.#peerDelta(identity.id, touched, deltas, (state, u, rule, changed) =>
-      this.#addPeer(state, u, rule, identity.id, changed),
-    );
+    this.#peerDelta(identity.id, touched, deltas, 1);
     for (const ep of owned) this.#recompute(ep, deltas);
     if (owned.length > 0) this.#recomputeDependent(deltas);
     return this.#finish(deltas);
@@ -251,55 +234,58 @@ export class PolicyEngine implements RuleContext {
     if (!this.#identities.has(id)) return;
     this.#identities.delete(id);
     const touched = this.#cache.removeIdentity(id);
-    this.#subjectUnits.delete(id);
+    this.#index.forgetIdentity(id);
     const owned = this.#byIdentity.get(id) ?? [];
     this.#byIdentity.delete(id);
     for (const ep of owned) this.#recompute(ep, deltas);
-    this.#peerDelta(id, touched, deltas, (state, u, rule, changed) => {
-      state.remove(u.id, changed, (c) => c.peer === id && c.rule === rule);
-      const errs = state.errors.get(u.id);
-      if (errs !== undefined)
-        state.errors.set(
-          u.id,
-          errs.filter((e) => e.peer !== id),
-        );
-    });
+    this.#peerDelta(id, touched, deltas, -1);
     if (owned.length > 0) this.#recomputeDependent(deltas);
   }
 
-  /** Applies `change` to every endpoint of every unit whose peer selectors in `touched` use the identity. */
-  #peerDelta(
-    id: number,
-    touched: readonly string[],
-    deltas: DeltaJournal,
-    change: (state: EndpointState, u: PolicyUnit, rule: Rule, changed: Set<string>) => void,
-  ): void {
-    const pairs = new Set<{ unit: PolicyUnit; rule: Rule }>();
-    for (const key of touched) for (const p of this.#peerUsers.get(key) ?? []) pairs.add(p);
+  /**
+   * Counts identity `id` in or out as a peer of every rule that uses one of
+   * the `touched` selectors, on every endpoint the rule's unit selects.
+   * Rules whose entries depend on pods are patched the same way: an identity
+   * with pods gets every such endpoint compiled again afterwards
+   * (`#recomputeDependent`), and one without pods adds no pod-derived entries.
+   */
+  #peerDelta(id: number, touched: readonly string[], deltas: DeltaJournal, delta: 1 | -1): void {
     const seen = new Set<Rule>();
-    const changedBy = new Map<string, Set<string>>();
-    for (const { unit, rule } of pairs) {
-      if (seen.has(rule)) continue;
-      seen.add(rule);
-      for (const name of this.#selected.get(unit.id) ?? []) {
-        const state = this.#states.get(name);
-        if (state === undefined || state.info.identity === id || !state.applies(unit, rule.section))
-          continue;
-        let changed = changedBy.get(name);
-        if (changed === undefined) changedBy.set(name, (changed = new Set()));
-        change(state, unit, rule, changed);
+    const changed = new Set<string>();
+    for (const key of touched) {
+      for (const { unit, rule } of this.#index.peerUsers(key)) {
+        if (seen.has(rule)) continue;
+        seen.add(rule);
+        for (const name of this.#selected.get(unit) ?? []) {
+          const state = this.#states.get(name);
+          if (
+            state === undefined ||
+            state.info.identity === id ||
+            !state.applies(unit, rule.section)
+          )
+            continue;
+          this.#addPeers(state, unit, rule, [id], delta);
+          changed.add(name);
+        }
       }
     }
-    for (const [name, changed] of changedBy) {
+    for (const name of changed) {
       const state = this.#states.get(name)!;
-      state.settle(changed, deltas.begin(name, state));
+      state.settle(deltas.begin(name, state));
     }
   }
 
   #recomputeDependent(deltas: DeltaJournal): void {
-    const names = new Set<string>();
-    for (const u of this.#dependentUnits)
-      for (const n of this.#selected.get(u.id) ?? []) names.add(n);
+    this.#recomputeSelectedBy(this.#index.dependent, deltas);
+  }
+
+  #recomputeSelectedBy(
+    units: Iterable<PolicyUnit>,
+    deltas: DeltaJournal,
+    also?: Set<string>,
+  ): void {
+    const names = also ?? new Set<string>();
+    for (const u of units) for (const n of this.#selected.get(u) ?? []) names.add(n);
     for (const n of names) {
       const ep = this.#endpoints.get(n);
       if (ep !== undefined) this.#recompute(ep, deltas);
@@ -323,6 +309,46 @@ export class PolicyEngine implements RuleContext {
     this.#recompute(ep, deltas);
     this.#recomputeDependent(deltas);
     return this.#finish(deltas);
+  }
+
+  /**
+   * Adds or replaces one policy: `units` are all the units of one
+   * PolicyObject (`parsePolicy`), `ref` is needed only when there are none.
+   * Only the endpoints the policy selects before or after are compiled again
+   * (and, when the set of CIDR prefixes changes, those of policies with CIDR
+   * peers). Returns the endpoints whose policy changed.
+   */
+  upsertPolicy(
+    units: readonly PolicyUnit[],
+    ref: PolicyRef | undefined = units[0]?.ref,
+  ): EndpointDelta[] {
+    if (ref === undefined) throw new Error('upsertPolicy: a policy without units needs its ref');
+    const id = policyId(ref);
+    for (const u of units) {
+      if (policyId(u.ref) !== id)
+        throw new Error(`upsertPolicy: unit ${u.id} is not of policy ${id}`);
+    }
+    const deltas = new DeltaJournal();
+    const affected = new Set<string>();
+    for (const u of this.#index.units(id))
+      for (const n of this.#selected.get(u) ?? []) affected.add(n);
+    const prefixesBefore = this.#prefixes.map((p) => p.text).join(',');
+    this.#setUnits(id, units);
+    for (const u of units) {
+      for (const identity of this.#index.subjectMatches(u)) {
+        for (const ep of this.#byIdentity.get(identity) ?? [])
+          if (ep.cluster === u.ref.cluster) affected.add(endpointName(ep));
+      }
+    }
+    this.#prefixes = this.#currentPrefixes();
+    const prefixesChanged = this.#prefixes.map((p) => p.text).join(',') !== prefixesBefore;
+    this.#recomputeSelectedBy(prefixesChanged ? this.#index.cidr : [], deltas, affected);
+    return this.#finish(deltas);
+  }
+
+  /** Removes a policy (all its units); same deltas as `upsertPolicy`. */
+  removePolicy(ref: PolicyRef): EndpointDelta[] {
+    return this.upsertPolicy([], ref);
   }
 
   /** The compiled policy of an endpoint, or undefined when it is unknown or has no known identity. */
@@ -354,23 +380,24 @@ export class PolicyEngine implements RuleContext {
   }
 
   policies(): PolicyInfo[] {
-    const byPolicy = new Map<string, PolicyInfo>();
-    for (const u of this.#units) {
-      const id = `${u.ref.cluster}/${u.ref.kind}/${u.ref.namespace}/${u.ref.name}`;
-      let info = byPolicy.get(id);
-      if (info === undefined)
-        byPolicy.set(id, (info = { ref: u.ref, selected: [], warnings: [], audit: u.audit }));
-      info.selected.push(...(this.#selected.get(u.id) ?? []));
-      info.warnings.push(...u.warnings);
+    const out: PolicyInfo[] = [];
+    for (const [, units] of this.#index.policies()) {
+      const u0 = units[0]!;
+      const selected = new Set<string>();
+      const warnings: string[] = [];
+      for (const u of units) {
+        for (const n of this.#selected.get(u) ?? []) selected.add(n);
+        warnings.push(...u.warnings);
+      }
+      out.push({ ref: u0.ref, selected: [...selected].sort(), warnings, audit: u0.audit });
     }
-    for (const info of byPolicy.values()) info.selected = [...new Set(info.selected)].sort();
-    return [...byPolicy.values()];
+    return out;
   }
 
   /** Entries over all endpoints, without materializing them. */
   get entryCount(): number {
     let n = 0;
-    for (const s of this.#states.values()) n += s.map.size;
+    for (const s of this.#states.values()) n += s.size;
     return n;
   }
 

@@ -15,3 +15,5 @@ export { DEFAULT_CAPACITY, PolicyEngine, requiredPrefixes } from './engine.js';
 export { compilePolicies, parsePolicies, type ParsedPolicies } from './compile.js';
 export { trace, type TraceDecision, type TraceQuery, type TraceResult } from './trace.js';
 export { offlineMesh, type OfflineMesh } from './offline-mesh.js';
+// The flat per-endpoint table behind EndpointState, exported for its own tests.
+export { EntryTable, type EntryKey } from './entry-table.js';

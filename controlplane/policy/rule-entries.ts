@@ -1,18 +1,16 @@
-import { policyKeyString, protocolNumber } from '../../common/index.js';
+import { protocolNumber } from '../../common/index.js';
 import { Direction, Verdict } from '../../proto/index.js';
 import type { CidrBlock } from './cidr.js';
 import { blockContainsIp } from './cidr.js';
+import type { CountSlot, EntryKey } from './entry-table.js';
+import { ALLOW, AUDIT, DENY } from './entry-table.js';
 import type { Peer, PolicyUnit, PortItem, Rule } from './model.js';
 import { isDeny, isEgress } from './model.js';
 import type { EndpointInfo } from './types.js';
 
 /** One policy map key a rule adds for one endpoint and one peer identity. */
-export interface Contribution {
-  key: string;
+export interface Contribution extends EntryKey {
   verdict: Verdict;
-  peer: number;
-  unit: PolicyUnit;
-  rule: Rule;
 }
 
 /** Facts about the mesh a rule's entries depend on; provided by the engine. */
@@ -78,12 +76,81 @@ function podsInBlock(block: CidrBlock, ctx: RuleContext, out: PeerSet): void {
   }
 }
 
-function resolveNamed(item: PortItem & { kind: 'named' }, ep: EndpointInfo): string | undefined {
+function resolveNamed(
+  item: PortItem & { kind: 'named' },
+  ep: EndpointInfo,
+): { protocol: number; port: number } | undefined {
   const np = ep.namedPorts.find((p) => p.name === item.name);
   if (np === undefined) return undefined;
-  const proto = protocolNumber(np.protocol) ?? 6;
-  if (item.protocol !== 0 && item.protocol !== proto) return undefined;
-  return `${proto}/${np.port}`;
+  const protocol = protocolNumber(np.protocol) ?? 6;
+  if (item.protocol !== 0 && item.protocol !== protocol) return undefined;
+  return { protocol, port: np.port };
+}
+
+const ANY_PORT: readonly PortItem[] = [{ kind: 'number', protocol: 0, low: 0, high: 0 }];
+
+function ruleVerdict(unit: PolicyUnit, rule: Rule): Verdict {
+  if (!isDeny(rule.section)) return Verdict.VERDICT_ALLOW;
+  return unit.audit ? Verdict.VERDICT_AUDIT : Verdict.VERDICT_DENY;
+}
+
+export function countSlot(v: Verdict): CountSlot {
+  return v === Verdict.VERDICT_DENY ? DENY : v === Verdict.VERDICT_AUDIT ? AUDIT : ALLOW;
+}
+
+/**
+ * What a rule adds to endpoint `ep` for any one peer, when that does not
+ * depend on the peer's pods: the same (protocol, port range) keys with the
+ * peer's identity. The compile's hot path: no per-peer allocation.
+ */
+export interface RuleTemplate {
+  readonly direction: Direction;
+  readonly verdict: Verdict;
+  readonly slot: CountSlot;
+  /** protocol, portLow, portHigh per key */
+  readonly ports: number[];
+}
+
+/**
+ * Templates of rules without named ports, which are the same for every
+ * endpoint: memoized per (immutable) rule so the compile and identity churn
+ * do not rebuild them per endpoint.
+ */
+const shared = new WeakMap<Rule, RuleTemplate>();
+
+/** The template of a rule for `ep`, or undefined when its keys depend on the peer's pods (egress named ports). */
+export function ruleTemplate(
+  ep: EndpointInfo,
+  unit: PolicyUnit,
+  rule: Rule,
+): RuleTemplate | undefined {
+  const cached = shared.get(rule);
+  if (cached !== undefined) return cached;
+  const t = buildTemplate(ep, unit, rule);
+  if (t !== undefined && !(rule.ports ?? []).some((p) => p.kind === 'named')) shared.set(rule, t);
+  return t;
+}
+
+function buildTemplate(ep: EndpointInfo, unit: PolicyUnit, rule: Rule): RuleTemplate | undefined {
+  const egress = isEgress(rule.section);
+  const verdict = ruleVerdict(unit, rule);
+  const t: RuleTemplate = {
+    direction: egress ? Direction.DIRECTION_EGRESS : Direction.DIRECTION_INGRESS,
+    verdict,
+    slot: countSlot(verdict),
+    ports: [],
+  };
+  for (const item of rule.ports ?? ANY_PORT) {
+    if (item.kind === 'number') {
+      t.ports.push(item.protocol, item.low, item.high);
+      continue;
+    }
+    if (egress) return undefined;
+    // Ingress: the named port is the endpoint's own.
+    const r = resolveNamed(item, ep);
+    if (r !== undefined) t.ports.push(r.protocol, r.port, r.port);
+  }
+  return t;
 }
 
 /**
@@ -101,44 +168,58 @@ export function peerContributions(
 ): Contribution[] {
   const egress = isEgress(rule.section);
   const direction = egress ? Direction.DIRECTION_EGRESS : Direction.DIRECTION_INGRESS;
-  const verdict = isDeny(rule.section)
-    ? unit.audit
-      ? Verdict.VERDICT_AUDIT
-      : Verdict.VERDICT_DENY
-    : Verdict.VERDICT_ALLOW;
+  const verdict = ruleVerdict(unit, rule);
   const out: Contribution[] = [];
-  const push = (identity: number, protocol: number, low: number, high: number): void => {
-    const key = policyKeyString({ direction, identity, protocol, portLow: low, portHigh: high });
-    out.push({ key, verdict, peer, unit, rule });
-  };
-  for (const item of rule.ports ?? [{ kind: 'number', protocol: 0, low: 0, high: 0 } as const]) {
+  for (const item of rule.ports ?? ANY_PORT) {
     if (item.kind === 'number') {
-      push(peer, item.protocol, item.low, item.high);
+      out.push({
+        direction,
+        identity: peer,
+        protocol: item.protocol,
+        portLow: item.low,
+        portHigh: item.high,
+        verdict,
+      });
       continue;
     }
     if (!egress) {
       const r = resolveNamed(item, ep);
-      if (r !== undefined) {
-        const [proto, port] = r.split('/').map(Number) as [number, number];
-        push(peer, proto, port, port);
-      }
+      if (r !== undefined)
+        out.push({
+          direction,
+          identity: peer,
+          protocol: r.protocol,
+          portLow: r.port,
+          portHigh: r.port,
+          verdict,
+        });
       continue;
     }
     // Egress: the destination's pods name the port. "Any peer" means every identity with pods.
     const byId = ctx.endpointsByIdentity();
     const targets = peer === 0 ? [...byId.keys()] : [peer];
     for (const id of targets) {
-      const resolutions = new Set((byId.get(id) ?? []).map((e) => resolveNamed(item, e) ?? 'none'));
+      const resolutions = new Map<string, { protocol: number; port: number } | undefined>();
+      for (const e of byId.get(id) ?? []) {
+        const r = resolveNamed(item, e);
+        resolutions.set(r === undefined ? 'none' : `${r.protocol}/${r.port}`, r);
+      }
       if (resolutions.size > 1) {
         errors.push(
-          `unenforceable: named port "${item.name}" resolves differently across the pods of identity ${id} (${[...resolutions].sort().join(', ')})`,
+          `unenforceable: named port "${item.name}" resolves differently across the pods of identity ${id} (${[...resolutions.keys()].sort().join(', ')})`,
         );
         continue;
       }
-      const [only] = resolutions;
-      if (only === undefined || only === 'none') continue;
-      const [proto, port] = only.split('/').map(Number) as [number, number];
-      push(id, proto, port, port);
+      const [only] = resolutions.values();
+      if (only === undefined) continue;
+      out.push({
+        direction,
+        identity: id,
+        protocol: only.protocol,
+        portLow: only.port,
+        portHigh: only.port,
+        verdict,
+      });
     }
   }
   return out;

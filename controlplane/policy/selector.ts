@@ -86,10 +86,10 @@ export function matchesSelector(sel: Selector, labels: Readonly<Record<string, s
  * namespace and cluster (which many selectors share). Undefined: no such
  * requirement, test the selector against every identity.
  */
-export function indexLabel(sel: Selector): string | undefined {
+export function indexLabel(sel: Selector): { key: string; value: string } | undefined {
   const single = sel.requirements.filter((r) => r.operator === 'In' && r.values.length === 1);
   const rank = (r: Requirement): number =>
     r.key === CLUSTER_KEY ? 2 : r.key === NAMESPACE_KEY ? 1 : 0;
   const best = single.sort((a, b) => rank(a) - rank(b))[0];
-  return best === undefined ? undefined : `${best.key}=${best.values[0]}`;
+  return best === undefined ? undefined : { key: best.key, value: best.values[0]! };
 }

@@ -1,14 +1,11 @@
-import {
-  lookupPolicy,
-  parsePolicyKeyString,
-  protocolName,
-  verdictName,
-} from '../../common/index.js';
-import { Direction, Verdict } from '../../proto/index.js';
+import { comparePolicyKeys, lookupPolicy, protocolName, verdictName } from '../../common/index.js';
+import { Direction, Verdict, type PolicyEntry } from '../../proto/index.js';
 import { blockContainsIp } from './cidr.js';
 import type { PolicyEngine } from './engine.js';
 import type { EndpointState } from './endpoint-state.js';
+import type { PolicyUnit, Rule } from './model.js';
 import { describePolicy } from './parse-policy.js';
+import { peerContributions, rulePeers } from './rule-entries.js';
 import type { PolicyRef, Section } from './types.js';
 
 export interface TraceDecision {
@@ -60,7 +57,38 @@ function identityOfAddress(
   return best?.id ?? 2;
 }
 
+/**
+ * The first rule (in unit and rule order) that contributes `entry` to the
+ * endpoint with its verdict class. Recomputed from the rules rather than
+ * stored per entry: trace is rare, the compile holds millions of entries.
+ */
+function contributor(
+  engine: PolicyEngine,
+  state: EndpointState,
+  entry: PolicyEntry,
+): { unit: PolicyUnit; rule: Rule } | undefined {
+  for (const unit of state.units) {
+    for (const rule of unit.rules) {
+      if (!state.applies(unit, rule.section)) continue;
+      const peers = rulePeers(rule, engine).ids;
+      // An entry names its peer, or comes from "any peer" (egress named ports expand 0 to identities).
+      for (const peer of new Set([entry.identity, 0])) {
+        if (!peers.has(peer)) continue;
+        for (const c of peerContributions(state.info, unit, rule, peer, engine, [])) {
+          const cls =
+            c.verdict === Verdict.VERDICT_DENY && state.info.audit === true
+              ? Verdict.VERDICT_AUDIT
+              : c.verdict;
+          if (cls === entry.verdict && comparePolicyKeys(c, entry) === 0) return { unit, rule };
+        }
+      }
+    }
+  }
+  return undefined;
+}
+
 function decide(
+  engine: PolicyEngine,
   state: EndpointState,
   section: 'ingress' | 'egress',
   peer: number,
@@ -69,9 +97,8 @@ function decide(
   const direction =
     section === 'ingress' ? Direction.DIRECTION_INGRESS : Direction.DIRECTION_EGRESS;
   const mode = state[section];
-  const entries = [...state.map].map(([k, verdict]) => ({ ...parsePolicyKeyString(k), verdict }));
   const hit = lookupPolicy(
-    entries,
+    state.entries(),
     { direction, identity: peer, protocol: q.protocol, port: q.port },
     mode.enforced,
   );
@@ -93,37 +120,29 @@ function decide(
       reason: `no policy selects ${what}`,
     };
   }
-  const key = `${hit.entry.direction}|${hit.entry.identity}|${hit.entry.protocol}|${hit.entry.portLow}|${hit.entry.portHigh}`;
   const wanted = hit.entry.verdict;
-  for (const u of state.units) {
-    for (const c of state.contributions.get(u.id) ?? []) {
-      if (c.key !== key) continue;
-      const cls =
-        c.verdict === Verdict.VERDICT_DENY && state.info.audit === true
-          ? Verdict.VERDICT_AUDIT
-          : c.verdict;
-      if (cls !== wanted) continue;
-      const sec = c.rule.section;
-      const where = `${describePolicy(u.ref)} ${sec}[${c.rule.index}]`;
-      const decision: TraceDecision = {
-        kind: 'policy',
-        policy: u.ref,
-        section: sec,
-        ruleIndex: c.rule.index,
+  const found = contributor(engine, state, hit.entry);
+  if (found !== undefined) {
+    const { unit: u, rule } = found;
+    const where = `${describePolicy(u.ref)} ${rule.section}[${rule.index}]`;
+    const decision: TraceDecision = {
+      kind: 'policy',
+      policy: u.ref,
+      section: rule.section,
+      ruleIndex: rule.index,
+    };
+    if (wanted === Verdict.VERDICT_DENY)
+      return { allowed: false, audit: false, decision, reason: `denied by ${where}` };
+    if (wanted === Verdict.VERDICT_AUDIT) {
+      return {
+        allowed: true,
+        audit: true,
+        decision,
+        reason: `audit: ${where} would deny it (not enforced)`,
       };
-      if (wanted === Verdict.VERDICT_DENY)
-        return { allowed: false, audit: false, decision, reason: `denied by ${where}` };
-      if (wanted === Verdict.VERDICT_AUDIT) {
-        return {
-          allowed: true,
-          audit: true,
-          decision,
-          reason: `audit: ${where} would deny it (not enforced)`,
-        };
-      }
-      const l7 = c.rule.l7 ? '; L7 rules not enforced' : '';
-      return { allowed: true, audit: false, decision, reason: `allowed by ${where}${l7}` };
     }
+    const l7 = rule.l7 ? '; L7 rules not enforced' : '';
+    return { allowed: true, audit: false, decision, reason: `allowed by ${where}${l7}` };
   }
   // The any-any audit entry of a direction whose default deny is audited.
   return {
@@ -155,10 +174,10 @@ export function trace(
     dst?.info.identity ??
     (engine.endpoint(to) === undefined ? identityOfAddress(engine, q.to, cidrIdentity) : undefined);
   if (peer === undefined) return { error: `unknown endpoint ${to}` };
-  const egress = decide(src, 'egress', peer, q);
+  const egress = decide(engine, src, 'egress', peer, q);
   if (!egress.allowed) return { allowed: false, decision: egress.decision, reason: egress.reason };
   if (dst === undefined) return { allowed: true, decision: egress.decision, reason: egress.reason };
-  const ingress = decide(dst, 'ingress', src.info.identity, q);
+  const ingress = decide(engine, dst, 'ingress', src.info.identity, q);
   if (!ingress.allowed)
     return { allowed: false, decision: ingress.decision, reason: ingress.reason };
   const audited = [egress, ingress].find((s) => s.audit);
