@@ -17,6 +17,7 @@ export function statusJson(s: StatusResponse): Record<string, unknown> {
         connected: c.source?.connected ?? false,
         lastEventAt: iso(c.source?.lastEventUnixMs ?? 0),
         lastError: c.source?.lastError ?? '',
+        refusedChangeSets: c.source?.refusedChangeSets ?? 0,
       },
       nodes: c.nodes.map((n) => ({
         name: n.name,

@@ -29,6 +29,7 @@ export function registerClusters(program: Command): void {
               ? new Date(c.source.lastEventUnixMs).toISOString()
               : null,
             lastError: c.source?.lastError ?? '',
+            refusedChangeSets: c.source?.refusedChangeSets ?? 0,
           },
         })),
       });

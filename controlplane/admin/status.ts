@@ -31,6 +31,7 @@ export function buildStatus(d: StatusDeps): StatusResponse {
         connected: src?.connected ?? false,
         lastEventUnixMs: src?.lastEventAt ?? 0,
         lastError: src?.lastError ?? '',
+        refusedChangeSets: src?.refused ?? 0,
       },
       nodes: c.nodes.map((n) => {
         const v = d.tracker.view(c.name, n);

@@ -9,6 +9,8 @@ export interface SourceState {
   lastEventAt: number;
   /** what the source or the control plane refused last; '' when fine */
   lastError: string;
+  /** change sets on this cluster's subject the control plane refused (malformed, forged, not a member) */
+  refused: number;
 }
 
 /**
@@ -29,7 +31,7 @@ export class SourceRegistry {
   #get(cluster: string): SourceState {
     let s = this.#sources.get(cluster);
     if (!s) {
-      s = { cluster, origin: '', lastSeen: 0, lastEventAt: 0, lastError: '' };
+      s = { cluster, origin: '', lastSeen: 0, lastEventAt: 0, lastError: '', refused: 0 };
       this.#sources.set(cluster, s);
     }
     return s;
@@ -56,6 +58,7 @@ export class SourceRegistry {
     const s = this.#get(cluster);
     s.lastSeen = this.#clock.now();
     s.lastError = `control plane refused a change set: ${error}`;
+    s.refused += 1;
   }
 
   state(cluster: string): (SourceState & { connected: boolean }) | undefined {

@@ -305,6 +305,25 @@ describe('control plane', () => {
     }
   });
 
+  it('a forged change set (another cluster in the payload than on the subject) is refused, counted, and writes nothing', async () => {
+    const before = await status();
+    const refused = before.clusters.find((c) => c.name === 'eu')!.source!.refusedChangeSets;
+    const forged = {
+      ...event([pod('forged', 'eu-1', '10.1.0.99')]),
+      cluster: { ...eu, name: 'us' },
+    };
+    await nc.jetstream().publish('meshplane.events.eu', JSON.stringify(forged));
+    const s = await until('refusal counted', async () => {
+      const st = await status();
+      const src = st.clusters.find((c) => c.name === 'eu')!.source!;
+      return src.refusedChangeSets > refused ? st : undefined;
+    });
+    expect(s.clusters.find((c) => c.name === 'eu')!.source!.lastError).toContain(
+      'published on the subject of cluster eu',
+    );
+    expect(s.revision).toBe(before.revision);
+  });
+
   it('removing a cluster deletes its endpoints and identities mesh-wide in one revision', async () => {
     const etcd = new Etcd3({ hosts: infra.etcd.endpoint });
     try {

@@ -56,6 +56,8 @@ export interface ClusterSourceStatus {
   lastEventUnixMs: number;
   /** the last change set the source refused */
   lastError: string;
+  /** change sets the control plane refused (malformed, forged, not a member) */
+  refusedChangeSets: number;
 }
 
 export interface ClusterStatus {
@@ -532,7 +534,7 @@ export const NodeStatus: MessageFns<NodeStatus> = {
 };
 
 function createBaseClusterSourceStatus(): ClusterSourceStatus {
-  return { connected: false, lastEventUnixMs: 0, lastError: "" };
+  return { connected: false, lastEventUnixMs: 0, lastError: "", refusedChangeSets: 0 };
 }
 
 export const ClusterSourceStatus: MessageFns<ClusterSourceStatus> = {
@@ -545,6 +547,9 @@ export const ClusterSourceStatus: MessageFns<ClusterSourceStatus> = {
     }
     if (message.lastError !== "") {
       writer.uint32(26).string(message.lastError);
+    }
+    if (message.refusedChangeSets !== 0) {
+      writer.uint32(32).uint64(message.refusedChangeSets);
     }
     return writer;
   },
@@ -586,6 +591,14 @@ export const ClusterSourceStatus: MessageFns<ClusterSourceStatus> = {
             message.lastError = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.refusedChangeSets = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -606,6 +619,7 @@ export const ClusterSourceStatus: MessageFns<ClusterSourceStatus> = {
     message.connected = object.connected ?? false;
     message.lastEventUnixMs = object.lastEventUnixMs ?? 0;
     message.lastError = object.lastError ?? "";
+    message.refusedChangeSets = object.refusedChangeSets ?? 0;
     return message;
   },
 };
