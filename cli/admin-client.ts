@@ -48,9 +48,10 @@ async function call<Req, Res>(
   } catch (err) {
     const e = err as grpc.ServiceError;
     if (e.code === grpc.status.UNAVAILABLE || e.code === grpc.status.DEADLINE_EXCEEDED) {
+      const plain = transport.plainTextBecause;
       throw new CliExit(
         EXIT.unreachable,
-        `control plane at ${address} is unreachable: ${e.details || e.message}`,
+        `control plane at ${address} is unreachable: ${e.details || e.message}${plain ? ` (meshctl spoke plain text: ${plain})` : ''}`,
       );
     }
     if (

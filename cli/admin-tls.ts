@@ -25,13 +25,19 @@ export function tlsDirOf(stateDir: string): string {
  */
 export async function adminTransport(
   opts: { signal?: AbortSignal } = {},
-): Promise<ClientTransport> {
+): Promise<ClientTransport & { plainTextBecause?: string }> {
   const stateDir = stateDirOf(undefined);
   const state = await readMeshState(stateDir);
-  if (state?.tls === 'insecure') return clientTransport('insecure');
+  if (state?.tls === 'insecure') {
+    return { ...clientTransport('insecure'), plainTextBecause: 'the mesh runs --insecure' };
+  }
   const files: TlsFiles = state?.tls ?? meshTlsLayout(tlsDirOf(stateDir)).admin;
   if (state?.tls === undefined && !(await exists(files.cert))) {
-    return clientTransport('insecure');
+    // Said when the server is unreachable: a TLS server looks exactly like that to plain text.
+    return {
+      ...clientTransport('insecure'),
+      plainTextBecause: `no admin certificate in ${tlsDirOf(stateDir)}; for an mTLS mesh pass its --state-dir`,
+    };
   }
   try {
     return clientTransport(await readTlsMaterial(files, opts));

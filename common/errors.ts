@@ -13,6 +13,8 @@ export type ErrorCode =
   | 'CAPACITY'
   | 'LAUNCH_FAILED'
   | 'NOT_FOUND'
+  | 'UNAUTHENTICATED'
+  | 'PERMISSION_DENIED'
   | 'INTERNAL';
 
 export class MeshError extends Error {

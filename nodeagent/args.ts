@@ -10,11 +10,14 @@ export interface AgentArgs {
   capacityIpcache: number | undefined;
   capacityEndpoints: number | undefined;
   capacityPolicyEntries: number | undefined;
+  /** mTLS files (mesh CA, this node's certificate and key), or explicit plain text */
+  tls: { ca: string; cert: string; key: string } | 'insecure';
 }
 
-export const AGENT_USAGE = `usage: nodeagent --server HOST:PORT --cluster C --node N [--datapath emulated|ebpf]
-                 [--verify-interval 60s] [--capacity-ipcache N] [--capacity-endpoints N]
-                 [--capacity-policy-entries N]`;
+export const AGENT_USAGE = `usage: nodeagent --server HOST:PORT --cluster C --node N
+                 (--tls-ca FILE --tls-cert FILE --tls-key FILE | --insecure)
+                 [--datapath emulated|ebpf] [--verify-interval 60s] [--capacity-ipcache N]
+                 [--capacity-endpoints N] [--capacity-policy-entries N]`;
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -48,6 +51,10 @@ export function parseAgentArgs(argv: string[]): Result<AgentArgs> {
         'capacity-ipcache': { type: 'string' },
         'capacity-endpoints': { type: 'string' },
         'capacity-policy-entries': { type: 'string' },
+        'tls-ca': { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        insecure: { type: 'boolean', default: false },
       },
     }));
   } catch (err) {
@@ -90,6 +97,7 @@ export function parseAgentArgs(argv: string[]): Result<AgentArgs> {
   const capacityIpcache = count('capacity-ipcache');
   const capacityEndpoints = count('capacity-endpoints');
   const capacityPolicyEntries = count('capacity-policy-entries');
+  const tls = tlsOf(values, errors);
   if (errors.length > 0) return { ok: false, errors };
   return {
     ok: true,
@@ -103,6 +111,35 @@ export function parseAgentArgs(argv: string[]): Result<AgentArgs> {
       capacityIpcache,
       capacityEndpoints,
       capacityPolicyEntries,
+      tls,
     },
   };
+}
+
+/** mTLS unless --insecure says otherwise; never both, never half of the files. */
+function tlsOf(
+  values: { 'tls-ca'?: string; 'tls-cert'?: string; 'tls-key'?: string; insecure?: boolean },
+  errors: ValidationIssue[],
+): AgentArgs['tls'] {
+  const files = { ca: values['tls-ca'], cert: values['tls-cert'], key: values['tls-key'] };
+  const given = Object.values(files).some((v) => v !== undefined);
+  if (values.insecure) {
+    if (given)
+      errors.push(issue('--insecure', 'cannot be combined with --tls-ca/--tls-cert/--tls-key'));
+    return 'insecure';
+  }
+  const { ca, cert, key } = files;
+  if (ca && cert && key) return { ca, cert, key };
+  for (const [name, v] of Object.entries(files)) {
+    if (!v)
+      errors.push(
+        issue(
+          `--tls-${name}`,
+          given
+            ? 'is required with the other --tls-* files'
+            : 'is required (or --insecure for plain text)',
+        ),
+      );
+  }
+  return 'insecure';
 }

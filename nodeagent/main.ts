@@ -4,6 +4,7 @@
 // first revision is applied. SIGTERM/SIGINT close the stream and exit 0
 // without touching the datapath (stopping is not removing).
 import { formatIssue } from '../common/index.js';
+import { clientTransport, readTlsMaterial, type ClientTransport } from '../common/tls/index.js';
 import { AGENT_USAGE, parseAgentArgs } from './args.js';
 import { NodeAgent, type LogFields, type Logger } from './client/index.js';
 import { EmulatedDatapath, type Datapath, type EmulatedDatapathOptions } from './datapath/index.js';
@@ -40,11 +41,26 @@ async function main(argv: string[]): Promise<number> {
   if (args.capacityEndpoints !== undefined) capacity.endpoints = args.capacityEndpoints;
   if (args.capacityPolicyEntries !== undefined)
     capacity.policyEntriesPerEndpoint = args.capacityPolicyEntries;
+  if (args.tls === 'insecure') {
+    logger.warn('plain text to the control plane (--insecure): no server or node identity');
+  }
+  // Read before the datapath opens: a missing certificate is a usage error, exit 2.
+  let transport: ClientTransport;
+  try {
+    transport = clientTransport(
+      args.tls === 'insecure' ? 'insecure' : await readTlsMaterial(args.tls),
+    );
+  } catch (err) {
+    process.stderr.write(`nodeagent: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
   const datapath: Datapath = new EmulatedDatapath(capacity);
 
   const agent = new NodeAgent({
     server: args.server,
     node: { id: args.node, cluster: args.cluster },
+    credentials: transport.credentials,
+    channelOptions: transport.options,
     datapath,
     verifyIntervalMs: args.verifyIntervalMs,
     logger,

@@ -26,8 +26,9 @@ elapsed() {
 
 # --- Debian packages ----------------------------------------------------------
 # etcd/nats-server for the launcher, clang/llvm/libbpf-dev/bpftool for the eBPF
-# datapath, iproute2/iptables for node setup, protoc for scripts/gen-proto.sh.
-packages=(etcd-server nats-server clang llvm libbpf-dev iproute2 iptables protobuf-compiler bpftool)
+# datapath, iproute2/iptables for node setup, protoc for scripts/gen-proto.sh,
+# openssl for the mesh CA and certificates `meshctl up` issues.
+packages=(etcd-server nats-server clang llvm libbpf-dev iproute2 iptables protobuf-compiler bpftool openssl)
 
 ensure_packages() {
   if ! command -v dpkg-query >/dev/null; then

@@ -1,2 +1,2 @@
-export { XdsServer } from './server.js';
+export { XdsServer, type XdsServerOptions } from './server.js';
 export type * from './callbacks.js';

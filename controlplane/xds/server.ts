@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { MeshError, type Clock, type Logger } from '../../common/index.js';
+import { MeshError, type Clock, type ErrorCode, type Logger } from '../../common/index.js';
+import { authorizeNodeStream } from '../../common/tls/index.js';
 import {
   PROTOCOL_VERSION,
   PROTOCOL_VERSION_HEADER,
@@ -14,6 +15,22 @@ import { ResourceDigests } from './resource-digest.js';
 
 type Stream = grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
 
+export interface XdsServerOptions {
+  /**
+   * Serve a node only to a client certificate naming exactly that node
+   * (spiffe://meshplane/cluster/<c>/node/<n>). Set whenever the server runs
+   * mTLS; off only for plain-text servers, which cannot know who is calling.
+   */
+  requireNodeCertificate?: boolean;
+}
+
+/** How a refused stream ends: the agent classifies by status code, never by text. */
+const STATUS_OF: Partial<Record<ErrorCode, grpc.status>> = {
+  PROTOCOL_MISMATCH: grpc.status.FAILED_PRECONDITION,
+  UNAUTHENTICATED: grpc.status.UNAUTHENTICATED,
+  PERMISSION_DENIED: grpc.status.PERMISSION_DENIED,
+};
+
 /**
  * The gRPC side of snapshot distribution: one stream per node, served from
  * the snapshot cache. The cache decides what each node should hold; this
@@ -24,14 +41,22 @@ export class XdsServer {
   readonly #callbacks: XdsCallbacks;
   readonly #clock: Clock;
   readonly #log: Logger;
+  readonly #opts: XdsServerOptions;
   readonly #digests = new ResourceDigests();
   readonly #sessions = new Map<string, { session: NodeSession; stream: Stream }>();
   readonly #dirty = new Set<string>();
   #flushScheduled = false;
   readonly #unsubscribe: () => void;
 
-  constructor(cache: SnapshotCache, callbacks: XdsCallbacks, clock: Clock, log: Logger) {
+  constructor(
+    cache: SnapshotCache,
+    callbacks: XdsCallbacks,
+    clock: Clock,
+    log: Logger,
+    opts: XdsServerOptions = {},
+  ) {
     this.#cache = cache;
+    this.#opts = opts;
     this.#callbacks = callbacks;
     this.#clock = clock;
     this.#log = log;
@@ -92,10 +117,7 @@ export class XdsServer {
         this.#log.warn('discovery stream refused', { node: identity?.key, error: e.message });
         // grpc-js turns an 'error' event on a server stream into the call's status.
         stream.emit('error', {
-          code:
-            e.code === 'PROTOCOL_MISMATCH'
-              ? grpc.status.FAILED_PRECONDITION
-              : grpc.status.INVALID_ARGUMENT,
+          code: STATUS_OF[e.code] ?? grpc.status.INVALID_ARGUMENT,
           details: e.message,
         });
       }
@@ -128,6 +150,11 @@ export class XdsServer {
     }
     if (!req.node?.id || !req.node.cluster) {
       throw new MeshError('VALIDATION', 'the first request must name node.id and node.cluster');
+    }
+    // The node a stream serves is the one its first request names; only that
+    // node's own certificate may ask (one agent's key must not read another's policy).
+    if (this.#opts.requireNodeCertificate) {
+      authorizeNodeStream(stream.getAuthContext(), req.node.cluster, req.node.id);
     }
     const identity: NodeIdentity = {
       key: nodeKey(req.node.cluster, req.node.id),

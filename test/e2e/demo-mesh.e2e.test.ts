@@ -5,7 +5,7 @@
 // through the admin API and `meshctl status --json`.
 // Slow-ish (~15 s): it starts 8 processes and waits for real propagation.
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
-import { cp, readFile, writeFile, rm } from 'node:fs/promises';
+import { cp, readFile, writeFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
@@ -13,6 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import { connect } from 'nats';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clientTransport, meshTlsLayout, readTlsMaterial } from '../../common/tls/index.js';
 import { MeshAdminClient, StatusRequest, type StatusResponse } from '../../proto/index.js';
 import { tempDir, type TempDir } from '../harness/index.js';
 
@@ -89,7 +90,9 @@ describe('the demo mesh under meshctl up', () => {
         reject(new Error(`meshctl up exited ${String(code)}:\n${stderr}`)),
       );
     });
-    admin = new MeshAdminClient(ready.controlPlane, grpc.credentials.createInsecure());
+    // mTLS is the default: the admin API wants the admin certificate `up` issued.
+    const t = clientTransport(await readTlsMaterial(meshTlsLayout(join(stateDir, 'tls')).admin));
+    admin = new MeshAdminClient(ready.controlPlane, t.credentials, t.options);
   }, 120_000);
 
   afterAll(async () => {
@@ -310,6 +313,42 @@ describe('the demo mesh under meshctl up', () => {
     }
   });
 
+  it('runs mTLS by default: one certificate per process, keys 0600, plain text refused', async () => {
+    const tls = meshTlsLayout(join(stateDir, 'tls'));
+    for (const key of [
+      tls.ca.key,
+      tls.controlPlane.key,
+      tls.admin.key,
+      tls.agent('eu', 'eu-1').key,
+    ]) {
+      expect((await stat(key)).mode & 0o777, key).toBe(0o600);
+    }
+    // Each agent was given the paths of its own certificate, never key material.
+    const { stdout: ps } = await run('ps', ['-o', 'args=', '--ppid', String(up.pid)]);
+    const agentLine = ps.split('\n').find((l) => l.includes('--node eu-1'));
+    expect(agentLine).toContain(`--tls-cert ${tls.agent('eu', 'eu-1').cert}`);
+    expect(ps).not.toContain('BEGIN');
+    expect(ps).not.toContain('--insecure');
+    const state = JSON.parse(await readFile(join(stateDir, 'mesh.json'), 'utf8')) as {
+      controlPlane: string;
+    };
+    const plain = new MeshAdminClient(state.controlPlane, grpc.credentials.createInsecure());
+    try {
+      await expect(
+        new Promise((resolve, reject) =>
+          plain.status(
+            StatusRequest.create(),
+            new grpc.Metadata(),
+            { deadline: Date.now() + 5000 },
+            (err, res) => (err ? reject(err) : resolve(res)),
+          ),
+        ),
+      ).rejects.toMatchObject({ code: grpc.status.UNAVAILABLE });
+    } finally {
+      plain.close();
+    }
+  });
+
   it('Ctrl-C stops every process and removes what it created', async () => {
     const state = JSON.parse(await readFile(join(stateDir, 'mesh.json'), 'utf8')) as {
       etcd: string;
@@ -337,6 +376,7 @@ describe('the demo mesh under meshctl up', () => {
     await expect(readFile(join(stateDir, 'mesh.json'))).rejects.toThrow(/ENOENT/);
     await expect(readFile(join(stateDir, 'data'))).rejects.toThrow(/ENOENT/);
     await expect(readFile(join(stateDir, 'nats'))).rejects.toThrow(/ENOENT/);
+    await expect(stat(join(stateDir, 'tls'))).rejects.toThrow(/ENOENT/);
     await rm(stateDir, { recursive: true, force: true });
   });
 });

@@ -57,6 +57,8 @@ describe('control plane faults', () => {
         infra.etcd.endpoint,
         '--nats',
         infra.nats.url,
+        // plain text: this test is about crashes, test/tls about who may connect
+        '--insecure',
       ],
       { stdio: ['ignore', 'pipe', 'ignore'] },
     );

@@ -62,6 +62,12 @@ describe('command line', () => {
       'eu-1',
       '--capacity-policy-entries',
       '99',
+      '--tls-ca',
+      'ca.crt',
+      '--tls-cert',
+      'eu-1.crt',
+      '--tls-key',
+      'eu-1.key',
     ]);
     expect(ok).toEqual({
       ok: true,
@@ -75,6 +81,7 @@ describe('command line', () => {
         capacityIpcache: undefined,
         capacityEndpoints: undefined,
         capacityPolicyEntries: 99,
+        tls: { ca: 'ca.crt', cert: 'eu-1.crt', key: 'eu-1.key' },
       },
     });
     const bad = parseAgentArgs([
@@ -84,6 +91,7 @@ describe('command line', () => {
       'xdp',
       '--capacity-ipcache',
       '0',
+      '--insecure',
     ]);
     expect(bad.ok).toBe(false);
     if (!bad.ok) {
@@ -96,5 +104,15 @@ describe('command line', () => {
       ]);
     }
     expect(parseAgentArgs(['--bogus']).ok).toBe(false);
+    const base = ['--server', 'cp:7000', '--cluster', 'eu', '--node', 'eu-1'];
+    const fields = (argv: string[]): string[] => {
+      const r = parseAgentArgs([...base, ...argv]);
+      return r.ok ? [] : r.errors.map((e) => e.field ?? '');
+    };
+    // mTLS unless plain text is asked for explicitly; never half of it.
+    expect(fields([])).toEqual(['--tls-ca', '--tls-cert', '--tls-key']);
+    expect(fields(['--tls-ca', 'ca.crt'])).toEqual(['--tls-cert', '--tls-key']);
+    expect(fields(['--insecure', '--tls-ca', 'ca.crt'])).toEqual(['--insecure']);
+    expect(fields(['--insecure'])).toEqual([]);
   });
 });

@@ -48,6 +48,7 @@ describe('nodeagent/main.ts', () => {
     const cp = await ScriptedControlPlane.start();
     planes.push(cp);
     const agent = startAgent([
+      '--insecure',
       '--server',
       cp.address,
       '--cluster',
@@ -98,6 +99,7 @@ describe('nodeagent/main.ts', () => {
 
   it('refuses --datapath ebpf (not implemented yet) and bad usage with exit 2', async () => {
     const ebpf = startAgent([
+      '--insecure',
       '--server',
       '127.0.0.1:1',
       '--cluster',
