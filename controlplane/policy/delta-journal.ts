@@ -14,6 +14,13 @@ interface Touched {
    * numbers, not strings, as identity churn journals thousands of keys.
    */
   before: Map<number, Map<number, Verdict | undefined>>;
+  /**
+   * When the endpoint's state object was replaced before anything changed it
+   * in place: that old state, untouched since, is the "before" of the whole
+   * map (undefined: there was none). Diffing it at the end is cheaper than
+   * noting every key of both maps.
+   */
+  base?: { state: EndpointState | undefined };
 }
 
 const P16 = 0x1_0000;
@@ -75,6 +82,13 @@ export class DeltaJournal {
 
   /** A whole map replaced: every key of the old map and of the new one may have changed. */
   replaced(name: string, old: EndpointState | undefined, next: EndpointState | undefined): void {
+    if (!this.#touched.has(name)) {
+      // The engine drops a replaced state object, so `old` stays as it is now.
+      this.#entry(name, old).base = { state: old };
+      return;
+    }
+    const t = this.#touched.get(name)!;
+    if (t.base !== undefined) return;
     const note = this.begin(name, old);
     old?.forEach((k, v) => note(k, v));
     next?.forEach((k) => {
@@ -112,18 +126,34 @@ export class DeltaJournal {
         deletes: [],
         errors: errorsOf(state),
       };
-      for (const [identity, byRest] of t.before) {
-        for (const [rest, before] of byRest) {
-          const key = keyOf(identity, rest);
-          const now = state.get(key);
-          if (now === before) continue;
-          if (now === undefined) d.deletes.push(key);
-          else d.upserts.push({ ...key, verdict: now });
+      if (t.base !== undefined) diff(t.base.state, state, d);
+      else
+        for (const [identity, byRest] of t.before) {
+          for (const [rest, before] of byRest) {
+            const key = keyOf(identity, rest);
+            const now = state.get(key);
+            if (now === before) continue;
+            if (now === undefined) d.deletes.push(key);
+            else d.upserts.push({ ...key, verdict: now });
+          }
         }
-      }
       if (d.upserts.length > 0 || d.deletes.length > 0 || !t.existed || t.flags !== flagsOf(state))
         out.push(d);
     }
     return out.sort((a, b) => (a.endpoint < b.endpoint ? -1 : a.endpoint > b.endpoint ? 1 : 0));
   }
+}
+
+/** The changes from one map to another, into `d`. */
+function diff(before: EndpointState | undefined, after: EndpointState, d: EndpointDelta): void {
+  before?.forEach((k, v) => {
+    const now = after.get(k);
+    if (now === v) return;
+    const key: PolicyMapKey = { ...k };
+    if (now === undefined) d.deletes.push(key);
+    else d.upserts.push({ ...key, verdict: now });
+  });
+  after.forEach((k, verdict) => {
+    if (before?.get(k) === undefined) d.upserts.push({ ...k, verdict });
+  });
 }
