@@ -27,6 +27,7 @@ import {
   type SourcePosition,
 } from './ingest/index.js';
 import { MeshModel } from './model/index.js';
+import { parsePolicy, requiredPrefixes } from './policy/index.js';
 import { ClustersetIpAllocator } from './services/index.js';
 import { SnapshotCache } from './snapshot/index.js';
 import { EtcdMeshStore, keyLayout, type KeyLayout } from './store/index.js';
@@ -224,6 +225,17 @@ export class ControlPlane {
         revision: () => sync.revision,
         identities: () => model.identities(),
         references: (id) => model.references(id),
+        clusters: () => model.clusters(),
+        cidrIdentities: () => model.cidrIdentities(),
+        cidrPrefixesInUse: () => {
+          const prefixes = new Set<string>();
+          for (const p of model.policies()) {
+            const parsed = parsePolicy(p);
+            if (parsed.ok)
+              for (const prefix of requiredPrefixes(parsed.value)) prefixes.add(prefix);
+          }
+          return prefixes;
+        },
       },
       clock,
       log.child({ part: 'identity-gc' }),

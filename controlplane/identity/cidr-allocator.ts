@@ -23,21 +23,25 @@ export class CidrIdentityAllocator {
   async allocateMany(
     prefixes: readonly string[],
     opts: { signal?: AbortSignal } = {},
-  ): Promise<Map<string, number>> {
+  ): Promise<Map<string, { id: number; createRevision: number }>> {
     const L = this.#layout;
     const unique = [...new Set(prefixes)].sort();
     for (let attempt = 0; attempt < 32; attempt++) {
       opts.signal?.throwIfAborted();
       const [counter, ...found] = await Promise.all([
         this.#etcd.get(L.cidrIdentityNext).exec(),
-        ...unique.map((p) => this.#etcd.get(L.cidrIdentity(p)).string()),
+        ...unique.map((p) => this.#etcd.get(L.cidrIdentity(p)).exec()),
       ]);
-      const out = new Map<string, number>();
+      const out = new Map<string, { id: number; createRevision: number }>();
       const missing: string[] = [];
       unique.forEach((p, i) => {
-        const v = found[i] as string | null;
-        if (v === null) missing.push(p);
-        else out.set(p, (JSON.parse(v) as { id: number }).id);
+        const kv = found[i]!.kvs[0];
+        if (!kv) missing.push(p);
+        else
+          out.set(p, {
+            id: (JSON.parse(kv.value.toString()) as { id: number }).id,
+            createRevision: Number(kv.create_revision),
+          });
       });
       if (missing.length === 0) return out;
       const c = counter.kvs[0];
@@ -51,10 +55,14 @@ export class CidrIdentityAllocator {
         const id = (CIDR_IDENTITY_BASE | (next + i)) >>> 0;
         txn = txn.and(L.cidrIdentity(p), 'Create', '==', 0);
         ops.push(this.#etcd.put(L.cidrIdentity(p)).value(JSON.stringify({ id })));
-        out.set(p, id);
+        out.set(p, { id, createRevision: 0 });
       }
       ops.push(this.#etcd.put(L.cidrIdentityNext).value(String(next + missing.length)));
-      if ((await txn.then(...ops).commit()).succeeded) return out;
+      const res = await txn.then(...ops).commit();
+      if (res.succeeded) {
+        for (const p of missing) out.get(p)!.createRevision = Number(res.header.revision);
+        return out;
+      }
     }
     throw new MeshError('CONFLICT', 'CIDR identity allocation lost 32 races in a row');
   }

@@ -10,6 +10,12 @@ export interface GcView {
   revision(): number;
   identities(): Iterable<{ id: number; cluster: string; hash: string }>;
   references(id: number): number;
+  /** member clusters (a CIDR deletion requires none committed a change set after the view) */
+  clusters(): readonly { name: string }[];
+  /** prefix -> CIDR identity */
+  cidrIdentities(): ReadonlyMap<string, number>;
+  /** prefixes some policy names now */
+  cidrPrefixesInUse(): ReadonlySet<string>;
 }
 
 export interface IdentityGcOptions {
@@ -130,10 +136,47 @@ export class IdentityGc {
         .commit();
       if (res.succeeded) collected += 1;
     }
+    collected += await this.#cidrRound(revision, now);
     if (collected > 0) {
       this.#log.info('identity GC: collected', { collected });
       this.#onCollected(collected);
     }
     return { marked: plan.mark.length, collected };
+  }
+
+  /**
+   * CIDR identities are referenced by the policies that name their prefix:
+   * unused ones are marked, and deleted after the grace period unless a
+   * change set (which may add such a policy) was committed after the view.
+   */
+  async #cidrRound(revision: number, now: number): Promise<number> {
+    const L = this.#layout;
+    const inUse = this.#view.cidrPrefixesInUse();
+    const marks = await this.#etcd.getAll().prefix(`${L.bookkeeping}cidr-unused/`).strings();
+    let collected = 0;
+    for (const [prefix, id] of this.#view.cidrIdentities()) {
+      const mark = L.cidrUnused(prefix);
+      const since = marks[mark] === undefined ? undefined : Number(marks[mark]);
+      if (inUse.has(prefix)) {
+        if (since !== undefined) await this.#etcd.delete().key(mark);
+        continue;
+      }
+      if (since === undefined) {
+        await this.#etcd.put(mark).value(String(now));
+        continue;
+      }
+      if (now - since < this.#graceMs || collected >= this.#maxPerRound) continue;
+      let txn = this.#etcd.if(L.cidrIdentity(prefix), 'Mod', '<', revision + 1);
+      for (const c of this.#view.clusters())
+        txn = txn.and(L.sourceSequence(c.name), 'Mod', '<', revision + 1);
+      const res = await txn
+        .then(this.#etcd.delete().key(L.cidrIdentity(prefix)), this.#etcd.delete().key(mark))
+        .commit();
+      if (res.succeeded) {
+        collected += 1;
+        this.#log.info('identity GC: CIDR identity collected', { prefix, id });
+      }
+    }
+    return collected;
   }
 }

@@ -106,7 +106,7 @@ export class ChangeSetCommitter {
       // The transaction compares the position key, so a commit in between fails it.
       if (JSON.stringify(read.position) !== JSON.stringify(stored)) continue;
       checkMembership(ev, read.member);
-      await this.#allocateCidrIdentities(ev, opts.signal);
+      const cidrGuards = await this.#allocateCidrIdentities(ev, opts.signal);
       await this.#serviceIps?.ensure(
         ev.upserts.filter((o) => o.kind === 'ServiceExport'),
         opts.signal ? { signal: opts.signal } : {},
@@ -119,6 +119,7 @@ export class ChangeSetCommitter {
         .if(this.#layout.sourceSequence(ev.cluster.name), 'Mod', '==', guards.sequenceMod)
         .and(this.#layout.member(ev.cluster.name), 'Mod', '==', guards.memberMod);
       for (const [key, rev] of resolved.guards) txn = txn.and(key, 'Create', '==', rev);
+      for (const [key, rev] of cidrGuards) txn = txn.and(key, 'Create', '==', rev);
       const res = await txn
         .then(
           ...plan.puts.map((p) => this.#etcd.put(p.key).value(p.value)),
@@ -143,8 +144,9 @@ export class ChangeSetCommitter {
   async #allocateCidrIdentities(
     ev: ChangeSetEvent,
     signal: AbortSignal | undefined,
-  ): Promise<void> {
-    if (!this.#cidrs) return;
+  ): Promise<Map<string, number>> {
+    const guards = new Map<string, number>();
+    if (!this.#cidrs) return guards;
     const prefixes: string[] = [];
     for (const o of ev.upserts) {
       if (
@@ -156,7 +158,11 @@ export class ChangeSetCommitter {
       const parsed = parsePolicy(o);
       if (parsed.ok) prefixes.push(...requiredPrefixes(parsed.value));
     }
-    if (prefixes.length > 0) await this.#cidrs.allocateMany(prefixes, signal ? { signal } : {});
+    if (prefixes.length === 0) return guards;
+    const ids = await this.#cidrs.allocateMany(prefixes, signal ? { signal } : {});
+    // The commit requires them to still exist: a GC in between makes it retry (and re-allocate).
+    for (const [prefix, a] of ids) guards.set(this.#layout.cidrIdentity(prefix), a.createRevision);
+    return guards;
   }
 
   /**

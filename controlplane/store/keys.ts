@@ -33,6 +33,8 @@ export interface KeyLayout {
   /** mesh-wide CIDR identity of a prefix (value {id}); the prefix's "/" is written "_" */
   cidrIdentity(prefix: string): string;
   cidrIdentityNext: string;
+  /** bookkeeping: when a CIDR identity was first seen unused by every policy */
+  cidrUnused(prefix: string): string;
   /** set by the ingest leader while a cluster's source is silent beyond its lease (value: since, ISO) */
   stale(cluster: string): string;
   /** a ServiceImport's clusterset IP (value {ip}), stable for the import's life */
@@ -63,6 +65,7 @@ export function keyLayout(root = '/meshplane'): KeyLayout {
     ingestElection: 'meshplane-ingest',
     cidrIdentity: (p) => `${mesh}cidr-identities/by-prefix/${p.replace('/', '_')}`,
     cidrIdentityNext: `${mesh}cidr-identities/next`,
+    cidrUnused: (p) => `${root}/book/cidr-unused/${p.replace('/', '_')}`,
     stale: (c) => `${cluster(c)}stale`,
     serviceIp: (ns, n) => `${mesh}service-ips/by-name/${ns}/${n}`,
     serviceIpNext: `${mesh}service-ips/next`,

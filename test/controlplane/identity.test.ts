@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isMeshError } from '../../common/index.js';
 import {
+  CidrIdentityAllocator,
   IdentityAllocator,
   IdentityGc,
   canonicalLabels,
@@ -20,6 +21,11 @@ import { useInfra } from '../harness/index.js';
 
 const run = promisify(execFile);
 const layout = keyLayout();
+const noCidrs = {
+  clusters: () => [],
+  cidrIdentities: () => new Map<string, number>(),
+  cidrPrefixesInUse: () => new Set<string>(),
+};
 
 describe('identity allocation (real etcd)', () => {
   const infra = useInfra();
@@ -91,6 +97,7 @@ describe('identity allocation (real etcd)', () => {
     const revision = Number((await etcd.get('x').exec()).header.revision);
     const refs = new Map([[used.id, 2]]);
     const view = {
+      ...noCidrs,
       revision: () => revision,
       identities: () => [used, unused].map((a) => ({ id: a.id, cluster: 'gc', hash: a.hash })),
       references: (id: number) => refs.get(id) ?? 0,
@@ -114,6 +121,7 @@ describe('identity allocation (real etcd)', () => {
     const a = await allocator.allocate({ name: 'gc2', id: 12 }, { 'k8s:app': 'a' });
     const revision = Number((await etcd.get('x').exec()).header.revision);
     const view = {
+      ...noCidrs,
       revision: () => revision,
       identities: () => [{ id: a.id, cluster: 'gc2', hash: a.hash }],
       references: () => 0,
@@ -125,6 +133,55 @@ describe('identity allocation (real etcd)', () => {
     await etcd.put(layout.sourceSequence('gc2')).value('{"epoch":"e","sequence":1}');
     expect((await gc.round()).collected).toBe(0);
     expect(await etcd.get(layout.identityById('gc2', a.id)).string()).not.toBeNull();
+  });
+});
+
+describe('CIDR identities (real etcd)', () => {
+  const infra = useInfra();
+  it('are minted once per prefix mesh-wide, and collected after the grace period once no policy names them', async () => {
+    const etcd = new Etcd3({ hosts: infra.etcd.endpoint });
+    try {
+      const cidrs = new CidrIdentityAllocator(etcd, layout);
+      const [a, b] = await Promise.all([
+        cidrs.allocateMany(['10.0.0.0/8', '192.0.2.0/24']),
+        cidrs.allocateMany(['192.0.2.0/24']),
+      ]);
+      expect(a!.get('192.0.2.0/24')!.id).toBe(b!.get('192.0.2.0/24')!.id);
+      expect(a!.get('10.0.0.0/8')!.id >>> 24).toBe(1);
+      let now = 5_000_000;
+      const stored = async () => {
+        const m = new Map<string, number>();
+        for (const [k, v] of Object.entries(
+          await etcd.getAll().prefix('/meshplane/mesh/cidr-identities/by-prefix/').strings(),
+        )) {
+          m.set(
+            k.slice(k.lastIndexOf('/') + 1).replace('_', '/'),
+            (JSON.parse(v) as { id: number }).id,
+          );
+        }
+        return m;
+      };
+      const revision = async () => Number((await etcd.get('x').exec()).header.revision);
+      const current = await stored();
+      const rev = await revision();
+      const view = {
+        revision: () => rev,
+        identities: () => [],
+        references: () => 0,
+        clusters: () => [],
+        cidrIdentities: () => current,
+        cidrPrefixesInUse: () => new Set(['10.0.0.0/8']),
+      };
+      const log = { info: () => {}, warn: () => {}, error: () => {}, child: () => log };
+      const gc = new IdentityGc(etcd, layout, view, { now: () => now }, log, { graceMs: 60_000 });
+      await gc.round();
+      expect([...(await stored()).keys()].sort()).toEqual(['10.0.0.0/8', '192.0.2.0/24']);
+      now += 61_000;
+      await gc.round();
+      expect([...(await stored()).keys()]).toEqual(['10.0.0.0/8']);
+    } finally {
+      etcd.close();
+    }
   });
 });
 
