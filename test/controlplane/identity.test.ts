@@ -146,8 +146,8 @@ describe('CIDR identities (real etcd)', () => {
         cidrs.allocateMany(['10.0.0.0/8', '192.0.2.0/24']),
         cidrs.allocateMany(['192.0.2.0/24']),
       ]);
-      expect(a!.get('192.0.2.0/24')!.id).toBe(b!.get('192.0.2.0/24')!.id);
-      expect(a!.get('10.0.0.0/8')!.id >>> 24).toBe(1);
+      expect(a.get('192.0.2.0/24')!.id).toBe(b.get('192.0.2.0/24')!.id);
+      expect(a.get('10.0.0.0/8')!.id >>> 24).toBe(1);
       let now = 5_000_000;
       const stored = async () => {
         const m = new Map<string, number>();
