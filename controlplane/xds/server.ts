@@ -11,11 +11,14 @@ import {
 import { nodeKey, type MeshRevision, type SnapshotCache } from '../snapshot/index.js';
 import type { NodeIdentity, XdsCallbacks } from './callbacks.js';
 import { NodeSession } from './node-session.js';
+import { PushScheduler } from './push-scheduler.js';
 import { ResourceDigests } from './resource-digest.js';
 
 type Stream = grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
 
 export interface XdsServerOptions {
+  /** coalescing of bursts: debounce after the last revision, capped at a maximum delay (defaults 2 ms / 25 ms) */
+  pushTiming?: { debounceMs?: number; maxDelayMs?: number };
   /**
    * Serve a node only to a client certificate naming exactly that node
    * (spiffe://meshplane/cluster/<c>/node/<n>). Set whenever the server runs
@@ -44,8 +47,7 @@ export class XdsServer {
   readonly #opts: XdsServerOptions;
   readonly #digests = new ResourceDigests();
   readonly #sessions = new Map<string, { session: NodeSession; stream: Stream }>();
-  readonly #dirty = new Set<string>();
-  #flushScheduled = false;
+  readonly #scheduler: PushScheduler;
   readonly #unsubscribe: () => void;
 
   constructor(
@@ -60,6 +62,9 @@ export class XdsServer {
     this.#callbacks = callbacks;
     this.#clock = clock;
     this.#log = log;
+    this.#scheduler = new PushScheduler((keys) => {
+      for (const key of keys) this.#sessions.get(key)?.session.push();
+    }, opts.pushTiming ?? {});
     this.#unsubscribe = cache.subscribe((rev) => this.#onRevision(rev));
   }
 
@@ -75,6 +80,7 @@ export class XdsServer {
   /** Ends every stream (agents reconnect to another replica or when we return). */
   close(): void {
     this.#unsubscribe();
+    this.#scheduler.close();
     for (const { session, stream } of this.#sessions.values()) {
       session.close();
       stream.end();
@@ -83,16 +89,7 @@ export class XdsServer {
   }
 
   #onRevision(rev: MeshRevision): void {
-    for (const key of rev.affected) if (this.#sessions.has(key)) this.#dirty.add(key);
-    if (this.#flushScheduled || this.#dirty.size === 0) return;
-    // Coalesce a burst of revisions into one push per node.
-    this.#flushScheduled = true;
-    setImmediate(() => {
-      this.#flushScheduled = false;
-      const keys = [...this.#dirty];
-      this.#dirty.clear();
-      for (const key of keys) this.#sessions.get(key)?.session.push();
-    });
+    this.#scheduler.add(rev.affected.filter((key) => this.#sessions.has(key)));
   }
 
   #serve(stream: Stream): void {
