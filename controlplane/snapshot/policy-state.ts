@@ -1,4 +1,4 @@
-import type { PolicyObject } from '../../common/index.js';
+import type { PolicyKind, PolicyObject } from '../../common/index.js';
 import type { IdentityRecord, MeshModel, ModelChange, StoredPod } from '../model/index.js';
 import {
   PolicyEngine,
@@ -49,7 +49,7 @@ export class PolicyState {
 
   /** Folds a model change in; returns the endpoints (cluster/namespace/pod) whose compiled policy may have changed. */
   apply(model: MeshModel, change: ModelChange): Set<string> | 'all' {
-    if (!this.#engine || change.policies.size > 0 || change.cidrs.size > 0) {
+    if (!this.#engine || change.policies.has('*') || change.cidrs.size > 0) {
       this.#rebuild(model);
       return 'all';
     }
@@ -58,6 +58,30 @@ export class PolicyState {
     const note = (deltas: { endpoint: string }[]): void => {
       for (const d of deltas) touched.add(d.endpoint);
     };
+    // One policy changed among many: recompile only what it selects, before and after.
+    for (const key of change.policies) {
+      const [cluster, kind, namespace, name] = key.split('/') as [
+        string,
+        PolicyKind,
+        string,
+        string,
+      ];
+      const ref = { cluster, kind, namespace, name };
+      const object = model.objectsOf(cluster).get(`${kind}/${namespace}/${name}`) as
+        PolicyObject | undefined;
+      const parsed = object ? parsePolicy(object) : undefined;
+      this.#invalid.delete(`${cluster}/${kind}/${namespace}/${name}`);
+      if (parsed?.ok) {
+        note(engine.upsertPolicy(parsed.value, ref));
+      } else {
+        if (parsed)
+          this.#invalid.set(
+            `${cluster}/${kind}/${namespace}/${name}`,
+            parsed.errors.map((e) => e.message),
+          );
+        note(engine.removePolicy(ref));
+      }
+    }
     const identities = new Map<number, IdentityRecord>();
     for (const r of model.identities()) if (change.identities.has(r.id)) identities.set(r.id, r);
     for (const id of change.identities) {
