@@ -10,9 +10,9 @@ import type { EndpointInfo, EndpointIssue, EndpointPolicyResult } from './types.
 /** How a direction of an endpoint is enforced, from the units that select it. */
 interface DirectionMode {
   /** default deny, enforced */
-  enforced: boolean;
+  readonly enforced: boolean;
   /** default deny, reported only (audit policies, or an endpoint in audit mode) */
-  audited: boolean;
+  readonly audited: boolean;
 }
 
 function catchAll(direction: Direction): EntryKey {
@@ -35,7 +35,8 @@ export class EndpointState implements VerdictRules {
   readonly units: readonly PolicyUnit[];
   readonly ingress: DirectionMode;
   readonly egress: DirectionMode;
-  readonly errors = new Map<PolicyUnit, string[]>();
+  /** per unit; created on the first error (most endpoints have none) */
+  #errors: Map<PolicyUnit, string[]> | undefined;
   readonly #table = new EntryTable();
 
   constructor(
@@ -70,14 +71,15 @@ export class EndpointState implements VerdictRules {
   }
 
   unitErrors(unit: PolicyUnit): string[] {
-    let list = this.errors.get(unit);
-    if (list === undefined) this.errors.set(unit, (list = []));
+    this.#errors ??= new Map();
+    let list = this.#errors.get(unit);
+    if (list === undefined) this.#errors.set(unit, (list = []));
     return list;
   }
 
   get errorCount(): number {
     let n = 0;
-    for (const l of this.errors.values()) n += l.length;
+    for (const l of this.#errors?.values() ?? []) n += l.length;
     return n;
   }
 
@@ -125,7 +127,7 @@ export class EndpointState implements VerdictRules {
     const errors: EndpointIssue[] = [];
     for (const unit of this.units) {
       // Sorted: peers are visited in the order identities arrived, which history decides.
-      for (const message of [...(this.errors.get(unit) ?? [])].sort())
+      for (const message of [...(this.#errors?.get(unit) ?? [])].sort())
         errors.push({ message, policy: unit.ref });
     }
     if (this.size > capacity) {
@@ -155,12 +157,17 @@ export class EndpointState implements VerdictRules {
   }
 }
 
+/** The three possible modes, shared: there is one state per endpoint, and 100k endpoints. */
+const OPEN: DirectionMode = Object.freeze({ enforced: false, audited: false });
+const ENFORCED: DirectionMode = Object.freeze({ enforced: true, audited: false });
+const AUDITED: DirectionMode = Object.freeze({ enforced: false, audited: true });
+
 function directionMode(
   units: readonly PolicyUnit[],
   info: EndpointInfo,
   egress: boolean,
 ): DirectionMode {
   const selecting = units.filter((u) => (egress ? u.defaultDeny.egress : u.defaultDeny.ingress));
-  const enforcing = selecting.some((u) => !u.audit) && info.audit !== true;
-  return { enforced: enforcing, audited: !enforcing && selecting.length > 0 };
+  if (selecting.length === 0) return OPEN;
+  return selecting.some((u) => !u.audit) && info.audit !== true ? ENFORCED : AUDITED;
 }

@@ -25,6 +25,9 @@ const TOMBSTONE = 1;
 /** set in every occupied slot's third key word, so a key is never EMPTY or TOMBSTONE */
 const OCCUPIED = 1 << 16;
 const MIN_CAPACITY = 16;
+/** never written: a table with them has no slots (`#mask` -1), so it grows first */
+const NO_WORDS = new Uint32Array(0);
+const NO_BYTES = new Uint8Array(0);
 
 function hash(a: number, b: number, c: number): number {
   let h = Math.imul(a ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(b ^ 0x7f4a7c15, 0xc2b2ae35) ^ c;
@@ -44,10 +47,11 @@ function hash(a: number, b: number, c: number): number {
  * verdict. Not safe for concurrent use.
  */
 export class EntryTable {
-  #keys = new Uint32Array(0);
-  #counts = new Uint32Array(0);
-  #verdicts = new Uint8Array(0);
-  #dirtyFlags = new Uint8Array(0);
+  // Most endpoints have no entries: they share empty arrays until their first key.
+  #keys = NO_WORDS;
+  #counts = NO_WORDS;
+  #verdicts = NO_BYTES;
+  #dirtyFlags = NO_BYTES;
   /** slots marked dirty since the last settle (indices into the current arrays) */
   #dirty: number[] = [];
   #mask = -1;

@@ -67,6 +67,9 @@ function podsInBlock(block: CidrBlock, ctx: RuleContext, out: PeerSet): void {
       for (const ip of ep.ips)
         (blockContainsIp(block, ip) ? inside : outside).push(`${ep.namespace}/${ep.name} ${ip}`);
     }
+    // Sorted: pods are listed in the order they arrived, which history decides.
+    inside.sort();
+    outside.sort();
     if (inside.length > 0 && outside.length === 0) out.ids.add(id);
     else if (inside.length > 0) {
       out.errors.push(
