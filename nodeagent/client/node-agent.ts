@@ -274,7 +274,15 @@ export class NodeAgent {
       if (outcome.kind === 'applied') {
         stream.send(ackRequest({ nonce: rev.nonce, ...outcome }));
         this.#lastApplied = { revision: outcome.revision, durationUs: outcome.durationUs, at };
-        this.#logger.info('revision applied', { ...outcome, parts: rev.parts.length });
+        this.#logger.info('revision applied', {
+          ...outcome,
+          parts: rev.parts.length,
+          // what this revision carried: a reconnect that holds everything shows 0 here
+          changed: rev.parts.reduce(
+            (n, p) => n + p.resources.length + p.removedResources.length,
+            0,
+          ),
+        });
         this.#events.emit('revisionApplied', {
           revision: outcome.revision,
           durationUs: outcome.durationUs,
