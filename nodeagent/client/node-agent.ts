@@ -242,7 +242,12 @@ export class NodeAgent {
       });
       this.#stream = undefined;
       if (signal.aborted) break;
-      if (end.progressed) backoff.reset();
+      // A refusal (wrong certificate, another protocol) keeps backing off to the cap.
+      const refused =
+        end.error?.code === 'PERMISSION_DENIED' ||
+        end.error?.code === 'UNAUTHENTICATED' ||
+        end.error?.code === 'PROTOCOL_MISMATCH';
+      if (end.progressed && !refused) backoff.reset();
       const retryInMs = backoff.next();
       const error = end.error;
       if (error !== undefined)

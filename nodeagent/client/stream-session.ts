@@ -145,6 +145,15 @@ function classify(err: unknown, mismatch: ProtocolMismatchError | undefined): Me
     }
     if (mismatch !== undefined) return mismatch;
     if (found?.serverVersion !== undefined) return found;
+    if (err.code === GrpcStatus.PERMISSION_DENIED || err.code === GrpcStatus.UNAUTHENTICATED) {
+      // Our certificate is not good for this node: retrying fast cannot fix it.
+      return new StreamError(
+        err.code === GrpcStatus.PERMISSION_DENIED ? 'PERMISSION_DENIED' : 'UNAUTHENTICATED',
+        `control plane refused this agent: ${err.details}`,
+        err.code,
+        { cause: err },
+      );
+    }
     return new StreamError(
       'UNAVAILABLE',
       `discovery stream failed: ${GrpcStatus[err.code] ?? err.code}: ${err.details}`,

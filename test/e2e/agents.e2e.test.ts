@@ -117,7 +117,7 @@ describe('node agents (processes)', () => {
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
     const agent: Agent = { node: n, child, logs: [] };
-    createInterface({ input: child.stderr! }).on('line', (l) => {
+    createInterface({ input: child.stderr }).on('line', (l) => {
       try {
         agent.logs.push(JSON.parse(l) as Record<string, unknown>);
       } catch {
