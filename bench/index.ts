@@ -13,3 +13,13 @@ export {
   seededRandom,
   type WorkloadShape,
 } from './lib/workload.js';
+export {
+  runServicesBench,
+  type ServicesBenchOptions,
+  type ServicesBenchResult,
+} from './services.js';
+export {
+  DEFAULT_SERVICES_SHAPE,
+  generateServicesWorkload,
+  type ServicesShape,
+} from './lib/services-workload.js';

@@ -3,10 +3,12 @@
 // each gets `--json` and the rest of its command line.
 import { identityChurnBench } from './identity-churn.js';
 import { policyCompileBench } from './policy-compile.js';
+import { servicesBench } from './services.js';
 
 const benches: Record<string, (json: boolean, argv: readonly string[]) => Promise<void>> = {
   'identity-churn': identityChurnBench,
   'policy-compile': policyCompileBench,
+  services: servicesBench,
 };
 
 const [name, ...rest] = process.argv.slice(2);
