@@ -20,7 +20,7 @@ import {
   TYPE_IPCACHE,
   type StatusResponse,
 } from '../../proto/index.js';
-import { tempDir, useInfra } from '../harness/index.js';
+import { tempDir, useInfra, waitFor } from '../harness/index.js';
 import { ManifestSource } from '../../clusters/src/index.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -84,19 +84,11 @@ describe('control plane', () => {
   };
   const nodeOf = (s: StatusResponse, cluster: string, node: string) =>
     s.clusters.find((c) => c.name === cluster)?.nodes.find((n) => n.name === node);
-  async function until<T>(
+  const until = <T>(
     what: string,
     fn: () => Promise<T | undefined>,
-    timeoutMs = 20_000,
-  ): Promise<T> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+    timeoutMs = 30_000,
+  ): Promise<T> => waitFor(what, fn, { timeoutMs });
 
   beforeAll(async () => {
     cp = new ControlPlane({

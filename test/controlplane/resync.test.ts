@@ -11,7 +11,7 @@ import { ManifestSource } from '../../clusters/src/index.js';
 import { silentLogger } from '../../common/index.js';
 import { ControlPlane } from '../../controlplane/index.js';
 import { MeshAdminClient, StatusRequest, type StatusResponse } from '../../proto/index.js';
-import { tempDir, useInfra, type TempDir } from '../harness/index.js';
+import { tempDir, useInfra, waitFor, type TempDir } from '../harness/index.js';
 
 const podYaml = (name: string) =>
   `apiVersion: v1\nkind: Pod\nmetadata: {name: ${name}, namespace: shop, labels: {app: ${name}}}\nspec: {nodeName: eu-1, containers: [{name: c, image: i}]}\n`;
@@ -37,13 +37,11 @@ describe('source restart with removals made while the control plane was down', (
         e ? reject(e) : resolve(r.clusters[0]?.endpoints ?? -1),
       ),
     );
-  async function until(what: string, fn: () => Promise<boolean>): Promise<void> {
-    const end = Date.now() + 30_000;
-    while (!(await fn())) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  const until = (
+    what: string,
+    pred: () => Promise<boolean>,
+    timeoutMs = 60_000,
+  ): Promise<boolean> => waitFor(what, pred, { timeoutMs, intervalMs: 100 });
 
   beforeAll(async () => {
     dir = await tempDir('resync-');

@@ -19,7 +19,7 @@ import {
   type ListServicesResponse,
   type StatusResponse,
 } from '../../proto/index.js';
-import { useInfra } from '../harness/index.js';
+import { useInfra, waitFor } from '../harness/index.js';
 import { RawAgent } from './raw-agent.js';
 
 const spec = (name: string, id: number): ClusterSpec => ({
@@ -94,19 +94,11 @@ describe('ServiceExport / ServiceImport across clusters', () => {
     };
     await nc.jetstream().publish(`meshplane.events.${c.name}`, JSON.stringify(ev));
   };
-  async function until<T>(
+  const until = <T>(
     what: string,
     fn: () => Promise<T | undefined>,
     timeoutMs = 30_000,
-  ): Promise<T> {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const v = await fn();
-      if (v !== undefined) return v;
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  ): Promise<T> => waitFor(what, fn, { timeoutMs });
   const start = async (): Promise<void> => {
     cp = new ControlPlane({
       etcdEndpoints: [infra.etcd.endpoint],

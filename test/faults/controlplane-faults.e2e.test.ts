@@ -11,7 +11,7 @@ import { connect, type NatsConnection } from 'nats';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { ChangeSetEvent, ClusterSpec, PodObject } from '../../common/index.js';
 import { MeshAdminClient } from '../../proto/index.js';
-import { useInfra } from '../harness/index.js';
+import { useInfra, waitFor } from '../harness/index.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const eu: ClusterSpec = { name: 'eu', id: 1, nodes: ['eu-1', 'eu-2'], podCIDR: '10.1.0.0/16' };
@@ -79,17 +79,11 @@ describe('control plane faults', () => {
   };
   const storedPods = async (): Promise<Record<string, string>> =>
     etcd.getAll().prefix('/meshplane/mesh/clusters/eu/objects/Pod/').strings();
-  async function until(
+  const until = (
     what: string,
     pred: () => Promise<boolean>,
     timeoutMs = 60_000,
-  ): Promise<void> {
-    const end = Date.now() + timeoutMs;
-    while (!(await pred())) {
-      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
+  ): Promise<boolean> => waitFor(what, pred, { timeoutMs, intervalMs: 100 });
 
   beforeAll(async () => {
     etcd = new Etcd3({ hosts: infra.etcd.endpoint });

@@ -114,3 +114,24 @@ function hasDatapathCapabilities(): boolean {
   const has = (bit: bigint): boolean => ((effective >> bit) & 1n) === 1n;
   return has(CAP_NET_ADMIN) && (has(CAP_BPF) || has(CAP_SYS_ADMIN));
 }
+
+/**
+ * Polls `probe` until it returns something other than undefined (or false),
+ * and returns that; fails naming `what` after `timeoutMs`. Tests wait with
+ * generous timeouts; speed belongs in benchmarks.
+ */
+export async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  opts: { timeoutMs?: number; intervalMs?: number; detail?: () => string } = {},
+): Promise<T> {
+  const end = Date.now() + (opts.timeoutMs ?? 30_000);
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) {
+      throw new Error(`timed out waiting for ${what}${opts.detail ? `: ${opts.detail()}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs ?? 50));
+  }
+}
