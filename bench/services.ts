@@ -135,10 +135,10 @@ export async function runServicesBench(
     };
     const services = cache.services;
     const servicesUpdate = services.update.bind(services);
-    services.update = (model) => {
+    services.update = (model, change) => {
       const t = performance.now();
       try {
-        return servicesUpdate(model);
+        return servicesUpdate(model, change);
       } finally {
         timings.services[phase].push(performance.now() - t);
       }

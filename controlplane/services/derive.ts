@@ -27,27 +27,46 @@ function selects(selector: Record<string, string>, labels: Record<string, string
  * Ready pods of one cluster indexed by namespace and by each label, so a
  * Service's selector looks at the pods carrying its rarest label only.
  */
-class PodIndex {
-  readonly #byLabel = new Map<string, PodObject[]>();
-  readonly #byNamespace = new Map<string, PodObject[]>();
+export class PodIndex {
+  /** namespace\nkey=value -> pods (by cluster/namespace/name) */
+  readonly #byLabel = new Map<string, Map<string, PodObject>>();
+  readonly #byNamespace = new Map<string, Map<string, PodObject>>();
 
-  constructor(pods: readonly PodObject[]) {
-    for (const p of pods) {
-      if (!p.ready || p.hostNetwork) continue;
-      push(this.#byNamespace, p.namespace, p);
-      for (const [k, v] of Object.entries(p.labels))
-        push(this.#byLabel, `${p.namespace}\n${k}=${v}`, p);
-    }
+  constructor(pods: readonly PodObject[] = []) {
+    for (const p of pods) this.add(p);
+  }
+
+  /** Indexes a pod if it can serve (ready, not hostNetwork). */
+  add(p: PodObject): void {
+    if (!p.ready || p.hostNetwork) return;
+    const id = `${p.namespace}/${p.name}`;
+    put(this.#byNamespace, p.namespace, id, p);
+    for (const [k, v] of Object.entries(p.labels))
+      put(this.#byLabel, `${p.namespace}\n${k}=${v}`, id, p);
+  }
+
+  remove(p: PodObject): void {
+    const id = `${p.namespace}/${p.name}`;
+    this.#byNamespace.get(p.namespace)?.delete(id);
+    for (const [k, v] of Object.entries(p.labels))
+      this.#byLabel.get(`${p.namespace}\n${k}=${v}`)?.delete(id);
   }
 
   select(namespace: string, selector: Record<string, string>): PodObject[] {
-    let smallest: PodObject[] | undefined = this.#byNamespace.get(namespace) ?? [];
+    let smallest = this.#byNamespace.get(namespace);
     for (const [k, v] of Object.entries(selector)) {
-      const list = this.#byLabel.get(`${namespace}\n${k}=${v}`) ?? [];
-      if (list.length < smallest.length) smallest = list;
+      const list = this.#byLabel.get(`${namespace}\n${k}=${v}`);
+      if (!list) return [];
+      if (!smallest || list.size < smallest.size) smallest = list;
     }
-    return smallest.filter((p) => selects(selector, p.labels));
+    return [...(smallest?.values() ?? [])].filter((p) => selects(selector, p.labels));
   }
+}
+
+function put<V>(m: Map<string, Map<string, V>>, k: string, id: string, v: V): void {
+  let inner = m.get(k);
+  if (!inner) m.set(k, (inner = new Map()));
+  inner.set(id, v);
 }
 
 function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
@@ -80,18 +99,26 @@ function targetPort(sp: ServicePortSpec, pod: PodObject): number | undefined {
 export function deriveServices(
   clusters: readonly ClusterObjects[],
   clustersetIp: (namespace: string, name: string) => string | undefined,
+  opts: {
+    /** only these imports (namespace/name); default all */
+    only?: ReadonlySet<string>;
+    /** a kept index of each cluster's pods (default: built from `pods`) */
+    podIndex?: (cluster: string) => PodIndex | undefined;
+  } = {},
 ): DerivedServices {
   const byName = new Map<string, Candidate[]>();
   const exports: ExportStatus[] = [];
   const podIndex = new Map<string, PodIndex>();
   const indexOf = (c: ClusterObjects): PodIndex => {
-    let i = podIndex.get(c.name);
-    if (!i) podIndex.set(c.name, (i = new PodIndex(c.pods)));
+    let i = podIndex.get(c.name) ?? opts.podIndex?.(c.name);
+    if (!i) i = new PodIndex(c.pods);
+    podIndex.set(c.name, i);
     return i;
   };
   for (const c of clusters) {
     const services = new Map(c.services.map((s) => [key(s.namespace, s.name), s]));
     for (const e of c.exports) {
+      if (opts.only && !opts.only.has(key(e.namespace, e.name))) continue;
       const service = services.get(key(e.namespace, e.name));
       const createdAt = e.creationTimestamp ?? e.recordedAt ?? '';
       const conditions: ExportCondition[] = [];

@@ -129,7 +129,7 @@ export class SnapshotCache {
     const shardsChanged = this.#ipcache.flush().length > 0;
     const servicesChanged =
       change.objects > 0 || change.pods.size > 0 || change.clusters.size > 0
-        ? this.#services.update(model)
+        ? this.#services.update(model, change)
         : new Set<string>();
     if (shardsChanged) this.#shared = this.#sharedResources();
 
