@@ -65,14 +65,8 @@ export class PodIndex {
 
 function put<V>(m: Map<string, Map<string, V>>, k: string, id: string, v: V): void {
   let inner = m.get(k);
-  if (!inner) m.set(k, (inner = new Map()));
+  if (!inner) m.set(k, (inner = new Map<string, V>()));
   inner.set(id, v);
-}
-
-function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
-  const list = m.get(k);
-  if (list) list.push(v);
-  else m.set(k, [v]);
 }
 
 /** The pod's port a Service port targets: by container port name, or by number. */

@@ -133,7 +133,7 @@ export class ServicesState {
     const updates = new Map<string, Map<string, EncodedResource | undefined>>();
     const stage = (cluster: string, rkey: string, r: EncodedResource | undefined): void => {
       let m = updates.get(cluster);
-      if (!m) updates.set(cluster, (m = new Map()));
+      if (!m) updates.set(cluster, (m = new Map<string, EncodedResource | undefined>()));
       m.set(rkey, r);
     };
     for (const name of names) {

@@ -58,7 +58,7 @@ function base(): ReturnType<typeof put>[] {
       );
     }
   }
-  return events as ReturnType<typeof put>[];
+  return events;
 }
 
 const podArb = fc.record({
