@@ -30,7 +30,7 @@ export class ShardedIpcache {
   readonly #encoded: (EncodedResource | undefined)[];
   readonly #dirty = new Set<number>();
 
-  constructor(shards = 16) {
+  constructor(shards = 256) {
     this.shards = shards;
     this.#entries = Array.from({ length: shards }, () => new Map<string, number>());
     this.#encoded = Array.from({ length: shards }, () => undefined);
@@ -77,8 +77,10 @@ export class ShardedIpcache {
     return changed;
   }
 
-  /** Current encoded shards (call flush() first). */
+  /** Current encoded shards that hold entries (call flush() first); an emptied shard leaves the nodes. */
   resources(): EncodedResource[] {
-    return this.#encoded.filter((r): r is EncodedResource => r !== undefined);
+    return this.#encoded.filter(
+      (r, s): r is EncodedResource => r !== undefined && this.#entries[s]!.size > 0,
+    );
   }
 }

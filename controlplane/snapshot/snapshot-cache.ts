@@ -55,7 +55,7 @@ export class SnapshotCache {
   readonly #ipConflicts = new Map<string, [string, string]>();
 
   constructor(opts: SnapshotCacheOptions = {}) {
-    this.#ipcache = new ShardedIpcache(opts.ipcacheShards ?? 16);
+    this.#ipcache = new ShardedIpcache(opts.ipcacheShards ?? 256);
   }
 
   get latest(): { revision: number; commitTime: number } {

@@ -6,6 +6,7 @@ import { Etcd3 } from 'etcd3';
 import { connect, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  decodeResource,
   type ChangeSetEvent,
   type ClusterSpec,
   type MeshObject,
@@ -129,7 +130,13 @@ describe('control plane', () => {
       .filter((r) => r.typeUrl === TYPE_ENDPOINT)
       .map((r) => r.name);
     expect(endpoints).toEqual(['endpoint/eu/billing/a']); // only the local pod
-    expect([...agent.held.values()].filter((r) => r.typeUrl === TYPE_IPCACHE).length).toBe(16);
+    // The mesh-wide ipcache: every pod IP of the cluster, in the shards that hold entries.
+    const ipcache = [...agent.held.values()].filter((r) => r.typeUrl === TYPE_IPCACHE);
+    const prefixes = ipcache.flatMap((r) => {
+      const v = decodeResource(r.typeUrl, r.payload);
+      return v.typeUrl === TYPE_IPCACHE ? v.value.entries.map((e) => e.prefix) : [];
+    });
+    expect(prefixes.sort()).toEqual(['10.1.0.10/32', '10.1.0.11/32']);
     agent.ack(parts);
     const s1 = await until('eu-1 in-sync', async () => {
       const s = await status();
