@@ -50,6 +50,14 @@ export class NodeSnapshot {
     return this.#parts.reduce((n, p) => n + p.size, 0);
   }
 
+  /** Built from the very same parts (by reference)? */
+  sameParts(other: NodeSnapshot): boolean {
+    return (
+      this.#parts.length === other.#parts.length &&
+      this.#parts.every((p, i) => p === other.#parts[i])
+    );
+  }
+
   /** Same expected content (resource keys and versions)? */
   sameAs(other: NodeSnapshot): boolean {
     if (

@@ -13,6 +13,8 @@ import { hostPrefix, ShardedIpcache } from './ipcache.js';
 import { NodeSnapshot, nodeKey } from './node-snapshot.js';
 import { TYPE_ENDPOINT } from '../../proto/index.js';
 
+const EMPTY_LOCAL: ReadonlyMap<string, EncodedResource> = new Map();
+
 /** The outcome of one etcd revision that changed at least one node's snapshot. */
 export interface MeshRevision {
   revision: number;
@@ -39,6 +41,8 @@ export class SnapshotCache {
   #shared: ReadonlyMap<string, EncodedResource> = new Map();
   /** node key -> local resources (endpoint policies of its pods) */
   readonly #local = new Map<string, Map<string, EncodedResource>>();
+  /** local maps some published snapshot points to (never changed in place again) */
+  readonly #publishedLocal = new WeakSet<ReadonlyMap<string, EncodedResource>>();
   readonly #snapshots = new Map<string, NodeSnapshot>();
   #latest: { revision: number; commitTime: number } = { revision: 0, commitTime: 0 };
   readonly #listeners = new Set<(rev: MeshRevision) => void>();
@@ -149,13 +153,16 @@ export class SnapshotCache {
         const prev = this.#snapshots.get(key);
         if (prev && !shardsChanged && !servicesChanged.has(c.name) && !touchedLocal.has(key))
           continue;
-        const local = this.#local.get(key) ?? new Map<string, EncodedResource>();
+        const local = this.#local.get(key) ?? EMPTY_LOCAL;
         const next = new NodeSnapshot(c.name, n, revision, [
           this.#shared,
           this.#services.resources(c.name),
-          new Map(local),
+          local,
         ]);
-        if (prev?.sameAs(next)) continue;
+        // Parts are copy-on-write and replaced only when their content
+        // changed, so the same parts mean the same snapshot.
+        if (prev?.sameParts(next)) continue;
+        this.#publishedLocal.add(local);
         this.#snapshots.set(key, next);
         affected.push(key);
       }
@@ -190,11 +197,7 @@ export class SnapshotCache {
   /** (Re)builds a local endpoint's resource from its compiled policy. */
   #putEndpoint(pod: StoredPod, touched: Set<string>): void {
     const key = nodeKey(pod.cluster, pod.node);
-    let local = this.#local.get(key);
-    if (!local) {
-      local = new Map();
-      this.#local.set(key, local);
-    }
+    const local = this.#local.get(key) ?? EMPTY_LOCAL;
     const rkey = resourceKey(TYPE_ENDPOINT, endpointResourceName(pod));
     const name = podName(pod);
     const result = pod.hostNetwork ? undefined : this.#policy.result(name);
@@ -216,7 +219,7 @@ export class SnapshotCache {
     const r = buildEndpointResource(pod, policy);
     this.#endpointIdentity.set(name, pod.identity);
     if (local.get(rkey)?.version === r.version) return;
-    local.set(rkey, r);
+    this.#writableLocal(key).set(rkey, r);
     touched.add(key);
   }
 
@@ -244,10 +247,25 @@ export class SnapshotCache {
     }
   }
 
+  /**
+   * A node's local resources, safe to change: a map a published snapshot
+   * points to is copied first (copy-on-write), so snapshots stay immutable
+   * and an unchanged node's snapshot shares its map instead of copying it.
+   */
+  #writableLocal(key: string): Map<string, EncodedResource> {
+    let local = this.#local.get(key);
+    if (!local || this.#publishedLocal.has(local)) {
+      local = new Map(local);
+      this.#local.set(key, local);
+    }
+    return local;
+  }
+
   #removeEndpoint(pod: StoredPod, touched: Set<string>): void {
     const owner = podName(pod);
     const key = nodeKey(pod.cluster, pod.node);
-    this.#local.get(key)?.delete(resourceKey(TYPE_ENDPOINT, endpointResourceName(pod)));
+    const rkey = resourceKey(TYPE_ENDPOINT, endpointResourceName(pod));
+    if (this.#local.get(key)?.has(rkey)) this.#writableLocal(key).delete(rkey);
     this.#endpointErrors.delete(owner);
     this.#endpointIdentity.delete(owner);
     touched.add(key);
