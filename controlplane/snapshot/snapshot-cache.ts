@@ -7,6 +7,7 @@ import {
   endpointResourceName,
   type EndpointPolicy,
 } from './endpoint.js';
+import { BucketedMap } from './bucketed-map.js';
 import { PolicyState } from './policy-state.js';
 import { ServicesState } from './services-state.js';
 import { hostPrefix, ShardedIpcache } from './ipcache.js';
@@ -40,9 +41,8 @@ export class SnapshotCache {
   readonly #ipcache: ShardedIpcache;
   #shared: ReadonlyMap<string, EncodedResource> = new Map();
   /** node key -> local resources (endpoint policies of its pods) */
-  readonly #local = new Map<string, Map<string, EncodedResource>>();
-  /** local maps some published snapshot points to (never changed in place again) */
-  readonly #publishedLocal = new WeakSet<ReadonlyMap<string, EncodedResource>>();
+  /** node key -> its local resources; immutable maps replaced on change (published snapshots share them) */
+  readonly #local = new Map<string, BucketedMap<EncodedResource>>();
   readonly #snapshots = new Map<string, NodeSnapshot>();
   #latest: { revision: number; commitTime: number } = { revision: 0, commitTime: 0 };
   readonly #listeners = new Set<(rev: MeshRevision) => void>();
@@ -162,7 +162,6 @@ export class SnapshotCache {
         // Parts are copy-on-write and replaced only when their content
         // changed, so the same parts mean the same snapshot.
         if (prev?.sameParts(next)) continue;
-        this.#publishedLocal.add(local);
         this.#snapshots.set(key, next);
         affected.push(key);
       }
@@ -219,7 +218,10 @@ export class SnapshotCache {
     const r = buildEndpointResource(pod, policy);
     this.#endpointIdentity.set(name, pod.identity);
     if (local.get(rkey)?.version === r.version) return;
-    this.#writableLocal(key).set(rkey, r);
+    this.#local.set(
+      key,
+      (this.#local.get(key) ?? BucketedMap.empty<EncodedResource>()).with(rkey, r),
+    );
     touched.add(key);
   }
 
@@ -247,25 +249,12 @@ export class SnapshotCache {
     }
   }
 
-  /**
-   * A node's local resources, safe to change: a map a published snapshot
-   * points to is copied first (copy-on-write), so snapshots stay immutable
-   * and an unchanged node's snapshot shares its map instead of copying it.
-   */
-  #writableLocal(key: string): Map<string, EncodedResource> {
-    let local = this.#local.get(key);
-    if (!local || this.#publishedLocal.has(local)) {
-      local = new Map(local);
-      this.#local.set(key, local);
-    }
-    return local;
-  }
-
   #removeEndpoint(pod: StoredPod, touched: Set<string>): void {
     const owner = podName(pod);
     const key = nodeKey(pod.cluster, pod.node);
     const rkey = resourceKey(TYPE_ENDPOINT, endpointResourceName(pod));
-    if (this.#local.get(key)?.has(rkey)) this.#writableLocal(key).delete(rkey);
+    const local = this.#local.get(key);
+    if (local?.has(rkey)) this.#local.set(key, local.without(rkey));
     this.#endpointErrors.delete(owner);
     this.#endpointIdentity.delete(owner);
     touched.add(key);
