@@ -155,6 +155,8 @@ export interface SourceHealthEvent {
 
 export const SUBJECT_EVENTS_PREFIX = 'meshplane.events';
 export const SUBJECT_HEALTH_PREFIX = 'meshplane.health';
+/** NATS header carrying the W3C trace context of a change set (also in ChangeSetEvent.traceparent) */
+export const TRACEPARENT_HEADER = 'traceparent';
 /** core NATS: the control plane asks a cluster's source to republish its full state */
 export const SUBJECT_RESYNC_PREFIX = 'meshplane.resync';
 export const EVENTS_STREAM = 'MESHPLANE_EVENTS';

@@ -5,6 +5,7 @@ import {
   MeshError,
   SUBJECT_EVENTS_PREFIX,
   SUBJECT_HEALTH_PREFIX,
+  TRACEPARENT_HEADER,
   formatIssue,
   isMeshError,
   sleep,
@@ -155,7 +156,8 @@ export class EventConsumer {
         continue;
       }
       const list = byCluster.get(cluster) ?? [];
-      list.push({ msg: m, event: checked.value });
+      const traceparent = m.headers?.get(TRACEPARENT_HEADER);
+      list.push({ msg: m, event: traceparent ? { ...checked.value, traceparent } : checked.value });
       byCluster.set(cluster, list);
     }
     // Clusters are independent; within one, order is kept by the fold.
@@ -183,6 +185,7 @@ export class EventConsumer {
           sequence: last.seq,
           revision: out.revision,
           identitiesAllocated: out.allocated,
+          traceparents: group.flatMap((g) => (g.event.traceparent ? [g.event.traceparent] : [])),
         });
       }
     } catch (err) {

@@ -44,8 +44,11 @@ async function storedEvents(cluster: string): Promise<ChangeSetEvent[]> {
   const events: ChangeSetEvent[] = [];
   for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq += 1) {
     const msg = await jsm.streams.getMessage(EVENTS_STREAM, { seq });
-    if (msg.subject === `${SUBJECT_EVENTS_PREFIX}.${cluster}`)
+    if (msg.subject === `${SUBJECT_EVENTS_PREFIX}.${cluster}`) {
+      // Every change set carries a W3C trace context header.
+      expect(msg.header.get('traceparent')).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
       events.push(msg.json<ChangeSetEvent>());
+    }
   }
   return events;
 }

@@ -1,10 +1,11 @@
 import type { JetStreamManager, NatsConnection, NatsError } from 'nats';
-import { StorageType } from 'nats';
+import { StorageType, headers as natsHeaders } from 'nats';
 import {
   EVENTS_STREAM,
   MeshError,
   SUBJECT_EVENTS_PREFIX,
   SUBJECT_RESYNC_PREFIX,
+  TRACEPARENT_HEADER,
 } from '../../../common/index.js';
 
 /**
@@ -15,7 +16,12 @@ export interface EventSink {
   /** Makes sure the events stream exists. Idempotent. */
   ensureStream(): Promise<void>;
   /** A JetStream publish that resolves with the stream sequence once the PubAck arrived. */
-  publishEvent(subject: string, payload: Uint8Array, msgID: string): Promise<number>;
+  publishEvent(
+    subject: string,
+    payload: Uint8Array,
+    msgID: string,
+    traceparent?: string,
+  ): Promise<number>;
   /** Core NATS, fire and forget. */
   publishHealth(subject: string, payload: Uint8Array): void;
   /** The largest message the server takes. */
@@ -80,8 +86,12 @@ export function natsEventSink(nc: NatsConnection, opts: NatsSinkOptions = {}): E
       if (!createStream) return;
       await ensureEventsStream(await nc.jetstreamManager({ timeout }));
     },
-    async publishEvent(subject, payload, msgID) {
-      const ack = await nc.jetstream({ timeout }).publish(subject, payload, { msgID, timeout });
+    async publishEvent(subject, payload, msgID, traceparent) {
+      const h = natsHeaders();
+      if (traceparent) h.set(TRACEPARENT_HEADER, traceparent);
+      const ack = await nc
+        .jetstream({ timeout })
+        .publish(subject, payload, { msgID, timeout, headers: h });
       if (ack.stream !== EVENTS_STREAM) {
         throw new MeshError(
           'INTERNAL',

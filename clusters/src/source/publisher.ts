@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { ChangeSetEvent, Logger } from '../../../common/index.js';
 import { MeshError, SUBJECT_EVENTS_PREFIX, isMeshError } from '../../../common/index.js';
 import type { ClusterState } from './change-set.js';
@@ -131,8 +131,15 @@ export class ChangeSetPublisher {
       .digest('hex')
       .slice(0, 32);
     const subject = `${SUBJECT_EVENTS_PREFIX}.${event.cluster.name}`;
-    const seq = await this.#opts.sink.publishEvent(subject, payload, msgID);
+    // A W3C trace context per change set, in a header (the payload, and so
+    // the dedup id, stay the same across retries), so the commit and every
+    // node's apply can be tied back to the save that caused them.
+    const seq = await this.#opts.sink.publishEvent(subject, payload, msgID, newTraceparent());
     this.#generation += 1;
     return seq;
   }
+}
+
+function newTraceparent(): string {
+  return `00-${randomBytes(16).toString('hex')}-${randomBytes(8).toString('hex')}-01`;
 }
