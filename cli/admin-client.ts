@@ -13,6 +13,7 @@ import {
   type StatusResponse,
 } from '../proto/index.js';
 import { adminTransport } from './admin-tls.js';
+import type { MeshTarget } from './state-dir.js';
 import { CliExit, EXIT } from './exit-codes.js';
 
 type Unary<Req, Res> = (
@@ -27,13 +28,14 @@ type Unary<Req, Res> = (
  * (validation, clash, not found) is exit code 2 with the server's message.
  */
 async function call<Req, Res>(
-  address: string,
+  target: MeshTarget,
   pick: (c: MeshAdminClient) => Unary<Req, Res>,
   req: Req,
   timeoutMs = 10_000,
 ): Promise<Res> {
   // The admin certificate of the state dir (mTLS), or plain text for an --insecure mesh.
-  const transport = await adminTransport();
+  const transport = await adminTransport(target.stateDir);
+  const address = target.address;
   const client = new MeshAdminClient(address, transport.credentials, transport.options);
   try {
     return await new Promise<Res>((resolve, reject) => {
@@ -70,20 +72,20 @@ async function call<Req, Res>(
   }
 }
 
-export const fetchStatus = (address: string): Promise<StatusResponse> =>
+export const fetchStatus = (target: MeshTarget): Promise<StatusResponse> =>
   call(
-    address,
+    target,
     (c) => c.status.bind(c) as Unary<StatusRequest, StatusResponse>,
     StatusRequest.create(),
   );
 
 export const joinCluster = (
-  address: string,
+  target: MeshTarget,
   name: string,
   id: number,
 ): Promise<JoinClusterResponse> =>
   call(
-    address,
+    target,
     (c) => c.joinCluster.bind(c) as Unary<{ name: string; id: number }, JoinClusterResponse>,
     {
       name,
@@ -91,40 +93,46 @@ export const joinCluster = (
     },
   );
 
-export const removeCluster = (address: string, name: string): Promise<RemoveClusterResponse> =>
-  call(address, (c) => c.removeCluster.bind(c) as Unary<{ name: string }, RemoveClusterResponse>, {
+export const removeCluster = (target: MeshTarget, name: string): Promise<RemoveClusterResponse> =>
+  call(target, (c) => c.removeCluster.bind(c) as Unary<{ name: string }, RemoveClusterResponse>, {
     name,
   });
 
-export const listIdentities = (address: string, cluster: string): Promise<ListIdentitiesResponse> =>
+export const listIdentities = (
+  target: MeshTarget,
+  cluster: string,
+): Promise<ListIdentitiesResponse> =>
   call(
-    address,
+    target,
     (c) => c.listIdentities.bind(c) as Unary<{ cluster: string }, ListIdentitiesResponse>,
     {
       cluster,
     },
   );
 
-export const listEndpoints = (address: string, cluster: string): Promise<ListEndpointsResponse> =>
+export const listEndpoints = (
+  target: MeshTarget,
+  cluster: string,
+): Promise<ListEndpointsResponse> =>
   call(
-    address,
+    target,
     (c) => c.listEndpoints.bind(c) as Unary<{ cluster: string }, ListEndpointsResponse>,
     { cluster },
   );
 
-export const listPolicies = (address: string): Promise<ListPoliciesResponse> =>
+export const listPolicies = (target: MeshTarget): Promise<ListPoliciesResponse> =>
   call(
-    address,
+    target,
     (c) => c.listPolicies.bind(c) as Unary<Record<string, never>, ListPoliciesResponse>,
     {},
   );
 
-export const tracePolicy = (address: string, req: TraceRequest): Promise<TraceResponse> =>
-  call(address, (c) => c.trace.bind(c) as Unary<TraceRequest, TraceResponse>, req);
+export const tracePolicy = (target: MeshTarget, req: TraceRequest): Promise<TraceResponse> =>
+  call(target, (c) => c.trace.bind(c) as Unary<TraceRequest, TraceResponse>, req);
 
-export const listServices = (address: string): Promise<ListServicesResponse> =>
+export const listServices = (target: MeshTarget): Promise<ListServicesResponse> =>
   call(
-    address,
+    target,
     (c) => c.listServices.bind(c) as Unary<Record<string, never>, ListServicesResponse>,
     {},
   );

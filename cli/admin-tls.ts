@@ -8,7 +8,7 @@ import {
   type TlsFiles,
 } from '../common/tls/index.js';
 import { CliExit, EXIT } from './exit-codes.js';
-import { readMeshState, stateDirOf } from './state-dir.js';
+import { readMeshState } from './state-dir.js';
 
 /** `<state-dir>/tls`: the mesh CA and certificates `meshctl up` issued. */
 export function tlsDirOf(stateDir: string): string {
@@ -17,16 +17,16 @@ export function tlsDirOf(stateDir: string): string {
 
 /**
  * What meshctl presents to the admin API: the admin certificate of the state
- * dir (`--state-dir`, else MESHPLANE_STATE_DIR, else .meshplane) — named in
+ * dir the command resolved (`--state-dir`, else MESHPLANE_STATE_DIR, else .meshplane) — named in
  * mesh.json by a running `meshctl up`, or found in its tls dir while `up` is
  * still starting. Plain text only when mesh.json says the mesh runs
  * --insecure, or there is no mesh state at all (a control plane started by
  * hand with --insecure, reached with --server).
  */
 export async function adminTransport(
+  stateDir: string,
   opts: { signal?: AbortSignal } = {},
 ): Promise<ClientTransport & { plainTextBecause?: string }> {
-  const stateDir = stateDirOf(undefined);
   const state = await readMeshState(stateDir);
   if (state?.tls === 'insecure') {
     return { ...clientTransport('insecure'), plainTextBecause: 'the mesh runs --insecure' };

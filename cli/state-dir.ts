@@ -49,20 +49,19 @@ export async function removeMeshState(dir: string): Promise<void> {
   await rm(join(dir, FILE), { force: true });
 }
 
-/**
- * Makes `dir` the state dir for the rest of this command: --state-dir is
- * MESHPLANE_STATE_DIR, so the admin client (cli/admin-tls.ts) finds the
- * admin certificate in the same place the address came from.
- */
-export function useStateDir(dir: string): void {
-  process.env.MESHPLANE_STATE_DIR = dir;
+/** Which control plane to call, and the state dir whose admin certificate to present. */
+export interface MeshTarget {
+  address: string;
+  stateDir: string;
 }
 
-/** The control plane address: --server, else the state dir of a running `meshctl up`. */
-export async function serverAddress(opts: { server?: string; stateDir?: string }): Promise<string> {
+/** The control plane: --server, else the state dir of a running `meshctl up`. */
+export async function meshTarget(opts: {
+  server?: string;
+  stateDir?: string;
+}): Promise<MeshTarget> {
   const dir = stateDirOf(opts.stateDir);
-  useStateDir(dir);
-  if (opts.server) return opts.server;
+  if (opts.server) return { address: opts.server, stateDir: dir };
   const state = await readMeshState(dir);
   if (!state) {
     throw new CliExit(
@@ -70,5 +69,5 @@ export async function serverAddress(opts: { server?: string; stateDir?: string }
       `no running mesh found: ${join(dir, FILE)} does not exist (start one with \`meshctl up\`, or pass --server HOST:PORT)`,
     );
   }
-  return state.controlPlane;
+  return { address: state.controlPlane, stateDir: dir };
 }

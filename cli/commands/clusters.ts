@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { fetchStatus, joinCluster, removeCluster } from '../admin-client.js';
 import { CliExit, EXIT } from '../exit-codes.js';
-import { serverAddress } from '../state-dir.js';
+import { meshTarget } from '../state-dir.js';
 import { statusJson } from '../status-json.js';
 import { meshOptions, printJson, type MeshOptions } from './common-options.js';
 
@@ -11,7 +11,7 @@ export function registerClusters(program: Command): void {
       .command('clusters')
       .description('member clusters: id, nodes, endpoints, identities, source health'),
   ).action(async (opts: MeshOptions) => {
-    const s = await fetchStatus(await serverAddress(opts));
+    const s = await fetchStatus(await meshTarget(opts));
     if (opts.json) {
       const doc = statusJson(s);
       printJson({
@@ -55,7 +55,7 @@ export function registerClusters(program: Command): void {
       const id = Number(opts.id);
       if (!Number.isInteger(id))
         throw new CliExit(EXIT.usage, `--id must be an integer, got ${opts.id}`);
-      const r = await joinCluster(await serverAddress(opts), opts.name, id);
+      const r = await joinCluster(await meshTarget(opts), opts.name, id);
       if (opts.json)
         printJson({ revision: r.revision, cluster: r.member, alreadyMember: r.alreadyMember });
       else
@@ -73,7 +73,7 @@ export function registerClusters(program: Command): void {
   )
     .requiredOption('--name <name>', 'cluster name')
     .action(async (opts: MeshOptions & { name: string }) => {
-      const r = await removeCluster(await serverAddress(opts), opts.name);
+      const r = await removeCluster(await meshTarget(opts), opts.name);
       if (opts.json) printJson({ revision: r.revision });
       else process.stderr.write(`cluster ${opts.name} removed at revision ${r.revision}\n`);
     });

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { listEndpoints } from '../admin-client.js';
-import { serverAddress } from '../state-dir.js';
+import { meshTarget } from '../state-dir.js';
 import { meshOptions, printJson, type MeshOptions } from './common-options.js';
 
 export function registerEndpoints(program: Command): void {
@@ -13,7 +13,7 @@ export function registerEndpoints(program: Command): void {
   )
     .option('--cluster <name>', 'only this cluster')
     .action(async (opts: MeshOptions & { cluster?: string }) => {
-      const r = await listEndpoints(await serverAddress(opts), opts.cluster ?? '');
+      const r = await listEndpoints(await meshTarget(opts), opts.cluster ?? '');
       if (opts.json) {
         printJson({
           revision: r.revision,

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { listIdentities } from '../admin-client.js';
-import { serverAddress } from '../state-dir.js';
+import { meshTarget } from '../state-dir.js';
 import { meshOptions, printJson, type MeshOptions } from './common-options.js';
 
 export function registerIdentities(program: Command): void {
@@ -12,7 +12,7 @@ export function registerIdentities(program: Command): void {
     .option('--cluster <name>', 'only this cluster')
     .option('--labels', "show each identity's labels")
     .action(async (opts: MeshOptions & { cluster?: string; labels?: boolean }) => {
-      const r = await listIdentities(await serverAddress(opts), opts.cluster ?? '');
+      const r = await listIdentities(await meshTarget(opts), opts.cluster ?? '');
       const iso = (ms: number): string | null => (ms > 0 ? new Date(ms).toISOString() : null);
       if (opts.json) {
         printJson({

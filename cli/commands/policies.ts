@@ -2,14 +2,14 @@ import type { Command } from 'commander';
 import { protocolNumber } from '../../common/index.js';
 import { listPolicies, tracePolicy } from '../admin-client.js';
 import { CliExit, EXIT } from '../exit-codes.js';
-import { serverAddress } from '../state-dir.js';
+import { meshTarget } from '../state-dir.js';
 import { meshOptions, printJson, type MeshOptions } from './common-options.js';
 
 export function registerPolicies(program: Command): void {
   meshOptions(
     program.command('policies').description('policies: selected endpoints, warnings, errors'),
   ).action(async (opts: MeshOptions) => {
-    const r = await listPolicies(await serverAddress(opts));
+    const r = await listPolicies(await meshTarget(opts));
     if (opts.json) {
       printJson({
         revision: r.revision,
@@ -55,7 +55,7 @@ export function registerPolicies(program: Command): void {
           `--port must be PORT or PORT/TCP|UDP|SCTP with PORT in 1..65535, got ${opts.port}`,
         );
       }
-      const r = await tracePolicy(await serverAddress(opts), {
+      const r = await tracePolicy(await meshTarget(opts), {
         from: opts.from,
         to: opts.to,
         port,

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { listServices } from '../admin-client.js';
-import { serverAddress } from '../state-dir.js';
+import { meshTarget } from '../state-dir.js';
 import { meshOptions, printJson, type MeshOptions } from './common-options.js';
 
 export function registerServices(program: Command): void {
@@ -11,7 +11,7 @@ export function registerServices(program: Command): void {
         "ServiceImports: ports, clusterset IPs, type, source clusters, and the exports' conditions",
       ),
   ).action(async (opts: MeshOptions) => {
-    const r = await listServices(await serverAddress(opts));
+    const r = await listServices(await meshTarget(opts));
     if (opts.json) {
       printJson({
         revision: r.revision,

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { fetchStatus } from '../admin-client.js';
-import { serverAddress } from '../state-dir.js';
+import { meshTarget } from '../state-dir.js';
 import { statusJson, statusTable } from '../status-json.js';
 
 export function registerStatus(program: Command): void {
@@ -14,7 +14,7 @@ export function registerStatus(program: Command): void {
       'state dir of `meshctl up` (default .meshplane or $MESHPLANE_STATE_DIR)',
     )
     .action(async (opts: { json?: boolean; server?: string; stateDir?: string }) => {
-      const status = await fetchStatus(await serverAddress(opts));
+      const status = await fetchStatus(await meshTarget(opts));
       process.stdout.write(
         opts.json ? `${JSON.stringify(statusJson(status))}\n` : `${statusTable(status)}\n`,
       );

@@ -9,7 +9,7 @@ import { tlsDirOf } from '../admin-tls.js';
 import { startComponent, type Component } from '../child-process.js';
 import { removeMeshNatsCredentials, writeMeshNatsCredentials } from '../nats-credentials.js';
 import { CliExit, EXIT } from '../exit-codes.js';
-import { removeMeshState, stateDirOf, useStateDir, writeMeshState } from '../state-dir.js';
+import { removeMeshState, stateDirOf, writeMeshState } from '../state-dir.js';
 import { meshTlsArgs, removeMeshTls, writeUpTls } from '../mesh-tls.js';
 
 interface UpOptions {
@@ -65,7 +65,6 @@ async function up(opts: UpOptions): Promise<void> {
   const natsDir = join(stateDir, 'nats');
   const tlsDir = tlsDirOf(stateDir);
   // meshctl's own admin calls below must find this mesh's admin certificate.
-  useStateDir(stateDir);
   await mkdir(logs, { recursive: true });
   await mkdir(dataDir, { recursive: true });
 
@@ -143,7 +142,8 @@ async function up(opts: UpOptions): Promise<void> {
     tiers.push([cp]);
     const address = String(cp.ready.address);
     // Membership is explicit: admit every cluster of the folder before its source starts.
-    for (const c of loaded.value.clusters) await joinCluster(address, c.spec.name, c.spec.id);
+    for (const c of loaded.value.clusters)
+      await joinCluster({ address, stateDir }, c.spec.name, c.spec.id);
     const natsUrl = infra.nats.url;
     const sourceCreds = (cluster: string): string => {
       const file = nats.sourceFiles.get(cluster);
