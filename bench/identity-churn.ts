@@ -15,7 +15,6 @@ import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { connect, type NatsConnection } from 'nats';
 import { EVENTS_STREAM, silentLogger, type ChangeSetEvent, type Logger } from '../common/index.js';
 import { ControlPlane } from '../controlplane/index.js';
@@ -30,6 +29,7 @@ import { rpcDelta, scrapeEtcd, total } from './lib/etcd-metrics.js';
 import { processCpuSeconds, processRunQueueSeconds } from './lib/proc-cpu.js';
 import { parseNanoTimestamp, percentile, round } from './lib/stats.js';
 import { DEFAULT_SHAPE, generateWorkload, type WorkloadShape } from './lib/workload.js';
+import { interruptSignal, numericOptions } from './lib/runner-options.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SOURCE_SCRIPT = fileURLToPath(new URL('./lib/source-process.ts', import.meta.url));
@@ -441,31 +441,8 @@ async function until(
 
 /** The runner's entry: parses its options, prints figures (JSON on the last line with --json). */
 export async function identityChurnBench(json: boolean, argv: readonly string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      json: { type: 'boolean' },
-      pods: { type: 'string' },
-      rate: { type: 'string' },
-      seed: { type: 'string' },
-      timeout: { type: 'string' },
-    },
-    strict: true,
-  });
-  const num = (v: string | undefined, name: string): number | undefined => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
-    return n;
-  };
-  const pods = num(values.pods, 'pods');
-  const rate = num(values.rate, 'rate');
-  const seed = num(values.seed, 'seed');
-  const timeout = num(values.timeout, 'timeout');
-  const interrupt = new AbortController();
-  const onSignal = (): void => interrupt.abort(new Error('interrupted'));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const { pods, rate, seed, timeout } = numericOptions(argv, ['pods', 'rate', 'seed', 'timeout']);
+  const interrupt = interruptSignal();
   try {
     const result = await runIdentityChurn({
       ...(pods !== undefined ? { pods: Math.round(pods) } : {}),
@@ -516,7 +493,6 @@ export async function identityChurnBench(json: boolean, argv: readonly string[])
       );
     }
   } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
+    interrupt.dispose();
   }
 }

@@ -19,7 +19,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { connect, type NatsConnection } from 'nats';
 import {
   EVENTS_STREAM,
@@ -39,6 +38,7 @@ import {
   type ServicesShape,
 } from './lib/services-workload.js';
 import { parseNanoTimestamp, percentile, round } from './lib/stats.js';
+import { interruptSignal, numericOptions } from './lib/runner-options.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const PUBLISHER_SCRIPT = fileURLToPath(new URL('./lib/churn-publisher.ts', import.meta.url));
@@ -416,31 +416,13 @@ async function until(signal: AbortSignal, done: () => boolean, what: string): Pr
 
 /** The runner's entry: parses its options, prints figures (JSON on the last line with --json). */
 export async function servicesBench(json: boolean, argv: readonly string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      json: { type: 'boolean' },
-      services: { type: 'string' },
-      rate: { type: 'string' },
-      seed: { type: 'string' },
-      timeout: { type: 'string' },
-    },
-    strict: true,
-  });
-  const num = (v: string | undefined, name: string): number | undefined => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
-    return n;
-  };
-  const services = num(values.services, 'services');
-  const rate = num(values.rate, 'rate');
-  const seed = num(values.seed, 'seed');
-  const timeout = num(values.timeout, 'timeout');
-  const interrupt = new AbortController();
-  const onSignal = (): void => interrupt.abort(new Error('interrupted'));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  const { services, rate, seed, timeout } = numericOptions(argv, [
+    'services',
+    'rate',
+    'seed',
+    'timeout',
+  ]);
+  const interrupt = interruptSignal();
   try {
     const result = await runServicesBench({
       ...(services !== undefined ? { services: Math.round(services) } : {}),
@@ -473,7 +455,6 @@ export async function servicesBench(json: boolean, argv: readonly string[]): Pro
     if (json)
       process.stdout.write(`${JSON.stringify({ bench: 'services', figures: result.figures })}\n`);
   } finally {
-    process.removeListener('SIGINT', onSignal);
-    process.removeListener('SIGTERM', onSignal);
+    interrupt.dispose();
   }
 }
