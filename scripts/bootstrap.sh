@@ -27,8 +27,9 @@ elapsed() {
 # --- Debian packages ----------------------------------------------------------
 # etcd/nats-server for the launcher, clang/llvm/libbpf-dev/bpftool for the eBPF
 # datapath, iproute2/iptables for node setup, protoc for scripts/gen-proto.sh,
-# openssl for the mesh CA and certificates `meshctl up` issues.
-packages=(etcd-server nats-server clang llvm libbpf-dev iproute2 iptables protobuf-compiler bpftool openssl)
+# openssl for the mesh CA and certificates `meshctl up` issues, chromium for the
+# dashboard browser test (driven by playwright-core), prometheus for promtool.
+packages=(etcd-server nats-server clang llvm libbpf-dev make iproute2 iptables protobuf-compiler bpftool openssl chromium prometheus)
 
 ensure_packages() {
   if ! command -v dpkg-query >/dev/null; then
