@@ -33,7 +33,7 @@ import { SnapshotCache } from './snapshot/index.js';
 import { EtcdMeshStore, keyLayout, type KeyLayout } from './store/index.js';
 import { MeshSync } from './sync/index.js';
 import { adminGuard } from './tls/index.js';
-import { NodeTracker } from './tracker/index.js';
+import { Tracker } from './telemetry/index.js';
 import { XdsServer } from './xds/index.js';
 
 export interface ControlPlaneOptions {
@@ -81,6 +81,7 @@ export class ControlPlane {
   #server: grpc.Server | undefined;
   #xds: XdsServer | undefined;
   #cache: SnapshotCache | undefined;
+  #tracker: Tracker | undefined;
   #address = '';
 
   constructor(opts: ControlPlaneOptions) {
@@ -93,6 +94,14 @@ export class ControlPlane {
    */
   get snapshots(): SnapshotCache | undefined {
     return this.#cache;
+  }
+
+  /**
+   * The propagation tracker (read-only use: the dashboard, metrics and
+   * embedding subscribe to it). Undefined before start.
+   */
+  get tracker(): Tracker | undefined {
+    return this.#tracker;
   }
 
   get address(): string {
@@ -122,7 +131,8 @@ export class ControlPlane {
       ...(this.#opts.ipcacheShards ? { ipcacheShards: this.#opts.ipcacheShards } : {}),
     });
     this.#cache = cache;
-    const tracker = new NodeTracker(clock);
+    const tracker = new Tracker({ clock });
+    this.#tracker = tracker;
     cache.subscribe((rev) =>
       tracker.onRevision(
         rev,

@@ -2,11 +2,11 @@ import type { Clock } from '../../common/index.js';
 import type { ClusterStatus, ComponentStatus, StatusResponse } from '../../proto/index.js';
 import type { SourceRegistry } from '../ingest/index.js';
 import type { MeshModel } from '../model/index.js';
-import type { NodeTracker } from '../tracker/index.js';
+import type { Tracker } from '../telemetry/index.js';
 
 export interface StatusDeps {
   model: MeshModel;
-  tracker: NodeTracker;
+  tracker: Tracker;
   sources: SourceRegistry;
   latest: () => { revision: number; commitTime: number };
   components: () => ComponentStatus[];

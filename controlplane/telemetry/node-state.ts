@@ -4,6 +4,28 @@
  */
 export type NodeStateName = 'in-sync' | 'pending' | 'nacked' | 'diverged' | 'disconnected';
 
+export const NODE_STATES: readonly NodeStateName[] = [
+  'in-sync',
+  'pending',
+  'nacked',
+  'diverged',
+  'disconnected',
+];
+
+/** One applied revision of a node, as its ACK reported it (kept in a small fixed ring). */
+export interface NodeApply {
+  revision: number;
+  /** receipt of the ACK on this replica's clock (epoch ms) */
+  ackedAt: number;
+  /** commit of the oldest revision the ACK covered → ACK receipt, this replica's clock */
+  propagationMs: number;
+  /** agent-reported receipt of the last part → state in the datapath, the agent's clock */
+  applyMs: number;
+}
+
+/** How many applies a node remembers (constant, so state per node stays O(1)). */
+export const NODE_HISTORY = 16;
+
 export interface NodeFacts {
   cluster: string;
   node: string;
@@ -11,16 +33,46 @@ export interface NodeFacts {
   /** when the stream opened or closed last; 0 = never connected */
   connectionChangedAt: number;
   ackedRevision: number;
+  /** receipt of the last ACK (epoch ms); 0 = none */
+  ackedAt: number;
   syncedRevision: number;
   /** commit time of the oldest affected revision not yet synced; 0 = none */
   pendingSince: number;
+  /** the oldest affected revision not yet synced; 0 = none */
+  pendingRevision: number;
   /** the last push was NACKed and nothing newer was accepted */
-  nack: { message: string; at: number } | undefined;
+  nack: { message: string; revision: number; at: number } | undefined;
   /** reported digest differs from the one expected for what it ACKed */
   divergence: { reported: string; expected: string; at: number } | undefined;
   digest: string;
   /** when the node last became in-sync */
   inSyncSince: number;
+  /** the last applies, oldest first, at most NODE_HISTORY */
+  history: NodeApply[];
+}
+
+export function newNodeFacts(cluster: string, node: string): NodeFacts {
+  return {
+    cluster,
+    node,
+    connected: false,
+    connectionChangedAt: 0,
+    ackedRevision: 0,
+    ackedAt: 0,
+    syncedRevision: 0,
+    pendingSince: 0,
+    pendingRevision: 0,
+    nack: undefined,
+    divergence: undefined,
+    digest: '',
+    inSyncSince: 0,
+    history: [],
+  };
+}
+
+export function recordApply(f: NodeFacts, a: NodeApply): void {
+  f.history.push(a);
+  if (f.history.length > NODE_HISTORY) f.history.shift();
 }
 
 export interface NodeView {
@@ -29,6 +81,7 @@ export interface NodeView {
   state: NodeStateName;
   ackedRevision: number;
   syncedRevision: number;
+  /** how long the node has been behind: now − commit of its oldest unsynced affected revision */
   lagMs: number;
   /** when the node entered this state (epoch ms); 0 = unknown (never connected) */
   since: number;

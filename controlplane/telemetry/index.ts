@@ -1,0 +1,19 @@
+export { Tracker, type TrackerOptions, type NodeDetail } from './tracker.js';
+export type { TrackerEvent } from './tracker-events.js';
+export {
+  NODE_STATES,
+  NODE_HISTORY,
+  type NodeView,
+  type NodeStateName,
+  type NodeApply,
+} from './node-state.js';
+export { splitLatency, type LatencySplit } from './latency.js';
+export {
+  skewViolations,
+  parseDurationMs,
+  type SkewReport,
+  type ClusterSkew,
+  type RevisionSummary,
+  type ClusterRevisionSummary,
+  type LatencyFigure,
+} from './skew.js';

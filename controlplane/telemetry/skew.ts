@@ -1,0 +1,177 @@
+import type { Moments } from './latency.js';
+import { NODE_STATES, type NodeStateName, type NodeView } from './node-state.js';
+import type { RevisionRecord } from './revision-window.js';
+
+/** Mean and maximum of one part of the latency split over the ACKs covering a revision. */
+export interface LatencyFigure {
+  meanMs: number;
+  maxMs: number;
+}
+
+export interface ClusterRevisionSummary {
+  name: string;
+  affected: number;
+  /** nodes not synced at the revision right after its commit */
+  target: number;
+  /** nodes still not synced at it */
+  pending: number;
+  /** when the cluster's last target node became synced at it (epoch ms); 0 = not yet */
+  convergedAt: number;
+}
+
+/** A revision's propagation, from O(1) aggregates (never per node). */
+export interface RevisionSummary {
+  revision: number;
+  commitTime: number;
+  /** now − commit */
+  ageMs: number;
+  affected: number;
+  target: number;
+  pending: number;
+  acks: number;
+  nacks: number;
+  /** when every target node was synced at it (epoch ms); 0 = not yet */
+  convergedAt: number;
+  /** first to last ACK covering it (so far, while still converging) */
+  skewWindowMs: number;
+  latency: {
+    propagation: LatencyFigure;
+    queue: LatencyFigure;
+    transfer: LatencyFigure;
+    apply: LatencyFigure;
+  };
+  clusters: ClusterRevisionSummary[];
+}
+
+export interface ClusterSkew {
+  name: string;
+  /** nodes not synced at the latest revision */
+  pending: number;
+  /** the oldest of those nodes' lag: now − commit of the oldest revision it has not synced */
+  ageMs: number;
+  /** the lowest syncedRevision of the cluster's nodes */
+  syncedRevision: number;
+  states: Record<NodeStateName, number>;
+  nodes: NodeView[];
+}
+
+/** What `meshctl skew --json` prints (with apiVersion) and the dashboard shows. */
+export interface SkewReport {
+  revision: number;
+  commitTime: number;
+  /** mesh-wide skew at the latest revision: nodes not synced at it and the oldest lag */
+  pending: number;
+  ageMs: number;
+  clusters: ClusterSkew[];
+  /** the last revisions, newest first */
+  revisions: RevisionSummary[];
+}
+
+function figure(m: Moments): LatencyFigure {
+  return { meanMs: m.count > 0 ? m.sum / m.count : 0, maxMs: m.max };
+}
+
+function sumOf(m: Map<string, number>): number {
+  let n = 0;
+  for (const v of m.values()) n += v;
+  return n;
+}
+
+/** Summarises one revision; `pendingOf(cluster)` counts the cluster's nodes not synced at it. */
+export function summarizeRevision(
+  r: RevisionRecord,
+  now: number,
+  pendingOf: (cluster: string) => number,
+): RevisionSummary {
+  const names = new Set([...r.target.keys(), ...r.affected.keys()]);
+  const clusters: ClusterRevisionSummary[] = [...names].sort().map((name) => ({
+    name,
+    affected: r.affected.get(name) ?? 0,
+    target: r.target.get(name) ?? 0,
+    pending: pendingOf(name),
+    convergedAt: r.convergedAt.get(name) ?? 0,
+  }));
+  const pending = clusters.reduce((n, c) => n + c.pending, 0);
+  const converged = clusters.every((c) => c.pending === 0);
+  const convergedAt = converged ? Math.max(r.commitTime, ...clusters.map((c) => c.convergedAt)) : 0;
+  return {
+    revision: r.revision,
+    commitTime: r.commitTime,
+    ageMs: Math.max(0, now - r.commitTime),
+    affected: sumOf(r.affected),
+    target: sumOf(r.target),
+    pending,
+    acks: r.acks,
+    nacks: r.nacks,
+    convergedAt,
+    skewWindowMs: r.acks > 0 ? r.lastAckAt - r.firstAckAt : 0,
+    latency: {
+      propagation: figure(r.propagation),
+      queue: figure(r.queue),
+      transfer: figure(r.transfer),
+      apply: figure(r.apply),
+    },
+    clusters,
+  };
+}
+
+/** Per-cluster skew from the nodes' views at the latest revision. */
+export function clusterSkew(name: string, nodes: NodeView[], latestRevision: number): ClusterSkew {
+  const states = Object.fromEntries(NODE_STATES.map((s) => [s, 0])) as Record<
+    NodeStateName,
+    number
+  >;
+  let pending = 0;
+  let ageMs = 0;
+  let syncedRevision = Number.POSITIVE_INFINITY;
+  for (const n of nodes) {
+    states[n.state] += 1;
+    if (n.syncedRevision < latestRevision) pending += 1;
+    if (n.lagMs > ageMs) ageMs = n.lagMs;
+    if (n.syncedRevision < syncedRevision) syncedRevision = n.syncedRevision;
+  }
+  return {
+    name,
+    pending,
+    ageMs,
+    syncedRevision: Number.isFinite(syncedRevision) ? syncedRevision : latestRevision,
+    states,
+    nodes,
+  };
+}
+
+/** Parses "500ms", "30s", "2m", "1h" (and "0"); undefined when it is not a duration. */
+export function parseDurationMs(text: string): number | undefined {
+  if (text === '0') return 0;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
+  if (m === null) return undefined;
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(m[1]) * unit);
+}
+
+/**
+ * The `--max-age` gate of `meshctl skew`: the nodes that fail it, with why.
+ * Pending or disconnected longer than `maxAgeMs`, or nacked, or diverged.
+ */
+export function skewViolations(
+  clusters: readonly { name: string; nodes: readonly NodeView[] }[],
+  maxAgeMs: number,
+  now: number,
+): { cluster: string; node: string; reason: string }[] {
+  const out: { cluster: string; node: string; reason: string }[] = [];
+  for (const c of clusters) {
+    for (const n of c.nodes) {
+      const age = n.since > 0 ? now - n.since : Number.POSITIVE_INFINITY;
+      let reason = '';
+      if (n.state === 'nacked') reason = `nacked: ${n.error}`;
+      else if (n.state === 'diverged') reason = `diverged: ${n.error}`;
+      else if (n.state === 'pending' && n.lagMs > maxAgeMs)
+        reason = `pending for ${n.lagMs} ms (synced at ${n.syncedRevision})`;
+      else if (n.state === 'disconnected' && age > maxAgeMs)
+        reason =
+          n.since > 0 ? `disconnected for ${Math.round(age)} ms` : 'disconnected (never connected)';
+      if (reason) out.push({ cluster: c.name, node: n.name, reason });
+    }
+  }
+  return out;
+}

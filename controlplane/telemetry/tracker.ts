@@ -1,0 +1,388 @@
+import type { Clock } from '../../common/index.js';
+import type { MeshRevision } from '../snapshot/index.js';
+import type {
+  AckInfo,
+  NackInfo,
+  NodeIdentity,
+  PushInfo,
+  VerificationInfo,
+  XdsCallbacks,
+} from '../xds/index.js';
+import { splitLatency, type LatencySplit } from './latency.js';
+import {
+  newNodeFacts,
+  recordApply,
+  viewOf,
+  type NodeApply,
+  type NodeFacts,
+  type NodeView,
+} from './node-state.js';
+import { RevisionWindow, type RevisionRecord } from './revision-window.js';
+import { clusterSkew, summarizeRevision, type RevisionSummary, type SkewReport } from './skew.js';
+import type { TrackerEvent } from './tracker-events.js';
+
+export interface TrackerOptions {
+  clock: Clock;
+  /** how many recent revisions keep aggregates (default 100) */
+  revisions?: number;
+}
+
+/** A node's view plus its last applies (for a drill-down). */
+export interface NodeDetail extends NodeView {
+  connected: boolean;
+  ackedAt: number;
+  history: readonly NodeApply[];
+}
+
+/**
+ * The propagation tracker: O(1) facts per node and aggregates for the last N
+ * mesh revisions, fed by the snapshot cache's revisions (`onRevision`) and
+ * the xDS stream hooks (it is the server's `XdsCallbacks`). Arithmetic lives
+ * in pure files (node-state, latency, revision-window, skew); this class
+ * keeps the state and tells subscribers what changed.
+ *
+ * Single-threaded like the rest of the process: every method runs to
+ * completion; listeners run synchronously and must not throw.
+ */
+export class Tracker implements XdsCallbacks {
+  readonly #clock: Clock;
+  readonly #nodes = new Map<string, NodeFacts>();
+  /** cluster -> its nodes in the mesh (for per-cluster counts without a scan) */
+  readonly #clusterSizes = new Map<string, number>();
+  readonly #window: RevisionWindow;
+  readonly #listeners = new Set<(e: TrackerEvent) => void>();
+  /** streams of nodes not (yet) in the mesh: key -> when they opened */
+  readonly #openUnknown = new Map<string, number>();
+  #latest = 0;
+  #latestCommit = 0;
+
+  constructor(opts: TrackerOptions) {
+    this.#clock = opts.clock;
+    this.#window = new RevisionWindow(opts.revisions ?? 100);
+  }
+
+  get latestRevision(): number {
+    return this.#latest;
+  }
+
+  get latestCommitTime(): number {
+    return this.#latestCommit;
+  }
+
+  /**
+   * Every change is announced synchronously: a revision, a push, an ACK (with
+   * the split for each revision it covered), a NACK, a divergence, a stream
+   * opening or closing, a revision converging in a cluster. Returns the
+   * unsubscribe function.
+   */
+  subscribe(listener: (e: TrackerEvent) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #emit(e: TrackerEvent): void {
+    for (const l of this.#listeners) l(e);
+  }
+
+  #key(cluster: string, node: string): string {
+    return `${cluster}/${node}`;
+  }
+
+  #facts(cluster: string, node: string): NodeFacts | undefined {
+    return this.#nodes.get(this.#key(cluster, node));
+  }
+
+  #setSynced(f: NodeFacts, to: number): void {
+    if (to === f.syncedRevision) return;
+    this.#window.moveSynced(f.cluster, f.syncedRevision, to);
+    f.syncedRevision = to;
+  }
+
+  /**
+   * Called for every mesh revision, before pushes go out, with every node of
+   * the mesh. A node the revision did not affect is synced at it if it was
+   * synced at the previous one.
+   */
+  onRevision(
+    rev: MeshRevision & { traceparents?: readonly string[] },
+    allNodes: readonly { cluster: string; node: string }[],
+  ): void {
+    const previous = this.#latest;
+    this.#latest = rev.revision;
+    this.#latestCommit = rev.commitTime;
+    for (const key of rev.removed) {
+      const f = this.#nodes.get(key);
+      if (!f) continue;
+      this.#window.moveSynced(f.cluster, f.syncedRevision, undefined);
+      this.#clusterSizes.set(f.cluster, (this.#clusterSizes.get(f.cluster) ?? 1) - 1);
+      this.#nodes.delete(key);
+    }
+    const affectedKeys = new Set(rev.affected);
+    const affected = new Map<string, number>();
+    const { record, evicted } = this.#window.add(
+      rev.revision,
+      rev.commitTime,
+      affected,
+      rev.traceparents ?? [],
+    );
+    for (const { cluster, node } of allNodes) {
+      const key = this.#key(cluster, node);
+      let f = this.#nodes.get(key);
+      if (!f) {
+        f = newNodeFacts(cluster, node);
+        const openedAt = this.#openUnknown.get(key);
+        if (openedAt !== undefined) {
+          f.connected = true;
+          f.connectionChangedAt = openedAt;
+          this.#openUnknown.delete(key);
+        }
+        this.#nodes.set(key, f);
+        this.#clusterSizes.set(cluster, (this.#clusterSizes.get(cluster) ?? 0) + 1);
+      }
+      if (affectedKeys.has(key)) {
+        affected.set(cluster, (affected.get(cluster) ?? 0) + 1);
+        if (f.pendingSince === 0) {
+          f.pendingSince = rev.commitTime;
+          f.pendingRevision = rev.revision;
+        }
+      } else if (f.syncedRevision === previous && f.pendingSince === 0) {
+        this.#setSynced(f, rev.revision);
+      }
+    }
+    for (const [cluster, size] of this.#clusterSizes) {
+      const lagging = size - (record.syncedExactly.get(cluster) ?? 0);
+      if (lagging > 0) record.target.set(cluster, lagging);
+      else if (affected.has(cluster)) record.convergedAt.set(cluster, rev.commitTime);
+    }
+    this.#emit({
+      type: 'revision',
+      revision: rev.revision,
+      commitTime: rev.commitTime,
+      traceparents: record.traceparents,
+      affected: new Map(affected),
+      target: new Map(record.target),
+    });
+    if (evicted) this.#emit({ type: 'revision-evicted', revision: evicted.revision });
+  }
+
+  onStreamOpen(n: NodeIdentity): void {
+    const f = this.#facts(n.cluster, n.node);
+    if (!f) {
+      // Not (yet) a node of the mesh: remembered until it becomes one.
+      this.#openUnknown.set(n.key, this.#clock.now());
+      return;
+    }
+    f.connected = true;
+    f.connectionChangedAt = this.#clock.now();
+    this.#emit({ type: 'connection', cluster: n.cluster, node: n.node, connected: true });
+  }
+
+  onStreamClosed(n: NodeIdentity): void {
+    const f = this.#facts(n.cluster, n.node);
+    if (!f) {
+      this.#openUnknown.delete(n.key);
+      return;
+    }
+    f.connected = false;
+    f.connectionChangedAt = this.#clock.now();
+    this.#emit({ type: 'connection', cluster: n.cluster, node: n.node, connected: false });
+  }
+
+  onPush(n: NodeIdentity, push: PushInfo): void {
+    const f = this.#facts(n.cluster, n.node);
+    const covers = f
+      ? this.#window.range(f.syncedRevision, push.revision).map((r) => r.revision)
+      : [push.revision];
+    this.#emit({ type: 'push', cluster: n.cluster, node: n.node, push, covers });
+  }
+
+  onAck(n: NodeIdentity, ack: AckInfo): void {
+    const f = this.#facts(n.cluster, n.node);
+    if (!f) return;
+    const wasNacked = f.nack !== undefined;
+    f.ackedRevision = ack.revision;
+    f.ackedAt = ack.receivedAt;
+    f.digest = ack.digest;
+    f.nack = undefined;
+    const to = ack.current ? this.#latest : Math.max(f.syncedRevision, ack.revision);
+    const covered: { revision: number; split: LatencySplit }[] = [];
+    const records = this.#window.range(f.syncedRevision, to);
+    for (const r of records) {
+      // Revisions committed after the push left did not affect this node (the
+      // push is still current): synced without receiving them, no latency.
+      if (r.commitTime > ack.sentAt) continue;
+      const split = splitLatency({
+        commitTime: r.commitTime,
+        sentAt: ack.sentAt,
+        receivedAt: ack.receivedAt,
+        applyUs: ack.applyDurationUs,
+      });
+      RevisionWindow.addAck(r, ack.receivedAt, split);
+      covered.push({ revision: r.revision, split });
+    }
+    this.#setSynced(f, to);
+    if (ack.current) {
+      if (f.pendingSince !== 0 || wasNacked) f.inSyncSince = ack.receivedAt;
+      f.pendingSince = 0;
+      f.pendingRevision = 0;
+    } else if (f.pendingSince !== 0 && to >= f.pendingRevision) {
+      // Still behind: at most as far as the oldest revision after what it holds.
+      const next = this.#window.after(to);
+      f.pendingSince = next?.commitTime ?? this.#latestCommit;
+      f.pendingRevision = next?.revision ?? this.#latest;
+    }
+    recordApply(f, {
+      revision: ack.revision,
+      ackedAt: ack.receivedAt,
+      propagationMs: covered[0]?.split.propagationMs ?? 0,
+      applyMs: ack.applyDurationUs / 1000,
+    });
+    const diverged = this.#checkDigest(f, ack.digest, ack.expectedDigest);
+    this.#emit({
+      type: 'ack',
+      cluster: f.cluster,
+      node: f.node,
+      revision: ack.revision,
+      syncedRevision: to,
+      applyMs: ack.applyDurationUs / 1000,
+      covered,
+    });
+    if (diverged) this.#emitDivergence(f);
+    this.#checkConverged(records, f.cluster, ack.receivedAt);
+  }
+
+  onNack(n: NodeIdentity, nack: NackInfo): void {
+    const f = this.#facts(n.cluster, n.node);
+    if (!f) return;
+    const detail = nack.resourceNames.length > 0 ? ` (${nack.resourceNames.join(', ')})` : '';
+    const message = `revision ${nack.revision} rejected: ${nack.message}${detail}`;
+    f.nack = { message, revision: nack.revision, at: this.#clock.now() };
+    const r = this.#window.get(nack.revision);
+    if (r) r.nacks += 1;
+    this.#emit({
+      type: 'nack',
+      cluster: f.cluster,
+      node: f.node,
+      revision: nack.revision,
+      message,
+    });
+  }
+
+  onVerification(n: NodeIdentity, v: VerificationInfo): void {
+    const f = this.#facts(n.cluster, n.node);
+    if (!f) return;
+    const before = f.divergence;
+    f.digest = v.digest;
+    if (this.#checkDigest(f, v.digest, v.expectedDigest)) this.#emitDivergence(f);
+    else if (before && !f.divergence)
+      this.#emit({ type: 'verified', cluster: f.cluster, node: f.node, digest: v.digest });
+  }
+
+  /** True when a new divergence starts. */
+  #checkDigest(f: NodeFacts, reported: string, expected: string): boolean {
+    if (expected === '' || reported === expected) {
+      f.divergence = undefined;
+      return false;
+    }
+    if (f.divergence?.reported === reported) return false;
+    f.divergence = { reported, expected, at: this.#clock.now() };
+    return true;
+  }
+
+  #emitDivergence(f: NodeFacts): void {
+    const d = f.divergence!;
+    this.#emit({
+      type: 'diverged',
+      cluster: f.cluster,
+      node: f.node,
+      reported: d.reported,
+      expected: d.expected,
+    });
+  }
+
+  #checkConverged(records: RevisionRecord[], cluster: string, at: number): void {
+    const size = this.#clusterSizes.get(cluster) ?? 0;
+    for (const r of records) {
+      if (r.convergedAt.has(cluster) || !r.target.has(cluster)) continue;
+      if (this.#window.notSynced(r, cluster, size) > 0) continue;
+      r.convergedAt.set(cluster, at);
+      this.#emit({ type: 'converged', revision: r.revision, cluster, at });
+    }
+  }
+
+  // ---- reads (snapshots; the caller owns the returned objects) ----
+
+  view(cluster: string, node: string): NodeView {
+    const f = this.#facts(cluster, node) ?? newNodeFacts(cluster, node);
+    return viewOf(f, this.#latest, this.#clock.now());
+  }
+
+  node(cluster: string, node: string): NodeDetail | undefined {
+    const f = this.#facts(cluster, node);
+    if (!f) return undefined;
+    return {
+      ...viewOf(f, this.#latest, this.#clock.now()),
+      connected: f.connected,
+      ackedAt: f.ackedAt,
+      history: [...f.history],
+    };
+  }
+
+  /** Every node of the mesh, grouped by cluster (clusters and nodes sorted by name). */
+  clusters(): { name: string; nodes: NodeView[] }[] {
+    const now = this.#clock.now();
+    const by = new Map<string, NodeView[]>();
+    for (const f of this.#nodes.values()) {
+      const list = by.get(f.cluster) ?? [];
+      list.push(viewOf(f, this.#latest, now));
+      by.set(f.cluster, list);
+    }
+    return [...by.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([name, nodes]) => ({
+        name,
+        nodes: nodes.sort((a, b) => a.name.localeCompare(b.name)),
+      }));
+  }
+
+  /** Aggregates of the last revisions, newest first. */
+  revisions(): RevisionSummary[] {
+    const now = this.#clock.now();
+    return [...this.#window.records()]
+      .reverse()
+      .map((r) =>
+        summarizeRevision(r, now, (c) =>
+          this.#window.notSynced(r, c, this.#clusterSizes.get(c) ?? 0),
+        ),
+      );
+  }
+
+  revision(revision: number): RevisionSummary | undefined {
+    const r = this.#window.get(revision);
+    if (!r) return undefined;
+    return summarizeRevision(r, this.#clock.now(), (c) =>
+      this.#window.notSynced(r, c, this.#clusterSizes.get(c) ?? 0),
+    );
+  }
+
+  /** The newest revision at or below `revision` this tracker knows of, if any. */
+  meshRevisionAtOrBelow(revision: number): number | undefined {
+    const records = this.#window.records();
+    for (let i = records.length - 1; i >= 0; i--)
+      if (records[i]!.revision <= revision) return records[i]!.revision;
+    return undefined;
+  }
+
+  /** Per-cluster and mesh-wide skew at the latest revision, and the recent revisions. */
+  skew(): SkewReport {
+    const clusters = this.clusters().map((c) => clusterSkew(c.name, c.nodes, this.#latest));
+    return {
+      revision: this.#latest,
+      commitTime: this.#latestCommit,
+      pending: clusters.reduce((n, c) => n + c.pending, 0),
+      ageMs: clusters.reduce((n, c) => Math.max(n, c.ageMs), 0),
+      clusters,
+      revisions: this.revisions(),
+    };
+  }
+}

@@ -1,2 +1,0 @@
-export { NodeTracker } from './node-tracker.js';
-export type { NodeView, NodeStateName } from './node-state.js';
