@@ -1,4 +1,5 @@
 import { LineCounter, parseAllDocuments } from 'yaml';
+import { parseBlockYaml } from './block-yaml.js';
 import type { IssueSink } from './issues.js';
 
 /** A manifest file's text and the path it is reported under. */
@@ -24,6 +25,10 @@ const MAX_ALIAS_COUNT = 1000;
  * skipped but keep their index, so indices match the `---` a user counts.
  */
 export function splitDocuments(file: ManifestFile, issues: IssueSink): RawDocument[] {
+  // Plain block-style files (most manifests) take the fast path; the rest, and
+  // every file with an error, goes through `yaml` and its messages.
+  const fast = parseBlockYaml(file.text);
+  if (fast !== undefined) return fast;
   const lines = new LineCounter();
   const documents = parseAllDocuments(file.text, {
     lineCounter: lines,

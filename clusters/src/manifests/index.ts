@@ -22,6 +22,8 @@ export {
   defaultPodCidr,
   parseClusterSpec,
 } from './cluster-spec.js';
+export type { BlockDocument } from './block-yaml.js';
+export { parseBlockYaml } from './block-yaml.js';
 export type { ManifestFile } from './documents.js';
 export type { ClusterLoadOptions, LoadedCluster, LoadedMesh, LoadOptions } from './load-folder.js';
 export {
