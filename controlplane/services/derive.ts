@@ -1,6 +1,7 @@
 import type { PodObject, ServiceObject, ServicePortSpec } from '../../common/index.js';
 import type {
   ClusterObjects,
+  ClusterObjectsByName,
   DerivedServices,
   ExportCondition,
   ExportStatus,
@@ -69,6 +70,14 @@ function put<V>(m: Map<string, Map<string, V>>, k: string, id: string, v: V): vo
   inner.set(id, v);
 }
 
+/** A cluster's Services and ServiceExports by namespace/name. */
+export function indexByName(c: Pick<ClusterObjects, 'services' | 'exports'>): ClusterObjectsByName {
+  return {
+    services: new Map(c.services.map((s) => [key(s.namespace, s.name), s])),
+    exports: new Map(c.exports.map((e) => [key(e.namespace, e.name), e])),
+  };
+}
+
 /** The pod's port a Service port targets: by container port name, or by number. */
 function targetPort(sp: ServicePortSpec, pod: PodObject): number | undefined {
   if (typeof sp.targetPort === 'number') return sp.targetPort;
@@ -110,10 +119,12 @@ export function deriveServices(
     return i;
   };
   for (const c of clusters) {
-    const services = new Map(c.services.map((s) => [key(s.namespace, s.name), s]));
-    for (const e of c.exports) {
-      if (opts.only && !opts.only.has(key(e.namespace, e.name))) continue;
-      const service = services.get(key(e.namespace, e.name));
+    const index = c.byName ?? indexByName(c);
+    const exportsOfCluster = opts.only
+      ? [...opts.only].flatMap((k) => index.exports.get(k) ?? [])
+      : c.exports;
+    for (const e of exportsOfCluster) {
+      const service = index.services.get(key(e.namespace, e.name));
       const createdAt = e.creationTimestamp ?? e.recordedAt ?? '';
       const conditions: ExportCondition[] = [];
       let valid = true;

@@ -1,3 +1,3 @@
 export * from './types.js';
-export { deriveServices, PodIndex } from './derive.js';
+export { deriveServices, indexByName, PodIndex } from './derive.js';
 export { ClustersetIpAllocator } from './ip-allocator.js';

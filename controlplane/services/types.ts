@@ -59,6 +59,17 @@ export interface ClusterObjects {
   services: readonly ServiceObject[];
   exports: readonly (ServiceExportObject & { recordedAt?: string })[];
   pods: readonly PodObject[];
+  /**
+   * `services` and `exports` by namespace/name, when the caller keeps them
+   * across derivations (default: built per call). A derivation of a few
+   * imports then looks them up instead of scanning every export.
+   */
+  byName?: ClusterObjectsByName | undefined;
+}
+
+export interface ClusterObjectsByName {
+  services: ReadonlyMap<string, ServiceObject>;
+  exports: ReadonlyMap<string, ServiceExportObject & { recordedAt?: string }>;
 }
 
 export interface DerivedServices {

@@ -10,6 +10,7 @@ import type { MeshModel, ModelChange } from '../model/index.js';
 import {
   PodIndex,
   deriveServices,
+  indexByName,
   type ClusterObjects,
   type DerivedServices,
   type ExportStatus,
@@ -60,8 +61,8 @@ function encode(v: ServiceImportView): EncodedResource {
 export class ServicesState {
   readonly #podIndex = new Map<string, PodIndex>();
   #clusters: ClusterObjects[] = [];
-  /** cluster -> namespace -> its Services (to find what a pod change touches) */
-  #servicesByNs = new Map<string, Map<string, ServiceObject[]>>();
+  /** cluster -> the Services a pod's labels may match (to find what a pod change touches) */
+  #selectors = new Map<string, SelectorIndex>();
   readonly #imports = new Map<string, ServiceImportView>();
   readonly #exports = new Map<string, ExportStatus[]>();
   readonly #encoded = new Map<string, EncodedResource>();
@@ -70,15 +71,19 @@ export class ServicesState {
   #initialized = false;
 
   get derived(): DerivedServices {
+    // Keys are namespace/name: sorting them sorts the imports.
     this.#derived ??= {
-      imports: [...this.#imports.values()].sort((a, b) =>
-        cmp(`${a.namespace}/${a.name}`, `${b.namespace}/${b.name}`),
-      ),
+      imports: [...this.#imports.entries()].sort(([a], [b]) => cmp(a, b)).map(([, v]) => v),
       exports: [...this.#exports.entries()]
         .sort(([a], [b]) => cmp(a, b))
         .flatMap(([, list]) => [...list].sort((a, b) => cmp(a.cluster, b.cluster))),
     };
     return this.#derived;
+  }
+
+  /** One import by namespace and name, without sorting them all as `derived` does. */
+  importOf(namespace: string, name: string): ServiceImportView | undefined {
+    return this.#imports.get(`${namespace}/${name}`);
   }
 
   resources(cluster: string): ReadonlyMap<string, EncodedResource> {
@@ -99,14 +104,8 @@ export class ServicesState {
     } else {
       only = new Set<string>();
       for (const [, { before, after }] of change.pods) {
-        for (const p of [before, after]) {
-          if (!p) continue;
-          for (const svc of this.#servicesByNs.get(p.cluster)?.get(p.namespace) ?? []) {
-            if (svc.selector && Object.entries(svc.selector).every(([k, v]) => p.labels[k] === v)) {
-              only.add(`${svc.namespace}/${svc.name}`);
-            }
-          }
-        }
+        if (before) this.#selectors.get(before.cluster)?.selecting(before, only);
+        if (after) this.#selectors.get(after.cluster)?.selecting(after, only);
       }
       if (only.size === 0) return new Set();
     }
@@ -191,22 +190,22 @@ export class ServicesState {
   }
 
   #reloadStructure(model: MeshModel): void {
-    this.#servicesByNs = new Map();
+    this.#selectors = new Map();
     this.#clusters = model.clusters().map((c) => {
       const objects = [...model.objectsOf(c.name).values()];
       const services = objects.filter((o): o is ServiceObject => o.kind === 'Service');
-      const byNs = new Map<string, ServiceObject[]>();
-      for (const svc of services)
-        byNs.set(svc.namespace, [...(byNs.get(svc.namespace) ?? []), svc]);
-      this.#servicesByNs.set(c.name, byNs);
+      this.#selectors.set(c.name, new SelectorIndex(services));
+      const exports = objects.filter((o): o is ServiceExportObject => o.kind === 'ServiceExport');
       return {
         name: c.name,
         live: !model.stale(c.name),
         namespaces: new Set(objects.filter((o) => o.kind === 'Namespace').map((o) => o.name)),
         services,
-        exports: objects.filter((o): o is ServiceExportObject => o.kind === 'ServiceExport'),
+        exports,
         // pods come from the kept index
         pods: [],
+        // kept until the next structural change: a pod-only revision looks up its few imports
+        byName: indexByName({ services, exports }),
       };
     });
     for (const c of [...this.#podIndex.keys()])
@@ -215,4 +214,44 @@ export class ServicesState {
 }
 
 const EMPTY: ReadonlyMap<string, EncodedResource> = new Map();
+
+/**
+ * A cluster's Services by one label of their selector, so a changed pod is
+ * tested only against the Services that select on one of its labels (and
+ * those with an empty selector), not every Service of its namespace.
+ */
+class SelectorIndex {
+  /** namespace\nkey=value (the selector's first label) -> Services */
+  readonly #byLabel = new Map<string, ServiceObject[]>();
+  /** namespace -> Services with an empty selector (every pod of the namespace) */
+  readonly #everyPod = new Map<string, ServiceObject[]>();
+
+  constructor(services: readonly ServiceObject[]) {
+    for (const svc of services) {
+      if (svc.selector === null) continue;
+      const first = Object.entries(svc.selector)[0];
+      if (first === undefined) push(this.#everyPod, svc.namespace, svc);
+      else push(this.#byLabel, `${svc.namespace}\n${first[0]}=${first[1]}`, svc);
+    }
+  }
+
+  /** Adds namespace/name of every Service selecting `pod` to `into`. */
+  selecting(pod: { namespace: string; labels: Record<string, string> }, into: Set<string>): void {
+    for (const svc of this.#everyPod.get(pod.namespace) ?? [])
+      into.add(`${svc.namespace}/${svc.name}`);
+    for (const k in pod.labels) {
+      for (const svc of this.#byLabel.get(`${pod.namespace}\n${k}=${pod.labels[k]}`) ?? []) {
+        let all = true;
+        for (const sk in svc.selector) if (pod.labels[sk] !== svc.selector[sk]) all = false;
+        if (all) into.add(`${svc.namespace}/${svc.name}`);
+      }
+    }
+  }
+}
+
+function push<V>(m: Map<string, V[]>, k: string, v: V): void {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+}
 const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
