@@ -16,6 +16,7 @@ import { rmSync } from 'node:fs';
  */
 const pids = new Set<number>();
 const dirs = new Set<string>();
+const cleanups = new Set<() => void>();
 let installed = false;
 
 function killLeftovers(): void {
@@ -29,6 +30,13 @@ function killLeftovers(): void {
   for (const dir of dirs) {
     try {
       rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // best effort: the process is exiting
+    }
+  }
+  for (const cleanup of cleanups) {
+    try {
+      cleanup();
     } catch {
       // best effort: the process is exiting
     }
@@ -72,4 +80,15 @@ export function guardDir(dir: string): () => void {
   install();
   dirs.add(dir);
   return () => dirs.delete(dir);
+}
+
+/**
+ * Run `cleanup` (synchronous, best effort; e.g. deleting network namespaces)
+ * if Node exits before `release()` is called. Runs after the guarded
+ * processes were killed.
+ */
+export function guardCleanup(cleanup: () => void): () => void {
+  install();
+  cleanups.add(cleanup);
+  return () => cleanups.delete(cleanup);
 }

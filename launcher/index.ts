@@ -20,3 +20,4 @@ export { findBinary } from './find-binary.js';
 export { startEtcd } from './etcd.js';
 export { startNats } from './nats.js';
 export { startInfra } from './infra.js';
+export { guardCleanup, guardProcess } from './exit-safety-net.js';
