@@ -27,6 +27,8 @@ export interface MeshState {
    * Absent in a mesh.json written before mTLS: meshctl looks in `<state-dir>/tls/`.
    */
   tls?: { ca: string; cert: string; key: string } | 'insecure';
+  /** Prometheus endpoints: the control plane's and each agent's ("cluster/node" → URL) */
+  metrics?: { controlPlane: string; agents: Record<string, string> };
 }
 
 const FILE = 'mesh.json';

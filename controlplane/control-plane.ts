@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import type { Meter, Tracer } from '@opentelemetry/api';
 import { Etcd3 } from 'etcd3';
 import { connect, type NatsConnection } from 'nats';
 import {
@@ -33,7 +34,7 @@ import { SnapshotCache } from './snapshot/index.js';
 import { EtcdMeshStore, keyLayout, type KeyLayout } from './store/index.js';
 import { MeshSync } from './sync/index.js';
 import { adminGuard } from './tls/index.js';
-import { Tracker } from './telemetry/index.js';
+import { Tracker, registerPropagationMetrics } from './telemetry/index.js';
 import { XdsServer } from './xds/index.js';
 
 export interface ControlPlaneOptions {
@@ -63,6 +64,12 @@ export interface ControlPlaneOptions {
   clustersetCidr?: string;
   /** a cluster whose source is silent this long loses its endpoints from every import (default 60 s) */
   sourceLeaseMs?: number;
+  /**
+   * OpenTelemetry, built by the composition root and passed in (nothing is
+   * global): propagation metrics on `meter` (per-node series only with
+   * `perNodeMetrics`), revision/cluster/node spans on `tracer`.
+   */
+  telemetry?: { meter?: Meter; tracer?: Tracer; perNodeMetrics?: boolean };
 }
 
 export const DEFAULT_CLUSTERSET_CIDR = '100.64.0.0/16';
@@ -82,6 +89,7 @@ export class ControlPlane {
   #xds: XdsServer | undefined;
   #cache: SnapshotCache | undefined;
   #tracker: Tracker | undefined;
+  readonly #closers: (() => void)[] = [];
   #address = '';
 
   constructor(opts: ControlPlaneOptions) {
@@ -133,6 +141,13 @@ export class ControlPlane {
     this.#cache = cache;
     const tracker = new Tracker({ clock });
     this.#tracker = tracker;
+    const telemetry = this.#opts.telemetry ?? {};
+    if (telemetry.meter) {
+      const metrics = registerPropagationMetrics(telemetry.meter, tracker, {
+        perNode: telemetry.perNodeMetrics ?? false,
+      });
+      this.#closers.push(() => metrics.close());
+    }
     cache.subscribe((rev) =>
       tracker.onRevision(
         rev,
@@ -328,6 +343,7 @@ export class ControlPlane {
   async stop(): Promise<void> {
     this.#abort.abort(new MeshError('UNAVAILABLE', 'control plane stopping'));
     this.#xds?.close();
+    for (const close of this.#closers.splice(0)) close();
     await new Promise<void>((resolve) => {
       if (!this.#server) return resolve();
       this.#server.tryShutdown(() => resolve());

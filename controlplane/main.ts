@@ -1,13 +1,19 @@
 // Composition root of a control plane replica.
 //   node --import tsx controlplane/main.ts --etcd URL[,URL] --nats URL [--nats-creds FILE] [--listen HOST:PORT]
 //        (--tls-ca FILE --tls-cert FILE --tls-key FILE | --insecure)
+//        [--metrics-listen HOST:PORT] [--metrics-per-node] [--otlp URL]
 // --nats-creds: a JSON file {"user","pass"} (mode 0600, written by `meshctl up`),
 // so the password never appears on a command line. mTLS is the default: plain
 // text needs the explicit --insecure (local experiments only).
-// Prints one JSON line on stdout when serving: {"event":"ready","address":"127.0.0.1:PORT"}.
+// --metrics-listen serves Prometheus metrics at http://HOST:PORT/metrics (port 0: any);
+// per-node series only with --metrics-per-node; --otlp also pushes metrics and
+// traces to an OTLP/HTTP collector. OTel providers are built here and passed in.
+// Prints one JSON line on stdout when serving:
+// {"event":"ready","address":"127.0.0.1:PORT","metrics":"http://…/metrics"} (metrics only with --metrics-listen).
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { MeshError, jsonLogger } from '../common/index.js';
+import { buildTelemetryProviders, PrometheusEndpoint } from '../common/telemetry/index.js';
 import { readTlsMaterial, type TlsMaterial } from '../common/tls/index.js';
 import { ControlPlane } from './control-plane.js';
 
@@ -21,6 +27,9 @@ const { values } = parseArgs({
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     insecure: { type: 'boolean', default: false },
+    'metrics-listen': { type: 'string' },
+    'metrics-per-node': { type: 'boolean', default: false },
+    otlp: { type: 'string' },
   },
 });
 const tlsFlags = [values['tls-ca'], values['tls-cert'], values['tls-key']];
@@ -31,6 +40,7 @@ if (!values.etcd || !values.nats || values.insecure === tlsAny || (tlsAny && !tl
     [
       'usage: controlplane --etcd URL[,URL] --nats URL [--nats-creds FILE] [--listen HOST:PORT]',
       '                    (--tls-ca FILE --tls-cert FILE --tls-key FILE | --insecure)',
+      '                    [--metrics-listen HOST:PORT] [--metrics-per-node] [--otlp URL]',
       '  mTLS needs all three files; --insecure (plain text, no client checks) is for local experiments',
       '',
     ].join('\n'),
@@ -73,6 +83,22 @@ try {
   });
   process.exit(2);
 }
+const prometheus = values['metrics-listen'] ? new PrometheusEndpoint() : undefined;
+const providers = buildTelemetryProviders({
+  serviceName: 'meshplane-controlplane',
+  metricReaders: prometheus ? [prometheus.reader] : [],
+  ...(values.otlp ? { otlpUrl: values.otlp } : {}),
+});
+let metricsUrl: string | undefined;
+try {
+  if (prometheus && values['metrics-listen'])
+    metricsUrl = await prometheus.listen(values['metrics-listen']);
+} catch (err) {
+  log.error('control plane failed to start', {
+    error: err instanceof Error ? err.message : String(err),
+  });
+  process.exit(2);
+}
 const cp = new ControlPlane({
   etcdEndpoints: values.etcd.split(','),
   natsUrl: values.nats,
@@ -80,23 +106,37 @@ const cp = new ControlPlane({
   listen: values.listen,
   tls,
   log,
+  telemetry: {
+    meter: providers.meterProvider.getMeter('meshplane'),
+    tracer: providers.tracerProvider.getTracer('meshplane'),
+    perNodeMetrics: values['metrics-per-node'],
+  },
 });
+const shutdownTelemetry = async (): Promise<void> => {
+  await providers.shutdown();
+  await prometheus?.close();
+};
 let stopping = false;
 const stop = (): void => {
   if (stopping) return;
   stopping = true;
-  void cp.stop().then(() => process.exit(0));
+  void cp
+    .stop()
+    .then(shutdownTelemetry)
+    .then(() => process.exit(0));
 };
 process.on('SIGTERM', stop);
 process.on('SIGINT', stop);
 try {
   const { address } = await cp.start();
-  process.stdout.write(`${JSON.stringify({ event: 'ready', address })}\n`);
-  log.info('control plane serving', { address });
+  const metrics = metricsUrl ? { metrics: metricsUrl } : {};
+  process.stdout.write(`${JSON.stringify({ event: 'ready', address, ...metrics })}\n`);
+  log.info('control plane serving', { address, ...metrics });
 } catch (err) {
   log.error('control plane failed to start', {
     error: err instanceof Error ? err.message : String(err),
   });
   await cp.stop();
+  await shutdownTelemetry();
   process.exit(1);
 }

@@ -12,12 +12,17 @@ export interface AgentArgs {
   capacityPolicyEntries: number | undefined;
   /** mTLS files (mesh CA, this node's certificate and key), or explicit plain text */
   tls: { ca: string; cert: string; key: string } | 'insecure';
+  /** HOST:PORT of this agent's Prometheus endpoint (port 0: any); none when absent */
+  metricsListen: string | undefined;
+  /** OTLP/HTTP collector base URL for metrics and traces */
+  otlpUrl: string | undefined;
 }
 
 export const AGENT_USAGE = `usage: nodeagent --server HOST:PORT --cluster C --node N
                  (--tls-ca FILE --tls-cert FILE --tls-key FILE | --insecure)
                  [--datapath emulated|ebpf] [--verify-interval 60s] [--capacity-ipcache N]
-                 [--capacity-endpoints N] [--capacity-policy-entries N]`;
+                 [--capacity-endpoints N] [--capacity-policy-entries N]
+                 [--metrics-listen HOST:PORT] [--otlp URL]`;
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -55,6 +60,8 @@ export function parseAgentArgs(argv: string[]): Result<AgentArgs> {
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         insecure: { type: 'boolean', default: false },
+        'metrics-listen': { type: 'string' },
+        otlp: { type: 'string' },
       },
     }));
   } catch (err) {
@@ -98,6 +105,9 @@ export function parseAgentArgs(argv: string[]): Result<AgentArgs> {
   const capacityEndpoints = count('capacity-endpoints');
   const capacityPolicyEntries = count('capacity-policy-entries');
   const tls = tlsOf(values, errors);
+  const metricsListen = values['metrics-listen'];
+  if (metricsListen !== undefined && !/^.+:\d+$/.test(metricsListen))
+    errors.push(issue('--metrics-listen', `"${metricsListen}" is not HOST:PORT`));
   if (errors.length > 0) return { ok: false, errors };
   return {
     ok: true,
@@ -112,6 +122,8 @@ export function parseAgentArgs(argv: string[]): Result<AgentArgs> {
       capacityEndpoints,
       capacityPolicyEntries,
       tls,
+      metricsListen,
+      otlpUrl: values.otlp,
     },
   };
 }

@@ -1,13 +1,17 @@
 // Composition root of the node agent binary:
 //   node --import tsx nodeagent/main.ts --server HOST:PORT --cluster C --node N [...]
 // Logs JSON lines to stderr; prints {"event":"ready",...} on stdout once the
-// first revision is applied. SIGTERM/SIGINT close the stream and exit 0
+// first revision is applied (with "metrics": URL when --metrics-listen is given:
+// the agent's Prometheus endpoint; OTel providers are built here and passed down,
+// nothing is registered globally). SIGTERM/SIGINT close the stream and exit 0
 // without touching the datapath (stopping is not removing).
 import { formatIssue } from '../common/index.js';
+import { buildTelemetryProviders, PrometheusEndpoint } from '../common/telemetry/index.js';
 import { clientTransport, readTlsMaterial, type ClientTransport } from '../common/tls/index.js';
 import { AGENT_USAGE, parseAgentArgs } from './args.js';
 import { NodeAgent, type LogFields, type Logger } from './client/index.js';
 import { EmulatedDatapath, type Datapath, type EmulatedDatapathOptions } from './datapath/index.js';
+import { registerAgentMetrics } from './telemetry/index.js';
 
 function jsonLogger(base: LogFields): Logger {
   const write =
@@ -54,6 +58,22 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`nodeagent: ${err instanceof Error ? err.message : String(err)}\n`);
     return 2;
   }
+  const prometheus = args.metricsListen ? new PrometheusEndpoint() : undefined;
+  let metricsUrl: string | undefined;
+  try {
+    if (prometheus && args.metricsListen) metricsUrl = await prometheus.listen(args.metricsListen);
+  } catch (err) {
+    process.stderr.write(`nodeagent: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 2;
+  }
+  const providers = buildTelemetryProviders({
+    serviceName: 'meshplane-nodeagent',
+    attributes: { 'meshplane.cluster': args.cluster, 'meshplane.node': args.node },
+    metricReaders: prometheus ? [prometheus.reader] : [],
+    ...(args.otlpUrl ? { otlpUrl: args.otlpUrl } : {}),
+  });
+  // Datapath and agent instruments share this meter (one /metrics per agent process).
+  const meter = providers.meterProvider.getMeter('meshplane');
   const datapath: Datapath = new EmulatedDatapath(capacity);
 
   const agent = new NodeAgent({
@@ -65,10 +85,11 @@ async function main(argv: string[]): Promise<number> {
     verifyIntervalMs: args.verifyIntervalMs,
     logger,
   });
+  const metrics = registerAgentMetrics(meter, agent, { cluster: args.cluster, node: args.node });
   const unsubscribe = agent.on('revisionApplied', () => {
     unsubscribe();
     process.stdout.write(
-      `${JSON.stringify({ event: 'ready', node: args.node, cluster: args.cluster })}\n`,
+      `${JSON.stringify({ event: 'ready', node: args.node, cluster: args.cluster, ...(metricsUrl ? { metrics: metricsUrl } : {}) })}\n`,
     );
   });
 
@@ -76,12 +97,19 @@ async function main(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
   });
-  logger.info('starting', { server: args.server, datapath: datapath.capacity });
+  logger.info('starting', {
+    server: args.server,
+    datapath: datapath.capacity,
+    ...(metricsUrl ? { metrics: metricsUrl } : {}),
+  });
   agent.start();
   const signal = await stopped;
   logger.info('stopping; the datapath keeps its state', { signal });
   await agent.stop();
   await datapath.close();
+  metrics.close();
+  await providers.shutdown();
+  await prometheus?.close();
   return 0;
 }
 

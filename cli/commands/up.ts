@@ -132,6 +132,8 @@ async function up(opts: UpOptions): Promise<void> {
         infra.nats.url,
         '--nats-creds',
         nats.controlPlaneFile,
+        '--metrics-listen',
+        '127.0.0.1:0',
         ...meshTlsArgs(tls === 'insecure' ? 'insecure' : tls.controlPlane),
       ],
       {
@@ -184,6 +186,8 @@ async function up(opts: UpOptions): Promise<void> {
             a.node,
             '--datapath',
             datapath.kind,
+            '--metrics-listen',
+            '127.0.0.1:0',
             ...meshTlsArgs(tls === 'insecure' ? 'insecure' : tls.agent(a.cluster, a.node)),
           ],
           { logFile: join(logs, `agent-${a.cluster}-${a.node}.log`), signal: starting.signal },
@@ -207,6 +211,15 @@ async function up(opts: UpOptions): Promise<void> {
       })),
       logs,
       tls: tls === 'insecure' ? 'insecure' : tls.admin,
+      metrics: {
+        controlPlane: String(cp.ready.metrics),
+        agents: Object.fromEntries(
+          started.map((c, i) => [
+            `${agents[i]!.cluster}/${agents[i]!.node}`,
+            String(c.ready.metrics),
+          ]),
+        ),
+      },
     });
     const summary = loaded.value.clusters
       .map((c) => `${c.spec.name} (${c.spec.nodes.length} nodes, ${c.objects.length} objects)`)
@@ -220,14 +233,16 @@ async function up(opts: UpOptions): Promise<void> {
           ? '  transport: PLAIN TEXT (--insecure): any local process can read every snapshot'
           : `  transport: mTLS; mesh CA and certificates in ${tlsDir}`,
         `  status:  npm run meshctl -- status   (or: meshctl status --json)`,
-        `  metrics: not exported yet (the telemetry issue adds a Prometheus endpoint)`,
+        `  metrics: ${String(cp.ready.metrics)} (control plane: propagation, skew, NACKs)`,
+        ...metricsLines(started),
+        `  skew:    npm run meshctl -- skew [--watch]   wait: meshctl wait --revision R`,
         `  logs:    ${logs}`,
         `  edit manifests under ${dir} and the change goes out; Ctrl-C stops everything${opts.keep ? ' (data kept)' : ' and removes what was created'}`,
         '',
       ].join('\n'),
     );
     process.stdout.write(
-      `${JSON.stringify({ event: 'ready', apiVersion: 'meshplane/v1', controlPlane: address, stateDir })}\n`,
+      `${JSON.stringify({ event: 'ready', apiVersion: 'meshplane/v1', controlPlane: address, metrics: cp.ready.metrics, stateDir })}\n`,
     );
     // A component that dies takes the mesh down loudly rather than leaving it half-running.
     const died = await Promise.race(
@@ -266,4 +281,14 @@ function chooseDatapath(flag: string): { kind: 'emulated'; why?: string } {
     default:
       throw new CliExit(EXIT.usage, `--datapath must be auto, ebpf or emulated, got ${flag}`);
   }
+}
+
+/** Where each agent's metrics are: all of them for a small mesh, the first few and a count otherwise. */
+function metricsLines(agents: readonly Component[]): string[] {
+  const shown = agents.slice(0, 4).map((a) => `           ${a.name}: ${String(a.ready.metrics)}`);
+  if (agents.length > shown.length)
+    shown.push(
+      `           … and ${agents.length - shown.length} more agents (their logs name their metrics URL)`,
+    );
+  return shown;
 }

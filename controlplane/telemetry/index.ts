@@ -17,3 +17,8 @@ export {
   type ClusterRevisionSummary,
   type LatencyFigure,
 } from './skew.js';
+export {
+  registerPropagationMetrics,
+  CONTROLPLANE_METRICS,
+  type PropagationMetricsOptions,
+} from './metrics.js';

@@ -1,0 +1,163 @@
+import type { Attributes, Meter } from '@opentelemetry/api';
+import { LATENCY_BUCKETS_S } from '../../common/telemetry/index.js';
+import { NODE_STATES } from './node-state.js';
+import { clusterSkew } from './skew.js';
+import type { Tracker } from './tracker.js';
+
+/**
+ * The control plane's propagation metrics, fed by the tracker's events
+ * (histograms, counters) and read from it at collection time (gauges).
+ * Names are a contract (README "Metrics", deploy/ dashboards and alerts).
+ */
+export const CONTROLPLANE_METRICS = {
+  propagation: 'meshplane_propagation_seconds',
+  queue: 'meshplane_propagation_queue_seconds',
+  transfer: 'meshplane_propagation_transfer_seconds',
+  apply: 'meshplane_propagation_apply_seconds',
+  nodes: 'meshplane_nodes',
+  oldestPending: 'meshplane_oldest_pending_seconds',
+  latestRevision: 'meshplane_latest_revision',
+  syncedRevision: 'meshplane_synced_revision',
+  revisions: 'meshplane_revisions_total',
+  nacks: 'meshplane_nacks_total',
+  divergences: 'meshplane_divergences_total',
+  pushes: 'meshplane_pushes_total',
+  pushBytes: 'meshplane_push_bytes_total',
+  nodeSynced: 'meshplane_node_synced_revision',
+  nodeLag: 'meshplane_node_lag_seconds',
+  nodeState: 'meshplane_node_state',
+} as const;
+
+/** OTel appends `_total` to counters itself. */
+const counterName = (n: string): string => n.replace(/_total$/, '');
+
+export interface PropagationMetricsOptions {
+  /** per-node series (synced revision, lag, state per node): off unless the user opts in */
+  perNode?: boolean;
+}
+
+/** Registers the metrics on `meter`; `close()` stops feeding them. */
+export function registerPropagationMetrics(
+  meter: Meter,
+  tracker: Tracker,
+  opts: PropagationMetricsOptions = {},
+): { close(): void } {
+  const M = CONTROLPLANE_METRICS;
+  const seconds = (name: string, description: string) =>
+    meter.createHistogram(name, {
+      description,
+      unit: 's',
+      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_S },
+    });
+  const propagation = seconds(M.propagation, 'commit of a revision → ACK covering it, per node');
+  const queue = seconds(M.queue, 'commit → push sent (part of propagation)');
+  const transfer = seconds(M.transfer, 'ACK receipt − send − apply (part of propagation)');
+  const apply = seconds(M.apply, 'agent-reported receive → datapath (part of propagation)');
+  const revisions = meter.createCounter(counterName(M.revisions), {
+    description: 'mesh revisions (etcd revisions that changed some node snapshot)',
+  });
+  const nacks = meter.createCounter(counterName(M.nacks), { description: 'NACKed pushes' });
+  const divergences = meter.createCounter(counterName(M.divergences), {
+    description: 'times a node reported a digest other than the expected one',
+  });
+  const pushes = meter.createCounter(counterName(M.pushes), { description: 'pushes sent' });
+  const pushBytes = meter.createCounter(counterName(M.pushBytes), {
+    description: 'resource payload bytes pushed',
+    unit: 'By',
+  });
+
+  // Counters start at 0 per cluster, so rules and dashboards find them before the first event.
+  const seen = new Set<string>();
+  const meet = (cluster: string): void => {
+    if (seen.has(cluster)) return;
+    seen.add(cluster);
+    for (const c of [nacks, divergences, pushes, pushBytes]) c.add(0, { cluster });
+  };
+  revisions.add(0);
+  const off = tracker.subscribe((e) => {
+    if ('cluster' in e) meet(e.cluster);
+    switch (e.type) {
+      case 'revision':
+        revisions.add(1);
+        for (const cluster of e.target.keys()) meet(cluster);
+        for (const cluster of e.affected.keys()) meet(cluster);
+        break;
+      case 'push':
+        pushes.add(1, { cluster: e.cluster });
+        pushBytes.add(e.push.bytes, { cluster: e.cluster });
+        break;
+      case 'ack': {
+        const a: Attributes = { cluster: e.cluster };
+        for (const { split } of e.covered) {
+          propagation.record(split.propagationMs / 1000, a);
+          queue.record(split.queueMs / 1000, a);
+          transfer.record(split.transferMs / 1000, a);
+          apply.record(split.applyMs / 1000, a);
+        }
+        break;
+      }
+      case 'nack':
+        nacks.add(1, { cluster: e.cluster });
+        break;
+      case 'diverged':
+        divergences.add(1, { cluster: e.cluster });
+        break;
+      default:
+        break;
+    }
+  });
+
+  const nodes = meter.createObservableGauge(M.nodes, { description: 'nodes by state' });
+  const oldest = meter.createObservableGauge(M.oldestPending, {
+    description:
+      'lag of the most-behind node: now − commit of the oldest revision it has not synced',
+    unit: 's',
+  });
+  const latest = meter.createObservableGauge(M.latestRevision, {
+    description: 'latest mesh revision',
+  });
+  const synced = meter.createObservableGauge(M.syncedRevision, {
+    description: 'lowest synced revision of the cluster’s nodes',
+  });
+  const gauges = [nodes, oldest, latest, synced];
+  const nodeSynced = opts.perNode
+    ? meter.createObservableGauge(M.nodeSynced, { description: 'per node: synced revision' })
+    : undefined;
+  const nodeLag = opts.perNode
+    ? meter.createObservableGauge(M.nodeLag, { description: 'per node: lag', unit: 's' })
+    : undefined;
+  const nodeState = opts.perNode
+    ? meter.createObservableGauge(M.nodeState, {
+        description: 'per node: 1 for its current state',
+      })
+    : undefined;
+  if (nodeSynced && nodeLag && nodeState) gauges.push(nodeSynced, nodeLag, nodeState);
+
+  // One pass over the nodes per collection, not one per gauge.
+  const collect: Parameters<Meter['addBatchObservableCallback']>[0] = (r) => {
+    const rev = tracker.latestRevision;
+    for (const c of tracker.clusters()) {
+      const s = clusterSkew(c.name, c.nodes, rev);
+      for (const state of NODE_STATES)
+        r.observe(nodes, s.states[state], { cluster: c.name, state });
+      r.observe(oldest, s.ageMs / 1000, { cluster: c.name });
+      r.observe(latest, rev, { cluster: c.name });
+      r.observe(synced, s.syncedRevision, { cluster: c.name });
+      if (nodeSynced && nodeLag && nodeState) {
+        for (const n of c.nodes) {
+          const a = { cluster: c.name, node: n.name };
+          r.observe(nodeSynced, n.syncedRevision, a);
+          r.observe(nodeLag, n.lagMs / 1000, a);
+          r.observe(nodeState, 1, { ...a, state: n.state });
+        }
+      }
+    }
+  };
+  meter.addBatchObservableCallback(collect, gauges);
+  return {
+    close: () => {
+      off();
+      meter.removeBatchObservableCallback(collect, gauges);
+    },
+  };
+}

@@ -1,0 +1,1 @@
+export { registerAgentMetrics, AGENT_METRICS } from './metrics.js';
