@@ -21,6 +21,8 @@ export interface MeshState {
   datapath: string;
   clusters: { name: string; id: number; nodes: string[] }[];
   logs: string;
+  /** the control plane's dashboard (http://HOST:PORT/), when it serves one */
+  dashboard?: string;
   /**
    * How meshctl reaches the admin API: the mesh CA and the admin certificate
    * and key (paths under `<state-dir>/tls/`), or 'insecure' for `up --insecure`.

@@ -34,6 +34,7 @@ import { SnapshotCache } from './snapshot/index.js';
 import { EtcdMeshStore, keyLayout, type KeyLayout } from './store/index.js';
 import { MeshSync } from './sync/index.js';
 import { adminGuard } from './tls/index.js';
+import { Dashboard } from './dashboard/index.js';
 import { Tracker, registerPropagationMetrics } from './telemetry/index.js';
 import { XdsServer } from './xds/index.js';
 
@@ -70,6 +71,8 @@ export interface ControlPlaneOptions {
    * `perNodeMetrics`), revision/cluster/node spans on `tracer`.
    */
   telemetry?: { meter?: Meter; tracer?: Tracer; perNodeMetrics?: boolean };
+  /** HOST:PORT of the live dashboard's HTTP server (port 0 = any); absent = no dashboard */
+  dashboardListen?: string;
 }
 
 export const DEFAULT_CLUSTERSET_CIDR = '100.64.0.0/16';
@@ -90,6 +93,7 @@ export class ControlPlane {
   #cache: SnapshotCache | undefined;
   #tracker: Tracker | undefined;
   readonly #closers: (() => void)[] = [];
+  #dashboard: Dashboard | undefined;
   #address = '';
 
   constructor(opts: ControlPlaneOptions) {
@@ -114,6 +118,11 @@ export class ControlPlane {
 
   get address(): string {
     return this.#address;
+  }
+
+  /** http://HOST:PORT/ of the dashboard once started; '' without one */
+  get dashboardUrl(): string {
+    return this.#dashboard?.url ?? '';
   }
 
   async start(): Promise<{ address: string }> {
@@ -147,6 +156,16 @@ export class ControlPlane {
         perNode: telemetry.perNodeMetrics ?? false,
       });
       this.#closers.push(() => metrics.close());
+    }
+    if (this.#opts.dashboardListen !== undefined) {
+      // Before anything is pushed, so its latency histograms see every ACK.
+      this.#dashboard = new Dashboard({
+        tracker,
+        clock,
+        log: log.child({ part: 'dashboard' }),
+        listen: this.#opts.dashboardListen,
+      });
+      await this.#dashboard.start({ signal });
     }
     cache.subscribe((rev) =>
       tracker.onRevision(
@@ -342,6 +361,7 @@ export class ControlPlane {
 
   async stop(): Promise<void> {
     this.#abort.abort(new MeshError('UNAVAILABLE', 'control plane stopping'));
+    await this.#dashboard?.stop();
     this.#xds?.close();
     for (const close of this.#closers.splice(0)) close();
     await new Promise<void>((resolve) => {

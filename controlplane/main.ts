@@ -1,5 +1,6 @@
 // Composition root of a control plane replica.
 //   node --import tsx controlplane/main.ts --etcd URL[,URL] --nats URL [--nats-creds FILE] [--listen HOST:PORT]
+//        [--dashboard-listen HOST:PORT|off]
 //        (--tls-ca FILE --tls-cert FILE --tls-key FILE | --insecure)
 //        [--metrics-listen HOST:PORT] [--metrics-per-node] [--otlp URL]
 // --nats-creds: a JSON file {"user","pass"} (mode 0600, written by `meshctl up`),
@@ -8,8 +9,11 @@
 // --metrics-listen serves Prometheus metrics at http://HOST:PORT/metrics (port 0: any);
 // per-node series only with --metrics-per-node; --otlp also pushes metrics and
 // traces to an OTLP/HTTP collector. OTel providers are built here and passed in.
+// --dashboard-listen: the live dashboard's HTTP server (default 127.0.0.1:0, any free
+// port on loopback; it has no authentication), or `off`.
 // Prints one JSON line on stdout when serving:
-// {"event":"ready","address":"127.0.0.1:PORT","metrics":"http://…/metrics"} (metrics only with --metrics-listen).
+// {"event":"ready","address":"127.0.0.1:PORT","metrics":"http://…/metrics","dashboard":"http://…/"}
+// (metrics only with --metrics-listen, dashboard '' when off).
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { MeshError, jsonLogger } from '../common/index.js';
@@ -23,6 +27,7 @@ const { values } = parseArgs({
     nats: { type: 'string' },
     'nats-creds': { type: 'string' },
     listen: { type: 'string', default: '127.0.0.1:0' },
+    'dashboard-listen': { type: 'string', default: '127.0.0.1:0' },
     'tls-ca': { type: 'string' },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
@@ -39,6 +44,7 @@ if (!values.etcd || !values.nats || values.insecure === tlsAny || (tlsAny && !tl
   process.stderr.write(
     [
       'usage: controlplane --etcd URL[,URL] --nats URL [--nats-creds FILE] [--listen HOST:PORT]',
+      '                    [--dashboard-listen HOST:PORT|off]',
       '                    (--tls-ca FILE --tls-cert FILE --tls-key FILE | --insecure)',
       '                    [--metrics-listen HOST:PORT] [--metrics-per-node] [--otlp URL]',
       '  mTLS needs all three files; --insecure (plain text, no client checks) is for local experiments',
@@ -104,6 +110,7 @@ const cp = new ControlPlane({
   natsUrl: values.nats,
   ...(natsAuth ? { natsAuth } : {}),
   listen: values.listen,
+  ...(values['dashboard-listen'] === 'off' ? {} : { dashboardListen: values['dashboard-listen'] }),
   tls,
   log,
   telemetry: {
@@ -130,8 +137,9 @@ process.on('SIGINT', stop);
 try {
   const { address } = await cp.start();
   const metrics = metricsUrl ? { metrics: metricsUrl } : {};
-  process.stdout.write(`${JSON.stringify({ event: 'ready', address, ...metrics })}\n`);
-  log.info('control plane serving', { address, ...metrics });
+  const dashboard = cp.dashboardUrl;
+  process.stdout.write(`${JSON.stringify({ event: 'ready', address, ...metrics, dashboard })}\n`);
+  log.info('control plane serving', { address, ...metrics, dashboard });
 } catch (err) {
   log.error('control plane failed to start', {
     error: err instanceof Error ? err.message : String(err),

@@ -143,6 +143,7 @@ async function up(opts: UpOptions): Promise<void> {
     );
     tiers.push([cp]);
     const address = String(cp.ready.address);
+    const dashboard = typeof cp.ready.dashboard === 'string' ? cp.ready.dashboard : '';
     // Membership is explicit: admit every cluster of the folder before its source starts.
     for (const c of loaded.value.clusters)
       await joinCluster({ address, stateDir }, c.spec.name, c.spec.id);
@@ -210,6 +211,7 @@ async function up(opts: UpOptions): Promise<void> {
         nodes: c.spec.nodes,
       })),
       logs,
+      ...(dashboard ? { dashboard } : {}),
       tls: tls === 'insecure' ? 'insecure' : tls.admin,
       metrics: {
         controlPlane: String(cp.ready.metrics),
@@ -232,6 +234,7 @@ async function up(opts: UpOptions): Promise<void> {
         tls === 'insecure'
           ? '  transport: PLAIN TEXT (--insecure): any local process can read every snapshot'
           : `  transport: mTLS; mesh CA and certificates in ${tlsDir}`,
+        `  dashboard: ${dashboard || 'off'}   (live propagation and skew; loopback only, no login)`,
         `  status:  npm run meshctl -- status   (or: meshctl status --json)`,
         `  metrics: ${String(cp.ready.metrics)} (control plane: propagation, skew, NACKs)`,
         ...metricsLines(started),
@@ -242,7 +245,7 @@ async function up(opts: UpOptions): Promise<void> {
       ].join('\n'),
     );
     process.stdout.write(
-      `${JSON.stringify({ event: 'ready', apiVersion: 'meshplane/v1', controlPlane: address, metrics: cp.ready.metrics, stateDir })}\n`,
+      `${JSON.stringify({ event: 'ready', apiVersion: 'meshplane/v1', controlPlane: address, metrics: cp.ready.metrics, dashboard, stateDir })}\n`,
     );
     // A component that dies takes the mesh down loudly rather than leaving it half-running.
     const died = await Promise.race(

@@ -181,7 +181,10 @@ export class DashboardView {
     const cw = 14;
     const ch = 10;
     const left = 58;
-    const width = left + Math.max(revs.length, 1) * cw + 4;
+    // A fixed number of columns, newest on the right, so a short history is not blown up.
+    const slots = Math.max(revs.length, 40);
+    const x0 = left + (slots - revs.length) * cw;
+    const width = left + slots * cw + 4;
     const height = buckets * ch + 16;
     const svg = document.createElementNS(SVG, 'svg');
     svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
@@ -210,7 +213,7 @@ export class DashboardView {
       r[7].forEach((count, b) => {
         if (count === 0) return;
         const rect = document.createElementNS(SVG, 'rect');
-        rect.setAttribute('x', String(left + i * cw));
+        rect.setAttribute('x', String(x0 + i * cw));
         rect.setAttribute('y', String(height - 16 - (b + 1) * ch));
         rect.setAttribute('width', String(cw - 1));
         rect.setAttribute('height', String(ch - 1));
@@ -225,7 +228,7 @@ export class DashboardView {
       });
     });
     if (revs.length > 0) {
-      text(left, height - 3, `r${revs[0]![0]}`, 'start');
+      text(x0, height - 3, `r${revs[0]![0]}`, 'start');
       text(width - 4, height - 3, `r${revs.at(-1)![0]}`);
     }
     byId('heatmap').replaceChildren(svg);
