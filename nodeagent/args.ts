@@ -10,6 +10,12 @@ export interface AgentArgs {
   capacityIpcache: number | undefined;
   capacityEndpoints: number | undefined;
   capacityPolicyEntries: number | undefined;
+  /** eBPF: where this node's maps are pinned (default /sys/fs/bpf/meshplane/<run-id>/<node>) */
+  pinDir: string | undefined;
+  /** eBPF: the run id in the default pin dir */
+  runId: string;
+  /** eBPF: the network namespace (name under /run/netns, or a path) holding the node's interfaces; the agent's own by default */
+  netns: string | undefined;
   /** mTLS files (mesh CA, this node's certificate and key), or explicit plain text */
   tls: { ca: string; cert: string; key: string } | 'insecure';
   /** HOST:PORT of this agent's Prometheus endpoint (port 0: any); none when absent */
@@ -22,7 +28,8 @@ export const AGENT_USAGE = `usage: nodeagent --server HOST:PORT --cluster C --no
                  (--tls-ca FILE --tls-cert FILE --tls-key FILE | --insecure)
                  [--datapath emulated|ebpf] [--verify-interval 60s] [--capacity-ipcache N]
                  [--capacity-endpoints N] [--capacity-policy-entries N]
-                 [--metrics-listen HOST:PORT] [--otlp URL]`;
+                 [--metrics-listen HOST:PORT] [--otlp URL]
+                 [--run-id ID] [--pin-dir DIR] [--netns NAME|PATH]   (eBPF datapath)`;
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
 
@@ -56,6 +63,9 @@ export function parseAgentArgs(argv: string[]): Result<AgentArgs> {
         'capacity-ipcache': { type: 'string' },
         'capacity-endpoints': { type: 'string' },
         'capacity-policy-entries': { type: 'string' },
+        'run-id': { type: 'string', default: 'default' },
+        'pin-dir': { type: 'string' },
+        netns: { type: 'string' },
         'tls-ca': { type: 'string' },
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
@@ -104,6 +114,12 @@ export function parseAgentArgs(argv: string[]): Result<AgentArgs> {
   const capacityIpcache = count('capacity-ipcache');
   const capacityEndpoints = count('capacity-endpoints');
   const capacityPolicyEntries = count('capacity-policy-entries');
+  const runId = values['run-id'];
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(runId))
+    errors.push(issue('--run-id', `"${runId}" is not 1-64 letters, digits, _ or -`));
+  const pinDir = values['pin-dir'];
+  if (pinDir !== undefined && !pinDir.startsWith('/sys/fs/bpf/'))
+    errors.push(issue('--pin-dir', `"${pinDir}" is not under /sys/fs/bpf/`));
   const tls = tlsOf(values, errors);
   const metricsListen = values['metrics-listen'];
   if (metricsListen !== undefined && !/^.+:\d+$/.test(metricsListen))
@@ -121,6 +137,9 @@ export function parseAgentArgs(argv: string[]): Result<AgentArgs> {
       capacityIpcache,
       capacityEndpoints,
       capacityPolicyEntries,
+      pinDir,
+      runId,
+      netns: values.netns,
       tls,
       metricsListen,
       otlpUrl: values.otlp,

@@ -10,7 +10,13 @@ import { buildTelemetryProviders, PrometheusEndpoint } from '../common/telemetry
 import { clientTransport, readTlsMaterial, type ClientTransport } from '../common/tls/index.js';
 import { AGENT_USAGE, parseAgentArgs } from './args.js';
 import { NodeAgent, type LogFields, type Logger } from './client/index.js';
-import { EmulatedDatapath, type Datapath, type EmulatedDatapathOptions } from './datapath/index.js';
+import {
+  EbpfDatapath,
+  EmulatedDatapath,
+  defaultPinDir,
+  type Datapath,
+  type EmulatedDatapathOptions,
+} from './datapath/index.js';
 import { registerAgentMetrics } from './telemetry/index.js';
 
 function jsonLogger(base: LogFields): Logger {
@@ -32,12 +38,6 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const args = parsed.value;
-  if (args.datapath === 'ebpf') {
-    process.stderr.write(
-      'nodeagent: --datapath ebpf is not implemented yet; use --datapath emulated\n',
-    );
-    return 2;
-  }
   const logger = jsonLogger({ component: 'nodeagent', cluster: args.cluster, node: args.node });
 
   const capacity: EmulatedDatapathOptions = {};
@@ -74,7 +74,22 @@ async function main(argv: string[]): Promise<number> {
   });
   // Datapath and agent instruments share this meter (one /metrics per agent process).
   const meter = providers.meterProvider.getMeter('meshplane');
-  const datapath: Datapath = new EmulatedDatapath(capacity);
+  let datapath: Datapath;
+  if (args.datapath === 'ebpf') {
+    const pinDir = args.pinDir ?? defaultPinDir(args.runId, args.node);
+    try {
+      // Adopts pinned maps (they kept enforcing while the agent was down); the
+      // first revision then reconciles them to the snapshot.
+      datapath = await EbpfDatapath.open({ pinDir, ...capacity });
+    } catch (err) {
+      process.stderr.write(
+        `nodeagent: cannot open the eBPF datapath in ${pinDir}: ${err instanceof Error ? err.message : String(err)}\n`,
+      );
+      return 1;
+    }
+  } else {
+    datapath = new EmulatedDatapath(capacity);
+  }
 
   const agent = new NodeAgent({
     server: args.server,

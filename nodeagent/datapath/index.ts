@@ -36,3 +36,11 @@ export {
 } from './translate.js';
 export { EmulatedMaps } from './emulated-maps.js';
 export { DEFAULT_CAPACITY, EmulatedDatapath, type EmulatedDatapathOptions } from './emulated.js';
+export {
+  EbpfDatapath,
+  EBPF_DEFAULT_CAPACITY,
+  Libbpf,
+  defaultPinDir,
+  removePins,
+  type EbpfDatapathOptions,
+} from './ebpf/index.js';

@@ -97,7 +97,7 @@ describe('nodeagent/main.ts', () => {
     expect(agent.stdout.size).toBe(0);
   });
 
-  it('refuses --datapath ebpf (not implemented yet) and bad usage with exit 2', async () => {
+  it('refuses a pin dir outside bpffs and bad usage with exit 2', async () => {
     const ebpf = startAgent([
       '--insecure',
       '--server',
@@ -108,9 +108,13 @@ describe('nodeagent/main.ts', () => {
       'eu-1',
       '--datapath',
       'ebpf',
+      '--pin-dir',
+      '/tmp/meshplane-not-bpffs',
     ]);
     expect((await ebpf.exited)[0]).toBe(2);
-    expect(ebpf.stderr()).toMatch(/ebpf is not implemented yet/);
+    expect(ebpf.stderr()).toMatch(
+      /--pin-dir: "\/tmp\/meshplane-not-bpffs" is not under \/sys\/fs\/bpf\//,
+    );
 
     const usage = startAgent(['--cluster', 'eu', '--verify-interval', 'soon']);
     expect((await usage.exited)[0]).toBe(2);

@@ -1,0 +1,22 @@
+// The kernel datapath: bpf/meshplane.bpf.o's maps and tc programs, driven
+// through Debian's libbpf (koffi). Public surface:
+//   EbpfDatapath.open({ pinDir, ...capacity })  the Datapath backend
+//   defaultPinDir(runId, node) / removePins(dir) pin directory helpers
+//   Libbpf                                      one per process, shared by the above
+// See NOTES-for-lab.md for how to attach programs and read events.
+export { EbpfDatapath, EBPF_DEFAULT_CAPACITY, type EbpfDatapathOptions } from './ebpf-datapath.js';
+export { Libbpf, BpfError } from './libbpf.js';
+export { defaultPinDir, layoutDir, removePins, ensureBpffs, BPFFS_ROOT } from './pins.js';
+export { DEFAULT_OBJECT_PATH, PINNED_MAPS } from './object.js';
+export {
+  LAYOUT_VERSION,
+  STRUCTS,
+  decodeAddress,
+  encodeEpInfo,
+  encodeIpcacheKey,
+  encodeIpcacheValue,
+  encodePolicyKey,
+  encodePolicyValue,
+  type FieldLayout,
+  type StructLayout,
+} from './layout.js';

@@ -1,0 +1,157 @@
+import { BPF_ANY, BpfError, check, type Libbpf } from './libbpf.js';
+
+const ENOENT = 2;
+const EINVAL = 22;
+const EOPNOTSUPP = 95;
+const ENOTSUPP = 524;
+
+/**
+ * One kernel map by file descriptor: element and batch operations on Buffers
+ * of the map's key and value sizes. Batch calls fall back to one call per
+ * element where the map type has no batch support (LPM trie, map-in-map).
+ * Does not own the fd unless `owned` (then `close()` closes it).
+ */
+export class KernelMap {
+  #batch: boolean;
+
+  constructor(
+    private readonly lib: Libbpf,
+    readonly name: string,
+    readonly fd: number,
+    readonly keySize: number,
+    readonly valueSize: number,
+    opts: { batch: boolean; owned?: boolean } = { batch: true },
+  ) {
+    this.#batch = opts.batch;
+    this.owned = opts.owned ?? false;
+  }
+
+  readonly owned: boolean;
+
+  lookup(key: Buffer): Buffer | undefined {
+    const value = Buffer.alloc(this.valueSize);
+    const ret = this.lib.lookup(this.fd, key, value);
+    if (ret === -ENOENT) return undefined;
+    check(`lookup in ${this.name}`, ret);
+    return value;
+  }
+
+  update(key: Buffer, value: Buffer): void {
+    check(`update of ${this.name}`, this.lib.update(this.fd, key, value, BPF_ANY));
+  }
+
+  /** Deletes a key; a missing key is not an error. */
+  delete(key: Buffer): void {
+    const ret = this.lib.remove(this.fd, key);
+    if (ret !== -ENOENT) check(`delete from ${this.name}`, ret);
+  }
+
+  /** Writes every pair, in batches where the map supports it. */
+  updateMany(keys: Buffer[], values: Buffer[]): void {
+    if (keys.length === 0) return;
+    if (this.#batch && keys.length > 1) {
+      const count = [keys.length];
+      const ret = this.lib.updateBatch(
+        this.fd,
+        Buffer.concat(keys),
+        Buffer.concat(values),
+        count,
+        this.lib.batchOpts(),
+      );
+      if (ret >= 0) return;
+      if (!isUnsupported(ret)) throw new BpfError(`batch update of ${this.name}`, -ret);
+      // Not supported by this map type: remember, then fall through (nothing was written).
+      this.#batch = false;
+    }
+    for (let i = 0; i < keys.length; i++) this.update(keys[i]!, values[i]!);
+  }
+
+  /** Deletes every key that is present (callers pass keys they know are held). */
+  deleteMany(keys: Buffer[]): void {
+    if (keys.length === 0) return;
+    if (this.#batch && keys.length > 1) {
+      const count = [keys.length];
+      const ret = this.lib.deleteBatch(this.fd, Buffer.concat(keys), count, this.lib.batchOpts());
+      if (ret >= 0) return;
+      if (!isUnsupported(ret) && ret !== -ENOENT)
+        throw new BpfError(`batch delete from ${this.name}`, -ret);
+      // ENOENT stops a batch at a missing key: finish one by one (deleting twice is harmless).
+      if (isUnsupported(ret)) this.#batch = false;
+    }
+    for (const k of keys) this.delete(k);
+  }
+
+  /** Every key (get_next_key walk). */
+  keys(): Buffer[] {
+    const out: Buffer[] = [];
+    let prev: Buffer | null = null;
+    for (;;) {
+      const next = Buffer.alloc(this.keySize);
+      const ret = this.lib.nextKey(this.fd, prev, next);
+      if (ret === -ENOENT) return out;
+      check(`iteration of ${this.name}`, ret);
+      out.push(next);
+      prev = next;
+    }
+  }
+
+  /** Every entry. Entries deleted during the walk are skipped. */
+  dump(): [Buffer, Buffer][] {
+    if (this.#batch) {
+      const got = this.#dumpBatch();
+      if (got !== undefined) return got;
+    }
+    const out: [Buffer, Buffer][] = [];
+    for (const k of this.keys()) {
+      const v = this.lookup(k);
+      if (v !== undefined) out.push([k, v]);
+    }
+    return out;
+  }
+
+  #dumpBatch(): [Buffer, Buffer][] | undefined {
+    const out: [Buffer, Buffer][] = [];
+    const chunk = 4096;
+    const keys = Buffer.alloc(this.keySize * chunk);
+    const values = Buffer.alloc(this.valueSize * chunk);
+    // The batch token is a bucket index for hash maps, a key for others: room for either.
+    let inBatch: Buffer | null = null;
+    const outBatch = Buffer.alloc(Math.max(8, this.keySize));
+    for (;;) {
+      const count = [chunk];
+      const ret = this.lib.lookupBatch(
+        this.fd,
+        inBatch,
+        outBatch,
+        keys,
+        values,
+        count,
+        this.lib.batchOpts(),
+      );
+      if (ret < 0 && ret !== -ENOENT) {
+        if (isUnsupported(ret) && out.length === 0 && inBatch === null) {
+          this.#batch = false;
+          return undefined;
+        }
+        throw new BpfError(`batch lookup in ${this.name}`, -ret);
+      }
+      const n = count[0] ?? 0;
+      for (let i = 0; i < n; i++) {
+        out.push([
+          Buffer.from(keys.subarray(i * this.keySize, (i + 1) * this.keySize)),
+          Buffer.from(values.subarray(i * this.valueSize, (i + 1) * this.valueSize)),
+        ]);
+      }
+      if (ret === -ENOENT) return out;
+      inBatch = Buffer.from(outBatch);
+    }
+  }
+
+  close(): void {
+    if (this.owned) this.lib.close(this.fd);
+  }
+}
+
+function isUnsupported(ret: number): boolean {
+  return ret === -EINVAL || ret === -EOPNOTSUPP || ret === -ENOTSUPP;
+}

@@ -1,0 +1,184 @@
+import { KernelMap } from './kernel-map.js';
+import { STRUCTS, decodeConfig, encodeConfig, encodeSlot } from './layout.js';
+import {
+  BPF_ANY,
+  BPF_F_NO_PREALLOC,
+  BPF_MAP_TYPE_ARRAY,
+  BPF_MAP_TYPE_HASH,
+  check,
+  type Libbpf,
+} from './libbpf.js';
+import type { LoadedObject, ObjectSizes } from './object.js';
+
+export type Copy = 0 | 1;
+
+/** One copy of the revisioned maps. */
+export interface CopyMaps {
+  ipcache: KernelMap;
+  epIps: KernelMap;
+  epInfo: KernelMap;
+  /** slot -> inner policy map (array of maps) */
+  policyOuter: KernelMap;
+  services: KernelMap;
+}
+
+const S = STRUCTS;
+
+/**
+ * The loaded object's maps, typed, plus the per-endpoint inner policy maps
+ * (two per endpoint slot, one per copy; the outer maps hold them, this class
+ * holds fds to write them). Owns the inner map fds it opened.
+ */
+export class DatapathMaps {
+  readonly copies: readonly [CopyMaps, CopyMaps];
+  readonly config: KernelMap;
+  readonly counters: KernelMap;
+  readonly eventsFd: number;
+  readonly #sync: KernelMap;
+  readonly #syncInnerFd: number;
+  readonly #inner = new Map<number, [KernelMap | undefined, KernelMap | undefined]>();
+
+  constructor(
+    private readonly lib: Libbpf,
+    object: LoadedObject,
+    private readonly sizes: ObjectSizes,
+  ) {
+    const copy = (c: Copy): CopyMaps => ({
+      ipcache: new KernelMap(
+        lib,
+        `ipcache_${c}`,
+        object.mapFd(`ipcache_${c}`),
+        S.ipcache_key.size,
+        S.ipcache_value.size,
+        { batch: false },
+      ),
+      epIps: new KernelMap(
+        lib,
+        `ep_ips_${c}`,
+        object.mapFd(`ep_ips_${c}`),
+        S.ep_ip_key.size,
+        S.ep_ip_value.size,
+      ),
+      epInfo: new KernelMap(lib, `ep_info_${c}`, object.mapFd(`ep_info_${c}`), 4, S.ep_info.size),
+      policyOuter: new KernelMap(lib, `policy_${c}`, object.mapFd(`policy_${c}`), 4, 4, {
+        batch: false,
+      }),
+      services: new KernelMap(
+        lib,
+        `services_${c}`,
+        object.mapFd(`services_${c}`),
+        S.svc_key.size,
+        S.svc_value.size,
+      ),
+    });
+    this.copies = [copy(0), copy(1)];
+    this.config = new KernelMap(lib, 'config', object.mapFd('config'), 4, S.config_value.size, {
+      batch: false,
+    });
+    this.counters = new KernelMap(
+      lib,
+      'counters',
+      object.mapFd('counters'),
+      4,
+      S.counter_value.size,
+      { batch: false },
+    );
+    this.eventsFd = object.mapFd('events');
+    this.#sync = new KernelMap(lib, 'sync', object.mapFd('sync'), 4, 4, { batch: false });
+    this.#syncInnerFd = lib.mapCreate(BPF_MAP_TYPE_ARRAY, 'mp_sync', 4, 4, 1, 0);
+  }
+
+  activeCopy(): Copy {
+    const v = this.config.lookup(encodeSlot(0));
+    return v === undefined ? 0 : (decodeConfig(v).active as Copy);
+  }
+
+  /**
+   * Makes `copy` the one the programs read, and returns once no program can
+   * still be judging a packet with the other copy: a map-in-map update waits
+   * for an RCU grace period (synchronize_rcu) before it returns.
+   */
+  flip(copy: Copy): void {
+    const key = encodeSlot(0);
+    const cur = decodeConfig(this.config.lookup(key) ?? Buffer.alloc(S.config_value.size));
+    this.config.update(key, encodeConfig({ ...cur, active: copy }));
+    this.#sync.update(key, encodeSlot(this.#syncInnerFd));
+  }
+
+  /** The inner policy map of a slot in one copy, opened from the outer map on first use. */
+  innerOf(copy: Copy, slot: number): KernelMap | undefined {
+    let pair = this.#inner.get(slot);
+    if (pair === undefined) {
+      pair = [undefined, undefined];
+      this.#inner.set(slot, pair);
+    }
+    const held = pair[copy];
+    if (held !== undefined) return held;
+    const id = this.copies[copy].policyOuter.lookup(encodeSlot(slot));
+    if (id === undefined) return undefined;
+    const fd = check(`open policy map of slot ${slot}`, this.lib.mapFdById(id.readUInt32LE(0)));
+    const map = this.#innerMap(slot, copy, fd);
+    pair[copy] = map;
+    return map;
+  }
+
+  /** Creates two empty inner maps for a slot (not yet in the outer maps). */
+  createInner(slot: number): [KernelMap, KernelMap] {
+    const make = (c: Copy): KernelMap =>
+      this.#innerMap(
+        slot,
+        c,
+        this.lib.mapCreate(
+          BPF_MAP_TYPE_HASH,
+          `mp_pol_${slot}_${c}`,
+          S.policy_key.size,
+          S.policy_value.size,
+          this.sizes.policyEntriesPerEndpoint,
+          BPF_F_NO_PREALLOC,
+        ),
+      );
+    const a = make(0);
+    try {
+      return [a, make(1)];
+    } catch (err) {
+      a.close();
+      throw err;
+    }
+  }
+
+  /** Remembers inner maps created by `createInner` as the slot's. */
+  adoptInner(slot: number, pair: [KernelMap, KernelMap]): void {
+    this.#inner.set(slot, pair);
+  }
+
+  /** Closes the fds of a slot's inner maps (the kernel frees them once no outer map holds them). */
+  releaseInner(slot: number): void {
+    for (const m of this.#inner.get(slot) ?? []) m?.close();
+    this.#inner.delete(slot);
+  }
+
+  setOuter(copy: Copy, slot: number, inner: KernelMap): void {
+    this.copies[copy].policyOuter.update(encodeSlot(slot), encodeSlot(inner.fd));
+  }
+
+  #innerMap(slot: number, c: Copy, fd: number): KernelMap {
+    return new KernelMap(
+      this.lib,
+      `policy_${c}[${slot}]`,
+      fd,
+      S.policy_key.size,
+      S.policy_value.size,
+      {
+        batch: true,
+        owned: true,
+      },
+    );
+  }
+
+  close(): void {
+    for (const slot of [...this.#inner.keys()]) this.releaseInner(slot);
+    this.lib.close(this.#syncInnerFd);
+  }
+}
+
+export { BPF_ANY };

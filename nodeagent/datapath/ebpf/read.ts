@@ -1,0 +1,55 @@
+import { endpointName } from '../entries.js';
+import type { DatapathContents, EndpointRecord } from '../types.js';
+import {
+  decodeEpInfo,
+  decodeIpcacheKey,
+  decodeIpcacheValue,
+  decodePolicy,
+  decodeServiceValue,
+} from './layout.js';
+import type { Copy, DatapathMaps } from './maps.js';
+
+export interface CopyRead {
+  contents: DatapathContents;
+  /** endpoint name -> slot */
+  slots: Map<string, number>;
+}
+
+/**
+ * A full read of one copy of the revisioned maps. Endpoints come from
+ * ep_info (by slot); each endpoint's policy from its inner map in that copy.
+ */
+export function readCopy(maps: DatapathMaps, copy: Copy): CopyRead {
+  const m = maps.copies[copy];
+  const contents: DatapathContents = { ipcache: [], endpoints: [], policies: [], services: [] };
+  for (const [k, v] of m.ipcache.dump()) {
+    contents.ipcache.push({ prefix: decodeIpcacheKey(k), identity: decodeIpcacheValue(v) });
+  }
+  const slots = new Map<string, number>();
+  for (const [k, v] of m.epInfo.dump()) {
+    let ep: EndpointRecord | undefined;
+    try {
+      ep = decodeEpInfo(v);
+    } catch {
+      continue; // not a record this layout wrote (garbage written behind our back)
+    }
+    if (ep === undefined) continue;
+    const slot = k.readUInt32LE(0);
+    const name = endpointName(ep);
+    contents.endpoints.push(ep);
+    slots.set(name, slot);
+    const inner = maps.innerOf(copy, slot);
+    contents.policies.push({
+      endpoint: name,
+      entries: inner === undefined ? [] : inner.dump().map(([pk, pv]) => decodePolicy(pk, pv)),
+    });
+  }
+  for (const [, v] of m.services.dump()) {
+    try {
+      contents.services.push(decodeServiceValue(v));
+    } catch {
+      continue;
+    }
+  }
+  return { contents, slots };
+}
