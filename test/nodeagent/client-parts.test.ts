@@ -81,6 +81,9 @@ describe('command line', () => {
         capacityIpcache: undefined,
         capacityEndpoints: undefined,
         capacityPolicyEntries: 99,
+        pinDir: undefined,
+        runId: 'default',
+        netns: undefined,
         tls: { ca: 'ca.crt', cert: 'eu-1.crt', key: 'eu-1.key' },
       },
     });
