@@ -23,3 +23,8 @@ export {
   generateServicesWorkload,
   type ServicesShape,
 } from './lib/services-workload.js';
+export {
+  runDatapathBench,
+  type DatapathBenchOptions,
+  type ScenarioFigures,
+} from './datapath.js';

@@ -1,0 +1,16 @@
+// Keeps the datapath benchmark from rotting: a short run on the real kernel
+// produces the contract keys (DESIGN.md "Benchmarks") (CI's leftover check sees any namespace it leaves).
+import { describe, expect, it } from 'vitest';
+import { runDatapathBench } from '../../bench/index.js';
+import { requirePrivileged } from '../harness/index.js';
+
+describe.skipIf(!requirePrivileged())('datapath benchmark', () => {
+  it('measures the baseline and iptables with the contract keys, without failed connections', async () => {
+    const r = await runDatapathBench({ seconds: 0.5, rounds: 1, only: ['iptables_10'] });
+    expect(Object.keys(r.scenarios).sort()).toEqual(['baseline', 'iptables_10']);
+    expect(r.figures['baseline_conn_per_s']).toBeGreaterThan(0);
+    expect(r.figures['conn_ratio_iptables_10']).toBeGreaterThan(0);
+    expect(r.figures['baseline_failed']).toBe(0);
+    expect(r.figures['iptables_10_failed']).toBe(0);
+  });
+});
