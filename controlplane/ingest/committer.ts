@@ -207,8 +207,16 @@ export class ChangeSetCommitter {
     allocated: number;
   }> {
     const byHash = new Map<string, { labels: Record<string, string>; pods: PodObject[] }>();
+    // Pods of one Deployment share their labels: filter, sort and hash each distinct set once.
+    const memo = new Map<string, { labels: Record<string, string>; hash: string }>();
     for (const pod of pods) {
-      const { labels, hash } = podIdentityLabels(cluster.name, pod, namespaces, this.#filter);
+      const input = JSON.stringify([pod.namespace, pod.serviceAccount, pod.labels]);
+      let resolved = memo.get(input);
+      if (!resolved) {
+        resolved = podIdentityLabels(cluster.name, pod, namespaces, this.#filter);
+        memo.set(input, resolved);
+      }
+      const { labels, hash } = resolved;
       const entry = byHash.get(hash) ?? { labels, pods: [] };
       entry.pods.push(pod);
       byHash.set(hash, entry);

@@ -74,26 +74,32 @@ function checkReferences(
   origin: OriginOf,
   issues: IssueList,
 ): void {
-  // Origins are looked up only for objects with something to report: this
-  // runs over every object of the folder on every reload.
+  // Origins are looked up only for objects with something to report, and
+  // each service account once per namespace: this runs over every object of
+  // the folder on every reload.
+  const accounts = new Map<string, Map<string, boolean>>();
+  const declared = (namespace: string, name: string): boolean => {
+    let byName = accounts.get(namespace);
+    if (!byName) accounts.set(namespace, (byName = new Map<string, boolean>()));
+    let known = byName.get(name);
+    if (known === undefined) {
+      known = converted.has(objectKey({ kind: 'ServiceAccount', namespace, name }));
+      byName.set(name, known);
+    }
+    return known;
+  };
   for (const [key, { object }] of converted) {
-    const here = (): ObjectOrigin => origin(key);
     if (object.kind === 'Pod' && object.serviceAccount !== 'default') {
-      const ref = {
-        kind: 'ServiceAccount',
-        namespace: object.namespace,
-        name: object.serviceAccount,
-      } as const;
-      if (!converted.has(objectKey(ref))) {
+      if (!declared(object.namespace, object.serviceAccount)) {
         const message = `ServiceAccount "${object.serviceAccount}" is not declared; assumed to exist`;
-        reportAt(issues, here(), 'spec.serviceAccountName', message, 'warning');
+        reportAt(issues, origin(key), 'spec.serviceAccountName', message, 'warning');
       }
     }
     if (object.kind === 'ServiceExport') {
       const ref = { kind: 'Service', namespace: object.namespace, name: object.name } as const;
       if (!converted.has(objectKey(ref))) {
         const message = `no Service "${object.name}" in namespace ${object.namespace} to export`;
-        reportAt(issues, here(), 'metadata.name', message, 'warning');
+        reportAt(issues, origin(key), 'metadata.name', message, 'warning');
       }
     }
   }
@@ -151,25 +157,24 @@ function checkPodIps(
 ): void {
   const cidr = parseIPv4Cidr(spec.podCIDR);
   const owners = new Map<string, string>();
+  // Where to point is worked out only when there is something to report.
+  const report = (key: string, index: number, message: string, severity: 'error' | 'warning') => {
+    const here = origin(key);
+    reportAt(issues, here, podIpField(here.ipSource ?? 'none', index), message, severity);
+  };
   for (const [key, pod] of pods) {
-    pod.ips.forEach((ip, index) => {
-      // Where to point is worked out only when there is something to report.
-      const report = (message: string, severity: 'error' | 'warning'): void => {
-        const here = origin(key);
-        reportAt(issues, here, podIpField(here.ipSource ?? 'none', index), message, severity);
-      };
+    for (let index = 0; index < pod.ips.length; index++) {
+      const ip = pod.ips[index]!;
       const owner = owners.get(ip);
       if (owner !== undefined) {
-        report(`pod IP ${ip} is also used by ${where(origin(owner))}`, 'error');
+        report(key, index, `pod IP ${ip} is also used by ${where(origin(owner))}`, 'error');
       }
       owners.set(ip, key);
       const value = parseIPv4(ip);
       if ('cidr' in cidr && value !== undefined && !cidrContains(cidr.cidr, value)) {
-        report(
-          `pod IP ${ip} is outside podCIDR ${spec.podCIDR} of cluster ${spec.name}`,
-          'warning',
-        );
+        const message = `pod IP ${ip} is outside podCIDR ${spec.podCIDR} of cluster ${spec.name}`;
+        report(key, index, message, 'warning');
       }
-    });
+    }
   }
 }
