@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { isMeshError } from '../common/index.js';
 import { registerClusters } from './commands/clusters.js';
 import { registerEndpoints } from './commands/endpoints.js';
+import { registerLab } from './commands/lab.js';
 import { registerIdentities } from './commands/identities.js';
 import { registerPolicies } from './commands/policies.js';
 import { registerServices } from './commands/services.js';
@@ -23,6 +24,7 @@ registerEndpoints(program);
 registerPolicies(program);
 registerServices(program);
 registerSimulate(program);
+registerLab(program);
 
 try {
   await program.parseAsync(process.argv);
