@@ -1,8 +1,10 @@
 // meshctl: the command line of meshplane (composition root of the CLI).
 import { Command, CommanderError } from 'commander';
 import { isMeshError } from '../common/index.js';
+import { registerApply } from './commands/apply.js';
 import { registerClusters } from './commands/clusters.js';
 import { registerEndpoints } from './commands/endpoints.js';
+import { registerHistory } from './commands/history.js';
 import { registerLab } from './commands/lab.js';
 import { registerIdentities } from './commands/identities.js';
 import { registerPolicies } from './commands/policies.js';
@@ -25,6 +27,8 @@ registerPolicies(program);
 registerServices(program);
 registerSimulate(program);
 registerLab(program);
+registerApply(program);
+registerHistory(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,6 +1,7 @@
 import type { NatsCredentials } from '../clusters/src/index.js';
 import {
   MeshError,
+  SUBJECT_APPLY_PREFIX,
   SUBJECT_EVENTS_PREFIX,
   SUBJECT_HEALTH_PREFIX,
   SUBJECT_RESYNC_PREFIX,
@@ -40,7 +41,10 @@ export function controlPlanePermissions(): NatsPermissions {
  *   reports ready, so the source does not create or inspect it (STREAM.INFO
  *   would show every cluster's subjects and counts; CREATE would let a source
  *   pick the retention of everyone's events);
- * - subscribe only to its own inbox, for the PubAcks.
+ * - subscribe only to its own inbox, for the PubAcks, to the control plane's
+ *   resync requests for it, and to its change-set requests
+ *   (`meshplane.apply.C`, `meshctl apply`), which it answers (`allow_responses`:
+ *   one reply to each request received, nothing else).
  */
 export function sourcePermissions(cluster: string): NatsPermissions {
   const c = checkedCluster(cluster);
@@ -50,8 +54,13 @@ export function sourcePermissions(cluster: string): NatsPermissions {
       `${SUBJECT_EVENTS_PREFIX}.${c}.>`,
       `${SUBJECT_HEALTH_PREFIX}.${c}`,
     ],
-    // Its own inbox (PubAcks) and the control plane's resync requests for it.
-    subscribe: [`${sourceInboxPrefix(c)}.>`, `${SUBJECT_RESYNC_PREFIX}.${c}`],
+    // Its own inbox (PubAcks) and the control plane's resync and change-set requests for it.
+    subscribe: [
+      `${sourceInboxPrefix(c)}.>`,
+      `${SUBJECT_RESYNC_PREFIX}.${c}`,
+      `${SUBJECT_APPLY_PREFIX}.${c}`,
+    ],
+    allowResponses: true,
   };
 }
 

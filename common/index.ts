@@ -6,3 +6,4 @@ export * from './abort.js';
 export * from './async-queue.js';
 export * from './log.js';
 export * from './policy-map.js';
+export * from './change-set-request.js';

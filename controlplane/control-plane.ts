@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import { randomUUID } from 'node:crypto';
 import type { Meter, Tracer } from '@opentelemetry/api';
 import { Etcd3 } from 'etcd3';
 import { connect, type NatsConnection } from 'nats';
@@ -10,8 +11,15 @@ import {
   type Logger,
 } from '../common/index.js';
 import { serverCredentials, type TlsMaterial } from '../common/tls/index.js';
-import { MeshAdminService, MeshDiscoveryService, type ComponentStatus } from '../proto/index.js';
-import { adminService } from './admin/index.js';
+import {
+  MeshAdminService,
+  MeshChangeSetsService,
+  MeshDiscoveryService,
+  type ComponentStatus,
+} from '../proto/index.js';
+import { adminService, changeSetService } from './admin/index.js';
+import { EtcdAuditLog } from './audit/index.js';
+import { ChangeSetApplier, natsClusterSources } from './changeset/index.js';
 import { runWhileLeader } from './election/index.js';
 import {
   CidrIdentityAllocator,
@@ -24,7 +32,9 @@ import {
   ClusterMembership,
   EventConsumer,
   SourceRegistry,
+  awaitCommitted,
   monitorSourceLeases,
+  recordRefusal,
   type SourcePosition,
 } from './ingest/index.js';
 import { MeshModel } from './model/index.js';
@@ -222,13 +232,30 @@ export class ControlPlane {
       sources,
       log.child({ part: 'ingest' }),
       (epoch): Promise<number> => this.#startAfter(etcd, layout, model, epoch, consumer),
+      {
+        onRefused: (cluster, sequence, error) =>
+          void recordRefusal(etcd, layout, cluster, {
+            sequence,
+            error,
+            at: new Date(clock.now()).toISOString(),
+          }).catch((err: unknown) =>
+            log.warn('refusal not recorded', { cluster, sequence, error: String(err) }),
+          ),
+      },
     );
     await consumer.prepare();
 
     const server = new grpc.Server(
       tls === 'insecure'
         ? {}
-        : { interceptors: [adminGuard(MeshAdminService, log.child({ part: 'admin' }))] },
+        : {
+            interceptors: [
+              adminGuard(
+                { ...MeshAdminService, ...MeshChangeSetsService },
+                log.child({ part: 'admin' }),
+              ),
+            ],
+          },
     );
     server.addService(MeshDiscoveryService, this.#xds.service());
     server.addService(
@@ -247,6 +274,24 @@ export class ControlPlane {
         etcd: this.#etcd,
         layout,
         cache,
+      }),
+    );
+    const audit = new EtcdAuditLog(this.#etcd, layout);
+    server.addService(
+      MeshChangeSetsService,
+      changeSetService({
+        audit,
+        applier: new ChangeSetApplier({
+          sources: natsClusterSources(this.#nats),
+          awaitCommitted: (cluster, sequence, o) =>
+            awaitCommitted(etcd, layout, cluster, sequence, o),
+          audit,
+          members: () => model.clusters().map((c) => c.name),
+          latestRevision: () => cache.latest.revision,
+          clock,
+          newId: randomUUID,
+          log: log.child({ part: 'change-sets' }),
+        }),
       }),
     );
     const port = await new Promise<number>((resolve, reject) =>

@@ -74,7 +74,8 @@ function permissionsConfig(p: NatsPermissions): string {
   // An empty allow list would mean "no restriction" to nats-server; deny all instead.
   const side = (subjects: readonly string[]): string =>
     subjects.length > 0 ? `{ allow: ${list(subjects)} }` : `{ deny: [">"] }`;
-  return `{ publish: ${side(p.publish)}, subscribe: ${side(p.subscribe)} }`;
+  const responses = p.allowResponses === true ? ', allow_responses: true' : '';
+  return `{ publish: ${side(p.publish)}, subscribe: ${side(p.subscribe)}${responses} }`;
 }
 
 /** NATS config strings take JSON-style double quotes for what the checks above let through. */

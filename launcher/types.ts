@@ -77,6 +77,12 @@ export interface NatsUser {
 export interface NatsPermissions {
   publish: readonly string[];
   subscribe: readonly string[];
+  /**
+   * May answer requests it received (one reply each, to the requester's
+   * reply subject, whatever the publish list says): nats-server's
+   * `allow_responses`.
+   */
+  allowResponses?: boolean;
 }
 
 /** etcd and NATS started together; `stop()` stops both (idempotent). */

@@ -42,6 +42,21 @@ export {
   StatusRequest,
   StatusResponse,
 } from './gen/meshplane/v1/admin.js';
+// Change sets (meshctl apply / delete / history).
+export {
+  AppliedObject,
+  ApplyIssue,
+  ApplyRequest,
+  ApplyResponse,
+  AuditEntry,
+  ClusterChange,
+  ListHistoryRequest,
+  ListHistoryResponse,
+  ManifestFile as ManifestFileMessage,
+  MeshChangeSetsClient,
+  type MeshChangeSetsServer,
+  MeshChangeSetsService,
+} from './gen/meshplane/v1/admin.js';
 import { ProtocolVersion } from './gen/meshplane/v1/discovery.js';
 
 /** The discovery protocol version this build speaks (see discovery.proto). */

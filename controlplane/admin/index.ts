@@ -1,2 +1,3 @@
 export { adminService, type AdminDeps } from './service.js';
 export { buildStatus, type StatusDeps } from './status.js';
+export { changeSetService, type ChangeSetServiceDeps } from './change-sets.js';

@@ -22,6 +22,11 @@ export interface EventConsumerOptions {
   retryDelayMs?: number;
   /** change sets taken from the stream at once and folded per cluster (default 256) */
   batch?: number;
+  /**
+   * Told of every refused change set, so whoever waits for that sequence to
+   * commit (`meshctl apply`) learns it never will. Must not throw.
+   */
+  onRefused?: (cluster: string, sequence: number, error: string) => void;
 }
 
 interface Valid {
@@ -48,6 +53,7 @@ export class EventConsumer {
   readonly #startAfter: (epoch: string) => Promise<number>;
   readonly #retryDelayMs: number;
   readonly #batch: number;
+  readonly #onRefused: EventConsumerOptions['onRefused'];
   #epoch: string | undefined;
 
   constructor(
@@ -65,6 +71,7 @@ export class EventConsumer {
     this.#startAfter = startAfter;
     this.#retryDelayMs = opts.retryDelayMs ?? 1000;
     this.#batch = opts.batch ?? 256;
+    this.#onRefused = opts.onRefused;
   }
 
   /**
@@ -212,6 +219,7 @@ export class EventConsumer {
   #refuse(m: JsMsg, cluster: string, error: string): void {
     this.#log.error('change set refused', { cluster, sequence: m.seq, error });
     this.#sources.onRefused(cluster, error);
+    this.#onRefused?.(cluster, m.seq, error);
   }
 
   async #ensureStream(): Promise<string> {

@@ -12,3 +12,4 @@ export { mergeChangeSets } from './merge.js';
 export { ClusterMembership } from './membership.js';
 export type { Membership } from './plan.js';
 export { monitorSourceLeases } from './lease-monitor.js';
+export { awaitCommitted, recordRefusal } from './commit-watch.js';

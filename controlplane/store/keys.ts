@@ -40,6 +40,10 @@ export interface KeyLayout {
   /** a ServiceImport's clusterset IP (value {ip}), stable for the import's life */
   serviceIp(namespace: string, name: string): string;
   serviceIpNext: string;
+  /** bookkeeping: the last change set of a cluster the ingest refused (value {sequence, error, at}) */
+  refusedChangeSet(cluster: string): string;
+  /** bookkeeping: audit trail of `meshctl apply` / `delete`, one key per change set, in time order */
+  auditEntries: string;
 }
 
 export function keyLayout(root = '/meshplane'): KeyLayout {
@@ -69,6 +73,8 @@ export function keyLayout(root = '/meshplane'): KeyLayout {
     stale: (c) => `${cluster(c)}stale`,
     serviceIp: (ns, n) => `${mesh}service-ips/by-name/${ns}/${n}`,
     serviceIpNext: `${mesh}service-ips/next`,
+    refusedChangeSet: (c) => `${root}/book/refused-change-sets/${c}`,
+    auditEntries: `${root}/book/audit/`,
   };
 }
 

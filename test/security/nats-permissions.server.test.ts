@@ -91,6 +91,48 @@ describe('per-source NATS credentials', () => {
     expect(await storedSubjects(cp)).not.toContain('meshplane.events.eu-2');
   });
 
+  it("lets a source answer the control plane's change-set requests for its own cluster only", async () => {
+    const sink = natsEventSink(eu, { createStream: false });
+    const seen: string[] = [];
+    const stop = sink.onApplyRequest!('eu', (request) => {
+      seen.push(request.id);
+      return Promise.resolve({ ok: true, objects: [], unchanged: true });
+    });
+    await eu.flush();
+    const reply = await cp.request(
+      'meshplane.apply.eu',
+      enc(
+        JSON.stringify({
+          apiVersion: 'meshplane/v1',
+          id: 'cs-1',
+          mode: 'apply',
+          dryRun: true,
+          files: [],
+        }),
+      ),
+      { timeout: 5_000 },
+    );
+    expect(reply.json()).toEqual({ ok: true, objects: [], unchanged: true });
+    expect(seen).toEqual(['cs-1']);
+    stop();
+    // Listening for another cluster's change sets is refused by the server.
+    const violations = watchViolations(eu);
+    const other = sink.onApplyRequest!('us', () =>
+      Promise.resolve({ ok: true, objects: [], unchanged: true }),
+    );
+    expect(await violations.settle(eu)).toContainEqual({
+      operation: 'subscription',
+      subject: 'meshplane.apply.us',
+    });
+    other();
+    // Nobody may answer for us: the request finds no responder.
+    const err = await cp.request('meshplane.apply.us', enc('{}'), { timeout: 2_000 }).then(
+      () => undefined,
+      (e: unknown) => e as NatsError,
+    );
+    expect(err?.code).toBe('503');
+  });
+
   it('lets a source publish its own change sets into the stream, where the control plane reads them', async () => {
     const sink = natsEventSink(eu, { createStream: false });
     const seq = await sink.publishEvent('meshplane.events.eu', enc('{"own":true}'), 'own-1');

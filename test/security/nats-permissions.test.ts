@@ -4,10 +4,11 @@ import { controlPlanePermissions, meshNatsUsers, sourcePermissions } from '../..
 import { isMeshError } from '../../common/index.js';
 
 describe('sourcePermissions', () => {
-  it("allows publishing only the cluster's own subjects and receiving only its own replies and resync requests", () => {
+  it("allows publishing only the cluster's own subjects and receiving only its own replies, resync and change-set requests", () => {
     expect(sourcePermissions('eu')).toEqual({
       publish: ['meshplane.events.eu', 'meshplane.events.eu.>', 'meshplane.health.eu'],
-      subscribe: ['_INBOX.source.eu.>', 'meshplane.resync.eu'],
+      subscribe: ['_INBOX.source.eu.>', 'meshplane.resync.eu', 'meshplane.apply.eu'],
+      allowResponses: true,
     });
   });
 

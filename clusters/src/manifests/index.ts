@@ -35,6 +35,8 @@ export {
 export type { FolderLoadOptions } from './folder-loader.js';
 export { ClusterFolderLoader } from './folder-loader.js';
 export type { ObjectOrigin } from './origin.js';
+export type { FileObject, ParsedFile } from './parse-file.js';
+export { parseManifestFile } from './parse-file.js';
 export type { ParseOptions } from './parse-cluster.js';
 export { parseClusterDocuments } from './parse-cluster.js';
 export { isIgnoredName, isManifestName, readManifestFiles } from './read-files.js';

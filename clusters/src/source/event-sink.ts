@@ -1,12 +1,15 @@
 import type { JetStreamManager, NatsConnection, NatsError } from 'nats';
 import { StorageType, headers as natsHeaders } from 'nats';
+import type { SourceApplyReply, SourceApplyRequest } from '../../../common/index.js';
 import {
   EVENTS_STREAM,
   MeshError,
+  SUBJECT_APPLY_PREFIX,
   SUBJECT_EVENTS_PREFIX,
   SUBJECT_RESYNC_PREFIX,
   TRACEPARENT_HEADER,
 } from '../../../common/index.js';
+import { parseApplyRequest } from './apply-request.js';
 
 /**
  * Where a cluster source sends what it sees. Owned by the source; the NATS
@@ -32,6 +35,15 @@ export interface EventSink {
    * sent when the cluster joins). Returns an unsubscribe function.
    */
   onResyncRequest?(cluster: string, onRequest: () => void): () => void;
+  /**
+   * Serves the control plane's requests to write a change set into this
+   * cluster's folder (core NATS request/reply on `meshplane.apply.<cluster>`),
+   * answering each with `handle`'s reply. Returns an unsubscribe function.
+   */
+  onApplyRequest?(
+    cluster: string,
+    handle: (request: SourceApplyRequest) => Promise<SourceApplyReply>,
+  ): () => void;
 }
 
 // JetStream API error codes (nats-server's errors.json).
@@ -109,6 +121,22 @@ export function natsEventSink(nc: NatsConnection, opts: NatsSinkOptions = {}): E
     onResyncRequest(cluster, onRequest) {
       const sub = nc.subscribe(`${SUBJECT_RESYNC_PREFIX}.${cluster}`, {
         callback: () => onRequest(),
+      });
+      return () => sub.unsubscribe();
+    },
+    onApplyRequest(cluster, handle) {
+      const encode = (reply: SourceApplyReply): Uint8Array =>
+        new TextEncoder().encode(JSON.stringify(reply));
+      const sub = nc.subscribe(`${SUBJECT_APPLY_PREFIX}.${cluster}`, {
+        callback: (err, msg) => {
+          if (err) return;
+          const request = parseApplyRequest(msg.data);
+          if ('errors' in request) {
+            msg.respond(encode(request));
+            return;
+          }
+          void handle(request).then((reply) => msg.respond(encode(reply)));
+        },
       });
       return () => sub.unsubscribe();
     },

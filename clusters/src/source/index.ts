@@ -12,3 +12,6 @@ export type { Backoff, Timers } from './timers.js';
 export { systemTimers } from './timers.js';
 export type { NatsCredentials } from './nats-credentials.js';
 export { natsAuthOptions, parseNatsCredentials, readNatsCredentials } from './nats-credentials.js';
+export type { FolderApplyOptions, FolderApplyResult } from './folder-apply.js';
+export { applyToFolder } from './folder-apply.js';
+export { editDocuments, splitSegments, type DocumentEdits } from './yaml-segments.js';

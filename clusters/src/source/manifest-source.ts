@@ -5,6 +5,8 @@ import type {
   Clock,
   Logger,
   Result,
+  SourceApplyReply,
+  SourceApplyRequest,
   ValidationIssue,
 } from '../../../common/index.js';
 import { MeshError, formatIssue, jsonLogger, systemClock } from '../../../common/index.js';
@@ -19,6 +21,8 @@ import {
 import type { ClusterState } from './change-set.js';
 import { clusterState } from './change-set.js';
 import type { EventSink } from './event-sink.js';
+import type { FolderApplyResult } from './folder-apply.js';
+import { applyToFolder } from './folder-apply.js';
 import { natsEventSink } from './event-sink.js';
 import type { WatchFolder } from './folder-watcher.js';
 import { SettledChanges, watchFolderRecursive } from './folder-watcher.js';
@@ -91,6 +95,11 @@ export class ManifestSource {
   readonly #loader: ClusterFolderLoader;
   #desired: ClusterState | undefined;
   #unsubscribeResync: (() => void) | undefined;
+  #unsubscribeApply: (() => void) | undefined;
+  /** change sets to write before the next load, with whoever waits for their outcome */
+  #pendingApplies: PendingApply[] = [];
+  /** the publisher generation of the last desired state set */
+  #generation = 0;
   readonly #sink: EventSink;
 
   constructor(opts: ManifestSourceOptions) {
@@ -174,6 +183,10 @@ export class ManifestSource {
   async stop(): Promise<void> {
     this.#stopper.abort(new Error('source stopped'));
     this.#unsubscribeResync?.();
+    this.#unsubscribeApply?.();
+    for (const pending of this.#pendingApplies.splice(0)) {
+      pending.resolve(failed(this.#dir, 'the cluster source stopped'));
+    }
     this.#changes.close();
     this.#health.stop();
     this.#firstPublish?.({ status: 'stopped' });
@@ -220,7 +233,72 @@ export class ManifestSource {
     }
   }
 
+  /**
+   * Writes a change set (`meshctl apply` / `delete`) into the folder and
+   * publishes it: validated as a whole against the folder, written all or
+   * nothing, then loaded and published like a save. Resolves with the stream
+   * sequence of the change set that carries it, or every error (nothing
+   * written). Serialized with the folder's loads, so a save in between is
+   * neither lost nor mixed in half. A dry run only validates.
+   */
+  apply(request: SourceApplyRequest): Promise<SourceApplyReply> {
+    if (request.dryRun) return this.#writeToFolder(request).then(replyOf);
+    if (this.#signal.aborted)
+      return Promise.resolve(failed(this.#dir, 'the cluster source stopped'));
+    return new Promise((resolve) => {
+      this.#pendingApplies.push({ request, resolve });
+      void this.#reloadSerialized();
+    });
+  }
+
+  #writeToFolder(request: SourceApplyRequest): Promise<FolderApplyResult> {
+    return applyToFolder(this.#dir, request, {
+      nodesPerCluster: this.#opts.nodesPerCluster,
+      previousPlacements: this.#placements,
+      signal: this.#signal,
+    }).catch((err: unknown) => ({
+      ok: false as const,
+      errors: [
+        {
+          file: this.#dir,
+          message: `writing the change set failed: ${err instanceof Error ? err.message : String(err)}`,
+          severity: 'error' as const,
+        },
+      ],
+    }));
+  }
+
+  /** Writes pending change sets, loads the folder, and tells each change set's caller how it went. */
   async #reload(): Promise<ValidationIssue[]> {
+    const written: { pending: PendingApply; result: FolderApplyResult & { ok: true } }[] = [];
+    for (const pending of this.#pendingApplies.splice(0)) {
+      const result = await this.#writeToFolder(pending.request);
+      if (result.ok) written.push({ pending, result });
+      else pending.resolve(result);
+    }
+    const errors = await this.#load();
+    for (const { pending, result } of written) {
+      if (errors.length > 0) {
+        // Only a save racing the change set gets here: its own validation passed.
+        pending.resolve({ ok: false, errors });
+        continue;
+      }
+      this.#publisher.whenPublished(this.#generation).then(
+        (published) =>
+          pending.resolve({
+            ok: true,
+            objects: result.objects,
+            ...(published.sequence === undefined ? {} : { sequence: published.sequence }),
+            unchanged: result.unchanged,
+          }),
+        (err: unknown) =>
+          pending.resolve(failed(this.#dir, err instanceof Error ? err.message : String(err))),
+      );
+    }
+    return errors;
+  }
+
+  async #load(): Promise<ValidationIssue[]> {
     let result: Result<LoadedCluster>;
     try {
       result = await this.#loader.load({
@@ -254,12 +332,15 @@ export class ManifestSource {
       this.#logger.info('control plane asked for a full resync');
       this.#publisher.resync();
     });
+    this.#unsubscribeApply ??= this.#sink.onApplyRequest?.(spec.name, (request) =>
+      this.apply(request),
+    );
     this.#placements = podPlacements(objects);
     this.#health.setCluster(spec.name);
     this.#logWarnings(result.warnings);
     this.#health.setError('');
     this.#desired = clusterState(spec, objects, this.#desired);
-    this.#publisher.setDesired(this.#desired);
+    this.#generation = this.#publisher.setDesired(this.#desired);
     return [];
   }
 
@@ -286,4 +367,17 @@ export class ManifestSource {
     for (const issue of warnings)
       this.#logger.warn('manifest warning', { warning: formatIssue(issue) });
   }
+}
+
+interface PendingApply {
+  request: SourceApplyRequest;
+  resolve: (reply: SourceApplyReply) => void;
+}
+
+function failed(dir: string, message: string): SourceApplyReply {
+  return { ok: false, errors: [{ file: dir, message, severity: 'error' }] };
+}
+
+function replyOf(result: FolderApplyResult): SourceApplyReply {
+  return result.ok ? { ok: true, objects: result.objects, unchanged: result.unchanged } : result;
 }

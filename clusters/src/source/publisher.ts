@@ -38,6 +38,12 @@ export class ChangeSetPublisher {
   readonly #instance = randomUUID();
   #generation = 0;
   #forceFull = false;
+  /** how many desired states were set; a waiter waits for a publish of its state or a later one */
+  #desiredGeneration = 0;
+  #lastSequence: number | undefined;
+  #waiters: PublishWaiter[] = [];
+  /** the newest generation whose waiters were answered, and with what */
+  #answered: { generation: number; sequence: number | undefined; changed: boolean } | undefined;
 
   constructor(opts: PublisherOptions) {
     this.#opts = opts;
@@ -48,12 +54,53 @@ export class ChangeSetPublisher {
     return this.#published;
   }
 
-  /** Sets the state to reach and starts publishing towards it. */
-  setDesired(state: ClusterState): void {
+  /**
+   * Sets the state to reach and starts publishing towards it. Returns the
+   * state's generation, for whenPublished.
+   */
+  setDesired(state: ClusterState): number {
     this.#desired = state;
-    if (this.#running || this.#opts.signal.aborted) return;
+    this.#desiredGeneration += 1;
+    const generation = this.#desiredGeneration;
+    if (this.#running || this.#opts.signal.aborted) return generation;
     this.#running = true;
     this.#done = this.#run();
+    return generation;
+  }
+
+  /**
+   * Resolves once the stream holds the desired state of `generation` (or a
+   * later one): with the sequence of the change set that carried it, or —
+   * `changed: false` — of the last one published when there was nothing new
+   * to send. Rejects when that state can never be published as it is (too
+   * large) or the publisher stops first.
+   */
+  whenPublished(generation: number): Promise<{ sequence: number | undefined; changed: boolean }> {
+    if (this.#opts.signal.aborted) {
+      return Promise.reject(new MeshError('UNAVAILABLE', 'the cluster source is stopping'));
+    }
+    // setDesired may have found nothing to send (or published) before the caller got here.
+    const answered = this.#answered;
+    if (answered !== undefined && answered.generation >= generation) {
+      return Promise.resolve({ sequence: answered.sequence, changed: answered.changed });
+    }
+    return new Promise((resolve, reject) => this.#waiters.push({ generation, resolve, reject }));
+  }
+
+  #settle(
+    generation: number,
+    outcome: { sequence: number | undefined; changed: boolean } | Error,
+  ): void {
+    if (!(outcome instanceof Error) && generation !== Number.POSITIVE_INFINITY) {
+      this.#answered = { generation, ...outcome };
+    }
+    const due = this.#waiters.filter((w) => w.generation <= generation);
+    if (due.length === 0) return;
+    this.#waiters = this.#waiters.filter((w) => w.generation > generation);
+    for (const w of due) {
+      if (outcome instanceof Error) w.reject(outcome);
+      else w.resolve(outcome);
+    }
   }
 
   /**
@@ -74,6 +121,7 @@ export class ChangeSetPublisher {
     let attempt = 0;
     for (;;) {
       const desired = this.#desired;
+      const generation = this.#desiredGeneration;
       const full = this.#forceFull;
       this.#forceFull = false;
       const event =
@@ -83,18 +131,29 @@ export class ChangeSetPublisher {
       if (event === undefined || desired === undefined) {
         // Checked and cleared in one turn, so setDesired never misses a wake-up.
         this.#running = false;
+        if (this.#opts.signal.aborted) {
+          this.#settle(
+            Number.POSITIVE_INFINITY,
+            new MeshError('UNAVAILABLE', 'the cluster source stopped before publishing'),
+          );
+        } else {
+          this.#settle(generation, { sequence: this.#lastSequence, changed: false });
+        }
         return;
       }
       try {
         const seq = await this.#publish(event);
         this.#published = desired;
+        this.#lastSequence = seq;
         attempt = 0;
         this.#opts.onPublished(event, seq);
+        this.#settle(generation, { sequence: seq, changed: true });
       } catch (err) {
         if (full) this.#forceFull = true;
         if (this.#opts.signal.aborted) continue;
         if (isMeshError(err, 'CAPACITY')) {
           this.#opts.onRejected(err.message);
+          this.#settle(generation, err);
           this.#running = false;
           return;
         }
@@ -138,6 +197,12 @@ export class ChangeSetPublisher {
     this.#generation += 1;
     return seq;
   }
+}
+
+interface PublishWaiter {
+  generation: number;
+  resolve: (outcome: { sequence: number | undefined; changed: boolean }) => void;
+  reject: (err: Error) => void;
 }
 
 function newTraceparent(): string {

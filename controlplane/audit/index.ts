@@ -1,0 +1,1 @@
+export { EtcdAuditLog, type AuditLog, type AuditRecord, type AuditedCluster } from './audit-log.js';
