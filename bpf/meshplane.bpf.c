@@ -346,7 +346,6 @@ static __always_inline int judge(struct __sk_buff *skb, __u8 dir)
 	struct config_value *cfg;
 	__u32 zero = 0, active, peer, local_id, src_id, dst_id;
 	const __u8 *local, *remote;
-	__u16 local_port, remote_port;
 	__u8 verdict, reason, enforced, other = dir == DIR_EGRESS ? DIR_INGRESS : DIR_EGRESS;
 	void *outer, *pmap;
 	__u64 now;
@@ -355,20 +354,11 @@ static __always_inline int judge(struct __sk_buff *skb, __u8 dir)
 		count(dir, REASON_NOT_IP, skb->len);
 		return TC_ACT_OK;
 	}
-	if (dir == DIR_EGRESS) {
-		local = p.saddr;
-		remote = p.daddr;
-		local_port = p.sport;
-		remote_port = p.dport;
-	} else {
-		local = p.daddr;
-		remote = p.saddr;
-		local_port = p.dport;
-		remote_port = p.sport;
-	}
+	local = dir == DIR_EGRESS ? p.saddr : p.daddr;
+	remote = dir == DIR_EGRESS ? p.daddr : p.saddr;
 
-	/* A reply of a flow the other direction admitted passes. */
-	ct_key_of(&rev, remote, local, remote_port, local_port, &p, other);
+	/* A reply of a flow the other direction admitted passes: that flow's key is this packet's, reversed. */
+	ct_key_of(&rev, p.daddr, p.saddr, p.dport, p.sport, &p, other);
 	ct = bpf_map_lookup_elem(&conntrack, &rev);
 	if (ct) {
 		ct->last_ns = bpf_ktime_get_ns();

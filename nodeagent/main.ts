@@ -12,6 +12,7 @@ import { AGENT_USAGE, parseAgentArgs } from './args.js';
 import { NodeAgent, type LogFields, type Logger } from './client/index.js';
 import {
   EbpfDatapath,
+  EndpointAttacher,
   EmulatedDatapath,
   defaultPinDir,
   type Datapath,
@@ -118,9 +119,26 @@ async function main(argv: string[]): Promise<number> {
     ...(metricsUrl ? { metrics: metricsUrl } : {}),
   });
   agent.start();
+  // eBPF: attach the programs on each local endpoint's interface once it appears.
+  const attacher =
+    datapath instanceof EbpfDatapath
+      ? new EndpointAttacher(datapath, {
+          ...(args.netns !== undefined ? { netns: args.netns } : {}),
+          attached: (endpoint, itf) =>
+            logger.info('programs attached', {
+              endpoint,
+              interface: itf.name,
+              ifindex: itf.ifindex,
+            }),
+          failed: (endpoint, err) =>
+            logger.warn('attaching programs failed', { endpoint, error: String(err) }),
+        })
+      : undefined;
+  attacher?.start();
   const signal = await stopped;
   logger.info('stopping; the datapath keeps its state', { signal });
   await agent.stop();
+  await attacher?.stop(); // filters stay attached: the node keeps enforcing
   await datapath.close();
   metrics.close();
   await providers.shutdown();

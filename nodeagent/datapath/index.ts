@@ -39,6 +39,7 @@ export { DEFAULT_CAPACITY, EmulatedDatapath, type EmulatedDatapathOptions } from
 export {
   EbpfDatapath,
   EBPF_DEFAULT_CAPACITY,
+  EndpointAttacher,
   Libbpf,
   defaultPinDir,
   removePins,

@@ -18,6 +18,13 @@ import type {
   DatapathContents,
   DatapathCounts,
 } from '../types.js';
+import {
+  attachPrograms,
+  detachPrograms,
+  findEndpointInterface,
+  type Interface,
+  type Netns,
+} from './attach.js';
 import type { KernelMap } from './kernel-map.js';
 import {
   EP_META_MAX,
@@ -246,6 +253,46 @@ export class EbpfDatapath implements Datapath {
       maxPolicyEntriesPerEndpoint,
       services: this.#mirror.services.size,
     };
+  }
+
+  /** The local endpoints held now (cluster/namespace/name and addresses), e.g. to attach programs for them. */
+  localEndpoints(): { endpoint: string; ips: string[] }[] {
+    return [...this.#mirror.endpoints].map(([endpoint, e]) => ({
+      endpoint,
+      ips: [...e.record.ips],
+    }));
+  }
+
+  /**
+   * Attaches the programs on a local endpoint's interface, found from the
+   * route to its address in `netns` (the node's namespace; the agent's own by
+   * default). Returns the interface, or undefined while it does not exist
+   * yet (the maps are programmed either way). Idempotent: attaching again
+   * replaces meshplane's filters with this datapath's programs.
+   */
+  async attachEndpoint(
+    endpoint: string,
+    opts: { netns?: Netns; signal?: AbortSignal } = {},
+  ): Promise<Interface | undefined> {
+    const held = this.#mirror.endpoints.get(endpoint);
+    if (held === undefined) throw new MeshError('NOT_FOUND', `no local endpoint ${endpoint}`);
+    for (const ip of held.record.ips) {
+      const itf = await findEndpointInterface(ip, opts);
+      if (itf === undefined) continue;
+      attachPrograms(this.lib, this.object, itf.ifindex, opts.netns);
+      return itf;
+    }
+    return undefined;
+  }
+
+  /** Attaches the programs on an interface (by ifindex in `netns`), replacing meshplane's filters there. */
+  attachInterface(ifindex: number, opts: { netns?: Netns } = {}): void {
+    attachPrograms(this.lib, this.object, ifindex, opts.netns);
+  }
+
+  /** Removes meshplane's filters from an interface (by ifindex in `netns`). */
+  detachInterface(ifindex: number, opts: { netns?: Netns } = {}): void {
+    detachPrograms(this.lib, ifindex, opts.netns);
   }
 
   /** The kernel slot of an endpoint (cluster/namespace/name), as events report it. */

@@ -6,6 +6,17 @@
 // See NOTES-for-lab.md for how to attach programs and read events.
 export { EbpfDatapath, EBPF_DEFAULT_CAPACITY, type EbpfDatapathOptions } from './ebpf-datapath.js';
 export { Libbpf, BpfError } from './libbpf.js';
+export {
+  TC_HANDLE,
+  TC_PRIORITY,
+  attachedPrograms,
+  findEndpointInterface,
+  netnsPath,
+  withNetns,
+  type Interface,
+  type Netns,
+} from './attach.js';
+export { EndpointAttacher, type AttacherEvents } from './attacher.js';
 export { defaultPinDir, layoutDir, removePins, ensureBpffs, BPFFS_ROOT } from './pins.js';
 export { DEFAULT_OBJECT_PATH, PINNED_MAPS } from './object.js';
 export {
