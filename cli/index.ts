@@ -15,3 +15,4 @@ export {
   writeMeshNatsCredentials,
   type MeshNatsCredentials,
 } from './nats-credentials.js';
+export { LocalMesh, type LocalMeshOptions } from './local-mesh.js';

@@ -95,6 +95,19 @@ export class Testbed {
     return this.host(from).probe(protocol, ip, port, timeoutMs);
   }
 
+  /**
+   * Whether a tc bpf program is attached on both hooks of the pod's host-side
+   * veth (ingress: the pod's egress policy; egress: its ingress policy).
+   */
+  async programsAttached(key: string, opts: { signal?: AbortSignal } = {}): Promise<boolean> {
+    const p = this.pod(key);
+    const hook = async (dir: 'ingress' | 'egress'): Promise<boolean> =>
+      / bpf /.test(
+        await run('tc', ['-n', p.nodeNetns, 'filter', 'show', 'dev', p.hostIfname, dir], opts),
+      );
+    return (await hook('ingress')) && (await hook('egress'));
+  }
+
   /** Stops every host process, deletes every namespace and the run's pins. Idempotent. */
   destroy(): Promise<void> {
     return (this.destroying ??= (async () => {

@@ -109,7 +109,9 @@ async function lab(opts: LabOptions): Promise<void> {
       signal: interrupt.signal,
     });
     const revision = await mesh.waitConverged(spec.pods.length, { signal: interrupt.signal });
-    say(`mesh converged at revision ${revision}; probing`);
+    // Agents attach to an endpoint's veth once they see its route; wait for every pod.
+    await waitAttached(testbed, interrupt.signal);
+    say(`mesh converged at revision ${revision}, programs attached to every pod; probing`);
     const results: LabResult[] = [];
     for (const [i, probe] of probes.entries())
       results.push(await runProbe(testbed, probe, compiled[i]!, timeoutMs));
@@ -130,6 +132,20 @@ async function lab(opts: LabOptions): Promise<void> {
     process.off('SIGTERM', onSignal);
     await mesh?.stop();
     await bed?.destroy();
+  }
+}
+
+async function waitAttached(bed: Testbed, signal: AbortSignal): Promise<void> {
+  const end = Date.now() + 60_000;
+  let missing = bed.plan.pods.map((p) => `${p.cluster}/${p.namespace}/${p.name}`);
+  while (missing.length > 0) {
+    const still: string[] = [];
+    for (const key of missing) if (!(await bed.programsAttached(key, { signal }))) still.push(key);
+    missing = still;
+    if (missing.length === 0) return;
+    if (Date.now() > end)
+      throw new CliExit(EXIT.failed, `no programs attached after 60 s for: ${missing.join(', ')}`);
+    await new Promise((r) => setTimeout(r, 200));
   }
 }
 
