@@ -11,6 +11,10 @@ import {
   type ListIdentitiesResponse,
   type RemoveClusterResponse,
   type StatusResponse,
+  SkewRequest,
+  type SkewResponse,
+  type WaitRequest,
+  type WaitResponse,
 } from '../proto/index.js';
 import { adminTransport } from './admin-tls.js';
 import type { MeshTarget } from './state-dir.js';
@@ -135,4 +139,16 @@ export const listServices = (target: MeshTarget): Promise<ListServicesResponse> 
     target,
     (c) => c.listServices.bind(c) as Unary<Record<string, never>, ListServicesResponse>,
     {},
+  );
+
+export const fetchSkew = (target: MeshTarget): Promise<SkewResponse> =>
+  call(target, (c) => c.skew.bind(c) as Unary<SkewRequest, SkewResponse>, SkewRequest.create());
+
+/** Waits server-side; the call's own deadline is the wait's timeout plus a margin. */
+export const waitRevision = (target: MeshTarget, req: WaitRequest): Promise<WaitResponse> =>
+  call(
+    target,
+    (c) => c.wait.bind(c) as Unary<WaitRequest, WaitResponse>,
+    req,
+    req.timeoutMs + 15_000,
   );

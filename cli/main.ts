@@ -10,8 +10,10 @@ import { registerIdentities } from './commands/identities.js';
 import { registerPolicies } from './commands/policies.js';
 import { registerServices } from './commands/services.js';
 import { registerSimulate } from './commands/simulate.js';
+import { registerSkew } from './commands/skew.js';
 import { registerStatus } from './commands/status.js';
 import { registerUp } from './commands/up.js';
+import { registerWait } from './commands/wait.js';
 import { CliExit, EXIT } from './exit-codes.js';
 
 const program = new Command('meshctl')
@@ -29,6 +31,8 @@ registerSimulate(program);
 registerLab(program);
 registerApply(program);
 registerHistory(program);
+registerSkew(program);
+registerWait(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,6 +1,19 @@
-import type { StatusResponse } from '../proto/index.js';
+import type { NodeStatus, StatusResponse } from '../proto/index.js';
 
-const iso = (ms: number): string | null => (ms > 0 ? new Date(ms).toISOString() : null);
+export const iso = (ms: number): string | null => (ms > 0 ? new Date(ms).toISOString() : null);
+
+/** A node object of `status --json` and `skew --json` (DESIGN.md). */
+export function nodeJson(n: NodeStatus): Record<string, unknown> {
+  return {
+    name: n.name,
+    state: n.state,
+    ackedRevision: n.ackedRevision,
+    syncedRevision: n.syncedRevision,
+    lagMs: n.lagMs,
+    since: iso(n.sinceUnixMs),
+    error: n.error,
+  };
+}
 
 /** `meshctl status --json`: the node objects are the ones `skew --json` uses (DESIGN.md). */
 export function statusJson(s: StatusResponse): Record<string, unknown> {
@@ -19,15 +32,7 @@ export function statusJson(s: StatusResponse): Record<string, unknown> {
         lastError: c.source?.lastError ?? '',
         refusedChangeSets: c.source?.refusedChangeSets ?? 0,
       },
-      nodes: c.nodes.map((n) => ({
-        name: n.name,
-        state: n.state,
-        ackedRevision: n.ackedRevision,
-        syncedRevision: n.syncedRevision,
-        lagMs: n.lagMs,
-        since: iso(n.sinceUnixMs),
-        error: n.error,
-      })),
+      nodes: c.nodes.map(nodeJson),
     })),
   };
 }

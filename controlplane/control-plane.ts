@@ -266,6 +266,7 @@ export class ControlPlane {
         sources,
         clock,
         latest: () => cache.latest,
+        observedRevision: () => sync.revision,
         components: () => this.#components(),
         membership: new ClusterMembership(this.#etcd, layout, clock, {
           streamPosition: () => consumer.streamPosition(),

@@ -57,6 +57,19 @@ export {
   type MeshChangeSetsServer,
   MeshChangeSetsService,
 } from './gen/meshplane/v1/admin.js';
+// Propagation and skew (meshctl skew / wait).
+export {
+  ClusterRevisionSkew,
+  ClusterSkew as ClusterSkewMessage,
+  LaggingNode,
+  LatencyFigure as LatencyFigureMessage,
+  NodeStateCount,
+  RevisionSkew,
+  SkewRequest,
+  SkewResponse,
+  WaitRequest,
+  WaitResponse,
+} from './gen/meshplane/v1/admin.js';
 import { ProtocolVersion } from './gen/meshplane/v1/discovery.js';
 
 /** The discovery protocol version this build speaks (see discovery.proto). */

@@ -11,9 +11,10 @@ import type { ClusterMembership } from '../ingest/index.js';
 import { listIdentities, type IdentityListDeps } from './identities.js';
 import { listServices } from './services.js';
 import { listEndpoints, listPolicies, tracePolicy, type PolicyViewDeps } from './policy.js';
+import { buildSkew, waitForRevision, type SkewDeps } from './skew.js';
 import { buildStatus, type StatusDeps } from './status.js';
 
-export interface AdminDeps extends StatusDeps, IdentityListDeps, PolicyViewDeps {
+export interface AdminDeps extends StatusDeps, IdentityListDeps, PolicyViewDeps, SkewDeps {
   membership: ClusterMembership;
 }
 
@@ -58,6 +59,20 @@ export function adminService(deps: AdminDeps): MeshAdminServer {
     listEndpoints: unary((req) => listEndpoints(deps, req.cluster)),
     listPolicies: unary(() => listPolicies(deps)),
     listServices: unary(() => listServices(deps.cache)),
+    skew: unary(() => buildSkew(deps.tracker, deps.clock.now())),
+    wait: (call, callback) => {
+      // A long call: stop waiting when the caller goes away.
+      const gone = new AbortController();
+      call.on('cancelled', () => gone.abort());
+      waitForRevision(deps, call.request, { signal: gone.signal }).then(
+        (res) => callback(null, res),
+        (err: unknown) =>
+          callback({
+            code: grpc.status.INTERNAL,
+            details: err instanceof Error ? err.message : String(err),
+          }),
+      );
+    },
     trace: unary((req) => {
       const r = tracePolicy(deps, req);
       if ('error' in r) throw new MeshError('NOT_FOUND', r.error);

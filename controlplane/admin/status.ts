@@ -3,6 +3,7 @@ import type { ClusterStatus, ComponentStatus, StatusResponse } from '../../proto
 import type { SourceRegistry } from '../ingest/index.js';
 import type { MeshModel } from '../model/index.js';
 import type { Tracker } from '../telemetry/index.js';
+import { nodeStatus } from './skew.js';
 
 export interface StatusDeps {
   model: MeshModel;
@@ -33,19 +34,7 @@ export function buildStatus(d: StatusDeps): StatusResponse {
         lastError: src?.lastError ?? '',
         refusedChangeSets: src?.refused ?? 0,
       },
-      nodes: c.nodes.map((n) => {
-        const v = d.tracker.view(c.name, n);
-        return {
-          name: v.name,
-          state: v.state,
-          ackedRevision: v.ackedRevision,
-          syncedRevision: v.syncedRevision,
-          lagMs: v.lagMs,
-          sinceUnixMs: v.since,
-          error: v.error,
-          digest: v.digest,
-        };
-      }),
+      nodes: c.nodes.map((n) => nodeStatus(d.tracker.view(c.name, n))),
     };
   });
   const latest = d.latest();

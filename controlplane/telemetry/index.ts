@@ -9,8 +9,6 @@ export {
 } from './node-state.js';
 export { splitLatency, type LatencySplit } from './latency.js';
 export {
-  skewViolations,
-  parseDurationMs,
   type SkewReport,
   type ClusterSkew,
   type RevisionSummary,

@@ -139,39 +139,3 @@ export function clusterSkew(name: string, nodes: NodeView[], latestRevision: num
     nodes,
   };
 }
-
-/** Parses "500ms", "30s", "2m", "1h" (and "0"); undefined when it is not a duration. */
-export function parseDurationMs(text: string): number | undefined {
-  if (text === '0') return 0;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
-  if (m === null) return undefined;
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
-  return Math.round(Number(m[1]) * unit);
-}
-
-/**
- * The `--max-age` gate of `meshctl skew`: the nodes that fail it, with why.
- * Pending or disconnected longer than `maxAgeMs`, or nacked, or diverged.
- */
-export function skewViolations(
-  clusters: readonly { name: string; nodes: readonly NodeView[] }[],
-  maxAgeMs: number,
-  now: number,
-): { cluster: string; node: string; reason: string }[] {
-  const out: { cluster: string; node: string; reason: string }[] = [];
-  for (const c of clusters) {
-    for (const n of c.nodes) {
-      const age = n.since > 0 ? now - n.since : Number.POSITIVE_INFINITY;
-      let reason = '';
-      if (n.state === 'nacked') reason = `nacked: ${n.error}`;
-      else if (n.state === 'diverged') reason = `diverged: ${n.error}`;
-      else if (n.state === 'pending' && n.lagMs > maxAgeMs)
-        reason = `pending for ${n.lagMs} ms (synced at ${n.syncedRevision})`;
-      else if (n.state === 'disconnected' && age > maxAgeMs)
-        reason =
-          n.since > 0 ? `disconnected for ${Math.round(age)} ms` : 'disconnected (never connected)';
-      if (reason) out.push({ cluster: c.name, node: n.name, reason });
-    }
-  }
-  return out;
-}

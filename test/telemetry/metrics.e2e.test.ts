@@ -84,7 +84,7 @@ describe('metrics endpoints (processes)', () => {
       else expect(text, name).toContain(`# TYPE ${name} `);
     }
     expect(text).toContain('meshplane_nodes{cluster="eu",state="in-sync"} 1');
-    expect(text).toContain('meshplane_nodes{cluster="eu",state="disconnected"} 2');
+    expect(text).toContain('meshplane_nodes{cluster="eu",state="disconnected"} 4');
     expect(text).toMatch(/meshplane_propagation_seconds_bucket\{cluster="eu",le="60"\} [1-9]/);
   });
 

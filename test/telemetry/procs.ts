@@ -62,7 +62,12 @@ export async function stopProc(p: Proc | undefined): Promise<void> {
   await p.exited;
 }
 
-export const EU = { name: 'eu', id: 1, nodes: ['eu-1', 'eu-2', 'eu-3'], podCIDR: '10.1.0.0/16' };
+export const EU = {
+  name: 'eu',
+  id: 1,
+  nodes: ['eu-1', 'eu-2', 'eu-3', 'eu-4', 'eu-5'],
+  podCIDR: '10.1.0.0/16',
+};
 
 let nextIp = 10;
 export const pod = (name: string, node: string): PodObject => ({

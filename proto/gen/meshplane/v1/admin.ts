@@ -260,6 +260,111 @@ export interface ListServicesResponse {
   exports: ServiceExportStatus[];
 }
 
+export interface SkewRequest {
+}
+
+/** One part of the latency split over the ACKs covering a revision. */
+export interface LatencyFigure {
+  meanMs: number;
+  maxMs: number;
+}
+
+export interface ClusterRevisionSkew {
+  name: string;
+  /** nodes whose snapshot changed at the revision */
+  affected: number;
+  /** nodes not synced at it right after its commit */
+  target: number;
+  /** of those, still not synced at it */
+  pending: number;
+  /** 0: not yet */
+  convergedUnixMs: number;
+}
+
+/** Aggregates of one recent revision (never per node). */
+export interface RevisionSkew {
+  revision: number;
+  commitTimeUnixMs: number;
+  ageMs: number;
+  affected: number;
+  target: number;
+  pending: number;
+  acks: number;
+  nacks: number;
+  /** 0: not yet */
+  convergedUnixMs: number;
+  /** first to last ACK covering it */
+  skewWindowMs: number;
+  /** commit -> ACK */
+  propagation:
+    | LatencyFigure
+    | undefined;
+  /** commit -> send */
+  queue:
+    | LatencyFigure
+    | undefined;
+  /** ACK receipt - send - apply */
+  transfer:
+    | LatencyFigure
+    | undefined;
+  /** agent-reported receive -> datapath */
+  apply: LatencyFigure | undefined;
+  clusters: ClusterRevisionSkew[];
+}
+
+export interface NodeStateCount {
+  state: string;
+  nodes: number;
+}
+
+export interface ClusterSkew {
+  name: string;
+  /** nodes not synced at the latest revision */
+  pending: number;
+  /** the oldest lag among them */
+  ageMs: number;
+  /** lowest synced revision of the cluster's nodes */
+  syncedRevision: number;
+  states: NodeStateCount[];
+  /** the same node objects as Status */
+  nodes: NodeStatus[];
+}
+
+export interface SkewResponse {
+  revision: number;
+  commitTimeUnixMs: number;
+  /** mesh-wide */
+  pending: number;
+  ageMs: number;
+  clusters: ClusterSkew[];
+  /** newest first */
+  revisions: RevisionSkew[];
+  /** the server's clock when it answered */
+  nowUnixMs: number;
+}
+
+export interface WaitRequest {
+  /** an etcd revision, e.g. what `meshctl apply --json` printed */
+  revision: number;
+  /** 0: 60 s; at most 10 min */
+  timeoutMs: number;
+}
+
+export interface LaggingNode {
+  cluster: string;
+  node: NodeStatus | undefined;
+}
+
+export interface WaitResponse {
+  /** every node of the mesh is synced at >= revision */
+  synced: boolean;
+  /** the mesh revision waited for (the newest at or below the request's) */
+  revision: number;
+  /** how far this replica has read etcd */
+  observedRevision: number;
+  laggards: LaggingNode[];
+}
+
 export interface ManifestFile {
   /** as the user named it; errors name it so */
   path: string;
@@ -3006,6 +3111,1002 @@ export const ListServicesResponse: MessageFns<ListServicesResponse> = {
   },
 };
 
+function createBaseSkewRequest(): SkewRequest {
+  return {};
+}
+
+export const SkewRequest: MessageFns<SkewRequest> = {
+  encode(_: SkewRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SkewRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSkewRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SkewRequest>): SkewRequest {
+    return SkewRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<SkewRequest>): SkewRequest {
+    const message = createBaseSkewRequest();
+    return message;
+  },
+};
+
+function createBaseLatencyFigure(): LatencyFigure {
+  return { meanMs: 0, maxMs: 0 };
+}
+
+export const LatencyFigure: MessageFns<LatencyFigure> = {
+  encode(message: LatencyFigure, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.meanMs !== 0) {
+      writer.uint32(9).double(message.meanMs);
+    }
+    if (message.maxMs !== 0) {
+      writer.uint32(17).double(message.maxMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LatencyFigure {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLatencyFigure();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.meanMs = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.maxMs = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LatencyFigure>): LatencyFigure {
+    return LatencyFigure.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LatencyFigure>): LatencyFigure {
+    const message = createBaseLatencyFigure();
+    message.meanMs = object.meanMs ?? 0;
+    message.maxMs = object.maxMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseClusterRevisionSkew(): ClusterRevisionSkew {
+  return { name: "", affected: 0, target: 0, pending: 0, convergedUnixMs: 0 };
+}
+
+export const ClusterRevisionSkew: MessageFns<ClusterRevisionSkew> = {
+  encode(message: ClusterRevisionSkew, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.affected !== 0) {
+      writer.uint32(16).uint32(message.affected);
+    }
+    if (message.target !== 0) {
+      writer.uint32(24).uint32(message.target);
+    }
+    if (message.pending !== 0) {
+      writer.uint32(32).uint32(message.pending);
+    }
+    if (message.convergedUnixMs !== 0) {
+      writer.uint32(40).int64(message.convergedUnixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterRevisionSkew {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterRevisionSkew();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.affected = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.target = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pending = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.convergedUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ClusterRevisionSkew>): ClusterRevisionSkew {
+    return ClusterRevisionSkew.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClusterRevisionSkew>): ClusterRevisionSkew {
+    const message = createBaseClusterRevisionSkew();
+    message.name = object.name ?? "";
+    message.affected = object.affected ?? 0;
+    message.target = object.target ?? 0;
+    message.pending = object.pending ?? 0;
+    message.convergedUnixMs = object.convergedUnixMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseRevisionSkew(): RevisionSkew {
+  return {
+    revision: 0,
+    commitTimeUnixMs: 0,
+    ageMs: 0,
+    affected: 0,
+    target: 0,
+    pending: 0,
+    acks: 0,
+    nacks: 0,
+    convergedUnixMs: 0,
+    skewWindowMs: 0,
+    propagation: undefined,
+    queue: undefined,
+    transfer: undefined,
+    apply: undefined,
+    clusters: [],
+  };
+}
+
+export const RevisionSkew: MessageFns<RevisionSkew> = {
+  encode(message: RevisionSkew, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    if (message.commitTimeUnixMs !== 0) {
+      writer.uint32(16).int64(message.commitTimeUnixMs);
+    }
+    if (message.ageMs !== 0) {
+      writer.uint32(24).int64(message.ageMs);
+    }
+    if (message.affected !== 0) {
+      writer.uint32(32).uint32(message.affected);
+    }
+    if (message.target !== 0) {
+      writer.uint32(40).uint32(message.target);
+    }
+    if (message.pending !== 0) {
+      writer.uint32(48).uint32(message.pending);
+    }
+    if (message.acks !== 0) {
+      writer.uint32(56).uint32(message.acks);
+    }
+    if (message.nacks !== 0) {
+      writer.uint32(64).uint32(message.nacks);
+    }
+    if (message.convergedUnixMs !== 0) {
+      writer.uint32(72).int64(message.convergedUnixMs);
+    }
+    if (message.skewWindowMs !== 0) {
+      writer.uint32(80).int64(message.skewWindowMs);
+    }
+    if (message.propagation !== undefined) {
+      LatencyFigure.encode(message.propagation, writer.uint32(90).fork()).join();
+    }
+    if (message.queue !== undefined) {
+      LatencyFigure.encode(message.queue, writer.uint32(98).fork()).join();
+    }
+    if (message.transfer !== undefined) {
+      LatencyFigure.encode(message.transfer, writer.uint32(106).fork()).join();
+    }
+    if (message.apply !== undefined) {
+      LatencyFigure.encode(message.apply, writer.uint32(114).fork()).join();
+    }
+    for (const v of message.clusters) {
+      ClusterRevisionSkew.encode(v!, writer.uint32(122).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevisionSkew {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevisionSkew();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.commitTimeUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ageMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.affected = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.target = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.pending = reader.uint32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.acks = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.nacks = reader.uint32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.convergedUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.skewWindowMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.propagation = LatencyFigure.decode(reader, reader.uint32());
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.queue = LatencyFigure.decode(reader, reader.uint32());
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.transfer = LatencyFigure.decode(reader, reader.uint32());
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.apply = LatencyFigure.decode(reader, reader.uint32());
+            continue;
+          }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.clusters.push(ClusterRevisionSkew.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<RevisionSkew>): RevisionSkew {
+    return RevisionSkew.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RevisionSkew>): RevisionSkew {
+    const message = createBaseRevisionSkew();
+    message.revision = object.revision ?? 0;
+    message.commitTimeUnixMs = object.commitTimeUnixMs ?? 0;
+    message.ageMs = object.ageMs ?? 0;
+    message.affected = object.affected ?? 0;
+    message.target = object.target ?? 0;
+    message.pending = object.pending ?? 0;
+    message.acks = object.acks ?? 0;
+    message.nacks = object.nacks ?? 0;
+    message.convergedUnixMs = object.convergedUnixMs ?? 0;
+    message.skewWindowMs = object.skewWindowMs ?? 0;
+    message.propagation = (object.propagation !== undefined && object.propagation !== null)
+      ? LatencyFigure.fromPartial(object.propagation)
+      : undefined;
+    message.queue = (object.queue !== undefined && object.queue !== null)
+      ? LatencyFigure.fromPartial(object.queue)
+      : undefined;
+    message.transfer = (object.transfer !== undefined && object.transfer !== null)
+      ? LatencyFigure.fromPartial(object.transfer)
+      : undefined;
+    message.apply = (object.apply !== undefined && object.apply !== null)
+      ? LatencyFigure.fromPartial(object.apply)
+      : undefined;
+    message.clusters = object.clusters?.map((e) => ClusterRevisionSkew.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseNodeStateCount(): NodeStateCount {
+  return { state: "", nodes: 0 };
+}
+
+export const NodeStateCount: MessageFns<NodeStateCount> = {
+  encode(message: NodeStateCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.state !== "") {
+      writer.uint32(10).string(message.state);
+    }
+    if (message.nodes !== 0) {
+      writer.uint32(16).uint32(message.nodes);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): NodeStateCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseNodeStateCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.nodes = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<NodeStateCount>): NodeStateCount {
+    return NodeStateCount.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<NodeStateCount>): NodeStateCount {
+    const message = createBaseNodeStateCount();
+    message.state = object.state ?? "";
+    message.nodes = object.nodes ?? 0;
+    return message;
+  },
+};
+
+function createBaseClusterSkew(): ClusterSkew {
+  return { name: "", pending: 0, ageMs: 0, syncedRevision: 0, states: [], nodes: [] };
+}
+
+export const ClusterSkew: MessageFns<ClusterSkew> = {
+  encode(message: ClusterSkew, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.pending !== 0) {
+      writer.uint32(16).uint32(message.pending);
+    }
+    if (message.ageMs !== 0) {
+      writer.uint32(24).int64(message.ageMs);
+    }
+    if (message.syncedRevision !== 0) {
+      writer.uint32(32).uint64(message.syncedRevision);
+    }
+    for (const v of message.states) {
+      NodeStateCount.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.nodes) {
+      NodeStatus.encode(v!, writer.uint32(50).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClusterSkew {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClusterSkew();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pending = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.ageMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.syncedRevision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.states.push(NodeStateCount.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.nodes.push(NodeStatus.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<ClusterSkew>): ClusterSkew {
+    return ClusterSkew.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ClusterSkew>): ClusterSkew {
+    const message = createBaseClusterSkew();
+    message.name = object.name ?? "";
+    message.pending = object.pending ?? 0;
+    message.ageMs = object.ageMs ?? 0;
+    message.syncedRevision = object.syncedRevision ?? 0;
+    message.states = object.states?.map((e) => NodeStateCount.fromPartial(e)) || [];
+    message.nodes = object.nodes?.map((e) => NodeStatus.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseSkewResponse(): SkewResponse {
+  return { revision: 0, commitTimeUnixMs: 0, pending: 0, ageMs: 0, clusters: [], revisions: [], nowUnixMs: 0 };
+}
+
+export const SkewResponse: MessageFns<SkewResponse> = {
+  encode(message: SkewResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    if (message.commitTimeUnixMs !== 0) {
+      writer.uint32(16).int64(message.commitTimeUnixMs);
+    }
+    if (message.pending !== 0) {
+      writer.uint32(24).uint32(message.pending);
+    }
+    if (message.ageMs !== 0) {
+      writer.uint32(32).int64(message.ageMs);
+    }
+    for (const v of message.clusters) {
+      ClusterSkew.encode(v!, writer.uint32(42).fork()).join();
+    }
+    for (const v of message.revisions) {
+      RevisionSkew.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message.nowUnixMs !== 0) {
+      writer.uint32(56).int64(message.nowUnixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SkewResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSkewResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.commitTimeUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.pending = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.ageMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.clusters.push(ClusterSkew.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.revisions.push(RevisionSkew.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.nowUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<SkewResponse>): SkewResponse {
+    return SkewResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SkewResponse>): SkewResponse {
+    const message = createBaseSkewResponse();
+    message.revision = object.revision ?? 0;
+    message.commitTimeUnixMs = object.commitTimeUnixMs ?? 0;
+    message.pending = object.pending ?? 0;
+    message.ageMs = object.ageMs ?? 0;
+    message.clusters = object.clusters?.map((e) => ClusterSkew.fromPartial(e)) || [];
+    message.revisions = object.revisions?.map((e) => RevisionSkew.fromPartial(e)) || [];
+    message.nowUnixMs = object.nowUnixMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseWaitRequest(): WaitRequest {
+  return { revision: 0, timeoutMs: 0 };
+}
+
+export const WaitRequest: MessageFns<WaitRequest> = {
+  encode(message: WaitRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.revision !== 0) {
+      writer.uint32(8).uint64(message.revision);
+    }
+    if (message.timeoutMs !== 0) {
+      writer.uint32(16).uint32(message.timeoutMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WaitRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWaitRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.timeoutMs = reader.uint32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<WaitRequest>): WaitRequest {
+    return WaitRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WaitRequest>): WaitRequest {
+    const message = createBaseWaitRequest();
+    message.revision = object.revision ?? 0;
+    message.timeoutMs = object.timeoutMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseLaggingNode(): LaggingNode {
+  return { cluster: "", node: undefined };
+}
+
+export const LaggingNode: MessageFns<LaggingNode> = {
+  encode(message: LaggingNode, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.cluster !== "") {
+      writer.uint32(10).string(message.cluster);
+    }
+    if (message.node !== undefined) {
+      NodeStatus.encode(message.node, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LaggingNode {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLaggingNode();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.cluster = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.node = NodeStatus.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<LaggingNode>): LaggingNode {
+    return LaggingNode.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LaggingNode>): LaggingNode {
+    const message = createBaseLaggingNode();
+    message.cluster = object.cluster ?? "";
+    message.node = (object.node !== undefined && object.node !== null)
+      ? NodeStatus.fromPartial(object.node)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseWaitResponse(): WaitResponse {
+  return { synced: false, revision: 0, observedRevision: 0, laggards: [] };
+}
+
+export const WaitResponse: MessageFns<WaitResponse> = {
+  encode(message: WaitResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.synced !== false) {
+      writer.uint32(8).bool(message.synced);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).uint64(message.revision);
+    }
+    if (message.observedRevision !== 0) {
+      writer.uint32(24).uint64(message.observedRevision);
+    }
+    for (const v of message.laggards) {
+      LaggingNode.encode(v!, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WaitResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWaitResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.synced = reader.bool();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.observedRevision = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.laggards.push(LaggingNode.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<WaitResponse>): WaitResponse {
+    return WaitResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<WaitResponse>): WaitResponse {
+    const message = createBaseWaitResponse();
+    message.synced = object.synced ?? false;
+    message.revision = object.revision ?? 0;
+    message.observedRevision = object.observedRevision ?? 0;
+    message.laggards = object.laggards?.map((e) => LaggingNode.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseManifestFile(): ManifestFile {
   return { path: "", text: "" };
 }
@@ -3964,6 +5065,26 @@ export const MeshAdminService = {
       Buffer.from(ListServicesResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListServicesResponse => ListServicesResponse.decode(value),
   },
+  /** Propagation and skew (meshctl skew, meshctl wait). */
+  skew: {
+    path: "/meshplane.v1.MeshAdmin/Skew" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SkewRequest): Buffer => Buffer.from(SkewRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SkewRequest => SkewRequest.decode(value),
+    responseSerialize: (value: SkewResponse): Buffer => Buffer.from(SkewResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SkewResponse => SkewResponse.decode(value),
+  },
+  /** Returns when every node is synced at >= revision, or at the timeout with the laggards. */
+  wait: {
+    path: "/meshplane.v1.MeshAdmin/Wait" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: WaitRequest): Buffer => Buffer.from(WaitRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): WaitRequest => WaitRequest.decode(value),
+    responseSerialize: (value: WaitResponse): Buffer => Buffer.from(WaitResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WaitResponse => WaitResponse.decode(value),
+  },
 } as const;
 
 export interface MeshAdminServer extends UntypedServiceImplementation {
@@ -3975,6 +5096,10 @@ export interface MeshAdminServer extends UntypedServiceImplementation {
   listPolicies: handleUnaryCall<ListPoliciesRequest, ListPoliciesResponse>;
   trace: handleUnaryCall<TraceRequest, TraceResponse>;
   listServices: handleUnaryCall<ListServicesRequest, ListServicesResponse>;
+  /** Propagation and skew (meshctl skew, meshctl wait). */
+  skew: handleUnaryCall<SkewRequest, SkewResponse>;
+  /** Returns when every node is synced at >= revision, or at the timeout with the laggards. */
+  wait: handleUnaryCall<WaitRequest, WaitResponse>;
 }
 
 export interface MeshAdminClient extends Client {
@@ -4097,6 +5222,32 @@ export interface MeshAdminClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListServicesResponse) => void,
+  ): ClientUnaryCall;
+  /** Propagation and skew (meshctl skew, meshctl wait). */
+  skew(request: SkewRequest, callback: (error: ServiceError | null, response: SkewResponse) => void): ClientUnaryCall;
+  skew(
+    request: SkewRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SkewResponse) => void,
+  ): ClientUnaryCall;
+  skew(
+    request: SkewRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SkewResponse) => void,
+  ): ClientUnaryCall;
+  /** Returns when every node is synced at >= revision, or at the timeout with the laggards. */
+  wait(request: WaitRequest, callback: (error: ServiceError | null, response: WaitResponse) => void): ClientUnaryCall;
+  wait(
+    request: WaitRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WaitResponse) => void,
+  ): ClientUnaryCall;
+  wait(
+    request: WaitRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WaitResponse) => void,
   ): ClientUnaryCall;
 }
 
