@@ -45,8 +45,8 @@ import { EtcdMeshStore, keyLayout, type KeyLayout } from './store/index.js';
 import { MeshSync } from './sync/index.js';
 import { adminGuard } from './tls/index.js';
 import { Dashboard } from './dashboard/index.js';
-import { Tracker, registerPropagationMetrics } from './telemetry/index.js';
-import { XdsServer } from './xds/index.js';
+import { PropagationTracing, Tracker, registerPropagationMetrics } from './telemetry/index.js';
+import { XdsServer, combineCallbacks, type XdsCallbacks } from './xds/index.js';
 
 export interface ControlPlaneOptions {
   etcdEndpoints: string[];
@@ -167,6 +167,12 @@ export class ControlPlane {
       });
       this.#closers.push(() => metrics.close());
     }
+    let callbacks: XdsCallbacks = tracker;
+    if (telemetry.tracer) {
+      const tracing = new PropagationTracing(telemetry.tracer, tracker, clock);
+      callbacks = combineCallbacks(tracker, tracing);
+      this.#closers.push(() => tracing.close());
+    }
     if (this.#opts.dashboardListen !== undefined) {
       // Before anything is pushed, so its latency histograms see every ACK.
       this.#dashboard = new Dashboard({
@@ -195,7 +201,7 @@ export class ControlPlane {
       log.child({ part: 'sync' }),
     );
     const tls = this.#opts.tls ?? 'insecure';
-    this.#xds = new XdsServer(cache, tracker, clock, log.child({ part: 'xds' }), {
+    this.#xds = new XdsServer(cache, callbacks, clock, log.child({ part: 'xds' }), {
       requireNodeCertificate: tls !== 'insecure',
     });
 

@@ -18,7 +18,7 @@ import {
   type Datapath,
   type EmulatedDatapathOptions,
 } from './datapath/index.js';
-import { registerAgentMetrics } from './telemetry/index.js';
+import { registerAgentMetrics, registerAgentTracing } from './telemetry/index.js';
 
 function jsonLogger(base: LogFields): Logger {
   const write =
@@ -102,6 +102,10 @@ async function main(argv: string[]): Promise<number> {
     logger,
   });
   const metrics = registerAgentMetrics(meter, agent, { cluster: args.cluster, node: args.node });
+  const tracing = registerAgentTracing(providers.tracerProvider.getTracer('meshplane'), agent, {
+    cluster: args.cluster,
+    node: args.node,
+  });
   const unsubscribe = agent.on('revisionApplied', () => {
     unsubscribe();
     process.stdout.write(
@@ -141,6 +145,7 @@ async function main(argv: string[]): Promise<number> {
   await attacher?.stop(); // filters stay attached: the node keeps enforcing
   await datapath.close();
   metrics.close();
+  tracing.close();
   await providers.shutdown();
   await prometheus?.close();
   return 0;

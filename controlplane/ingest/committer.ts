@@ -114,7 +114,9 @@ export class ChangeSetCommitter {
       const exportsSeen = await this.#recordExportTimes(ev);
       const { pods, namespaces } = podsToWrite(ev, read);
       const resolved = await this.#resolveIdentities(ev.cluster, pods, namespaces, opts.signal);
-      const plan = planChangeSet(this.#layout, exportsSeen, position, read, resolved.pods);
+      const traceparents = fresh.flatMap((i) => (i.event.traceparent ? [i.event.traceparent] : []));
+      const written = traceparents.length > 0 ? { ...position, traceparents } : position;
+      const plan = planChangeSet(this.#layout, exportsSeen, written, read, resolved.pods);
       let txn = this.#etcd
         .if(this.#layout.sourceSequence(ev.cluster.name), 'Mod', '==', guards.sequenceMod)
         .and(this.#layout.member(ev.cluster.name), 'Mod', '==', guards.memberMod);

@@ -18,6 +18,12 @@ import type { KeyLayout } from '../store/index.js';
 export interface SourcePosition {
   epoch: string;
   sequence: number;
+  /**
+   * W3C traceparents of the change sets committed with this position, so
+   * every replica's watch sees which source events a revision came from
+   * (traces only; never compared).
+   */
+  traceparents?: string[];
 }
 
 /** Was `pos` applied already (a replay)? */

@@ -25,6 +25,8 @@ export interface MeshRevision {
   affected: string[];
   /** node keys that left the mesh at this revision */
   removed: string[];
+  /** W3C traceparents of the change sets committed at this revision (for traces) */
+  traceparents?: readonly string[];
 }
 
 export interface SnapshotCacheOptions {
@@ -114,6 +116,7 @@ export class SnapshotCache {
     commitTime: number,
     model: MeshModel,
     change: ModelChange,
+    traceparents: readonly string[] = [],
   ): MeshRevision | undefined {
     const touchedLocal = new Set<string>();
     for (const [, { before, after }] of change.pods) {
@@ -168,7 +171,13 @@ export class SnapshotCache {
     }
     if (affected.length === 0 && removed.length === 0) return undefined;
     this.#latest = { revision, commitTime };
-    const rev: MeshRevision = { revision, commitTime, affected, removed };
+    const rev: MeshRevision = {
+      revision,
+      commitTime,
+      affected,
+      removed,
+      ...(traceparents.length > 0 ? { traceparents } : {}),
+    };
     for (const l of this.#listeners) l(rev);
     return rev;
   }

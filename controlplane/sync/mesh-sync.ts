@@ -1,7 +1,7 @@
 import { sleep, type Clock, type Logger } from '../../common/index.js';
 import type { MeshModel } from '../model/index.js';
 import type { SnapshotCache } from '../snapshot/index.js';
-import type { EtcdMeshStore } from '../store/index.js';
+import { parseMeshKey, type EtcdMeshStore, type KeyLayout, type KvEvent } from '../store/index.js';
 
 /**
  * Keeps the model and the snapshot cache equal to etcd: list once, then
@@ -59,7 +59,13 @@ export class MeshSync {
         for await (const batch of this.#store.watch(listing.revision, { signal })) {
           const c = this.#model.apply(batch.events);
           this.#revision = batch.revision;
-          this.#cache.update(batch.revision, this.#clock.now(), this.#model, c);
+          this.#cache.update(
+            batch.revision,
+            this.#clock.now(),
+            this.#model,
+            c,
+            traceparentsOf(this.#store.layout, batch.events),
+          );
         }
       } catch (err) {
         if (signal.aborted) return;
@@ -70,4 +76,20 @@ export class MeshSync {
       }
     }
   }
+}
+
+/** The traceparents the ingest leader wrote with the source positions of this revision. */
+function traceparentsOf(layout: KeyLayout, events: readonly KvEvent[]): string[] {
+  const out: string[] = [];
+  for (const e of events) {
+    if (e.type !== 'put' || parseMeshKey(layout, e.key).type !== 'source-seq') continue;
+    try {
+      const v = JSON.parse(e.value) as { traceparents?: unknown };
+      if (Array.isArray(v.traceparents))
+        for (const t of v.traceparents) if (typeof t === 'string') out.push(t);
+    } catch {
+      // not ours to judge here: the model reports malformed keys
+    }
+  }
+  return out;
 }

@@ -20,3 +20,4 @@ export {
   CONTROLPLANE_METRICS,
   type PropagationMetricsOptions,
 } from './metrics.js';
+export { PropagationTracing } from './tracing.js';

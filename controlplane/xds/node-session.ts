@@ -99,6 +99,7 @@ export class NodeSession {
     let bytes = 0;
     let count = 0;
     const sentAt = this.#clock.now();
+    const traceContext = this.#callbacks.pushContext?.(this.node, revision) ?? {};
     types.forEach((typeUrl, i) => {
       nonce = randomUUID();
       const resources = (changed.get(typeUrl) ?? []).map((r) => ({
@@ -116,6 +117,7 @@ export class NodeSession {
         meshRevision: revision,
         revisionComplete: i === types.length - 1,
         systemVersionInfo: String(revision),
+        traceContext,
       });
     });
     this.#inFlight = { nonce, revision, target, sentAt };

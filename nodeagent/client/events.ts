@@ -13,9 +13,17 @@ export interface NodeAgentEvents {
     error: MeshError | undefined;
     retryInMs: number | undefined;
   };
-  revisionApplied: { revision: number; durationUs: number; digest: string; resources: number };
+  revisionApplied: {
+    revision: number;
+    durationUs: number;
+    digest: string;
+    resources: number;
+    /** W3C trace context the control plane sent with the revision (empty when untraced) */
+    traceContext: Record<string, string>;
+  };
   revisionRejected: {
     revision: number;
+    traceContext: Record<string, string>;
     heldRevision: number;
     digest: string;
     error: MeshError;

@@ -293,6 +293,7 @@ export class NodeAgent {
           durationUs: outcome.durationUs,
           digest: outcome.digest,
           resources: this.#store.size,
+          traceContext: { ...rev.parts.at(-1)?.traceContext },
         });
       } else {
         stream.send(nackRequest({ nonce: rev.nonce, ...outcome, error: outcome.detail }));
@@ -313,6 +314,7 @@ export class NodeAgent {
         });
         this.#events.emit('revisionRejected', {
           revision: outcome.revision,
+          traceContext: { ...rev.parts.at(-1)?.traceContext },
           heldRevision: outcome.heldRevision,
           digest: outcome.digest,
           error: outcome.error,

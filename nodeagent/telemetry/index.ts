@@ -1,1 +1,2 @@
 export { registerAgentMetrics, AGENT_METRICS } from './metrics.js';
+export { registerAgentTracing } from './tracing.js';

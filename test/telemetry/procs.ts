@@ -89,10 +89,11 @@ export async function publish(
   nc: NatsConnection,
   upserts: MeshObject[],
   headers?: Record<string, string>,
+  cluster: ChangeSetEvent['cluster'] = EU,
 ): Promise<void> {
   const ev: ChangeSetEvent = {
     apiVersion: 'meshplane/v1',
-    cluster: EU,
+    cluster,
     full: false,
     upserts,
     deletes: [],

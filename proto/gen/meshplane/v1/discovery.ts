@@ -117,6 +117,19 @@ export interface DeltaDiscoveryResponse {
   /** True on the last part of a revision: the agent applies all parts at once. */
   revisionComplete: boolean;
   systemVersionInfo: string;
+  /**
+   * W3C trace context of this push (traceparent, tracestate), injected with
+   * an explicit carrier: the agent's apply span is its child, so it carries
+   * the trace id of the source event that caused the revision. Per message
+   * because one long-lived stream carries many revisions (stream metadata is
+   * sent once).
+   */
+  traceContext: { [key: string]: string };
+}
+
+export interface DeltaDiscoveryResponse_TraceContextEntry {
+  key: string;
+  value: string;
 }
 
 function createBaseNode(): Node {
@@ -701,6 +714,7 @@ function createBaseDeltaDiscoveryResponse(): DeltaDiscoveryResponse {
     meshRevision: 0,
     revisionComplete: false,
     systemVersionInfo: "",
+    traceContext: {},
   };
 }
 
@@ -727,6 +741,9 @@ export const DeltaDiscoveryResponse: MessageFns<DeltaDiscoveryResponse> = {
     if (message.systemVersionInfo !== "") {
       writer.uint32(58).string(message.systemVersionInfo);
     }
+    globalThis.Object.entries(message.traceContext).forEach(([key, value]: [string, string]) => {
+      DeltaDiscoveryResponse_TraceContextEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
+    });
     return writer;
   },
 
@@ -799,6 +816,17 @@ export const DeltaDiscoveryResponse: MessageFns<DeltaDiscoveryResponse> = {
             message.systemVersionInfo = reader.string();
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            const entry8 = DeltaDiscoveryResponse_TraceContextEntry.decode(reader, reader.uint32());
+            if (entry8.value !== undefined) {
+              message.traceContext[entry8.key] = entry8.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -823,6 +851,82 @@ export const DeltaDiscoveryResponse: MessageFns<DeltaDiscoveryResponse> = {
     message.meshRevision = object.meshRevision ?? 0;
     message.revisionComplete = object.revisionComplete ?? false;
     message.systemVersionInfo = object.systemVersionInfo ?? "";
+    message.traceContext = (globalThis.Object.entries(object.traceContext ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseDeltaDiscoveryResponse_TraceContextEntry(): DeltaDiscoveryResponse_TraceContextEntry {
+  return { key: "", value: "" };
+}
+
+export const DeltaDiscoveryResponse_TraceContextEntry: MessageFns<DeltaDiscoveryResponse_TraceContextEntry> = {
+  encode(message: DeltaDiscoveryResponse_TraceContextEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeltaDiscoveryResponse_TraceContextEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeltaDiscoveryResponse_TraceContextEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  create(base?: DeepPartial<DeltaDiscoveryResponse_TraceContextEntry>): DeltaDiscoveryResponse_TraceContextEntry {
+    return DeltaDiscoveryResponse_TraceContextEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeltaDiscoveryResponse_TraceContextEntry>): DeltaDiscoveryResponse_TraceContextEntry {
+    const message = createBaseDeltaDiscoveryResponse_TraceContextEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
     return message;
   },
 };

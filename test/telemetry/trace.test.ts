@@ -1,0 +1,127 @@
+// Traces across the whole path on real etcd, NATS and gRPC: a source event's
+// W3C trace context rides in its NATS header, the control plane's revision
+// span is its child, the push carries the context to the agent, and the
+// agent's apply span has the source event's trace id. An in-memory span
+// exporter on each side.
+import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  type ReadableSpan,
+} from '@opentelemetry/sdk-trace-base';
+import type { NatsConnection } from 'nats';
+import * as grpc from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { silentLogger, TRACEPARENT_HEADER } from '../../common/index.js';
+import { injectTraceContext } from '../../common/telemetry/index.js';
+import { ControlPlane } from '../../controlplane/index.js';
+import { EmulatedDatapath, NodeAgent } from '../../nodeagent/index.js';
+import { registerAgentTracing } from '../../nodeagent/telemetry/index.js';
+import { MeshAdminClient } from '../../proto/index.js';
+import { useInfra, waitFor } from '../harness/index.js';
+import { connect, pod, publish } from './procs.js';
+
+/** One node, so a revision converges (and its spans end) once eu-1 applied it. */
+const ONE_NODE = { name: 'eu', id: 1, nodes: ['eu-1'], podCIDR: '10.1.0.0/16' };
+
+function tracing(): { provider: BasicTracerProvider; spans: InMemorySpanExporter } {
+  const spans = new InMemorySpanExporter();
+  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(spans)] });
+  return { provider, spans };
+}
+
+describe('propagation traces', () => {
+  const infra = useInfra();
+  const cpSide = tracing();
+  const agentSide = tracing();
+  const sourceSide = tracing();
+  let cp: ControlPlane;
+  let agent: NodeAgent;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    cp = new ControlPlane({
+      etcdEndpoints: [infra.etcd.endpoint],
+      natsUrl: infra.nats.url,
+      listen: '127.0.0.1:0',
+      log: silentLogger(),
+      telemetry: { tracer: cpSide.provider.getTracer('test') },
+    });
+    const { address } = await cp.start();
+    const admin = new MeshAdminClient(address, grpc.credentials.createInsecure());
+    await new Promise((resolve, reject) =>
+      admin.joinCluster({ name: 'eu', id: 1 }, (e, r) => (e ? reject(e) : resolve(r))),
+    );
+    admin.close();
+    nc = await connect({ servers: infra.nats.url });
+    await publish(
+      nc,
+      [
+        { kind: 'Namespace', cluster: 'eu', namespace: '', name: 'shop', labels: {} },
+        pod('web-1', 'eu-1'),
+      ],
+      undefined,
+      ONE_NODE,
+    );
+    agent = new NodeAgent({
+      server: address,
+      node: { id: 'eu-1', cluster: 'eu' },
+      datapath: new EmulatedDatapath(),
+    });
+    registerAgentTracing(agentSide.provider.getTracer('test'), agent, {
+      cluster: 'eu',
+      node: 'eu-1',
+    });
+    agent.start();
+    await waitFor('the first revision applied', () => agent.status().appliedRevision > 0, {
+      timeoutMs: 60_000,
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await agent?.stop();
+    await nc?.close();
+    await cp?.stop();
+  });
+
+  it("an agent's apply span carries the trace id of the source event that caused it", async () => {
+    const source = sourceSide.provider.getTracer('source').startSpan('source.change-set');
+    const carrier = injectTraceContext(trace.setSpan(ROOT_CONTEXT, source));
+    source.end();
+    const traceId = source.spanContext().traceId;
+    expect(carrier[TRACEPARENT_HEADER]).toContain(traceId);
+    await publish(nc, [pod('web-2', 'eu-1')], carrier, ONE_NODE);
+
+    const inTrace = (s: ReadableSpan) => s.spanContext().traceId === traceId;
+    const applied = await waitFor(
+      "the agent's apply span in the source's trace",
+      () =>
+        agentSide.spans
+          .getFinishedSpans()
+          .find((s) => s.name === 'meshplane.agent.apply' && inTrace(s)),
+      { timeoutMs: 60_000 },
+    );
+    expect(applied.attributes['meshplane.node']).toBe('eu-1');
+
+    // The control plane's side of the same trace: revision → cluster → push to the node.
+    const cpSpans = await waitFor(
+      'the revision, cluster and node spans ended',
+      () => {
+        const all = cpSide.spans.getFinishedSpans().filter(inTrace);
+        const names = new Set(all.map((s) => s.name));
+        return (
+          ['meshplane.revision', 'meshplane.revision.cluster', 'meshplane.node.apply'].every((n) =>
+            names.has(n),
+          ) && all
+        );
+      },
+      { timeoutMs: 60_000 },
+    );
+    const revision = cpSpans.find((s) => s.name === 'meshplane.revision')!;
+    expect(revision.parentSpanContext?.spanId).toBe(source.spanContext().spanId);
+    expect(revision.links.map((l) => l.context.spanId)).toContain(source.spanContext().spanId);
+    const push = cpSpans.find((s) => s.name === 'meshplane.node.apply')!;
+    expect(push.links.map((l) => l.context.spanId)).toContain(revision.spanContext().spanId);
+    expect(applied.parentSpanContext?.spanId).toBe(push.spanContext().spanId);
+  }, 180_000);
+});
