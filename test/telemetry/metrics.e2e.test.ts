@@ -55,7 +55,7 @@ describe('metrics endpoints (processes)', () => {
       '127.0.0.1:0',
     ]);
     agentMetrics = String((await agent.ready).metrics);
-  }, 120_000);
+  }, 240_000);
   afterAll(async () => {
     await stopProc(agent);
     await stopProc(cp);

@@ -138,7 +138,7 @@ describe('skew and wait with real faults (processes)', () => {
       }
     })();
     await Promise.all([...agents.values()].map((a) => a.ready));
-  }, 120_000);
+  }, 240_000);
   afterAll(async () => {
     raw?.close();
     for (const a of agents.values()) await stopProc(a);

@@ -77,7 +77,7 @@ describe('propagation traces', () => {
     await waitFor('the first revision applied', () => agent.status().appliedRevision > 0, {
       timeoutMs: 60_000,
     });
-  }, 120_000);
+  }, 240_000);
   afterAll(async () => {
     await agent?.stop();
     await nc?.close();
