@@ -23,8 +23,10 @@ export {
   generateServicesWorkload,
   type ServicesShape,
 } from './lib/services-workload.js';
+export { runDatapathBench, type DatapathBenchOptions, type ScenarioFigures } from './datapath.js';
 export {
-  runDatapathBench,
-  type DatapathBenchOptions,
-  type ScenarioFigures,
-} from './datapath.js';
+  runDashboardBench,
+  type DashboardBenchOptions,
+  type DashboardBenchResult,
+} from './dashboard.js';
+export { EmulatedFleet, DEFAULT_FLEET, type FleetShape } from './dashboard-fleet.js';

@@ -1,12 +1,14 @@
 // `npm run bench -- NAME [--json] [options]`: runs one benchmark. Benchmarks register
 // here as they are written (DESIGN.md lists the planned ones and their keys);
 // each gets `--json` and the rest of its command line.
+import { dashboardBench } from './dashboard.js';
 import { datapathBench } from './datapath.js';
 import { identityChurnBench } from './identity-churn.js';
 import { policyCompileBench } from './policy-compile.js';
 import { servicesBench } from './services.js';
 
 const benches: Record<string, (json: boolean, argv: readonly string[]) => Promise<void>> = {
+  dashboard: dashboardBench,
   datapath: datapathBench,
   'identity-churn': identityChurnBench,
   'policy-compile': policyCompileBench,

@@ -92,7 +92,9 @@ export class DashboardFeed {
     const wait = Math.max(0, this.#lastPublishAt + this.#intervalMs - this.#clock.now());
     this.#timer = this.#timers.setTimeout(() => {
       this.#timer = undefined;
-      this.#publish();
+      // A busy event loop can fire a timer early by its stale clock: keep the bound.
+      if (this.#clock.now() - this.#lastPublishAt < this.#intervalMs) this.#schedule();
+      else this.#publish();
     }, wait);
   }
 

@@ -2,7 +2,13 @@
  * What the page derives from the wire state before drawing it. Pure (no DOM,
  * no clock): shared by the page bundle and the tests.
  */
-import { NODE_STATE_CODES, type WireNode, type WireRevision, type WireState } from './wire.js';
+import {
+  NODE_STATE_CODES,
+  syncedRevisionOf,
+  type WireNode,
+  type WireRevision,
+  type WireState,
+} from './wire.js';
 
 export interface ClusterSummary {
   name: string;
@@ -49,7 +55,7 @@ export function laggards(state: WireState, now: number, limit: number): Laggard[
       node: n[1],
       state: NODE_STATE_CODES[n[2]],
       ageMs: from > 0 ? Math.max(0, now - from) : 0,
-      syncedRevision: n[4],
+      syncedRevision: syncedRevisionOf(n, state.revision),
     });
   }
   out.sort(

@@ -10,7 +10,7 @@ import { MeshError, type Logger } from '../../common/index.js';
 import { bundleAssets, type Assets } from './assets.js';
 import type { DashboardFeed, FeedUpdate } from './feed.js';
 import type { NodeHistoryEntry } from './source.js';
-import { nodeKey } from './wire.js';
+import { nodeKey, syncedRevisionOf } from './wire.js';
 
 export interface DashboardServerOptions {
   /** HOST:PORT; port 0 = any. No authentication: keep it on loopback unless a proxy guards it */
@@ -159,7 +159,10 @@ export class DashboardServer {
       this.#json(res, 404, { error: `no node ${cluster}/${node} in the mesh` });
       return;
     }
-    this.#json(res, 200, { node: row, history: this.#opts.history(cluster, node) });
+    const state = this.#opts.feed.current();
+    const resolved = [...row] as typeof row;
+    resolved[4] = syncedRevisionOf(row, state.revision);
+    this.#json(res, 200, { node: resolved, history: this.#opts.history(cluster, node) });
   }
 
   #json(res: ServerResponse, status: number, body: unknown): void {

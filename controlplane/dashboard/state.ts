@@ -2,6 +2,7 @@ import type { DashboardSource, NodeReadout, RevisionReadout } from './source.js'
 import {
   MAX_ERRORS,
   NODE_STATE_CODES,
+  SYNCED_AT_LATEST,
   compareNodes,
   nodeKey,
   type StateCode,
@@ -19,7 +20,7 @@ import {
 export function readState(source: DashboardSource, seq: number, now: number): WireState {
   const latest = source.latest();
   const nodes: WireNode[] = [];
-  for (const n of source.nodes()) nodes.push(nodeRow(n));
+  for (const n of source.nodes()) nodes.push(nodeRow(n, latest.revision));
   nodes.sort(compareNodes);
   return {
     seq,
@@ -33,13 +34,14 @@ export function readState(source: DashboardSource, seq: number, now: number): Wi
   };
 }
 
-export function nodeRow(n: NodeReadout): WireNode {
+export function nodeRow(n: NodeReadout, latestRevision: number): WireNode {
+  const inSyncAtLatest = n.state === 'in-sync' && n.syncedRevision === latestRevision;
   return [
     n.cluster,
     n.name,
     NODE_STATE_CODES.indexOf(n.state) as StateCode,
     n.ackedRevision,
-    n.syncedRevision,
+    inSyncAtLatest ? SYNCED_AT_LATEST : n.syncedRevision,
     n.since,
     n.pendingSince,
     n.error,

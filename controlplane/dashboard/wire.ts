@@ -19,7 +19,14 @@ export const NODE_STATE_CODES = [
   'disconnected',
 ] as const;
 
-/** [cluster, node, state, ackedRevision, syncedRevision, since, pendingSince, error] */
+/**
+ * [cluster, node, state, ackedRevision, syncedRevision, since, pendingSince, error]
+ *
+ * An in-sync node is synced at the latest revision by definition; its row
+ * carries SYNCED_AT_LATEST instead, so the rows of the many nodes a revision
+ * does not affect stay unchanged (and unsent) when the revision moves. Read
+ * it with `syncedRevisionOf`.
+ */
 export type WireNode = [string, string, StateCode, number, number, number, number, string];
 
 /**
@@ -60,6 +67,12 @@ export interface WireDelta {
   /** errors that appeared since the last update, newest first */
   errors: WireError[];
 }
+
+export const SYNCED_AT_LATEST = -1;
+
+/** A row's synced revision, given the revision of the state it belongs to. */
+export const syncedRevisionOf = (n: WireNode, latestRevision: number): number =>
+  n[4] === SYNCED_AT_LATEST ? latestRevision : n[4];
 
 export const nodeKey = (cluster: string, node: string): string => `${cluster}/${node}`;
 

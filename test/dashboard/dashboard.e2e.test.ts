@@ -127,18 +127,23 @@ describe('the dashboard in a browser', () => {
     ]);
     return JSON.parse(stdout) as Record<string, unknown>;
   };
-  const pageNodes = (): Promise<PageNode[]> =>
-    page.$$eval('.cell[data-node]', (cells) =>
-      cells.map((c) => {
-        const a = (name: string): string =>
-          (c as unknown as Attrs).getAttribute(`data-${name}`) ?? '';
-        return {
-          node: a('node'),
-          state: a('state'),
-          acked: Number(a('acked')),
-          synced: Number(a('synced')),
-        };
-      }),
+  /** Every node cell; an in-sync cell is synced at the mesh revision the headline shows. */
+  const pageNodes = async (): Promise<PageNode[]> =>
+    page.$$eval(
+      '.cell[data-node]',
+      (cells, revision) =>
+        cells.map((c) => {
+          const a = (name: string): string | null =>
+            (c as unknown as Attrs).getAttribute(`data-${name}`);
+          const state = a('state') ?? '';
+          return {
+            node: a('node') ?? '',
+            state,
+            acked: Number(a('acked')),
+            synced: state === 'in-sync' && a('synced') === null ? revision : Number(a('synced')),
+          };
+        }),
+      Number(await page.textContent('[data-testid="mesh-revision"]')),
     );
   const pageRevision = async (): Promise<number> =>
     Number(await page.textContent('[data-testid="mesh-revision"]'));

@@ -7,7 +7,14 @@ import {
   laggards,
   revisionProgress,
 } from '../page-model.js';
-import { NODE_STATE_CODES, nodeKey, type WireNode, type WireState } from '../wire.js';
+import {
+  NODE_STATE_CODES,
+  SYNCED_AT_LATEST,
+  nodeKey,
+  syncedRevisionOf,
+  type WireNode,
+  type WireState,
+} from '../wire.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 
@@ -30,9 +37,13 @@ function byId<T extends HTMLElement>(id: string): T {
 
 export class DashboardView {
   readonly #cells = new Map<string, HTMLButtonElement>();
+  /** the row each cell shows */
+  readonly #rows = new WeakMap<HTMLButtonElement, WireNode>();
   readonly #counts = new Map<string, HTMLElement>();
   #clusterNames = '';
   #selected: string | undefined;
+  /** the mesh revision of the state drawn last */
+  #latest = 0;
   readonly onSelect: (cluster: string, node: string) => void;
 
   constructor(onSelect: (cluster: string, node: string) => void) {
@@ -59,6 +70,7 @@ export class DashboardView {
 
   /** Cells of `changed` nodes, and every cluster's counts. */
   updateNodes(state: WireState, changed: readonly WireNode[]): void {
+    this.#latest = state.revision;
     const summaries = clusterSummaries(state);
     const names = summaries.map((c) => `${c.name}:${c.nodes.length}`).join(',');
     if (
@@ -108,17 +120,38 @@ export class DashboardView {
       );
     });
     byId('clusters').replaceChildren(...cards);
+    if (this.#selected) this.#cells.get(this.#selected)?.classList.add('selected');
   }
 
+  /**
+   * Writes only what changed since the cell's last row: with 1,000s of nodes
+   * every attribute write costs style work. The tooltip is built on hover.
+   */
   #paintCell(cell: HTMLButtonElement, n: WireNode): void {
+    const old = this.#rows.get(cell);
+    this.#rows.set(cell, n);
     const state = NODE_STATE_CODES[n[2]];
-    const key = nodeKey(n[0], n[1]);
-    cell.className = `cell s-${state}${key === this.#selected ? ' selected' : ''}`;
-    cell.dataset['node'] = key;
-    cell.dataset['state'] = state;
-    cell.dataset['acked'] = String(n[3]);
-    cell.dataset['synced'] = String(n[4]);
-    cell.title = `${key}: ${state}, acked ${n[3]}, synced ${n[4]}${n[7] ? `\n${n[7]}` : ''}`;
+    if (old === undefined) {
+      const key = nodeKey(n[0], n[1]);
+      cell.dataset['node'] = key;
+      const tip = (): void => {
+        const r = this.#rows.get(cell)!;
+        cell.title = `${key}: ${NODE_STATE_CODES[r[2]]}, acked ${r[3]}, synced ${syncedRevisionOf(r, this.#latest)}${r[7] ? `\n${r[7]}` : ''}`;
+      };
+      cell.addEventListener('mouseenter', tip);
+      cell.addEventListener('focus', tip);
+    }
+    if (old?.[2] !== n[2]) {
+      cell.classList.remove(`s-${old ? NODE_STATE_CODES[old[2]] : ''}`);
+      cell.classList.add(`s-${state}`);
+      cell.dataset['state'] = state;
+    }
+    if (old?.[3] !== n[3]) cell.dataset['acked'] = String(n[3]);
+    // In sync means synced at the mesh revision in the headline: no per-cell number to rewrite.
+    if (old?.[4] !== n[4]) {
+      if (n[4] === SYNCED_AT_LATEST) delete cell.dataset['synced'];
+      else cell.dataset['synced'] = String(n[4]);
+    }
   }
 
   select(key: string | undefined): void {
