@@ -3,7 +3,7 @@
 // gRPC with three node agents as processes: the page loads, a policy change
 // shows converging (one agent stopped) then converged, an agent whose datapath
 // is too small shows a NACK with its error, and the numbers on the page equal
-// what the CLI prints at the same revision. Saves a screenshot
+// what `meshctl skew --json` prints at the same revision. Saves a screenshot
 // to test-results/dashboard.png.
 // ~30 s: three agent processes, a browser, and several propagation rounds.
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -308,15 +308,20 @@ describe('the dashboard in a browser', () => {
     expect(await page.textContent('#drilldown')).toContain('eu/eu-3');
   });
 
-  it('shows the same numbers as the CLI (status --json: the node objects skew --json prints) at the same revision', async () => {
+  it('shows the same numbers as meshctl skew --json at the same revision', async () => {
     type CliNode = { name: string; state: string; ackedRevision: number; syncedRevision: number };
-    type Cli = { revision: number; clusters: { name: string; nodes: CliNode[] }[] };
+    type CliRevision = { revision: number; target: number; pending: number; nacks: number };
+    type Cli = {
+      revision: number;
+      clusters: { name: string; nodes: CliNode[] }[];
+      revisions: CliRevision[];
+    };
     // Settled: nothing changes now, so both describe the same revision.
     const { cli, shown } = await waitFor(
       'the page and the CLI at the same revision',
       async () => {
         const shownRevision = await pageRevision();
-        const report = (await meshctl('status')) as unknown as Cli;
+        const report = (await meshctl('skew')) as unknown as Cli;
         return report.revision === shownRevision
           ? { cli: report, shown: { revision: shownRevision, nodes: await pageNodes() } }
           : undefined;
@@ -332,6 +337,15 @@ describe('the dashboard in a browser', () => {
       })),
     );
     expect(shown.nodes).toEqual(cliNodes);
+    // Convergence of the revisions both show: "n of m" is target − pending of target, NACKs alike.
+    for (const r of cli.revisions.slice(0, 3)) {
+      const row = await revisionRow(r.revision);
+      expect(row, `revision ${r.revision}`).toMatchObject({
+        affected: r.target,
+        synced: r.target - r.pending,
+        nacked: r.nacks,
+      });
+    }
     const counts = await page.$$eval('.counts span[data-state]', (spans) =>
       spans.map((s): [string, number] => [
         (s as unknown as Attrs).getAttribute('data-state') ?? '',
