@@ -12,7 +12,7 @@
  *   accepted first, then N−1 ACCEPT rules for other sources and last the one
  *   that allows the client, so every new connection's SYN walks all N;
  * - `ebpf_N` (10 / 10,000 / 100,000 policy entries), when the eBPF datapath
- *   is available (see bench/lib/ebpf-scenario.ts).
+ *   programmed and attached as an agent does (bench/lib/ebpf-scenario.ts).
  * Rounds alternate the scenario order; per scenario the median of its rounds
  * is reported. Ratios divide by the baseline of the same run.
  */
@@ -30,6 +30,8 @@ export interface Scenario {
   name: string;
   /** prepares the bed; returns an undo (the bed is destroyed after anyway) */
   setup(bed: Testbed, signal: AbortSignal | undefined): Promise<void>;
+  /** releases what setup holds outside the bed (the bed is destroyed after) */
+  teardown?(): Promise<void>;
 }
 
 export interface DatapathBenchOptions {
@@ -130,6 +132,7 @@ async function measure(
       failed: r.timeout + r.refused + r.other,
     };
   } finally {
+    await scenario.teardown?.();
     await bed.destroy();
   }
 }
@@ -193,7 +196,8 @@ export async function runDatapathBench(opts: DatapathBenchOptions = {}): Promise
     const m = /^(ebpf|iptables)_(\d+)$/.exec(name);
     if (m) figures[`conn_ratio_${m[1]}_${keyOf(Number(m[2]))}`] = round(f.connPerS / base, 3);
   }
-  if (ebpf.mapEntriesPerS !== undefined) figures['map_entries_per_s'] = ebpf.mapEntriesPerS;
+  const perS = ebpf.mapEntriesPerS();
+  if (perS !== undefined) figures['map_entries_per_s'] = perS;
   figures['seconds_per_scenario'] = seconds;
   figures['concurrency'] = concurrency;
   figures['rounds'] = rounds;
