@@ -7,7 +7,7 @@ import type {
   SourceApplyRequest,
   ValidationIssue,
 } from '../../common/index.js';
-import { formatIssue } from '../../common/index.js';
+import { MeshError, formatIssue, isMeshError } from '../../common/index.js';
 import type { AuditLog, AuditRecord, AuditedCluster } from '../audit/index.js';
 
 /** The cluster sources that hold change sets' folders (the NATS adapter is natsClusterSources). */
@@ -199,7 +199,17 @@ export class ChangeSetApplier {
         const committed =
           reply.sequence === undefined
             ? 0
-            : await this.#deps.awaitCommitted(cluster, reply.sequence, { signal });
+            : await this.#deps
+                .awaitCommitted(cluster, reply.sequence, { signal })
+                .catch((err: unknown) => {
+                  // Written, but the ingest refused it (e.g. a pod IP another cluster has).
+                  if (!isMeshError(err, 'VALIDATION')) throw err;
+                  throw new MeshError(
+                    'VALIDATION',
+                    `${err.message}. The change set is in cluster ${cluster}'s folder, but the mesh keeps its previous state: fix or delete it there`,
+                    { cause: err },
+                  );
+                });
         // Nothing new: the revision now in force (at least the one that committed the folder's state).
         const revision = reply.unchanged
           ? Math.max(committed, this.#deps.latestRevision())

@@ -28,6 +28,7 @@ function fakeAudit(): AuditLog & { records: Map<string, AuditRecord> } {
 function setup(
   members: string[],
   answer: (cluster: string, req: SourceApplyRequest) => SourceApplyReply | Error,
+  refusal?: string,
 ) {
   const asked: string[] = [];
   const sources: ClusterSources = {
@@ -42,7 +43,9 @@ function setup(
   const applier = new ChangeSetApplier({
     sources,
     awaitCommitted: (cluster, sequence) =>
-      Promise.resolve(100 * sequence + members.indexOf(cluster)),
+      refusal !== undefined
+        ? Promise.reject(new MeshError('VALIDATION', refusal))
+        : Promise.resolve(100 * sequence + members.indexOf(cluster)),
     audit,
     members: () => members,
     latestRevision: () => 7,
@@ -162,5 +165,17 @@ describe('ChangeSetApplier', () => {
     }));
     const r = await applier.apply({ ...input, clusters: ['eu'], allClusters: false });
     expect(r).toMatchObject({ ok: true, revision: 7 });
+  });
+
+  it('says so when the ingest refuses a change set its source already wrote', async () => {
+    const { applier } = setup(['eu'], () => written(5), 'pod IP 10.1.0.9 is used by us/web');
+    await expect(
+      applier.apply({ ...input, clusters: ['eu'], allClusters: false }),
+    ).rejects.toMatchObject({
+      code: 'VALIDATION',
+      message: expect.stringContaining(
+        "pod IP 10.1.0.9 is used by us/web. The change set is in cluster eu's folder, but the mesh keeps its previous state",
+      ),
+    });
   });
 });

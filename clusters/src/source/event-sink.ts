@@ -135,7 +135,21 @@ export function natsEventSink(nc: NatsConnection, opts: NatsSinkOptions = {}): E
             msg.respond(encode(request));
             return;
           }
-          void handle(request).then((reply) => msg.respond(encode(reply)));
+          void handle(request).then(
+            (reply) => msg.respond(encode(reply)),
+            (err: unknown) =>
+              msg.respond(
+                encode({
+                  ok: false,
+                  errors: [
+                    {
+                      message: `the source failed: ${err instanceof Error ? err.message : String(err)}`,
+                      severity: 'error',
+                    },
+                  ],
+                }),
+              ),
+          );
         },
       });
       return () => sub.unsubscribe();
