@@ -30,3 +30,13 @@ export {
   type DashboardBenchResult,
 } from './dashboard.js';
 export { EmulatedFleet, DEFAULT_FLEET, type FleetShape } from './dashboard-fleet.js';
+export { runPropagation, type PropagationOptions, type PropagationResult } from './propagation.js';
+export {
+  clusterSpecs,
+  newPodChange,
+  pctPolicyChange,
+  podsOfNodes,
+  propagationShape,
+  type PropagationShape,
+} from './lib/propagation-workload.js';
+export { ackLatencies, syncView } from './lib/ack-latency.js';

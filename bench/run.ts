@@ -5,6 +5,7 @@ import { dashboardBench } from './dashboard.js';
 import { datapathBench } from './datapath.js';
 import { identityChurnBench } from './identity-churn.js';
 import { policyCompileBench } from './policy-compile.js';
+import { propagationBench } from './propagation.js';
 import { servicesBench } from './services.js';
 
 const benches: Record<string, (json: boolean, argv: readonly string[]) => Promise<void>> = {
@@ -12,6 +13,7 @@ const benches: Record<string, (json: boolean, argv: readonly string[]) => Promis
   datapath: datapathBench,
   'identity-churn': identityChurnBench,
   'policy-compile': policyCompileBench,
+  propagation: propagationBench,
   services: servicesBench,
 };
 

@@ -7,26 +7,38 @@ export interface Child {
   readonly exited: Promise<number | string>;
   /** SIGTERM, then SIGKILL after `graceMs`; resolves once it has exited. Idempotent. */
   stop(graceMs?: number): Promise<void>;
+  /** writes one line to the child's stdin (only with `stdin: true`; dropped once it has exited) */
+  send(line: string): void;
 }
 
 /**
- * A TypeScript script in a child process (`node --import tsx SCRIPT ...args`),
- * each stdout line handed to `onLine` and each stderr line to `onStderr`. The
- * child is killed if this process exits first.
+ * A TypeScript script in a child process (`node [...nodeArgs] --import tsx
+ * SCRIPT ...args`), each stdout line handed to `onLine` and each stderr line
+ * to `onStderr`; with `stdin` the parent can `send` it lines. The child is
+ * killed if this process exits first.
  */
 export function spawnTsx(
   script: string,
   args: readonly string[],
-  opts: { cwd: string; onLine: (line: string) => void; onStderr?: (line: string) => void },
+  opts: {
+    cwd: string;
+    onLine: (line: string) => void;
+    onStderr?: (line: string) => void;
+    /** node options before the script, e.g. --expose-gc, --cpu-prof */
+    nodeArgs?: readonly string[];
+    stdin?: boolean;
+  },
 ): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
-    cwd: opts.cwd,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [...(opts.nodeArgs ?? []), '--import', 'tsx', script, ...args],
+    { cwd: opts.cwd, stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'] },
+  );
+  child.stdin?.on('error', () => undefined);
   const killOnExit = (): void => void child.kill('SIGKILL');
   process.once('exit', killOnExit);
-  createInterface({ input: child.stdout }).on('line', opts.onLine);
-  createInterface({ input: child.stderr }).on('line', (l) => opts.onStderr?.(l));
+  createInterface({ input: child.stdout! }).on('line', opts.onLine);
+  createInterface({ input: child.stderr! }).on('line', (l) => opts.onStderr?.(l));
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, signal) => {
       process.removeListener('exit', killOnExit);
@@ -41,6 +53,9 @@ export function spawnTsx(
   return {
     pid: child.pid,
     exited,
+    send: (line) => {
+      if (child.stdin?.writable) child.stdin.write(`${line}\n`);
+    },
     stop: (graceMs = 5_000) =>
       (stopping ??= (async () => {
         if (child.exitCode !== null || child.signalCode !== null) return;

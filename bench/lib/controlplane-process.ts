@@ -1,0 +1,91 @@
+// A control plane replica in its own process, for the propagation benchmark:
+//   node --expose-gc --import tsx bench/lib/controlplane-process.ts \
+//        --etcd URL --nats URL --tls-ca F --tls-cert F --tls-key F
+// The same ControlPlane class controlplane/main.ts wires, with mTLS. Prints
+// {"event":"ready","address":"127.0.0.1:PORT"} when serving. Each line
+// "memory" on stdin is answered with one JSON line on stdout, after two full
+// garbage collections (needs --expose-gc): {"event":"memory","rss":B,
+// "heapUsed":B,"external":B,"fds":N} (fds: open file descriptors, i.e. the
+// agents' connections). SIGTERM stops it.
+import { readdir } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import { jsonLogger, type Logger } from '../../common/index.js';
+import { readTlsMaterial } from '../../common/tls/index.js';
+import { ControlPlane } from '../../controlplane/index.js';
+
+function warningsOnly(): Logger {
+  const inner = jsonLogger({ component: 'controlplane' });
+  const l: Logger = {
+    info: () => undefined,
+    warn: (m, f) => inner.warn(m, f),
+    error: (m, f) => inner.error(m, f),
+    child: () => l,
+  };
+  return l;
+}
+
+async function memory(): Promise<Record<string, number>> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) {
+    gc();
+    await new Promise((r) => setTimeout(r, 50));
+    gc();
+  }
+  const m = process.memoryUsage();
+  const fds = (await readdir('/proc/self/fd').catch(() => [])).length;
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, fds, gc: gc ? 1 : 0 };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: {
+      etcd: { type: 'string' },
+      nats: { type: 'string' },
+      'tls-ca': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+    },
+    strict: true,
+  });
+  const { etcd, nats } = values;
+  const [ca, cert, key] = [values['tls-ca'], values['tls-cert'], values['tls-key']];
+  if (!etcd || !nats || !ca || !cert || !key) {
+    process.stderr.write(
+      'usage: controlplane-process.ts --etcd URL --nats URL --tls-ca F --tls-cert F --tls-key F\n',
+    );
+    return 2;
+  }
+  const cp = new ControlPlane({
+    etcdEndpoints: [etcd],
+    natsUrl: nats,
+    listen: '127.0.0.1:0',
+    tls: await readTlsMaterial({ ca, cert, key }),
+    log: warningsOnly(),
+  });
+  const stopped = new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
+  });
+  const { address } = await cp.start();
+  process.stdout.write(`${JSON.stringify({ event: 'ready', address })}\n`);
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line.trim() !== 'memory') return;
+    void memory().then((m) =>
+      process.stdout.write(`${JSON.stringify({ event: 'memory', ...m })}\n`),
+    );
+  });
+  await stopped;
+  await cp.stop();
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(
+      `controlplane-process: ${err instanceof Error ? err.stack : String(err)}\n`,
+    );
+    process.exit(1);
+  },
+);

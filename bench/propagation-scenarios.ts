@@ -1,0 +1,116 @@
+/**
+ * The propagation benchmark's scenarios, each against a settled mesh (every
+ * node in-sync): publish, wait until the mesh has settled again, and read
+ * commit → ACK receipt per node from the admin Status API.
+ */
+import type { ClusterSpec } from '../common/index.js';
+import { ackLatencies, syncView } from './lib/ack-latency.js';
+import type { BenchMesh } from './lib/propagation-mesh.js';
+import {
+  newPodChange,
+  pctPolicyChange,
+  type PropagationShape,
+} from './lib/propagation-workload.js';
+
+export interface ScenarioContext {
+  mesh: BenchMesh;
+  shape: PropagationShape;
+  clusters: ClusterSpec[];
+  /** next unused index for newPodChange (every added pod is new) */
+  nextPod: number;
+  signal: AbortSignal;
+  log: (line: string) => void;
+}
+
+/** Publishes one change set and waits for a new mesh revision that every node is in-sync at. */
+async function step(
+  ctx: ScenarioContext,
+  publish: () => Promise<void>,
+  what: string,
+): Promise<{ latencies: number[]; revision: number }> {
+  const before = syncView(await ctx.mesh.status());
+  await publish();
+  const s = await ctx.mesh.until(
+    (v) => v.revision > before.revision && v.behind.length === 0,
+    what,
+    AbortSignal.any([ctx.signal, AbortSignal.timeout(60_000)]),
+  );
+  return { latencies: ackLatencies(s).latencies, revision: s.revision };
+}
+
+/** (a): `reps` new pods, one at a time; every node must ACK each. Latencies pooled over all. */
+export async function allNodesScenario(ctx: ScenarioContext, reps: number): Promise<number[]> {
+  const all: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const k = ctx.nextPod++;
+    const { latencies, revision } = await step(
+      ctx,
+      () => ctx.mesh.publish(newPodChange(ctx.shape, ctx.clusters, k)),
+      `new pod ${k} on every node`,
+    );
+    if (latencies.length !== ctx.shape.agents)
+      throw new Error(
+        `revision ${revision} (new pod ${k}) was ACKed by ${latencies.length} of ${ctx.shape.agents} nodes; every node should have received its ipcache shard`,
+      );
+    all.push(...latencies);
+  }
+  return all;
+}
+
+/** (b): `reps` changes of a policy selecting endpoints on `shape.pctNodes` nodes. */
+export async function onePercentScenario(ctx: ScenarioContext, reps: number): Promise<number[]> {
+  const all: number[] = [];
+  for (let r = 0; r < reps; r++) {
+    const { latencies, revision } = await step(
+      ctx,
+      () => ctx.mesh.publish(pctPolicyChange(ctx.clusters, r)),
+      `policy change ${r} on ${ctx.shape.pctNodes} nodes`,
+    );
+    if (latencies.length !== ctx.shape.pctNodes)
+      throw new Error(
+        `revision ${revision} (policy change ${r}) was ACKed by ${latencies.length} nodes; expected exactly the ${ctx.shape.pctNodes} nodes running selected endpoints`,
+      );
+    all.push(...latencies);
+  }
+  return all;
+}
+
+/**
+ * (c): `changes` new pods published evenly over `windowMs`; returns last
+ * commit → last ACK (the last mesh revision's commit, the last node's ACK of
+ * it) and how many etcd revisions the burst spanned (change sets may be
+ * folded into one transaction; bookkeeping writes count too).
+ */
+export async function burstScenario(
+  ctx: ScenarioContext,
+  changes: number,
+  windowMs: number,
+): Promise<{ convergeMs: number; etcdRevisions: number; publishMs: number }> {
+  const before = syncView(await ctx.mesh.status());
+  const first = ctx.nextPod;
+  ctx.nextPod += changes;
+  const start = performance.now();
+  const acks: Promise<void>[] = [];
+  for (let i = 0; i < changes; i++) {
+    const wait = start + (i * windowMs) / changes - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    acks.push(ctx.mesh.publish(newPodChange(ctx.shape, ctx.clusters, first + i)));
+  }
+  await Promise.all(acks);
+  const publishMs = performance.now() - start;
+  const s = await ctx.mesh.until(
+    (v) => v.endpoints >= before.endpoints + changes && v.behind.length === 0,
+    `${changes} new pods on every node`,
+    AbortSignal.any([ctx.signal, AbortSignal.timeout(120_000)]),
+  );
+  const { latencies, lastAckAt } = ackLatencies(s);
+  if (latencies.length !== ctx.shape.agents)
+    throw new Error(
+      `the burst's last revision ${s.revision} was ACKed by ${latencies.length} of ${ctx.shape.agents} nodes`,
+    );
+  return {
+    convergeMs: lastAckAt - s.commitTimeUnixMs,
+    etcdRevisions: s.revision - before.revision,
+    publishMs,
+  };
+}

@@ -1,0 +1,414 @@
+/**
+ * `npm run bench -- propagation [--json] [--agents N] [--max-agents M] [--pods-per-node P]
+ *    [--agents-per-worker W] [--reps R] [--profile DIR] [--timeout S]`
+ *
+ * Snapshot distribution to node agents, end to end and in separate
+ * processes: real etcd and NATS (launcher), the control plane in a child
+ * process (mTLS), N node agents (NodeAgent + EmulatedDatapath) in worker
+ * processes of W agents each — every agent with its own gRPC connection and
+ * its own certificate from the mesh CA. Changes enter as a cluster source
+ * publishes them (JetStream `meshplane.events.<cluster>`); latencies are
+ * read from the admin Status API: commit of the mesh revision → receipt of
+ * each node's ACK, both on the control plane's clock. DESIGN.md
+ * "Benchmarks" defines the keys; bench/RESULTS.md states the workload.
+ */
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { writeMeshTls, type TlsFiles } from '../common/tls/index.js';
+import { startInfra } from '../launcher/index.js';
+import {
+  issueAgentCertificates,
+  startWorkers,
+  type AgentId,
+  type Worker,
+} from './lib/agent-fleet.js';
+import { spawnTsx, type Child } from './lib/child.js';
+import { processCpuSeconds } from './lib/proc-cpu.js';
+import { BenchMesh } from './lib/propagation-mesh.js';
+import {
+  clusterSpecs,
+  podsOfNodes,
+  propagationShape,
+  type PropagationShape,
+} from './lib/propagation-workload.js';
+import { interruptSignal } from './lib/runner-options.js';
+import { percentile, round } from './lib/stats.js';
+import {
+  allNodesScenario,
+  burstScenario,
+  onePercentScenario,
+  type ScenarioContext,
+} from './propagation-scenarios.js';
+
+const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
+const CP_SCRIPT = fileURLToPath(new URL('./lib/controlplane-process.ts', import.meta.url));
+
+export interface PropagationOptions {
+  /** node agents (default 1,000, in 3 clusters) */
+  agents?: number;
+  /** search upward for the largest N with (a) p99 < 1 s up to this many agents; ≤ agents: no search (default 4 × agents) */
+  maxAgents?: number;
+  /** agents added per search step (default 1,000) */
+  searchStep?: number;
+  podsPerNode?: number;
+  agentsPerWorker?: number;
+  /** changes measured in (a) and (b) (default 20 and 30) */
+  reps?: number;
+  /** write the control plane's CPU and heap profiles (node --cpu-prof/--heap-prof) here */
+  profileDir?: string;
+  timeoutMs?: number;
+  log?: (line: string) => void;
+  signal?: AbortSignal;
+}
+
+export interface PropagationResult {
+  figures: Record<string, number>;
+  shape: PropagationShape;
+  /** why the search for max agents stopped */
+  searchStop: string;
+}
+
+export async function runPropagation(opts: PropagationOptions = {}): Promise<PropagationResult> {
+  const log = opts.log ?? (() => undefined);
+  let shape = propagationShape(opts.agents ?? 1_000, opts.podsPerNode ?? 5);
+  const firstShape = shape;
+  const perWorker = opts.agentsPerWorker ?? 250;
+  const reps = opts.reps ?? 20;
+  const maxAgents = opts.maxAgents ?? 4 * shape.agents;
+  const timeout = AbortSignal.timeout(opts.timeoutMs ?? 1_800_000);
+  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+  const figures: Record<string, number> = {};
+  const cleanups: (() => Promise<unknown>)[] = [];
+  try {
+    const root = await mkdtemp(join(tmpdir(), 'meshplane-bench-propagation-'));
+    cleanups.push(() => rm(root, { recursive: true, force: true, maxRetries: 3 }));
+
+    // Certificates, as `meshctl up` issues them: a mesh CA, the control
+    // plane's, an admin one and one per agent (openssl CLI, in parallel).
+    let clusters = clusterSpecs(shape);
+    const ids = (cs: typeof clusters): AgentId[] =>
+      cs.flatMap((c) => c.nodes.map((node) => ({ cluster: c.name, node })));
+    const tlsDir = join(root, 'tls');
+    const concurrency = 8;
+    let t = performance.now();
+    const tls = await writeMeshTls(
+      tlsDir,
+      { agents: ids(clusters), adminUser: 'bench', days: 1 },
+      { signal, concurrency },
+    );
+    figures.cert_issue_s = round((performance.now() - t) / 1000, 2);
+    log(
+      `issued ${shape.agents + 2} certificates in ${figures.cert_issue_s} s (openssl, ${concurrency} at a time)`,
+    );
+    const agentFiles = new Map<string, TlsFiles>(tls.agents);
+
+    log('starting etcd and NATS');
+    const infra = await startInfra({ signal, startTimeoutMs: 45_000 });
+    cleanups.push(() => infra.stop());
+
+    const cp = await startControlPlane(infra, tls.controlPlane, opts.profileDir, log);
+    cleanups.push(() => cp.child.stop(10_000));
+    const mesh = await BenchMesh.connect(cp.address, infra.nats.url, tls.admin);
+    cleanups.push(() => mesh.close());
+    for (const c of clusters) await mesh.join(c.name, c.id);
+
+    const pods = shape.agents * shape.podsPerNode;
+    log(`initial state: ${shape.agents} nodes in ${clusters.length} clusters, ${pods} pods`);
+    for (const [i, c] of clusters.entries()) await mesh.publish(podsOfNodes(shape, c, i));
+    await mesh.until(
+      (v) => v.endpoints === pods && v.nodes === shape.agents,
+      'initial state',
+      signal,
+    );
+
+    const idle = await cp.memory();
+    log(`control plane with 0 agents: RSS ${mib(idle.rss)} MiB, heap ${mib(idle.heapUsed)} MiB`);
+
+    const workers: Worker[] = [];
+    cleanups.push(() => Promise.all(workers.map((w) => w.child.stop())));
+    const connect = async (agents: AgentId[]): Promise<void> => {
+      t = performance.now();
+      const started = await startWorkers(
+        root,
+        cp.address,
+        tls.ca.cert,
+        agents.map((a) => ({ ...a, files: agentFiles.get(`${a.cluster}/${a.node}`)! })),
+        { perWorker, log, first: workers.length },
+      );
+      workers.push(...started);
+      await Promise.race([
+        Promise.all(started.map((w) => w.ready)),
+        new Promise((_, reject) =>
+          signal.addEventListener(
+            'abort',
+            () => reject(new Error('timed out waiting for the agents', { cause: signal.reason })),
+            { once: true },
+          ),
+        ),
+      ]);
+      await mesh.until(
+        (v) => v.behind.length === 0 && v.nodes === shape.agents,
+        'every node in-sync',
+        signal,
+      );
+      log(
+        `${shape.agents} agents connected and in-sync after ${round((performance.now() - t) / 1000, 1)} s`,
+      );
+    };
+    await connect(ids(clusters));
+
+    // Let connection setup garbage settle, then measure.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const synced = await cp.memory();
+    figures.rss_per_agent_kib = round((synced.rss - idle.rss) / 1024 / shape.agents, 1);
+    figures.heap_per_agent_kib = round((synced.heapUsed - idle.heapUsed) / 1024 / shape.agents, 1);
+    figures.controlplane_fds = synced.fds;
+    log(
+      `control plane with ${shape.agents} agents: RSS ${mib(synced.rss)} MiB (${figures.rss_per_agent_kib} KiB/agent), ` +
+        `heap ${mib(synced.heapUsed)} MiB (${figures.heap_per_agent_kib} KiB/agent), ${synced.fds} fds`,
+    );
+
+    const ctx: ScenarioContext = { mesh, shape, clusters, nextPod: 0, signal, log };
+    await allNodesScenario(ctx, 2); // warm-up
+    const cpuPids = (): number[] => [cp.child.pid!, ...workers.map((w) => w.child.pid!)];
+    const cpuBefore = await Promise.all(cpuPids().map((p) => processCpuSeconds(p)));
+    t = performance.now();
+    const all = await allNodesScenario(ctx, reps);
+    const cpuAfter = await Promise.all(cpuPids().map((p) => processCpuSeconds(p)));
+    figures.all_p50_ms = round(percentile(all, 50));
+    figures.all_p99_ms = round(percentile(all, 99));
+    figures.all_max_ms = round(Math.max(...all));
+    figures.all_samples = all.length;
+    figures.cpu_controlplane_ms_per_change = round(((cpuAfter[0]! - cpuBefore[0]!) * 1000) / reps);
+    figures.cpu_agents_ms_per_change = round(
+      (cpuAfter.slice(1).reduce((a, b, i) => a + b - cpuBefore[i + 1]!, 0) * 1000) / reps,
+    );
+    log(
+      `(a) all ${shape.agents} nodes: p50 ${figures.all_p50_ms} ms, p99 ${figures.all_p99_ms} ms (${all.length} ACKs)`,
+    );
+
+    const pct = await onePercentScenario(ctx, Math.round(reps * 1.5));
+    figures.one_pct_p50_ms = round(percentile(pct, 50));
+    figures.one_pct_p99_ms = round(percentile(pct, 99));
+    figures.one_pct_nodes = shape.pctNodes;
+    log(
+      `(b) ${shape.pctNodes} nodes: p50 ${figures.one_pct_p50_ms} ms, p99 ${figures.one_pct_p99_ms} ms`,
+    );
+
+    const burst = await burstScenario(ctx, 100, 1_000);
+    figures.burst_converge_ms = burst.convergeMs;
+    figures.burst_etcd_revisions = burst.etcdRevisions;
+    figures.burst_publish_ms = round(burst.publishMs);
+    log(
+      `(c) 100 changes in ${figures.burst_publish_ms} ms: last commit → last ACK ${burst.convergeMs} ms`,
+    );
+    figures.machine_load_1m = round(loadavg()[0]!, 2);
+
+    // Upward search: grow the mesh (longer node lists, their pods, their
+    // agents in new workers) until (a)'s p99 reaches 1 s.
+    const fdLimit = await openFileLimit();
+    let best = figures.all_p99_ms < 1_000 ? shape.agents : 0;
+    let searchStop =
+      best === 0
+        ? `p99 ${figures.all_p99_ms} ms at ${shape.agents}`
+        : `reached --max-agents ${maxAgents}`;
+    const stepSize = opts.searchStep ?? 1_000;
+    while (best === shape.agents && shape.agents + stepSize <= maxAgents) {
+      const next = propagationShape(shape.agents + stepSize, shape.podsPerNode);
+      if (next.agents + 200 > fdLimit) {
+        searchStop = `the control plane's open-file limit (${fdLimit}) would not fit ${next.agents} connections`;
+        break;
+      }
+      const nextClusters = clusterSpecs(next);
+      const added = ids(nextClusters).filter((a) => !agentFiles.has(`${a.cluster}/${a.node}`));
+      log(`search: growing to ${next.agents} agents`);
+      const files = await issueAgentCertificates(tlsDir, added, { concurrency, signal });
+      for (const [k, f] of files) agentFiles.set(k, f);
+      const before = clusters.map((c) => c.nodes.length);
+      shape = { ...next, pctNodes: firstShape.pctNodes };
+      clusters = nextClusters;
+      ctx.shape = shape;
+      ctx.clusters = clusters;
+      for (const [i, c] of clusters.entries())
+        await mesh.publish(podsOfNodes(shape, c, i, before[i]));
+      await mesh.until(
+        (v) => v.nodes === shape.agents,
+        `${shape.agents} nodes in the mesh`,
+        signal,
+      );
+      await connect(added);
+      await allNodesScenario(ctx, 1);
+      const lat = await allNodesScenario(ctx, Math.max(5, Math.round(reps / 2)));
+      const p99 = percentile(lat, 99);
+      figures[`all_p99_ms_at_${shape.agents}`] = round(p99);
+      log(`search: ${shape.agents} agents, (a) p99 ${round(p99)} ms`);
+      if (p99 < 1_000) best = shape.agents;
+      else searchStop = `p99 ${round(p99)} ms at ${shape.agents} agents`;
+    }
+    if (best === shape.agents && shape.agents + stepSize > maxAgents)
+      searchStop = `reached --max-agents ${maxAgents} (not a limit of the control plane)`;
+    figures.max_agents_p99_under_1s = best;
+    figures.fd_limit = Number.isFinite(fdLimit) ? fdLimit : 0;
+    return { figures, shape: firstShape, searchStop };
+  } finally {
+    for (const cleanup of cleanups.reverse()) {
+      await cleanup().catch((err: unknown) =>
+        log(`cleanup failed: ${err instanceof Error ? err.message : String(err)}`),
+      );
+    }
+  }
+}
+
+interface ControlPlaneChild {
+  child: Child;
+  address: string;
+  memory(): Promise<{ rss: number; heapUsed: number; fds: number }>;
+}
+
+async function startControlPlane(
+  infra: { etcd: { endpoint: string }; nats: { url: string } },
+  files: TlsFiles,
+  profileDir: string | undefined,
+  log: (line: string) => void,
+): Promise<ControlPlaneChild> {
+  const nodeArgs = ['--expose-gc'];
+  if (profileDir)
+    nodeArgs.push(
+      '--cpu-prof',
+      '--cpu-prof-dir',
+      profileDir,
+      '--heap-prof',
+      '--heap-prof-dir',
+      profileDir,
+    );
+  let onReady!: (address: string) => void;
+  const ready = new Promise<string>((r) => (onReady = r));
+  const memoryWaiters: ((m: { rss: number; heapUsed: number; fds: number }) => void)[] = [];
+  const child = spawnTsx(
+    CP_SCRIPT,
+    [
+      '--etcd',
+      infra.etcd.endpoint,
+      '--nats',
+      infra.nats.url,
+      '--tls-ca',
+      files.ca,
+      '--tls-cert',
+      files.cert,
+      '--tls-key',
+      files.key,
+    ],
+    {
+      cwd: REPO_ROOT,
+      nodeArgs,
+      stdin: true,
+      onLine: (line) => {
+        const msg = JSON.parse(line) as {
+          event: string;
+          address?: string;
+          rss: number;
+          heapUsed: number;
+          fds: number;
+        };
+        if (msg.event === 'ready') onReady(msg.address!);
+        else if (msg.event === 'memory') memoryWaiters.shift()?.(msg);
+      },
+      onStderr: (line) => log(`[controlplane] ${line}`),
+    },
+  );
+  const address = await Promise.race([
+    ready,
+    child.exited.then((code) => {
+      throw new Error(`control plane exited (${code}) before serving`);
+    }),
+  ]);
+  return {
+    child,
+    address,
+    memory: () =>
+      new Promise((resolve) => {
+        memoryWaiters.push(resolve);
+        child.send('memory');
+      }),
+  };
+}
+
+async function openFileLimit(): Promise<number> {
+  const limits = await readFile('/proc/self/limits', 'utf8').catch(() => '');
+  const m = /^Max open files\s+(\d+|unlimited)/m.exec(limits);
+  return m?.[1] === undefined || m[1] === 'unlimited' ? Number.POSITIVE_INFINITY : Number(m[1]);
+}
+
+function mib(bytes: number): number {
+  return round(bytes / 1024 / 1024, 1);
+}
+
+/** The runner's entry: parses its options, prints figures (JSON on the last line with --json). */
+export async function propagationBench(json: boolean, argv: readonly string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: [...argv],
+    options: {
+      json: { type: 'boolean' },
+      agents: { type: 'string' },
+      'max-agents': { type: 'string' },
+      'search-step': { type: 'string' },
+      'pods-per-node': { type: 'string' },
+      'agents-per-worker': { type: 'string' },
+      reps: { type: 'string' },
+      profile: { type: 'string' },
+      timeout: { type: 'string' },
+    },
+    strict: true,
+  });
+  const num = (name: keyof typeof values): number | undefined => {
+    const v = values[name];
+    if (v === undefined || typeof v !== 'string') return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new Error(`--${name} must be a positive integer`);
+    return n;
+  };
+  const interrupt = interruptSignal();
+  try {
+    const timeout = num('timeout');
+    const o: PropagationOptions = {
+      log: (line) => process.stderr.write(`${line}\n`),
+      signal: interrupt.signal,
+    };
+    const set = <K extends keyof PropagationOptions>(
+      k: K,
+      v: PropagationOptions[K] | undefined,
+    ): void => {
+      if (v !== undefined) o[k] = v;
+    };
+    set('agents', num('agents'));
+    set('maxAgents', num('max-agents'));
+    set('searchStep', num('search-step'));
+    set('podsPerNode', num('pods-per-node'));
+    set('agentsPerWorker', num('agents-per-worker'));
+    set('reps', num('reps'));
+    set('profileDir', values.profile);
+    set('timeoutMs', timeout === undefined ? undefined : timeout * 1000);
+    const result = await runPropagation(o);
+    const f = result.figures;
+    const s = result.shape;
+    const lines = [
+      `propagation: ${s.agents} agents in ${s.clusters} clusters (${s.podsPerNode} pods per node), mTLS, ` +
+        `control plane and agents in separate processes`,
+      `  (a) change on every node    p50 ${f.all_p50_ms} ms, p99 ${f.all_p99_ms} ms, max ${f.all_max_ms} ms (commit → ACK, ${f.all_samples} ACKs)`,
+      `      CPU per change: control plane ${f.cpu_controlplane_ms_per_change} ms, agents ${f.cpu_agents_ms_per_change} ms`,
+      `  (b) change on ${f.one_pct_nodes} nodes       p50 ${f.one_pct_p50_ms} ms, p99 ${f.one_pct_p99_ms} ms`,
+      `  (c) 100 changes in 1 s      last commit → last ACK ${f.burst_converge_ms} ms`,
+      `  RSS per agent               ${f.rss_per_agent_kib} KiB (heap ${f.heap_per_agent_kib} KiB; after GC)`,
+      `  max agents, (a) p99 < 1 s   ${f.max_agents_p99_under_1s} (search stopped: ${result.searchStop}; fd limit ${f.fd_limit})`,
+      `  certificates                ${f.cert_issue_s} s for ${s.agents + 2} (openssl CLI)`,
+      `  (machine load average ${f.machine_load_1m}, 2 cores shared with agents, etcd, NATS)`,
+    ];
+    (json ? process.stderr : process.stdout).write(`${lines.join('\n')}\n`);
+    if (json) process.stdout.write(`${JSON.stringify({ bench: 'propagation', figures: f })}\n`);
+  } finally {
+    interrupt.dispose();
+  }
+}
