@@ -34,6 +34,15 @@ export class NodeSnapshot {
     return nodeKey(this.cluster, this.node);
   }
 
+  /**
+   * The parts, in a fixed order (shared ipcache, the cluster's services,
+   * local endpoints): snapshots of one cache line up part by part, so two of
+   * them are diffed part by part and a part held by both is skipped whole.
+   */
+  get parts(): readonly ReadonlyMap<string, EncodedResource>[] {
+    return this.#parts;
+  }
+
   get(key: string): EncodedResource | undefined {
     for (const p of this.#parts) {
       const r = p.get(key);

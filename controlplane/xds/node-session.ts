@@ -9,6 +9,7 @@ import {
 import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from '../../proto/index.js';
 import type { NodeSnapshot, SnapshotCache } from '../snapshot/index.js';
 import type { NodeIdentity, XdsCallbacks } from './callbacks.js';
+import type { PartDiffs } from './part-diff.js';
 import type { ResourceDigests } from './resource-digest.js';
 
 interface InFlight {
@@ -27,12 +28,18 @@ export class NodeSession {
   readonly node: NodeIdentity;
   readonly #cache: SnapshotCache;
   readonly #digests: ResourceDigests;
+  readonly #diffs: PartDiffs;
   readonly #callbacks: XdsCallbacks;
   readonly #send: (r: DeltaDiscoveryResponse) => void;
   readonly #clock: Clock;
   readonly #log: Logger;
-  /** resource key -> version the node holds */
-  #held = new Map<string, string>();
+  /**
+   * What the node holds: the snapshot it last ACKed (immutable, shared with
+   * the cache, so this costs no copy), or before any ACK on this stream, the
+   * resource versions it announced (resource key -> version).
+   */
+  #heldSnapshot: NodeSnapshot | undefined;
+  #heldVersions = new Map<string, string>();
   #heldDigest = '';
   #heldRevision = 0;
   #inFlight: InFlight | undefined;
@@ -46,6 +53,7 @@ export class NodeSession {
     deps: {
       cache: SnapshotCache;
       digests: ResourceDigests;
+      diffs: PartDiffs;
       callbacks: XdsCallbacks;
       send: (r: DeltaDiscoveryResponse) => void;
       clock: Clock;
@@ -53,9 +61,10 @@ export class NodeSession {
     },
   ) {
     this.node = node;
-    for (const r of initial) this.#held.set(resourceKey(r.typeUrl, r.name), r.version);
+    for (const r of initial) this.#heldVersions.set(resourceKey(r.typeUrl, r.name), r.version);
     this.#cache = deps.cache;
     this.#digests = deps.digests;
+    this.#diffs = deps.diffs;
     this.#callbacks = deps.callbacks;
     this.#send = deps.send;
     this.#clock = deps.clock;
@@ -72,21 +81,7 @@ export class NodeSession {
     const target = this.#cache.snapshot(this.node.key);
     if (!target) return; // not (yet) a node of the mesh
     if (target === this.#nackedTarget) return;
-    const changed = new Map<string, EncodedResource[]>();
-    const removed = new Map<string, string[]>();
-    for (const r of target.resources()) {
-      if (this.#held.get(resourceKey(r.typeUrl, r.name)) === r.version) continue;
-      const list = changed.get(r.typeUrl) ?? [];
-      list.push(r);
-      changed.set(r.typeUrl, list);
-    }
-    for (const key of this.#held.keys()) {
-      if (target.get(key)) continue;
-      const [typeUrl, name] = splitKey(key);
-      const list = removed.get(typeUrl) ?? [];
-      list.push(name);
-      removed.set(typeUrl, list);
-    }
+    const { changed, removed } = this.#difference(target);
     if (changed.size === 0 && removed.size === 0 && !this.#needsInitial) return;
     this.#needsInitial = false;
 
@@ -132,6 +127,44 @@ export class NodeSession {
     });
   }
 
+  /**
+   * What the node lacks for `target`, by type. After its first ACK the node
+   * holds a snapshot of the same cache, so the two are compared part by part
+   * (shared parts skipped, diffs shared between nodes: O(changed) per node);
+   * before that, against the versions it announced on connect.
+   */
+  #difference(target: NodeSnapshot): {
+    changed: Map<string, EncodedResource[]>;
+    removed: Map<string, string[]>;
+  } {
+    const changed = new Map<string, EncodedResource[]>();
+    const removed = new Map<string, string[]>();
+    const add = <T>(m: Map<string, T[]>, typeUrl: string, v: T): void => {
+      const list = m.get(typeUrl);
+      if (list) list.push(v);
+      else m.set(typeUrl, [v]);
+    };
+    const held = this.#heldSnapshot;
+    if (held && held.parts.length === target.parts.length) {
+      target.parts.forEach((part, i) => {
+        const d = this.#diffs.diff(held.parts[i]!, part);
+        for (const r of d.changed) add(changed, r.typeUrl, r);
+        for (const r of d.removed) add(removed, r.typeUrl, r.name);
+      });
+      return { changed, removed };
+    }
+    const versions = held ? versionsOf(held) : this.#heldVersions;
+    for (const r of target.resources()) {
+      if (versions.get(resourceKey(r.typeUrl, r.name)) !== r.version) add(changed, r.typeUrl, r);
+    }
+    for (const key of versions.keys()) {
+      if (target.get(key)) continue;
+      const [typeUrl, name] = splitKey(key);
+      add(removed, typeUrl, name);
+    }
+    return { changed, removed };
+  }
+
   /** An ACK, NACK or verification report from the agent. */
   onRequest(req: DeltaDiscoveryRequest): void {
     if (req.verification) {
@@ -161,12 +194,10 @@ export class NodeSession {
         heldRevision: req.appliedRevision,
       });
     } else {
-      const held = new Map<string, string>();
-      for (const r of inFlight.target.resources())
-        held.set(resourceKey(r.typeUrl, r.name), r.version);
-      this.#held = held;
+      this.#heldSnapshot = inFlight.target;
+      this.#heldVersions = new Map();
       this.#heldRevision = inFlight.revision;
-      this.#heldDigest = this.#digests.digest(inFlight.target.resources());
+      this.#heldDigest = this.#digests.digestOfParts(inFlight.target.parts);
       this.#nackedTarget = undefined;
       this.#callbacks.onAck?.(this.node, {
         revision: req.appliedRevision,
@@ -185,6 +216,12 @@ export class NodeSession {
   get heldRevision(): number {
     return this.#heldRevision;
   }
+}
+
+function versionsOf(snapshot: NodeSnapshot): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const r of snapshot.resources()) m.set(resourceKey(r.typeUrl, r.name), r.version);
+  return m;
 }
 
 function splitKey(key: string): [string, string] {

@@ -11,6 +11,7 @@ import {
 import { nodeKey, type MeshRevision, type SnapshotCache } from '../snapshot/index.js';
 import type { NodeIdentity, XdsCallbacks } from './callbacks.js';
 import { NodeSession } from './node-session.js';
+import { PartDiffs } from './part-diff.js';
 import { PushScheduler } from './push-scheduler.js';
 import { ResourceDigests } from './resource-digest.js';
 
@@ -46,6 +47,7 @@ export class XdsServer {
   readonly #log: Logger;
   readonly #opts: XdsServerOptions;
   readonly #digests = new ResourceDigests();
+  readonly #diffs = new PartDiffs();
   readonly #sessions = new Map<string, { session: NodeSession; stream: Stream }>();
   readonly #scheduler: PushScheduler;
   readonly #unsubscribe: () => void;
@@ -174,6 +176,7 @@ export class XdsServer {
       {
         cache: this.#cache,
         digests: this.#digests,
+        diffs: this.#diffs,
         callbacks: this.#callbacks,
         send: (r) => stream.write(r),
         clock: this.#clock,
