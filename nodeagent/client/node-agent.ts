@@ -144,7 +144,16 @@ export class NodeAgent {
     this.#client = new MeshDiscoveryClient(
       this.#opts.server,
       this.#opts.credentials ?? grpcCredentials.createInsecure(),
-      { ...DEFAULT_CHANNEL_OPTIONS, ...this.#opts.channelOptions },
+      {
+        ...DEFAULT_CHANNEL_OPTIONS,
+        // The agent's own backoff (capped at seconds) decides when to retry;
+        // grpc-js's connection backoff (up to 120 s by default) would otherwise
+        // keep a channel in TRANSIENT_FAILURE long after the control plane is
+        // back, failing every attempt with "No connection established".
+        'grpc.initial_reconnect_backoff_ms': this.#opts.backoff?.initialMs ?? 100,
+        'grpc.max_reconnect_backoff_ms': this.#opts.backoff?.maxMs ?? 5_000,
+        ...this.#opts.channelOptions,
+      },
     );
     this.#loops = [
       this.#connectLoop(this.#client, controller.signal),
