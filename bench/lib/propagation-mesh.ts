@@ -81,7 +81,7 @@ export class BenchMesh {
     done: (v: SyncView, s: StatusResponse) => boolean,
     what: string,
     signal: AbortSignal,
-    intervalMs = 50,
+    intervalMs = 200,
   ): Promise<StatusResponse> {
     let last: SyncView | undefined;
     for (;;) {
