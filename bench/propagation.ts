@@ -57,7 +57,7 @@ export interface PropagationOptions {
   agentsPerWorker?: number;
   /** changes measured in (a) and (b) (default 20 and 30) */
   reps?: number;
-  /** write the control plane's CPU and heap profiles (node --cpu-prof/--heap-prof) here */
+  /** write the control plane's CPU and heap profiles (node --cpu-prof/--heap-prof) here, the agent workers' CPU profiles under agents/ */
   profileDir?: string;
   timeoutMs?: number;
   log?: (line: string) => void;
@@ -136,7 +136,14 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
         cp.address,
         tls.ca.cert,
         agents.map((a) => ({ ...a, files: agentFiles.get(`${a.cluster}/${a.node}`)! })),
-        { perWorker, log, first: workers.length },
+        {
+          perWorker,
+          log,
+          first: workers.length,
+          ...(opts.profileDir
+            ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', join(opts.profileDir, 'agents')] }
+            : {}),
+        },
       );
       workers.push(...started);
       await Promise.race([

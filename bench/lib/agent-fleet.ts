@@ -75,7 +75,13 @@ export async function startWorkers(
   server: string,
   ca: string,
   agents: readonly (AgentId & { files: TlsFiles })[],
-  opts: { perWorker: number; log: (line: string) => void; first?: number },
+  opts: {
+    perWorker: number;
+    log: (line: string) => void;
+    first?: number;
+    /** node options for the workers, e.g. --cpu-prof */
+    nodeArgs?: readonly string[];
+  },
 ): Promise<Worker[]> {
   const workers: Worker[] = [];
   for (let i = 0; i < agents.length; i += opts.perWorker) {
@@ -102,6 +108,7 @@ export async function startWorkers(
     let lastProgress = Date.now();
     const child = spawnTsx(WORKER_SCRIPT, ['--plan', file], {
       cwd: REPO_ROOT,
+      ...(opts.nodeArgs ? { nodeArgs: opts.nodeArgs } : {}),
       onLine: (line) => {
         const msg = JSON.parse(line) as { event: string } & Record<string, unknown>;
         if (msg.event === 'ready') resolveReady();
