@@ -31,8 +31,11 @@ export function numericOptions<K extends string>(
 export function interruptSignal(): { signal: AbortSignal; dispose: () => void } {
   const interrupt = new AbortController();
   const onSignal = (): void => interrupt.abort(new Error('interrupted'));
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  // `on`, not `once`: a once-listener is removed before it runs, and the
+  // launcher's exit safety net then sees no other listener and kills the
+  // process before the benchmark's own cleanup has run.
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   return {
     signal: interrupt.signal,
     dispose: () => {
