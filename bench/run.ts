@@ -3,6 +3,7 @@
 // each gets `--json` and the rest of its command line.
 import { dashboardBench } from './dashboard.js';
 import { datapathBench } from './datapath.js';
+import { datapathMapsBench } from './datapath-maps.js';
 import { identityChurnBench } from './identity-churn.js';
 import { policyCompileBench } from './policy-compile.js';
 import { propagationBench } from './propagation.js';
@@ -11,6 +12,7 @@ import { servicesBench } from './services.js';
 const benches: Record<string, (json: boolean, argv: readonly string[]) => Promise<void>> = {
   dashboard: dashboardBench,
   datapath: datapathBench,
+  'datapath-maps': datapathMapsBench,
   'identity-churn': identityChurnBench,
   'policy-compile': policyCompileBench,
   propagation: propagationBench,

@@ -4,8 +4,8 @@
 // as while an agent is down), and adoption of the pins with the same digest.
 // The full traffic matrix lives in the lab's tests.
 import { afterAll, describe, expect, it } from 'vitest';
-import { requirePrivileged } from '../harness/index.js';
-import { Libbpf } from '../../nodeagent/datapath/ebpf/index.js';
+import { requirePrivileged, waitFor } from '../harness/index.js';
+import { Libbpf, type FlowEvent } from '../../nodeagent/datapath/ebpf/index.js';
 import { emptyChange, ep, rule, sorted } from './datapath-builders.js';
 import { newRunId, openDatapath, pinDirs } from './ebpf-helpers.js';
 import { twoPodNode, type TwoPodNode } from './ebpf-hosts.js';
@@ -56,9 +56,48 @@ describe.skipIf(!requirePrivileged())('eBPF datapath on real packets', () => {
     const itfA = await dp.attachEndpoint('eu/default/a', { netns: hosts.node });
     expect(itfA?.name).toBe(a.hostVeth);
 
+    const seen: FlowEvent[] = [];
+    const stop = new AbortController();
+    const reading = (async () => {
+      for await (const e of dp.events({ signal: stop.signal })) seen.push(e);
+    })();
+
     expect(await hosts.connect(a, b.ip, 8080)).toBe('connected'); // allowed; the reply passes on conntrack
     expect(await hosts.connect(a, b.ip, 8081)).toBe('timeout'); // default deny on b's ingress
     expect(await hosts.connect(b, a.ip, 9090)).toBe('connected'); // a's ingress is not enforced
+
+    // Each verdict was reported: the allowed flow once, the denied SYNs as drops.
+    const allowed = await waitFor('the allow event', () =>
+      seen.find((e) => e.endpoint === 'eu/default/b' && e.dstPort === 8080),
+    );
+    expect(allowed).toMatchObject({
+      direction: 'ingress',
+      verdict: 'forwarded',
+      policyVerdict: 'allow',
+      reason: 'policy-allowed',
+      srcIdentity: ID_A,
+      dstIdentity: ID_B,
+      srcIp: a.ip,
+      dstIp: b.ip,
+      protocol: 6,
+    });
+    const dropped = await waitFor('the drop event', () =>
+      seen.find((e) => e.verdict === 'dropped' && e.dstPort === 8081),
+    );
+    expect(dropped).toMatchObject({
+      endpoint: 'eu/default/b',
+      direction: 'ingress',
+      policyVerdict: 'deny',
+      reason: 'default-denied',
+      srcIdentity: ID_A,
+    });
+    stop.abort();
+    await reading;
+    const counters = dp.counters();
+    const drops = counters.find((c) => c.direction === 'ingress' && c.reason === 'default-denied');
+    expect(drops?.verdict).toBe('dropped');
+    expect(drops!.packets).toBeGreaterThanOrEqual(1n);
+    expect(counters.some((c) => c.reason === 'conntrack-reply' && c.packets > 0n)).toBe(true);
 
     // Revoke the allow: new connections fail.
     const revoke = emptyChange();

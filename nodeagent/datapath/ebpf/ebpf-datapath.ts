@@ -25,12 +25,15 @@ import {
   type Interface,
   type Netns,
 } from './attach.js';
+import { FlowEventReader, readCounters, type CounterSample, type FlowEvent } from './events.js';
 import type { KernelMap } from './kernel-map.js';
 import {
   EP_META_MAX,
   SVC_DATA_MAX,
   SVC_NAME_MAX,
+  decodeConfig,
   decodeEpInfo,
+  encodeConfig,
   decodeIpcacheValue,
   decodePolicy,
   decodeServiceValue,
@@ -91,6 +94,7 @@ export class EbpfDatapath implements Datapath {
   #digest = new Digest();
   #busy = false;
   #closed = false;
+  #events: FlowEventReader | undefined;
 
   private constructor(
     lib: Libbpf,
@@ -295,6 +299,34 @@ export class EbpfDatapath implements Datapath {
     detachPrograms(this.lib, ifindex, opts.netns);
   }
 
+  /**
+   * Flow verdicts and drops from the programs, decoded, from now on until
+   * `signal` aborts or the datapath closes. Any number of subscribers share
+   * one ring buffer reader (polled every 100 ms; see FlowEventReader).
+   */
+  events(opts: { signal?: AbortSignal } = {}): AsyncGenerator<FlowEvent> {
+    if (this.#closed) throw new MeshError('INTERNAL', 'datapath is closed');
+    this.#events ??= new FlowEventReader(this.lib, this.maps.eventsFd, (slot) =>
+      this.endpointInSlot(slot),
+    );
+    return this.#events.events(opts);
+  }
+
+  /** Packets and bytes by direction and reason since the maps were created, summed over CPUs (non-zero only). */
+  counters(): CounterSample[] {
+    return readCounters(this.lib, this.maps.counters.fd);
+  }
+
+  /** Sets the per-CPU event rate limit (events/s and burst; 0 turns events off). */
+  setEventRate(perSec: number, burst: number): void {
+    const key = encodeSlot(0);
+    const cur = decodeConfig(this.maps.config.lookup(key)!);
+    this.maps.config.update(
+      key,
+      encodeConfig({ ...cur, eventsPerSec: perSec, eventsBurst: burst }),
+    );
+  }
+
   /** The kernel slot of an endpoint (cluster/namespace/name), as events report it. */
   slotOf(endpoint: string): number | undefined {
     return this.#mirror.endpoints.get(endpoint)?.slot;
@@ -309,6 +341,7 @@ export class EbpfDatapath implements Datapath {
   close(): Promise<void> {
     if (!this.#closed) {
       this.#closed = true;
+      this.#events?.close();
       this.maps.close();
       this.object.close();
     }
@@ -463,12 +496,18 @@ export class EbpfDatapath implements Datapath {
         d.remove(policyDigestEntry(pm.endpoint, old));
         held.delete(id);
       }
+      // A large change reads the whole map in batches (a few syscalls) rather than key by key;
+      // still proportional to the change, as it is at least a quarter of the map.
+      const bulk =
+        pm.upserts.length >= 256 && pm.upserts.length * 4 >= held.size + pm.upserts.length
+          ? new Map(inner.dump().map(([k, v]) => [k.toString('latin1'), v]))
+          : undefined;
       for (const e of pm.upserts) {
         const id = policyKeyId(e);
         const old = held.get(id);
         if (old !== undefined) d.remove(policyDigestEntry(pm.endpoint, old));
         const key = encodePolicyKey(e);
-        const v = inner.lookup(key);
+        const v = bulk === undefined ? inner.lookup(key) : bulk.get(key.toString('latin1'));
         if (v === undefined) held.delete(id);
         else {
           const got = decodePolicy(key, v);

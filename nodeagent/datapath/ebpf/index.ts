@@ -17,6 +17,15 @@ export {
   type Netns,
 } from './attach.js';
 export { EndpointAttacher, type AttacherEvents } from './attacher.js';
+export {
+  FlowEventReader,
+  REASONS,
+  reasonVerdict,
+  type CounterSample,
+  type FlowDirection,
+  type FlowEvent,
+  type Reason,
+} from './events.js';
 export { defaultPinDir, layoutDir, removePins, ensureBpffs, BPFFS_ROOT } from './pins.js';
 export { DEFAULT_OBJECT_PATH, PINNED_MAPS } from './object.js';
 export {

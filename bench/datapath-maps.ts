@@ -1,0 +1,167 @@
+/**
+ * `npm run bench -- datapath-maps [--json] [--entries N] [--endpoints E] [--rounds R]`
+ *
+ * Map programming of the eBPF datapath (needs root): one revision carrying N
+ * policy entries (default 100,000) spread over E new endpoints (default 10),
+ * applied to a fresh pin dir: `map_entries_per_s` = N ÷ the time of
+ * `EbpfDatapath.apply` — checks, writes of the standby copy, the flip (an RCU
+ * grace period), the replay on the other copy, and the read-back of every
+ * changed entry into the digest. The median of R rounds (default 3), each on
+ * its own pins, removed afterwards. `measureMapProgramming` is exported for
+ * the datapath benchmark (bench/lib/ebpf-scenario.ts) to report the same key.
+ */
+import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { Direction, Verdict } from '../proto/index.js';
+import {
+  EbpfDatapath,
+  Libbpf,
+  defaultPinDir,
+  removePins,
+  type DatapathChange,
+} from '../nodeagent/index.js';
+import { interruptSignal, numericOptions } from './lib/runner-options.js';
+import { round } from './lib/stats.js';
+
+export interface MapProgramming {
+  entries: number;
+  endpoints: number;
+  seconds: number;
+  entriesPerS: number;
+}
+
+/** A revision of `entries` policy entries over `endpoints` new endpoints (deterministic). */
+export function bigRevision(entries: number, endpoints: number): DatapathChange {
+  const change: DatapathChange = {
+    ipcache: { upserts: [], deletes: [] },
+    endpoints: { upserts: [], deletes: [] },
+    policies: [],
+    services: { upserts: [], deletes: [] },
+  };
+  const per = Math.ceil(entries / endpoints);
+  let left = entries;
+  for (let e = 0; e < endpoints; e++) {
+    const name = `pod-${e}`;
+    const ip = `10.9.${e >> 8}.${e & 255}`;
+    change.ipcache.upserts.push({
+      prefix: `${ip}/32`,
+      identity: 0x10100 + e,
+      resource: 'ipcache/0',
+    });
+    change.endpoints.upserts.push({
+      cluster: 'bench',
+      namespace: 'default',
+      name,
+      identity: 0x10100 + e,
+      ips: [ip],
+      namedPorts: [],
+      ingressEnforced: true,
+      egressEnforced: true,
+      resource: `endpoint/${name}`,
+    });
+    const n = Math.min(per, left);
+    left -= n;
+    const upserts = [];
+    for (let i = 0; i < n; i++) {
+      // Peer identities × a few ports, both directions: distinct keys.
+      const port = 1000 + (i & 7);
+      upserts.push({
+        direction: i % 2 === 0 ? Direction.DIRECTION_INGRESS : Direction.DIRECTION_EGRESS,
+        identity: 0x20100 + (i >> 3),
+        protocol: 6,
+        portLow: port,
+        portHigh: port,
+        verdict: i % 97 === 0 ? Verdict.VERDICT_DENY : Verdict.VERDICT_ALLOW,
+      });
+    }
+    change.policies.push({
+      endpoint: `bench/default/${name}`,
+      resource: `endpoint/${name}`,
+      upserts,
+      deletes: [],
+    });
+  }
+  return change;
+}
+
+/** One round: a fresh pin dir, the revision applied once, timed; pins removed. */
+export async function measureMapProgramming(opts: {
+  entries: number;
+  endpoints: number;
+  runId: string;
+  libbpf?: Libbpf;
+  signal?: AbortSignal;
+}): Promise<MapProgramming> {
+  const pinDir = defaultPinDir(opts.runId, 'maps');
+  const per = Math.ceil(opts.entries / opts.endpoints);
+  const change = bigRevision(opts.entries, opts.endpoints);
+  const dp = await EbpfDatapath.open({
+    pinDir,
+    endpoints: Math.max(16, opts.endpoints),
+    ipcacheEntries: Math.max(1024, opts.endpoints * 2),
+    policyEntriesPerEndpoint: Math.max(1024, per),
+    ...(opts.libbpf ? { libbpf: opts.libbpf } : {}),
+  });
+  try {
+    opts.signal?.throwIfAborted();
+    const start = performance.now();
+    await dp.apply(change, opts.signal ? { signal: opts.signal } : {});
+    const seconds = (performance.now() - start) / 1000;
+    if (dp.counts().policyEntries !== opts.entries) {
+      throw new Error(
+        `expected ${opts.entries} entries, the datapath holds ${dp.counts().policyEntries}`,
+      );
+    }
+    return {
+      entries: opts.entries,
+      endpoints: opts.endpoints,
+      seconds,
+      entriesPerS: opts.entries / seconds,
+    };
+  } finally {
+    await dp.close();
+    await removePins(pinDir);
+  }
+}
+
+export async function datapathMapsBench(json: boolean, argv: readonly string[]): Promise<void> {
+  const o = numericOptions(argv, ['entries', 'endpoints', 'rounds']);
+  const entries = o.entries ?? 100_000;
+  const endpoints = o.endpoints ?? 10;
+  const rounds = o.rounds ?? 3;
+  const { signal, dispose } = interruptSignal();
+  const libbpf = new Libbpf();
+  const results: MapProgramming[] = [];
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const m = await measureMapProgramming({
+        entries,
+        endpoints,
+        runId: `bench-maps-${process.pid}-${r}`,
+        libbpf,
+        signal,
+      });
+      results.push(m);
+      if (!json)
+        process.stdout.write(
+          `round ${r + 1}: ${entries} entries over ${endpoints} endpoints in ${round(m.seconds * 1000, 1)} ms = ${Math.round(m.entriesPerS)} entries/s\n`,
+        );
+    }
+  } finally {
+    dispose();
+  }
+  const sorted = [...results].sort((a, b) => a.entriesPerS - b.entriesPerS);
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  const figures = {
+    map_entries_per_s: Math.round(median.entriesPerS),
+    map_apply_ms: round(median.seconds * 1000, 1),
+    entries,
+    endpoints,
+    load_avg_1m: round(loadavg()[0]!, 2),
+  };
+  if (json) process.stdout.write(`${JSON.stringify({ bench: 'datapath-maps', figures })}\n`);
+  else
+    process.stdout.write(
+      `median: ${figures.map_entries_per_s} entries/s (${figures.map_apply_ms} ms), load ${figures.load_avg_1m}\n`,
+    );
+}
