@@ -26,8 +26,8 @@ const asset = (body: Buffer | string, contentType: string): Asset => {
 /**
  * The dashboard page from the repository's own sources (no CDN, no files
  * written): index.html and styles.css as they are, ui/main.ts bundled into
- * one ES module in memory with esbuild (which tsx ships). Done once when the
- * server starts; a broken page fails the start instead of the first visit.
+ * one ES module in memory with esbuild (a declared dependency; tsx uses it
+ * too). Done once when the server starts; a broken page fails the start instead of the first visit.
  */
 export async function bundleAssets(opts: { signal?: AbortSignal } = {}): Promise<Assets> {
   const esbuild = await import('esbuild');

@@ -3,7 +3,7 @@
 //   EbpfDatapath.open({ pinDir, ...capacity })  the Datapath backend
 //   defaultPinDir(runId, node) / removePins(dir) pin directory helpers
 //   Libbpf                                      one per process, shared by the above
-// See NOTES-for-lab.md for how to attach programs and read events.
+// See README.md in this folder for how to attach programs and read events.
 export { EbpfDatapath, EBPF_DEFAULT_CAPACITY, type EbpfDatapathOptions } from './ebpf-datapath.js';
 export { Libbpf, BpfError } from './libbpf.js';
 export {
