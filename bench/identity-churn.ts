@@ -16,7 +16,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from 'nats';
-import { EVENTS_STREAM, silentLogger, type ChangeSetEvent, type Logger } from '../common/index.js';
+import { EVENTS_STREAM, type ChangeSetEvent } from '../common/index.js';
 import { ControlPlane } from '../controlplane/index.js';
 import { startInfra, type Infra } from '../launcher/index.js';
 import {
@@ -25,6 +25,7 @@ import {
   type ListIdentitiesResponse,
 } from '../proto/index.js';
 import { spawnTsx, type Child } from './lib/child.js';
+import { deadline, quietLogger, sleep, unary, until } from './lib/harness-helpers.js';
 import { rpcDelta, scrapeEtcd, total } from './lib/etcd-metrics.js';
 import { processCpuSeconds, processRunQueueSeconds } from './lib/proc-cpu.js';
 import { parseNanoTimestamp, percentile, round } from './lib/stats.js';
@@ -155,8 +156,8 @@ export async function runIdentityChurn(
     await until(
       signal,
       () => published.size === workload.clusters.length && cache.nodes().length === nodeCount,
-      () => sourceFailure,
       'the sources to publish their initial state',
+      () => sourceFailure,
     );
 
     const before = await scrapeEtcd(infra.etcd.endpoint, signal);
@@ -216,8 +217,8 @@ export async function runIdentityChurn(
         }
         return unseen.size === 0;
       },
-      () => sourceFailure,
       'every pod to be visible',
+      () => sourceFailure,
     );
     const runS = (performance.now() - writeStart) / 1000;
     const after = await scrapeEtcd(infra.etcd.endpoint, signal);
@@ -381,62 +382,6 @@ function breakdown(
     visibleMs: round(r.visible - t0),
     serviceMs: round(r.visible - Math.max(r.at, previous.get(r.seq)!)),
   }));
-}
-
-function quietLogger(log: (line: string) => void): Logger {
-  const l: Logger = {
-    ...silentLogger(),
-    warn: (m, f) => log(`[controlplane] warn ${m} ${JSON.stringify(f ?? {})}`),
-    error: (m, f) => log(`[controlplane] error ${m} ${JSON.stringify(f ?? {})}`),
-    child: () => l,
-  };
-  return l;
-}
-
-function deadline(ms: number): Partial<grpc.CallOptions> {
-  return { deadline: Date.now() + ms };
-}
-
-function unary<T>(
-  call: (cb: (err: grpc.ServiceError | null, res: T) => void) => unknown,
-): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    call((err, res) => (err ? reject(err) : resolve(res)));
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason as Error);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** Polls `done` every 10 ms until true; throws what `failed` reports, or on abort naming what it waited for. */
-async function until(
-  signal: AbortSignal,
-  done: () => boolean,
-  failed: () => string | undefined,
-  what: string,
-): Promise<void> {
-  for (;;) {
-    const failure = failed();
-    if (failure !== undefined) throw new Error(failure);
-    if (done()) return;
-    try {
-      await sleep(10, signal);
-    } catch (err) {
-      throw new Error(`timed out waiting for ${what}`, { cause: err });
-    }
-  }
 }
 
 /** The runner's entry: parses its options, prints figures (JSON on the last line with --json). */

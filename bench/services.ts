@@ -20,16 +20,12 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from 'nats';
-import {
-  EVENTS_STREAM,
-  silentLogger,
-  type Logger,
-  type SourceHealthEvent,
-} from '../common/index.js';
+import { EVENTS_STREAM, type SourceHealthEvent } from '../common/index.js';
 import { ControlPlane } from '../controlplane/index.js';
 import { startInfra, type Infra } from '../launcher/index.js';
 import { MeshAdminClient, type JoinClusterResponse } from '../proto/index.js';
 import { spawnTsx, type Child } from './lib/child.js';
+import { deadline, quietLogger, unary, until } from './lib/harness-helpers.js';
 import { processCpuSeconds, processRunQueueSeconds } from './lib/proc-cpu.js';
 import {
   DEFAULT_SERVICES_SHAPE,
@@ -367,55 +363,6 @@ async function storedTimes(
     out.set(index, parseNanoTimestamp(m.timestamp));
   }
   return out;
-}
-
-function quietLogger(log: (line: string) => void): Logger {
-  const l: Logger = {
-    ...silentLogger(),
-    warn: (m, f) => log(`[controlplane] warn ${m} ${JSON.stringify(f ?? {})}`),
-    error: (m, f) => log(`[controlplane] error ${m} ${JSON.stringify(f ?? {})}`),
-    child: () => l,
-  };
-  return l;
-}
-
-function deadline(ms: number): Partial<grpc.CallOptions> {
-  return { deadline: Date.now() + ms };
-}
-
-function unary<T>(
-  call: (cb: (err: grpc.ServiceError | null, res: T) => void) => unknown,
-): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    call((err, res) => (err ? reject(err) : resolve(res)));
-  });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason as Error);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
-/** Polls `done` every 10 ms until true; on abort throws naming what it waited for. */
-async function until(signal: AbortSignal, done: () => boolean, what: string): Promise<void> {
-  for (;;) {
-    if (done()) return;
-    try {
-      await sleep(10, signal);
-    } catch (err) {
-      throw new Error(`timed out waiting for ${what}`, { cause: err });
-    }
-  }
 }
 
 /** The runner's entry: parses its options, prints figures (JSON on the last line with --json). */
