@@ -19,7 +19,10 @@ import { CliExit, EXIT } from './exit-codes.js';
 const program = new Command('meshctl')
   .description('meshplane: one zero-trust network across Kubernetes clusters, enforced with eBPF')
   .exitOverride()
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // options belong to the command they follow: `meshctl clusters join --server X`
+  // gives --server to `join`, not to its parent `clusters`
+  .enablePositionalOptions();
 registerUp(program);
 registerStatus(program);
 registerClusters(program);
