@@ -26,6 +26,7 @@ export function statusJson(s: StatusResponse): Record<string, unknown> {
       name: c.name,
       id: c.id,
       endpoints: c.endpoints,
+      endpointsWithErrors: c.endpointsWithErrors,
       source: {
         connected: c.source?.connected ?? false,
         lastEventAt: iso(c.source?.lastEventUnixMs ?? 0),
@@ -50,7 +51,7 @@ export function statusTable(s: StatusResponse): string {
     const src = c.source;
     lines.push('');
     lines.push(
-      `cluster ${c.name} (id ${c.id}): ${c.endpoints} endpoints, source ${src?.connected ? 'connected' : 'not connected'}` +
+      `cluster ${c.name} (id ${c.id}): ${c.endpoints} endpoints${c.endpointsWithErrors > 0 ? ` (${c.endpointsWithErrors} with policy errors: see meshctl endpoints)` : ''}, source ${src?.connected ? 'connected' : 'not connected'}` +
         (src?.lastError ? `\n  source error: ${src.lastError}` : ''),
     );
     lines.push('  NODE            STATE         ACKED    SYNCED   LAG      ERROR');

@@ -75,6 +75,8 @@ export interface ControlPlaneOptions {
   clustersetCidr?: string;
   /** a cluster whose source is silent this long loses its endpoints from every import (default 60 s) */
   sourceLeaseMs?: number;
+  /** policy map entries per endpoint on nodes whose agent has not announced its capacity (default 16,384) */
+  policyMapCapacity?: number;
   /**
    * OpenTelemetry, built by the composition root and passed in (nothing is
    * global): propagation metrics on `meter` (per-node series only with
@@ -156,6 +158,7 @@ export class ControlPlane {
     const model = new MeshModel(layout);
     const cache = new SnapshotCache({
       ...(this.#opts.ipcacheShards ? { ipcacheShards: this.#opts.ipcacheShards } : {}),
+      ...(this.#opts.policyMapCapacity ? { policyCapacity: this.#opts.policyMapCapacity } : {}),
     });
     this.#cache = cache;
     const tracker = new Tracker({ clock });

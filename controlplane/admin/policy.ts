@@ -9,7 +9,6 @@ import {
 } from '../../proto/index.js';
 import type { MeshModel } from '../model/index.js';
 import { podName } from '../model/index.js';
-import { DEFAULT_CAPACITY } from '../policy/index.js';
 import { endpointResourceName, nodeKey, type SnapshotCache } from '../snapshot/index.js';
 
 export interface PolicyViewDeps {
@@ -38,7 +37,7 @@ export function listEndpoints(d: PolicyViewDeps, cluster: string): ListEndpoints
         ingressEnforced: ep?.ingressEnforced ?? false,
         egressEnforced: ep?.egressEnforced ?? false,
         entries: ep?.entries.length ?? 0,
-        capacity: DEFAULT_CAPACITY,
+        capacity: d.cache.capacityOf(p),
         errors: errors.get(podName(p)) ?? [],
         ips: p.ips,
         version: r?.version ?? '',

@@ -2,6 +2,7 @@ import type { Clock } from '../../common/index.js';
 import type { ClusterStatus, ComponentStatus, StatusResponse } from '../../proto/index.js';
 import type { SourceRegistry } from '../ingest/index.js';
 import type { MeshModel } from '../model/index.js';
+import type { SnapshotCache } from '../snapshot/index.js';
 import type { Tracker } from '../telemetry/index.js';
 import { nodeStatus } from './skew.js';
 
@@ -12,10 +13,17 @@ export interface StatusDeps {
   latest: () => { revision: number; commitTime: number };
   components: () => ComponentStatus[];
   clock: Clock;
+  /** endpoint (cluster/namespace/pod) -> why its policy cannot be enforced exactly */
+  cache: SnapshotCache;
 }
 
 /** The mesh as the admin API reports it: clusters, their nodes and sources. */
 export function buildStatus(d: StatusDeps): StatusResponse {
+  const withErrors = new Map<string, number>();
+  for (const endpoint of d.cache.endpointErrors().keys()) {
+    const cluster = endpoint.slice(0, endpoint.indexOf('/'));
+    withErrors.set(cluster, (withErrors.get(cluster) ?? 0) + 1);
+  }
   const clusters: ClusterStatus[] = d.model.clusters().map((c) => {
     const src = d.sources.state(c.name);
     let endpoints = 0;
@@ -28,6 +36,7 @@ export function buildStatus(d: StatusDeps): StatusResponse {
       joinedAt: d.model.member(c.name)?.joinedAt ?? '',
       identities,
       endpoints,
+      endpointsWithErrors: withErrors.get(c.name) ?? 0,
       source: {
         connected: src?.connected ?? false,
         lastEventUnixMs: src?.lastEventAt ?? 0,

@@ -46,7 +46,7 @@ export function requiredPrefixes(units: readonly PolicyUnit[]): string[] {
 export class PolicyEngine implements RuleContext {
   readonly #cache = new SelectorCache();
   readonly #index = new UnitIndex(this.#cache);
-  readonly #capacity: number;
+  readonly #capacityOf: (endpoint: EndpointInfo) => number;
   readonly #cidrIdentity: (prefix: string) => number | undefined;
   #prefixes: Prefix[] = [];
   readonly #identities = new Map<number, IdentityInfo>();
@@ -64,7 +64,8 @@ export class PolicyEngine implements RuleContext {
     input: { identities: readonly IdentityInfo[]; endpoints: readonly EndpointInfo[] },
     opts: CompileOptions = {},
   ) {
-    this.#capacity = opts.capacity ?? DEFAULT_CAPACITY;
+    const capacity = opts.capacity ?? DEFAULT_CAPACITY;
+    this.#capacityOf = opts.capacityOf ?? (() => capacity);
     this.#cidrIdentity = opts.cidrIdentity ?? (() => undefined);
     const byPolicy = new Map<string, PolicyUnit[]>();
     for (const u of units) {
@@ -204,7 +205,7 @@ export class PolicyEngine implements RuleContext {
   }
 
   #finish(deltas: DeltaJournal): EndpointDelta[] {
-    return deltas.finish(this.#states, (s) => s.errorList(this.#capacity));
+    return deltas.finish(this.#states, (s) => s.errorList(this.#capacityOf(s.info)));
   }
 
   /** Adds or replaces an identity. Returns the endpoints whose policy changed. */
@@ -353,11 +354,12 @@ export class PolicyEngine implements RuleContext {
 
   /** The compiled policy of an endpoint, or undefined when it is unknown or has no known identity. */
   result(name: string): EndpointPolicyResult | undefined {
-    return this.#states.get(name)?.result(this.#capacity);
+    const state = this.#states.get(name);
+    return state?.result(this.#capacityOf(state.info));
   }
 
   results(): EndpointPolicyResult[] {
-    return [...this.#states.keys()].sort().map((n) => this.#states.get(n)!.result(this.#capacity));
+    return [...this.#states.keys()].sort().map((n) => this.result(n)!);
   }
 
   /** For trace: the endpoint's compiled state (read-only). */

@@ -36,6 +36,8 @@ export interface EndpointInfo {
   namedPorts: readonly NamedPortInfo[];
   /** put in audit mode: denies are reported, not enforced */
   audit?: boolean;
+  /** the node it runs on (its map capacity is that node's datapath's) */
+  node?: string;
 }
 
 export interface PolicyRef {
@@ -51,6 +53,13 @@ export type Section = 'ingress' | 'egress' | 'ingressDeny' | 'egressDeny';
 export interface CompileOptions {
   /** policy map capacity per endpoint (default 16,384) */
   capacity?: number;
+  /**
+   * The policy map capacity of one endpoint, when it differs by endpoint
+   * (agents announce their datapath's); overrides `capacity`. Called when an
+   * endpoint's result or delta is produced, so the answer may change between
+   * calls (the caller then asks for the affected results again).
+   */
+  capacityOf?: (endpoint: EndpointInfo) => number;
   /**
    * The CIDR identity of a prefix the policies need (`requiredPrefixes`).
    * The caller allocates them centrally as `(1 << 24) | n`. Undefined when not

@@ -33,6 +33,7 @@ function endpointInfo(p: StoredPod): EndpointInfo {
     namedPorts: p.ports
       .filter((x) => x.name !== '')
       .map((x) => ({ name: x.name, port: x.port, protocol: x.protocol })),
+    node: p.node,
   };
 }
 
@@ -44,8 +45,14 @@ function endpointInfo(p: StoredPod): EndpointInfo {
  */
 export class PolicyState {
   #engine: PolicyEngine | undefined;
+  readonly #capacityOf: (endpoint: EndpointInfo) => number;
   /** policy key -> its parse problems, for `meshctl policies` */
   readonly #invalid = new Map<string, string[]>();
+
+  /** `capacityOf`: the policy map capacity of an endpoint (its node's datapath's). */
+  constructor(capacityOf: (endpoint: EndpointInfo) => number) {
+    this.#capacityOf = capacityOf;
+  }
 
   /** Folds a model change in; returns the endpoints (cluster/namespace/pod) whose compiled policy may have changed. */
   apply(model: MeshModel, change: ModelChange): Set<string> | 'all' {
@@ -135,7 +142,7 @@ export class PolicyState {
     this.#engine = new PolicyEngine(
       units,
       { identities, endpoints },
-      { cidrIdentity: (prefix) => cidrs.get(prefix) },
+      { cidrIdentity: (prefix) => cidrs.get(prefix), capacityOf: this.#capacityOf },
     );
   }
 }

@@ -13,6 +13,7 @@ import { ServicesState } from './services-state.js';
 import { hostPrefix, ShardedIpcache } from './ipcache.js';
 import { NodeSnapshot, nodeKey } from './node-snapshot.js';
 import { TYPE_ENDPOINT } from '../../proto/index.js';
+import { DEFAULT_CAPACITY } from '../policy/index.js';
 
 const EMPTY_LOCAL: ReadonlyMap<string, EncodedResource> = new Map();
 
@@ -31,6 +32,8 @@ export interface MeshRevision {
 
 export interface SnapshotCacheOptions {
   ipcacheShards?: number;
+  /** policy map capacity per endpoint on nodes whose agent has not announced one (default 16,384) */
+  policyCapacity?: number;
 }
 
 /**
@@ -50,18 +53,65 @@ export class SnapshotCache {
   readonly #listeners = new Set<(rev: MeshRevision) => void>();
   /** prefix -> the endpoint (cluster/namespace/pod) whose IP it is */
   readonly #ipOwners = new Map<string, string>();
-  readonly #policy = new PolicyState();
+  readonly #defaultCapacity: number;
+  /** node key -> the policy map capacity per endpoint its agent announced */
+  readonly #capacities = new Map<string, number>();
+  readonly #policy = new PolicyState((ep) => this.capacityOf(ep));
+  /** the model of the last update: a capacity announcement rebuilds its node's endpoints from it */
+  #model: MeshModel | undefined;
   readonly #services = new ServicesState();
   readonly #cidrs = new Set<string>();
   /** endpoint -> why its policy cannot be enforced exactly */
   readonly #endpointErrors = new Map<string, string[]>();
-  /** endpoint -> the identity its shipped resource was built for */
-  readonly #endpointIdentity = new Map<string, number>();
+  /** endpoint -> the identity and entry count of the resource built for it */
+  readonly #shipped = new Map<string, { identity: number; entries: number }>();
   /** prefix -> [earlier owner, current owner] while two pods claim one IP */
   readonly #ipConflicts = new Map<string, [string, string]>();
 
   constructor(opts: SnapshotCacheOptions = {}) {
     this.#ipcache = new ShardedIpcache(opts.ipcacheShards ?? 256);
+    this.#defaultCapacity = opts.policyCapacity ?? DEFAULT_CAPACITY;
+  }
+
+  /** The policy map capacity of an endpoint: its node's announced one, else the default. */
+  capacityOf(endpoint: { cluster: string; node?: string }): number {
+    if (endpoint.node === undefined) return this.#defaultCapacity;
+    return this.#capacities.get(nodeKey(endpoint.cluster, endpoint.node)) ?? this.#defaultCapacity;
+  }
+
+  /**
+   * Records what a node's agent announced it holds per endpoint (0 or
+   * undefined: nothing announced, the default applies) and recomputes its
+   * endpoints' overflow errors. When that changes what the node should hold,
+   * its snapshot is replaced in place: an announcement is not a mesh
+   * revision and affects only this node, whose stream is just opening (call
+   * this before its first push). Returns whether the snapshot changed.
+   */
+  setNodeCapacity(node: string, policyEntries: number | undefined): boolean {
+    const before = this.#capacities.get(node) ?? this.#defaultCapacity;
+    if (policyEntries === undefined || policyEntries === 0) this.#capacities.delete(node);
+    else this.#capacities.set(node, policyEntries);
+    const prev = this.#snapshots.get(node);
+    const local = this.#local.get(node);
+    if ((this.#capacities.get(node) ?? this.#defaultCapacity) === before) return false;
+    if (!prev || !local || !this.#model) return false;
+    const touched = new Set<string>();
+    const prefix = resourceKey(TYPE_ENDPOINT, 'endpoint/');
+    for (const key of [...local.keys()]) {
+      const pod = this.#model.pod(key.slice(prefix.length));
+      if (pod) this.#putEndpoint(pod, touched);
+    }
+    if (!touched.has(node)) return false;
+    const [shared, services] = prev.parts;
+    this.#snapshots.set(
+      node,
+      new NodeSnapshot(prev.cluster, prev.node, prev.revision, [
+        shared!,
+        services!,
+        this.#local.get(node) ?? EMPTY_LOCAL,
+      ]),
+    );
+    return true;
   }
 
   get latest(): { revision: number; commitTime: number } {
@@ -118,6 +168,7 @@ export class SnapshotCache {
     change: ModelChange,
     traceparents: readonly string[] = [],
   ): MeshRevision | undefined {
+    this.#model = model;
     const touchedLocal = new Set<string>();
     for (const [, { before, after }] of change.pods) {
       if (before) this.#removePodIps(before);
@@ -217,15 +268,21 @@ export class SnapshotCache {
         name,
         result.errors.map((e) => e.message),
       );
-      const previous = local.get(rkey);
-      if (previous && this.#endpointIdentity.get(name) === pod.identity) return;
+      // What the node has is kept only if it can hold it (its capacity may have shrunk).
+      const shipped = this.#shipped.get(name);
+      if (
+        local.has(rkey) &&
+        shipped?.identity === pod.identity &&
+        shipped.entries <= this.capacityOf(pod)
+      )
+        return;
       policy = FAIL_CLOSED;
     } else {
       this.#endpointErrors.delete(name);
       if (result) policy = result;
     }
     const r = buildEndpointResource(pod, policy);
-    this.#endpointIdentity.set(name, pod.identity);
+    this.#shipped.set(name, { identity: pod.identity, entries: policy.entries.length });
     if (local.get(rkey)?.version === r.version) return;
     this.#local.set(
       key,
@@ -265,7 +322,7 @@ export class SnapshotCache {
     const local = this.#local.get(key);
     if (local?.has(rkey)) this.#local.set(key, local.without(rkey));
     this.#endpointErrors.delete(owner);
-    this.#endpointIdentity.delete(owner);
+    this.#shipped.delete(owner);
     touched.add(key);
   }
 }

@@ -166,6 +166,8 @@ export class XdsServer {
       previous.session.close();
       previous.stream.end();
     }
+    // What its datapath holds per endpoint decides its endpoints' overflow errors (before the first push).
+    this.#cache.setNodeCapacity(identity.key, req.capacity?.policyEntriesPerEndpoint);
     const session = new NodeSession(
       identity,
       req.initialResourceVersions.map((r) => ({

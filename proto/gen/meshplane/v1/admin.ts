@@ -68,6 +68,11 @@ export interface ClusterStatus {
   nodes: NodeStatus[];
   source: ClusterSourceStatus | undefined;
   endpoints: number;
+  /**
+   * endpoints whose policy cannot be enforced exactly (e.g. more entries than
+   * their node's datapath holds); `meshctl endpoints` says why
+   */
+  endpointsWithErrors: number;
 }
 
 export interface StatusResponse {
@@ -817,7 +822,16 @@ export const ClusterSourceStatus: MessageFns<ClusterSourceStatus> = {
 };
 
 function createBaseClusterStatus(): ClusterStatus {
-  return { name: "", id: 0, joinedAt: "", identities: 0, nodes: [], source: undefined, endpoints: 0 };
+  return {
+    name: "",
+    id: 0,
+    joinedAt: "",
+    identities: 0,
+    nodes: [],
+    source: undefined,
+    endpoints: 0,
+    endpointsWithErrors: 0,
+  };
 }
 
 export const ClusterStatus: MessageFns<ClusterStatus> = {
@@ -842,6 +856,9 @@ export const ClusterStatus: MessageFns<ClusterStatus> = {
     }
     if (message.endpoints !== 0) {
       writer.uint32(40).uint32(message.endpoints);
+    }
+    if (message.endpointsWithErrors !== 0) {
+      writer.uint32(64).uint32(message.endpointsWithErrors);
     }
     return writer;
   },
@@ -915,6 +932,14 @@ export const ClusterStatus: MessageFns<ClusterStatus> = {
             message.endpoints = reader.uint32();
             continue;
           }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.endpointsWithErrors = reader.uint32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -941,6 +966,7 @@ export const ClusterStatus: MessageFns<ClusterStatus> = {
       ? ClusterSourceStatus.fromPartial(object.source)
       : undefined;
     message.endpoints = object.endpoints ?? 0;
+    message.endpointsWithErrors = object.endpointsWithErrors ?? 0;
     return message;
   },
 };
