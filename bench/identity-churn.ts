@@ -30,7 +30,7 @@ import { rpcDelta, scrapeEtcd, total } from './lib/etcd-metrics.js';
 import { processCpuSeconds, processRunQueueSeconds } from './lib/proc-cpu.js';
 import { parseNanoTimestamp, percentile, round } from './lib/stats.js';
 import { DEFAULT_SHAPE, generateWorkload, type WorkloadShape } from './lib/workload.js';
-import { interruptSignal, numericOptions } from './lib/runner-options.js';
+import { interruptSignal, numericOptions, takeStringOption } from './lib/runner-options.js';
 
 const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SOURCE_SCRIPT = fileURLToPath(new URL('./lib/source-process.ts', import.meta.url));
@@ -47,6 +47,8 @@ export interface IdentityChurnOptions {
   timeoutMs?: number;
   /** progress lines (default: none) */
   log?: (line: string) => void;
+  /** writes a V8 CPU profile of each source process into this folder (`--cpu-prof-dir`) */
+  profileDir?: string;
   signal?: AbortSignal;
 }
 
@@ -145,6 +147,9 @@ export async function runIdentityChurn(
             else sourceFailure ??= `source ${c.name}: ${line}`;
           },
           onStderr: (line) => log(`[source ${c.name}] ${line}`),
+          ...(opts.profileDir === undefined
+            ? {}
+            : { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] }),
         },
       );
       children.push(child);
@@ -386,7 +391,10 @@ function breakdown(
 
 /** The runner's entry: parses its options, prints figures (JSON on the last line with --json). */
 export async function identityChurnBench(json: boolean, argv: readonly string[]): Promise<void> {
-  const { pods, rate, seed, timeout } = numericOptions(argv, ['pods', 'rate', 'seed', 'timeout']);
+  // --profile DIR: the sources' CPU profiles; the control plane runs in this
+  // process, so profile it with `node --cpu-prof --import tsx bench/run.ts ...`.
+  const { value: profile, rest } = takeStringOption(argv, 'profile');
+  const { pods, rate, seed, timeout } = numericOptions(rest, ['pods', 'rate', 'seed', 'timeout']);
   const interrupt = interruptSignal();
   try {
     const result = await runIdentityChurn({
@@ -394,6 +402,7 @@ export async function identityChurnBench(json: boolean, argv: readonly string[])
       ...(rate !== undefined ? { rate } : {}),
       ...(seed !== undefined ? { seed: Math.round(seed) } : {}),
       ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
+      ...(profile !== undefined ? { profileDir: profile } : {}),
       log: (line) => process.stderr.write(`${line}\n`),
       signal: interrupt.signal,
     });

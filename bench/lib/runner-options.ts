@@ -44,3 +44,22 @@ export function interruptSignal(): { signal: AbortSignal; dispose: () => void } 
     },
   };
 }
+
+/** `--NAME VALUE` or `--NAME=VALUE` taken out of `argv` (the rest left for numericOptions). */
+export function takeStringOption(
+  argv: readonly string[],
+  name: string,
+): { value: string | undefined; rest: string[] } {
+  const rest: string[] = [];
+  let value: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === `--${name}`) {
+      value = argv[i + 1];
+      if (value === undefined || value.startsWith('--')) throw new Error(`--${name} needs a value`);
+      i += 1;
+    } else if (arg.startsWith(`--${name}=`)) value = arg.slice(name.length + 3);
+    else rest.push(arg);
+  }
+  return { value, rest };
+}

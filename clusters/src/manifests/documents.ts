@@ -6,6 +6,12 @@ import type { IssueSink } from './issues.js';
 export interface ManifestFile {
   readonly path: string;
   readonly text: string;
+  /**
+   * What the file's metadata says about its content (inode, size, change
+   * times), when that can be trusted to change with it: set by
+   * readManifestFiles for files not modified in the last seconds (see there).
+   */
+  readonly stamp?: string;
 }
 
 export interface RawDocument {

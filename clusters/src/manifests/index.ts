@@ -32,7 +32,8 @@ export {
   loadMeshFolder,
   readClusterSpec,
 } from './load-folder.js';
-export type { FolderLoadOptions } from './folder-loader.js';
+export type { FolderLoad, FolderLoadOptions } from './folder-loader.js';
+export type { AssemblyDelta } from './assembled-folder.js';
 export { ClusterFolderLoader } from './folder-loader.js';
 export type { ObjectOrigin } from './origin.js';
 export type { FileObject, ParsedFile } from './parse-file.js';
@@ -41,4 +42,4 @@ export type { ParseOptions } from './parse-cluster.js';
 export { parseClusterDocuments } from './parse-cluster.js';
 export { isIgnoredName, isManifestName, readManifestFiles } from './read-files.js';
 export type { PreviousPlacement, PreviousPlacements } from './placement.js';
-export { podPlacements } from './placement.js';
+export { podKey, podPlacements } from './placement.js';

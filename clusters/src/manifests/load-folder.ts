@@ -11,6 +11,7 @@ import type { ManifestFile } from './documents.js';
 import type { ParseOptions } from './parse-cluster.js';
 import { parseClusterObjects } from './parse-cluster.js';
 import type { PreviousPlacements } from './placement.js';
+import type { ReadFilesOptions } from './read-files.js';
 import { readManifestFiles } from './read-files.js';
 
 export interface LoadOptions {
@@ -63,6 +64,7 @@ function errorCode(err: unknown): unknown {
 export async function readClusterSpec(
   dir: string,
   opts: LoadOptions = {},
+  parse: ParseSpec = parseClusterSpec,
 ): Promise<Result<ClusterSpec>> {
   const path = join(dir, CLUSTER_FILE);
   let text: string;
@@ -75,8 +77,11 @@ export async function readClusterSpec(
     const message = `cannot read: ${err instanceof Error ? err.message : String(err)}`;
     return { ok: false, errors: [{ file: path, message, severity: 'error' }] };
   }
-  return parseClusterSpec({ path, text }, opts);
+  return parse({ path, text }, opts);
 }
+
+/** Parses a cluster.yaml's text; the default parses it afresh. */
+export type ParseSpec = (file: ManifestFile, opts: LoadOptions) => Result<ClusterSpec>;
 
 /** Turns a cluster's files into its objects; the default parses them all afresh. */
 export type ParseCluster = (
@@ -86,14 +91,23 @@ export type ParseCluster = (
   opts: ParseOptions,
 ) => ParsedCluster;
 
+/** How a load turns files into a cluster; ClusterFolderLoader's caches replace the parts. */
+export interface LoadSteps {
+  parse: ParseCluster;
+  parseSpec?: ParseSpec | undefined;
+  /** see ReadFilesOptions.known */
+  known?: ReadFilesOptions['known'];
+}
+
 async function loadCluster(
   dir: string,
   opts: ClusterLoadOptions,
   issues: IssueList,
-  parse: ParseCluster = parseClusterObjects,
+  steps: LoadSteps = { parse: parseClusterObjects },
 ): Promise<LoadedCluster | undefined> {
-  const spec = await readClusterSpec(dir, opts);
-  const read = await readManifestFiles(dir, { signal: opts.signal });
+  const parse = steps.parse;
+  const spec = await readClusterSpec(dir, opts, steps.parseSpec);
+  const read = await readManifestFiles(dir, { signal: opts.signal, known: steps.known });
   issues.addAll(read.errors);
   if (!spec.ok) {
     issues.addAll(spec.errors);
@@ -116,18 +130,18 @@ export async function loadClusterFolder(
   dir: string,
   opts: ClusterLoadOptions = {},
 ): Promise<Result<LoadedCluster>> {
-  return loadClusterFolderWith(dir, opts, parseClusterObjects);
+  return loadClusterFolderWith(dir, opts, { parse: parseClusterObjects });
 }
 
-/** loadClusterFolder with another way to parse the files (ClusterFolderLoader's cache). */
+/** loadClusterFolder with other steps (ClusterFolderLoader's caches). */
 export async function loadClusterFolderWith(
   dir: string,
   opts: ClusterLoadOptions,
-  parse: ParseCluster,
+  steps: LoadSteps,
 ): Promise<Result<LoadedCluster>> {
   const issues = new IssueList();
   if (!checkNodesOption(opts, issues)) return { ok: false, errors: issues.errors };
-  const cluster = await loadCluster(dir, opts, issues, parse);
+  const cluster = await loadCluster(dir, opts, issues, steps);
   if (cluster === undefined || issues.hasErrors) return { ok: false, errors: issues.errors };
   return { ok: true, value: cluster, warnings: issues.warnings };
 }

@@ -7,6 +7,25 @@ import type { ManifestFile } from './documents.js';
 
 const MANIFEST_EXTENSIONS = new Set(['.yaml', '.yml', '.json']);
 
+/**
+ * A file modified less than this long before it was looked at gets no stamp:
+ * file times have a coarse granularity, so a second same-size write within
+ * the same tick would keep the stamp while changing the content (git's
+ * "racily clean" files). Such a file is read again on every load until it is
+ * older than this.
+ */
+const RACY_MS = 2_000;
+
+export interface ReadFilesOptions {
+  signal?: AbortSignal | undefined;
+  /**
+   * The text already known for a file whose stamp is `stamp`, if any: the
+   * file is then not read again (a folder of thousands of pods is mostly
+   * files that did not change since the last load).
+   */
+  known?: ((path: string, stamp: string) => string | undefined) | undefined;
+}
+
 /** Hidden files and editor leftovers (`.x.swp`, `.#x`, `x~`) are never manifests. */
 export function isIgnoredName(name: string): boolean {
   return name.startsWith('.') || name.endsWith('~');
@@ -34,7 +53,7 @@ function describe(err: unknown): string {
  */
 export async function readManifestFiles(
   dir: string,
-  opts: { signal?: AbortSignal | undefined } = {},
+  opts: ReadFilesOptions = {},
 ): Promise<{ files: ManifestFile[]; errors: ValidationIssue[] }> {
   const files: ManifestFile[] = [];
   const errors: ValidationIssue[] = [];
@@ -64,10 +83,7 @@ export async function readManifestFiles(
         !(isRoot && entry.name === CLUSTER_FILE)
       ) {
         try {
-          files.push({
-            path,
-            text: await readFile(path, { encoding: 'utf8', signal: opts.signal }),
-          });
+          files.push(await readOne(path, opts));
         } catch (err) {
           if (opts.signal?.aborted === true) throw err;
           if (errorCode(err) === 'ENOENT') continue;
@@ -82,6 +98,22 @@ export async function readManifestFiles(
   };
   await walk(dir, true);
   return { files, errors };
+}
+
+async function readOne(path: string, opts: ReadFilesOptions): Promise<ManifestFile> {
+  if (opts.known === undefined) {
+    return { path, text: await readFile(path, { encoding: 'utf8', signal: opts.signal }) };
+  }
+  const seenAt = Date.now();
+  const st = await stat(path, { bigint: true });
+  const changedAt = Number(st.mtimeMs > st.ctimeMs ? st.mtimeMs : st.ctimeMs);
+  const stamp =
+    seenAt - changedAt > RACY_MS
+      ? `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`
+      : undefined;
+  const known = stamp === undefined ? undefined : opts.known(path, stamp);
+  const text = known ?? (await readFile(path, { encoding: 'utf8', signal: opts.signal }));
+  return stamp === undefined ? { path, text } : { path, text, stamp };
 }
 
 /** Symlinks to files are followed; symlinks to folders are not (they could loop). */

@@ -29,6 +29,26 @@ export function clusterState(
 }
 
 /**
+ * `previous` with objects replaced or added (`upserted`) and removed (keys):
+ * the same state clusterState would build from the whole new object list,
+ * for what a load reports as changed (ClusterFolderLoader's `lastLoad`).
+ * `previous` is left as it is (the publisher may hold it).
+ */
+export function patchClusterState(
+  previous: ClusterState,
+  spec: ClusterSpec,
+  upserted: readonly MeshObject[],
+  removed: readonly string[],
+): ClusterState {
+  const byKey = new Map(previous.objects);
+  for (const key of removed) byKey.delete(key);
+  for (const object of upserted) {
+    byKey.set(objectKey(object), { object, text: canonicalJson(object) });
+  }
+  return { spec, objects: byKey };
+}
+
+/**
  * The change set that takes the mesh from `published` to `desired`: the full
  * set when nothing was published yet; otherwise upserts of new and changed
  * objects and deletes of removed ones. Undefined when there is nothing to
@@ -41,20 +61,30 @@ export function diffChangeSet(
 ): ChangeSetEvent | undefined {
   const base = { apiVersion: 'meshplane/v1' as const, cluster: desired.spec, origin };
   if (published === undefined) {
-    const upserts = [...desired.objects.values()].map((o) => o.object);
+    const upserts = byKey([...desired.objects].map(([key, o]) => [key, o.object] as const));
     return { ...base, full: true, upserts, deletes: [] };
   }
-  const upserts: MeshObject[] = [];
-  const deletes: ObjectRef[] = [];
+  const changed: (readonly [string, MeshObject])[] = [];
+  const gone: (readonly [string, ObjectRef])[] = [];
   for (const [key, entry] of desired.objects) {
     const before = published.objects.get(key);
     // The same entry is the same object, unchanged; only others need their text compared.
-    if (before !== entry && before?.text !== entry.text) upserts.push(entry.object);
+    if (before !== entry && before?.text !== entry.text) changed.push([key, entry.object]);
   }
   for (const key of published.objects.keys()) {
-    if (!desired.objects.has(key)) deletes.push(parseObjectKey(key));
+    if (!desired.objects.has(key)) gone.push([key, parseObjectKey(key)]);
   }
+  const upserts = byKey(changed);
+  const deletes = byKey(gone);
   const specChanged = canonicalJson(published.spec) !== canonicalJson(desired.spec);
   if (upserts.length === 0 && deletes.length === 0 && !specChanged) return undefined;
   return { ...base, full: false, upserts, deletes };
+}
+
+/** The values in key order (a patched state's map is not in key order). */
+function byKey<T>(entries: (readonly [string, T])[]): T[] {
+  let sorted = true;
+  for (let i = 1; i < entries.length && sorted; i++) sorted = entries[i - 1]![0] < entries[i]![0];
+  if (!sorted) entries.sort((a, b) => (a[0] < b[0] ? -1 : 1));
+  return entries.map((e) => e[1]);
 }

@@ -15,11 +15,12 @@ import type { LoadedCluster } from '../manifests/index.js';
 import {
   CLUSTER_FILE,
   ClusterFolderLoader,
+  podKey,
   podPlacements,
   readClusterSpec,
 } from '../manifests/index.js';
 import type { ClusterState } from './change-set.js';
-import { clusterState } from './change-set.js';
+import { clusterState, patchClusterState } from './change-set.js';
 import type { EventSink } from './event-sink.js';
 import type { FolderApplyResult } from './folder-apply.js';
 import { applyToFolder } from './folder-apply.js';
@@ -94,6 +95,8 @@ export class ManifestSource {
   // #desired reuses their canonical text.
   readonly #loader: ClusterFolderLoader;
   #desired: ClusterState | undefined;
+  /** the loader's load that #desired and #placements were built from */
+  #desiredLoad: number | undefined;
   #unsubscribeResync: (() => void) | undefined;
   #unsubscribeApply: (() => void) | undefined;
   /** change sets to write before the next load, with whoever waits for their outcome */
@@ -335,13 +338,44 @@ export class ManifestSource {
     this.#unsubscribeApply ??= this.#sink.onApplyRequest?.(spec.name, (request) =>
       this.apply(request),
     );
-    this.#placements = podPlacements(objects);
     this.#health.setCluster(spec.name);
     this.#logWarnings(result.warnings);
     this.#health.setError('');
-    this.#desired = clusterState(spec, objects, this.#desired);
-    this.#generation = this.#publisher.setDesired(this.#desired);
+    this.#generation = this.#publisher.setDesired(this.#setDesired(spec, objects));
     return [];
+  }
+
+  /**
+   * The state to publish and the placements the next load keeps: patched
+   * with what the loader says changed since the load they were built from
+   * (a save touching a few files of a large folder), else built from every
+   * object.
+   */
+  #setDesired(spec: LoadedCluster['spec'], objects: LoadedCluster['objects']): ClusterState {
+    const load = this.#loader.lastLoad;
+    const changes = load?.changes;
+    if (
+      changes !== undefined &&
+      changes.since === this.#desiredLoad &&
+      this.#desired !== undefined &&
+      this.#placements !== undefined
+    ) {
+      const placements = new Map(this.#placements);
+      for (const key of changes.removed) {
+        const before = this.#desired.objects.get(key)?.object;
+        if (before?.kind === 'Pod') placements.delete(podKey(before));
+      }
+      for (const o of changes.upserted) {
+        if (o.kind === 'Pod') placements.set(podKey(o), { node: o.node, ips: o.ips });
+      }
+      this.#placements = placements;
+      this.#desired = patchClusterState(this.#desired, spec, changes.upserted, changes.removed);
+    } else {
+      this.#placements = podPlacements(objects);
+      this.#desired = clusterState(spec, objects, this.#desired);
+    }
+    this.#desiredLoad = load?.id;
+    return this.#desired;
   }
 
   async #refuse(errors: ValidationIssue[]): Promise<ValidationIssue[]> {
