@@ -1,11 +1,9 @@
 import {
+  Digest,
   decodeResource,
   entriesOfResource,
-  entryHash,
   type EncodedResource,
 } from '../../common/index.js';
-
-const MASK = (1n << 64n) - 1n;
 
 /**
  * The digest contribution of each encoded resource (sum of its entries'
@@ -13,15 +11,13 @@ const MASK = (1n << 64n) - 1n;
  * holds it. Resources are immutable, so a WeakMap keyed by them is exact.
  */
 export class ResourceDigests {
-  readonly #sums = new WeakMap<EncodedResource, bigint>();
-  readonly #partSums = new WeakMap<ReadonlyMap<string, EncodedResource>, bigint>();
+  readonly #sums = new WeakMap<EncodedResource, Digest>();
+  readonly #partSums = new WeakMap<ReadonlyMap<string, EncodedResource>, Digest>();
 
-  of(r: EncodedResource): bigint {
+  of(r: EncodedResource): Digest {
     let sum = this.#sums.get(r);
     if (sum === undefined) {
-      sum = 0n;
-      for (const e of entriesOfResource(decodeResource(r.typeUrl, r.payload)))
-        sum = (sum + entryHash(e)) & MASK;
+      sum = Digest.of(entriesOfResource(decodeResource(r.typeUrl, r.payload)));
       this.#sums.set(r, sum);
     }
     return sum;
@@ -34,23 +30,23 @@ export class ResourceDigests {
    * cost one sum of the shard table, not one each.
    */
   digestOfParts(parts: readonly ReadonlyMap<string, EncodedResource>[]): string {
-    let sum = 0n;
+    const sum = new Digest();
     for (const part of parts) {
       let s = this.#partSums.get(part);
       if (s === undefined) {
-        s = 0n;
-        for (const r of part.values()) s = (s + this.of(r)) & MASK;
+        s = new Digest();
+        for (const r of part.values()) s.merge(this.of(r));
         this.#partSums.set(part, s);
       }
-      sum = (sum + s) & MASK;
+      sum.merge(s);
     }
-    return sum.toString(16).padStart(16, '0');
+    return sum.toString();
   }
 
   /** The digest (16 hex digits) of a node holding exactly these resources. */
   digest(resources: Iterable<EncodedResource>): string {
-    let sum = 0n;
-    for (const r of resources) sum = (sum + this.of(r)) & MASK;
-    return sum.toString(16).padStart(16, '0');
+    const sum = new Digest();
+    for (const r of resources) sum.merge(this.of(r));
+    return sum.toString();
   }
 }

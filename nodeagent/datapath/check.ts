@@ -1,7 +1,7 @@
 import { isIP } from 'node:net';
 import { Direction, Verdict } from '../../proto/index.js';
 import type { Rejection } from './errors.js';
-import { endpointName, policyKeyId, serviceName } from './entries.js';
+import { endpointName, policyIdsOf, serviceName, type PolicyIds } from './entries.js';
 import type { DatapathCapacity, DatapathChange, PolicyRecord } from './types.js';
 
 /**
@@ -20,16 +20,20 @@ export interface DatapathView {
   hasPolicy(endpoint: string, keyId: string): boolean;
 }
 
-/** Every problem with `change` against `view` and `capacity`; empty when it can be applied. */
+/**
+ * Every problem with `change` against `view` and `capacity`; empty when it
+ * can be applied. `ids` (policyIdsOf(change)) when the caller has them already.
+ */
 export function checkChange(
   change: DatapathChange,
   view: DatapathView,
   capacity: DatapathCapacity,
+  ids: PolicyIds = policyIdsOf(change),
 ): Rejection[] {
-  const problems = [...checkValues(change), ...checkKeys(change, view)];
+  const problems = [...checkValues(change), ...checkKeys(change, view, ids)];
   // Capacity is only meaningful for a structurally valid change.
   if (problems.length > 0) return problems;
-  return checkCapacity(change, view, capacity);
+  return checkCapacity(change, view, capacity, ids);
 }
 
 function invalid(resource: string, message: string): Rejection {
@@ -104,7 +108,7 @@ function checkValues(change: DatapathChange): Rejection[] {
 }
 
 /** Each key at most once per table; policy changes name endpoints that exist afterwards. */
-function checkKeys(change: DatapathChange, view: DatapathView): Rejection[] {
+function checkKeys(change: DatapathChange, view: DatapathView, ids: PolicyIds): Rejection[] {
   const out: Rejection[] = [];
   const once = (seen: Set<string>, key: string, resource: string, what: string): void => {
     if (seen.has(key))
@@ -136,10 +140,9 @@ function checkKeys(change: DatapathChange, view: DatapathView): Rejection[] {
       );
     }
     const keys = new Set<string>();
-    for (const e of pm.upserts)
-      once(keys, policyKeyId(e), pm.resource, `policy key of ${pm.endpoint}`);
-    for (const k of pm.deletes)
-      once(keys, policyKeyId(k), pm.resource, `policy key of ${pm.endpoint}`);
+    const { upserts, deletes } = ids.get(pm)!;
+    for (const id of upserts) once(keys, id, pm.resource, `policy key of ${pm.endpoint}`);
+    for (const id of deletes) once(keys, id, pm.resource, `policy key of ${pm.endpoint}`);
   }
 
   const services = new Set<string>();
@@ -153,6 +156,7 @@ function checkCapacity(
   change: DatapathChange,
   view: DatapathView,
   capacity: DatapathCapacity,
+  ids: PolicyIds,
 ): Rejection[] {
   const out: Rejection[] = [];
   const adding = change.ipcache.upserts.filter((u) => !view.hasIpcache(u.prefix));
@@ -184,11 +188,11 @@ function checkCapacity(
   for (const pm of change.policies) {
     const held = view.hasEndpoint(pm.endpoint);
     const before = held ? view.policyCount(pm.endpoint) : 0;
-    const has = (k: string): boolean => held && view.hasPolicy(pm.endpoint, k);
-    const after =
-      before -
-      pm.deletes.filter((k) => has(policyKeyId(k))).length +
-      pm.upserts.filter((e) => !has(policyKeyId(e))).length;
+    const { upserts, deletes } = ids.get(pm)!;
+    const has = (k: string): boolean => view.hasPolicy(pm.endpoint, k);
+    const after = held
+      ? before - deletes.filter(has).length + upserts.filter((k) => !has(k)).length
+      : upserts.length;
     if (after > capacity.policyEntriesPerEndpoint) {
       out.push({
         code: 'CAPACITY',

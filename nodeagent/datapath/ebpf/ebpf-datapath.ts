@@ -1,16 +1,7 @@
 import { Digest, MeshError } from '../../../common/index.js';
 import { checkChange, type DatapathView } from '../check.js';
-import {
-  digestOfContents,
-  endpointDigestEntry,
-  endpointName,
-  ipcacheDigestEntry,
-  policyDigestEntry,
-  policyKeyId,
-  serviceDigestEntry,
-  serviceName,
-} from '../entries.js';
-import { DatapathError, type Rejection } from '../errors.js';
+import { digestOfContents, policyIdsOf, type PolicyIds } from '../entries.js';
+import { DatapathError } from '../errors.js';
 import type {
   Datapath,
   DatapathCapacity,
@@ -18,6 +9,7 @@ import type {
   DatapathContents,
   DatapathCounts,
 } from '../types.js';
+import { adoptState } from './adopt.js';
 import {
   attachPrograms,
   detachPrograms,
@@ -25,31 +17,16 @@ import {
   type Interface,
   type Netns,
 } from './attach.js';
+import { commitPlan } from './commit.js';
+import { checkEncodable } from './encodable.js';
 import { FlowEventReader, readCounters, type CounterSample, type FlowEvent } from './events.js';
-import type { KernelMap } from './kernel-map.js';
-import {
-  EP_META_MAX,
-  SVC_DATA_MAX,
-  SVC_NAME_MAX,
-  decodeConfig,
-  decodeEpInfo,
-  encodeConfig,
-  decodeIpcacheValue,
-  decodePolicy,
-  decodeServiceValue,
-  encodeEpInfo,
-  encodeIpcacheKey,
-  encodePolicyKey,
-  encodeServiceKey,
-  encodeSlot,
-  endpointMetaSize,
-  serviceValueSize,
-} from './layout.js';
+import { decodeConfig, encodeConfig, encodeSlot } from './layout.js';
 import { Libbpf } from './libbpf.js';
-import { DatapathMaps, type Copy } from './maps.js';
+import { DatapathMaps } from './maps.js';
 import { DEFAULT_OBJECT_PATH, type LoadedObject } from './object.js';
 import { openPins } from './pins.js';
-import { TABLES, emptyMirror, planChange, type Mirror, type Plan, type TableOps } from './plan.js';
+import { emptyMirror, planChange } from './plan.js';
+import { readBack, type HeldState } from './read-back.js';
 import { readCopy } from './read.js';
 
 export const EBPF_DEFAULT_CAPACITY = {
@@ -89,9 +66,7 @@ export class EbpfDatapath implements Datapath {
   readonly pinDir: string;
   /** true when open() found no pins of this layout and created them */
   readonly created: boolean;
-  #mirror: Mirror = emptyMirror();
-  #free: number[] = [];
-  #digest = new Digest();
+  #state: HeldState = { mirror: emptyMirror(), digest: new Digest(), free: [] };
   #busy = false;
   #closed = false;
   #events: FlowEventReader | undefined;
@@ -137,7 +112,7 @@ export class EbpfDatapath implements Datapath {
         opts.pinDir,
         opened.created,
       );
-      dp.#adopt();
+      dp.#state = adoptState(maps, sizes.endpoints);
       return dp;
     } catch (err) {
       maps?.close();
@@ -146,87 +121,26 @@ export class EbpfDatapath implements Datapath {
     }
   }
 
-  /** Takes what the active copy holds as the mirror; makes the standby copy equal to it. */
-  #adopt(): void {
-    const active = this.maps.activeCopy();
-    const { contents, slots } = readCopy(this.maps, active);
-    const m = emptyMirror();
-    for (const e of contents.ipcache) m.ipcache.set(e.prefix, e.identity);
-    for (const ep of contents.endpoints) {
-      const name = endpointName(ep);
-      m.endpoints.set(name, { record: ep, slot: slots.get(name)! });
-    }
-    for (const p of contents.policies)
-      m.policies.set(p.endpoint, new Map(p.entries.map((e) => [policyKeyId(e), e])));
-    for (const s of contents.services) m.services.set(serviceName(s), s);
-    this.#mirror = m;
-    this.#digest = Digest.of(entriesOfMirror(m));
-    const used = new Set(slots.values());
-    this.#free = [];
-    for (let s = this.capacity.endpoints - 1; s >= 0; s--) if (!used.has(s)) this.#free.push(s);
-    const standby = (1 - active) as Copy;
-    if (digestOfContents(readCopy(this.maps, standby).contents) !== this.#digest.toString()) {
-      this.#resyncStandby(active, standby, slots);
-    }
-  }
-
-  /** After a crash between the two copies' writes: copy the active copy onto the standby one. */
-  #resyncStandby(active: Copy, standby: Copy, slots: Map<string, number>): void {
-    const from = this.maps.copies[active];
-    const to = this.maps.copies[standby];
-    for (const t of ['ipcache', 'epIps', 'services'] as const) {
-      to[t].deleteMany(to[t].keys());
-      const entries = from[t].dump();
-      to[t].updateMany(
-        entries.map(([k]) => k),
-        entries.map(([, v]) => v),
-      );
-    }
-    const used = new Set(slots.values());
-    for (let slot = 0; slot < this.capacity.endpoints; slot++) {
-      const info = from.epInfo.lookup(encodeSlot(slot)) ?? encodeEpInfo(undefined);
-      to.epInfo.update(encodeSlot(slot), info);
-      if (!used.has(slot)) {
-        to.policyOuter.delete(encodeSlot(slot));
-        continue;
-      }
-      let inner = this.maps.innerOf(standby, slot);
-      if (inner === undefined) {
-        const [a, b] = this.maps.createInner(slot);
-        inner = standby === 0 ? a : b;
-        (standby === 0 ? b : a).close();
-        this.maps.setOuter(standby, slot, inner);
-        inner.close();
-        inner = this.maps.innerOf(standby, slot)!;
-      }
-      inner.deleteMany(inner.keys());
-      const entries = this.maps.innerOf(active, slot)?.dump() ?? [];
-      inner.updateMany(
-        entries.map(([k]) => k),
-        entries.map(([, v]) => v),
-      );
-    }
-  }
-
   async apply(change: DatapathChange, opts: { signal?: AbortSignal } = {}): Promise<void> {
     this.#enter();
     try {
       opts.signal?.throwIfAborted();
+      const ids = policyIdsOf(change);
       const problems = [
-        ...checkChange(change, this.#view(), this.capacity),
+        ...checkChange(change, this.#view(), this.capacity, ids),
         ...checkEncodable(change),
       ];
       if (problems.length > 0) throw new DatapathError(problems);
       await Promise.resolve();
       opts.signal?.throwIfAborted();
-      this.#commit(change);
+      this.#commit(change, ids);
     } finally {
       this.#busy = false;
     }
   }
 
   digest(): string {
-    return this.#digest.toString();
+    return this.#state.digest.toString();
   }
 
   async verify(opts: { signal?: AbortSignal } = {}): Promise<string> {
@@ -246,22 +160,22 @@ export class EbpfDatapath implements Datapath {
   counts(): DatapathCounts {
     let policyEntries = 0;
     let maxPolicyEntriesPerEndpoint = 0;
-    for (const pm of this.#mirror.policies.values()) {
+    for (const pm of this.#state.mirror.policies.values()) {
       policyEntries += pm.size;
       maxPolicyEntriesPerEndpoint = Math.max(maxPolicyEntriesPerEndpoint, pm.size);
     }
     return {
-      ipcache: this.#mirror.ipcache.size,
-      endpoints: this.#mirror.endpoints.size,
+      ipcache: this.#state.mirror.ipcache.size,
+      endpoints: this.#state.mirror.endpoints.size,
       policyEntries,
       maxPolicyEntriesPerEndpoint,
-      services: this.#mirror.services.size,
+      services: this.#state.mirror.services.size,
     };
   }
 
   /** The local endpoints held now (cluster/namespace/name and addresses), e.g. to attach programs for them. */
   localEndpoints(): { endpoint: string; ips: string[] }[] {
-    return [...this.#mirror.endpoints].map(([endpoint, e]) => ({
+    return [...this.#state.mirror.endpoints].map(([endpoint, e]) => ({
       endpoint,
       ips: [...e.record.ips],
     }));
@@ -278,7 +192,7 @@ export class EbpfDatapath implements Datapath {
     endpoint: string,
     opts: { netns?: Netns; signal?: AbortSignal } = {},
   ): Promise<Interface | undefined> {
-    const held = this.#mirror.endpoints.get(endpoint);
+    const held = this.#state.mirror.endpoints.get(endpoint);
     if (held === undefined) throw new MeshError('NOT_FOUND', `no local endpoint ${endpoint}`);
     for (const ip of held.record.ips) {
       const itf = await findEndpointInterface(ip, opts);
@@ -329,12 +243,12 @@ export class EbpfDatapath implements Datapath {
 
   /** The kernel slot of an endpoint (cluster/namespace/name), as events report it. */
   slotOf(endpoint: string): number | undefined {
-    return this.#mirror.endpoints.get(endpoint)?.slot;
+    return this.#state.mirror.endpoints.get(endpoint)?.slot;
   }
 
   /** The endpoint (cluster/namespace/name) in a slot, for decoding events. */
   endpointInSlot(slot: number): string | undefined {
-    for (const [name, e] of this.#mirror.endpoints) if (e.slot === slot) return name;
+    for (const [name, e] of this.#state.mirror.endpoints) if (e.slot === slot) return name;
     return undefined;
   }
 
@@ -355,7 +269,7 @@ export class EbpfDatapath implements Datapath {
   }
 
   #view(): DatapathView {
-    const m = this.#mirror;
+    const m = this.#state.mirror;
     return {
       ipcacheCount: m.ipcache.size,
       endpointCount: m.endpoints.size,
@@ -366,211 +280,9 @@ export class EbpfDatapath implements Datapath {
     };
   }
 
-  #commit(change: DatapathChange): void {
-    const plan = planChange(change, this.#mirror, this.#free);
-    const created = new Map<number, [KernelMap, KernelMap]>();
-    try {
-      for (const slot of plan.newSlots.values()) created.set(slot, this.maps.createInner(slot));
-    } catch (err) {
-      for (const pair of created.values()) for (const m of pair) m.close();
-      throw err;
-    }
-    const active = this.maps.activeCopy();
-    const standby = (1 - active) as Copy;
-    try {
-      this.#write(standby, plan, created, 'forward');
-    } catch (err) {
-      this.#rollback([standby], plan, created, err);
-    }
-    this.maps.flip(standby);
-    try {
-      this.#write(active, plan, created, 'forward');
-    } catch (err) {
-      this.maps.flip(active);
-      this.#rollback([active, standby], plan, created, err);
-    }
-    for (const [slot, pair] of created) this.maps.adoptInner(slot, pair);
-    this.#readBack(change, plan, standby);
+  #commit(change: DatapathChange, ids: PolicyIds): void {
+    const plan = planChange(change, this.#state.mirror, this.#state.free, ids);
+    const active = commitPlan(this.maps, plan);
+    readBack(this.maps, change, plan, active, this.#state);
   }
-
-  #rollback(
-    copies: Copy[],
-    plan: Plan,
-    created: Map<number, [KernelMap, KernelMap]>,
-    cause: unknown,
-  ): never {
-    try {
-      for (const c of copies) this.#write(c, plan, created, 'undo');
-    } finally {
-      for (const pair of created.values()) for (const m of pair) m.close();
-    }
-    throw new DatapathError(
-      [
-        {
-          code: 'INTERNAL',
-          message: `kernel map write failed, change rolled back: ${(cause as Error).message}`,
-          resourceNames: [],
-        },
-      ],
-      { cause },
-    );
-  }
-
-  /** One copy's writes of a plan (or of its undo). */
-  #write(
-    copy: Copy,
-    plan: Plan,
-    created: Map<number, [KernelMap, KernelMap]>,
-    dir: 'forward' | 'undo',
-  ): void {
-    const maps = this.maps.copies[copy];
-    const apply = (m: KernelMap, o: TableOps): void => {
-      m.deleteMany(o.deletes);
-      m.updateMany(o.keys, o.values);
-    };
-    for (const t of TABLES) apply(maps[t], plan[dir][t]);
-    for (const [slot, pair] of created) {
-      if (dir === 'forward') this.maps.setOuter(copy, slot, pair[copy]);
-      else maps.policyOuter.delete(encodeSlot(slot));
-    }
-    for (const [slot, ops] of plan.policy) {
-      const inner = created.get(slot)?.[copy] ?? this.maps.innerOf(copy, slot);
-      if (inner !== undefined) apply(inner, ops[dir]);
-    }
-    // Deleted endpoints lose their policy maps; the undo puts the held ones back.
-    for (const slot of plan.deletedSlots.values()) {
-      if (dir === 'forward') maps.policyOuter.delete(encodeSlot(slot));
-      else {
-        const inner = this.maps.innerOf(copy, slot);
-        if (inner !== undefined) this.maps.setOuter(copy, slot, inner);
-      }
-    }
-  }
-
-  /** Updates the mirror and digest from the changed entries as the kernel now holds them. */
-  #readBack(change: DatapathChange, plan: Plan, copy: Copy): void {
-    const m = this.#mirror;
-    const d = this.#digest;
-    const k = this.maps.copies[copy];
-    for (const p of change.ipcache.deletes) {
-      const id = m.ipcache.get(p);
-      if (id === undefined) continue;
-      d.remove(ipcacheDigestEntry(p, id));
-      m.ipcache.delete(p);
-    }
-    for (const u of change.ipcache.upserts) {
-      const old = m.ipcache.get(u.prefix);
-      if (old !== undefined) d.remove(ipcacheDigestEntry(u.prefix, old));
-      const v = k.ipcache.lookup(encodeIpcacheKey(u.prefix));
-      if (v === undefined) m.ipcache.delete(u.prefix);
-      else {
-        m.ipcache.set(u.prefix, decodeIpcacheValue(v));
-        d.add(ipcacheDigestEntry(u.prefix, decodeIpcacheValue(v)));
-      }
-    }
-    for (const [name, slot] of plan.deletedSlots) {
-      const held = m.endpoints.get(name)!;
-      d.remove(endpointDigestEntry(held.record));
-      for (const e of m.policies.get(name)?.values() ?? []) d.remove(policyDigestEntry(name, e));
-      m.policies.delete(name);
-      m.endpoints.delete(name);
-      this.maps.releaseInner(slot);
-    }
-    for (const u of change.endpoints.upserts) {
-      const name = endpointName(u);
-      const old = m.endpoints.get(name);
-      if (old !== undefined) d.remove(endpointDigestEntry(old.record));
-      const slot = old?.slot ?? plan.newSlots.get(name)!;
-      const ep = decodeEpInfo(k.epInfo.lookup(encodeSlot(slot))!)!;
-      m.endpoints.set(name, { record: ep, slot });
-      if (!m.policies.has(name)) m.policies.set(name, new Map());
-      d.add(endpointDigestEntry(ep));
-    }
-    for (const pm of change.policies) {
-      const held = m.policies.get(pm.endpoint)!;
-      const inner = this.maps.innerOf(copy, m.endpoints.get(pm.endpoint)!.slot)!;
-      for (const key of pm.deletes) {
-        const id = policyKeyId(key);
-        const old = held.get(id);
-        if (old === undefined) continue;
-        d.remove(policyDigestEntry(pm.endpoint, old));
-        held.delete(id);
-      }
-      // A large change reads the whole map in batches (a few syscalls) rather than key by key;
-      // still proportional to the change, as it is at least a quarter of the map.
-      const bulk =
-        pm.upserts.length >= 256 && pm.upserts.length * 4 >= held.size + pm.upserts.length
-          ? new Map(inner.dump().map(([k, v]) => [k.toString('latin1'), v]))
-          : undefined;
-      for (const e of pm.upserts) {
-        const id = policyKeyId(e);
-        const old = held.get(id);
-        if (old !== undefined) d.remove(policyDigestEntry(pm.endpoint, old));
-        const key = encodePolicyKey(e);
-        const v = bulk === undefined ? inner.lookup(key) : bulk.get(key.toString('latin1'));
-        if (v === undefined) held.delete(id);
-        else {
-          const got = decodePolicy(key, v);
-          held.set(id, got);
-          d.add(policyDigestEntry(pm.endpoint, got));
-        }
-      }
-    }
-    for (const n of change.services.deletes) {
-      const old = m.services.get(n);
-      if (old === undefined) continue;
-      d.remove(serviceDigestEntry(old));
-      m.services.delete(n);
-    }
-    for (const s of change.services.upserts) {
-      const n = serviceName(s);
-      const old = m.services.get(n);
-      if (old !== undefined) d.remove(serviceDigestEntry(old));
-      const v = k.services.lookup(encodeServiceKey(n));
-      if (v === undefined) m.services.delete(n);
-      else {
-        const got = decodeServiceValue(v);
-        m.services.set(n, got);
-        d.add(serviceDigestEntry(got));
-      }
-    }
-    const taken = new Set(plan.newSlots.values());
-    this.#free = this.#free.filter((s) => !taken.has(s));
-    for (const slot of plan.deletedSlots.values()) this.#free.push(slot);
-  }
-}
-
-function* entriesOfMirror(m: Mirror): Generator<string> {
-  for (const [p, id] of m.ipcache) yield ipcacheDigestEntry(p, id);
-  for (const e of m.endpoints.values()) yield endpointDigestEntry(e.record);
-  for (const [name, pm] of m.policies)
-    for (const e of pm.values()) yield policyDigestEntry(name, e);
-  for (const s of m.services.values()) yield serviceDigestEntry(s);
-}
-
-/** Records too large for their fixed-size kernel values. */
-function checkEncodable(change: DatapathChange): Rejection[] {
-  const out: Rejection[] = [];
-  for (const ep of change.endpoints.upserts) {
-    const size = endpointMetaSize(ep);
-    if (size > EP_META_MAX) {
-      out.push({
-        code: 'VALIDATION',
-        message: `endpoint ${endpointName(ep)}: its names, addresses and ports take ${size} bytes, the kernel record holds ${EP_META_MAX}`,
-        resourceNames: [ep.resource],
-      });
-    }
-  }
-  for (const s of change.services.upserts) {
-    const name = serviceName(s);
-    const size = serviceValueSize(s);
-    if (Buffer.byteLength(name) >= SVC_NAME_MAX || size > SVC_DATA_MAX) {
-      out.push({
-        code: 'VALIDATION',
-        message: `service ${name}: record of ${size} bytes (name ${Buffer.byteLength(name)}) exceeds the kernel record (${SVC_DATA_MAX}, name < ${SVC_NAME_MAX})`,
-        resourceNames: [s.resource],
-      });
-    }
-  }
-  return out;
 }

@@ -1,4 +1,5 @@
 import { BPF_ANY, BpfError, check, type Libbpf } from './libbpf.js';
+import { Packed } from './packed.js';
 
 const ENOENT = 2;
 const EINVAL = 22;
@@ -6,8 +7,9 @@ const EOPNOTSUPP = 95;
 const ENOTSUPP = 524;
 
 /**
- * One kernel map by file descriptor: element and batch operations on Buffers
- * of the map's key and value sizes. Batch calls fall back to one call per
+ * One kernel map by file descriptor: element operations on Buffers and batch
+ * operations on packed records (one Buffer of keys, one of values), of the
+ * map's key and value sizes. Batch calls fall back to one call per
  * element where the map type has no batch support (LPM trie, map-in-map).
  * Does not own the fd unless `owned` (then `close()` closes it).
  */
@@ -46,15 +48,16 @@ export class KernelMap {
     if (ret !== -ENOENT) check(`delete from ${this.name}`, ret);
   }
 
-  /** Writes every pair, in batches where the map supports it. */
-  updateMany(keys: Buffer[], values: Buffer[]): void {
-    if (keys.length === 0) return;
-    if (this.#batch && keys.length > 1) {
-      const count = [keys.length];
+  /** Writes every pair, in one batch call where the map supports it. */
+  updateMany(keys: Packed, values: Packed): void {
+    const n = keys.count;
+    if (n === 0) return;
+    if (this.#batch && n > 1) {
+      const count = [n];
       const ret = this.lib.updateBatch(
         this.fd,
-        Buffer.concat(keys),
-        Buffer.concat(values),
+        keys.bytes(),
+        values.bytes(),
         count,
         this.lib.batchOpts(),
       );
@@ -63,22 +66,23 @@ export class KernelMap {
       // Not supported by this map type: remember, then fall through (nothing was written).
       this.#batch = false;
     }
-    for (let i = 0; i < keys.length; i++) this.update(keys[i]!, values[i]!);
+    for (let i = 0; i < n; i++) this.update(keys.at(i), values.at(i));
   }
 
   /** Deletes every key that is present (callers pass keys they know are held). */
-  deleteMany(keys: Buffer[]): void {
-    if (keys.length === 0) return;
-    if (this.#batch && keys.length > 1) {
-      const count = [keys.length];
-      const ret = this.lib.deleteBatch(this.fd, Buffer.concat(keys), count, this.lib.batchOpts());
+  deleteMany(keys: Packed): void {
+    const n = keys.count;
+    if (n === 0) return;
+    if (this.#batch && n > 1) {
+      const count = [n];
+      const ret = this.lib.deleteBatch(this.fd, keys.bytes(), count, this.lib.batchOpts());
       if (ret >= 0) return;
       if (!isUnsupported(ret) && ret !== -ENOENT)
         throw new BpfError(`batch delete from ${this.name}`, -ret);
       // ENOENT stops a batch at a missing key: finish one by one (deleting twice is harmless).
       if (isUnsupported(ret)) this.#batch = false;
     }
-    for (const k of keys) this.delete(k);
+    for (let i = 0; i < n; i++) this.delete(keys.at(i));
   }
 
   /** Every key (get_next_key walk). */
@@ -97,21 +101,37 @@ export class KernelMap {
 
   /** Every entry. Entries deleted during the walk are skipped. */
   dump(): [Buffer, Buffer][] {
-    if (this.#batch) {
-      const got = this.#dumpBatch();
-      if (got !== undefined) return got;
-    }
+    const { keys, values } = this.dumpPacked();
     const out: [Buffer, Buffer][] = [];
-    for (const k of this.keys()) {
-      const v = this.lookup(k);
-      if (v !== undefined) out.push([k, v]);
+    for (let i = 0; i < keys.count; i++) {
+      out.push([Buffer.from(keys.at(i)), Buffer.from(values.at(i))]);
     }
     return out;
   }
 
-  #dumpBatch(): [Buffer, Buffer][] | undefined {
-    const out: [Buffer, Buffer][] = [];
+  /** Every entry as packed keys and values (batch lookups where supported: a few syscalls). */
+  dumpPacked(): { keys: Packed; values: Packed } {
+    if (this.#batch) {
+      const got = this.#dumpBatch();
+      if (got !== undefined) return got;
+    }
+    const keys = new Packed(this.keySize);
+    const values = new Packed(this.valueSize);
+    for (const k of this.keys()) {
+      const v = this.lookup(k);
+      if (v === undefined) continue;
+      keys.push(k);
+      values.push(v);
+    }
+    return { keys, values };
+  }
+
+  #dumpBatch(): { keys: Packed; values: Packed } | undefined {
     const chunk = 4096;
+    const out = {
+      keys: new Packed(this.keySize, chunk),
+      values: new Packed(this.valueSize, chunk),
+    };
     const keys = Buffer.alloc(this.keySize * chunk);
     const values = Buffer.alloc(this.valueSize * chunk);
     // The batch token is a bucket index for hash maps, a key for others: room for either.
@@ -129,19 +149,15 @@ export class KernelMap {
         this.lib.batchOpts(),
       );
       if (ret < 0 && ret !== -ENOENT) {
-        if (isUnsupported(ret) && out.length === 0 && inBatch === null) {
+        if (isUnsupported(ret) && out.keys.count === 0 && inBatch === null) {
           this.#batch = false;
           return undefined;
         }
         throw new BpfError(`batch lookup in ${this.name}`, -ret);
       }
       const n = count[0] ?? 0;
-      for (let i = 0; i < n; i++) {
-        out.push([
-          Buffer.from(keys.subarray(i * this.keySize, (i + 1) * this.keySize)),
-          Buffer.from(values.subarray(i * this.valueSize, (i + 1) * this.valueSize)),
-        ]);
-      }
+      out.keys.pushMany(keys, n);
+      out.values.pushMany(values, n);
       if (ret === -ENOENT) return out;
       inBatch = Buffer.from(outBatch);
     }

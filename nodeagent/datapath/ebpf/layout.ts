@@ -268,31 +268,50 @@ export function encodeSlot(slot: number): Buffer {
 // --- policy ------------------------------------------------------------------
 
 export function encodePolicyKey(k: PolicyKey): Buffer {
-  const F = S.policy_key.fields;
   const b = Buffer.alloc(S.policy_key.size);
-  b.writeUInt32LE(k.identity, F.identity.offset);
-  b.writeUInt8(k.direction, F.direction.offset);
-  b.writeUInt8(k.protocol, F.protocol.offset);
-  b.writeUInt16LE(k.portLow, F.port_low.offset);
-  b.writeUInt16LE(k.portHigh, F.port_high.offset);
+  writePolicyKey(b, 0, k);
   return b;
+}
+
+/** Writes a policy key at `offset` of a zeroed buffer (packed batch keys). */
+export function writePolicyKey(b: Buffer, offset: number, k: PolicyKey): void {
+  const F = S.policy_key.fields;
+  b.writeUInt32LE(k.identity, offset + F.identity.offset);
+  b.writeUInt8(k.direction, offset + F.direction.offset);
+  b.writeUInt8(k.protocol, offset + F.protocol.offset);
+  b.writeUInt16LE(k.portLow, offset + F.port_low.offset);
+  b.writeUInt16LE(k.portHigh, offset + F.port_high.offset);
 }
 
 export function encodePolicyValue(verdict: Verdict): Buffer {
   const b = Buffer.alloc(S.policy_value.size);
-  b.writeUInt8(verdict, S.policy_value.fields.verdict.offset);
+  writePolicyValue(b, 0, verdict);
   return b;
 }
 
+export function writePolicyValue(b: Buffer, offset: number, verdict: Verdict): void {
+  b.writeUInt8(verdict, offset + S.policy_value.fields.verdict.offset);
+}
+
 export function decodePolicy(key: Buffer, value: Buffer): PolicyRecord {
+  return decodePolicyAt(key, 0, value, 0);
+}
+
+/** A policy entry from packed keys and values (batch lookups), at the given offsets. */
+export function decodePolicyAt(
+  keys: Buffer,
+  keyOffset: number,
+  values: Buffer,
+  valueOffset: number,
+): PolicyRecord {
   const F = S.policy_key.fields;
   return {
-    direction: key.readUInt8(F.direction.offset),
-    identity: key.readUInt32LE(F.identity.offset),
-    protocol: key.readUInt8(F.protocol.offset),
-    portLow: key.readUInt16LE(F.port_low.offset),
-    portHigh: key.readUInt16LE(F.port_high.offset),
-    verdict: value.readUInt8(S.policy_value.fields.verdict.offset),
+    direction: keys.readUInt8(keyOffset + F.direction.offset),
+    identity: keys.readUInt32LE(keyOffset + F.identity.offset),
+    protocol: keys.readUInt8(keyOffset + F.protocol.offset),
+    portLow: keys.readUInt16LE(keyOffset + F.port_low.offset),
+    portHigh: keys.readUInt16LE(keyOffset + F.port_high.offset),
+    verdict: values.readUInt8(valueOffset + S.policy_value.fields.verdict.offset),
   };
 }
 

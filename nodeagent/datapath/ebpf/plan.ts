@@ -1,17 +1,25 @@
-import { endpointName, policyKeyId, serviceName } from '../entries.js';
-import type { DatapathChange, EndpointRecord, PolicyRecord, ServiceRecord } from '../types.js';
+import { endpointName, policyIdsOf, serviceName, type PolicyIds } from '../entries.js';
+import type {
+  DatapathChange,
+  EndpointRecord,
+  PolicyKey,
+  PolicyRecord,
+  ServiceRecord,
+} from '../types.js';
 import {
+  STRUCTS,
   encodeEpInfo,
   encodeEpIpKey,
   encodeEpIpValue,
   encodeIpcacheKey,
   encodeIpcacheValue,
-  encodePolicyKey,
-  encodePolicyValue,
   encodeServiceKey,
   encodeServiceValue,
   encodeSlot,
+  writePolicyKey,
+  writePolicyValue,
 } from './layout.js';
+import { Packed } from './packed.js';
 
 /** What the kernel holds, as last read back (the agent's mirror of the active copy). */
 export interface Mirror {
@@ -26,17 +34,49 @@ export function emptyMirror(): Mirror {
   return { ipcache: new Map(), endpoints: new Map(), policies: new Map(), services: new Map() };
 }
 
-/** Writes to one map: deletes first, then upserts. */
+/** Writes to one map, packed for batch calls: deletes first, then upserts. */
 export interface TableOps {
-  deletes: Buffer[];
-  keys: Buffer[];
-  values: Buffer[];
+  deletes: Packed;
+  keys: Packed;
+  values: Packed;
 }
 
 export type Table = 'ipcache' | 'epIps' | 'epInfo' | 'services';
 export const TABLES: readonly Table[] = ['ipcache', 'epIps', 'epInfo', 'services'];
 
-const ops = (): TableOps => ({ deletes: [], keys: [], values: [] });
+const S = STRUCTS;
+const SIZES: Record<Table | 'policy', [number, number]> = {
+  ipcache: [S.ipcache_key.size, S.ipcache_value.size],
+  epIps: [S.ep_ip_key.size, S.ep_ip_value.size],
+  epInfo: [4, S.ep_info.size],
+  services: [S.svc_key.size, S.svc_value.size],
+  policy: [S.policy_key.size, S.policy_value.size],
+};
+
+function ops(t: Table | 'policy', capacity = 4): TableOps {
+  const [k, v] = SIZES[t];
+  return {
+    deletes: new Packed(k, capacity),
+    keys: new Packed(k, capacity),
+    values: new Packed(v, capacity),
+  };
+}
+
+const tableOps = (): Record<Table, TableOps> => ({
+  ipcache: ops('ipcache'),
+  epIps: ops('epIps'),
+  epInfo: ops('epInfo'),
+  services: ops('services'),
+});
+
+/** One endpoint's policy writes, their undo, and the ids (policyKeyId) of its upserts. */
+export interface PolicyOps {
+  endpoint: string;
+  forward: TableOps;
+  undo: TableOps;
+  upsertIds: string[];
+  deleteIds: string[];
+}
 
 /**
  * A change as map writes, the same for both copies, and the writes that
@@ -50,12 +90,17 @@ export interface Plan {
   /** endpoints deleted in this change -> their slot */
   deletedSlots: Map<string, number>;
   /** slot -> policy writes and their undo */
-  policy: Map<number, { forward: TableOps; undo: TableOps }>;
+  policy: Map<number, PolicyOps>;
 }
 
-export function planChange(change: DatapathChange, mirror: Mirror, freeSlots: number[]): Plan {
-  const forward = { ipcache: ops(), epIps: ops(), epInfo: ops(), services: ops() };
-  const undo = { ipcache: ops(), epIps: ops(), epInfo: ops(), services: ops() };
+export function planChange(
+  change: DatapathChange,
+  mirror: Mirror,
+  freeSlots: number[],
+  ids: PolicyIds = policyIdsOf(change),
+): Plan {
+  const forward = tableOps();
+  const undo = tableOps();
   const put = (t: Table, key: Buffer, value: Buffer, before: Buffer | undefined): void => {
     forward[t].keys.push(key);
     forward[t].values.push(value);
@@ -123,33 +168,10 @@ export function planChange(change: DatapathChange, mirror: Mirror, freeSlots: nu
     else put('epIps', encodeEpIpKey(ip), encodeEpIpValue(now.slot, now.record), before);
   }
 
-  const policy = new Map<number, { forward: TableOps; undo: TableOps }>();
+  const policy = new Map<number, PolicyOps>();
   for (const pm of change.policies) {
     const slot = mirror.endpoints.get(pm.endpoint)?.slot ?? newSlots.get(pm.endpoint)!;
-    const held = mirror.policies.get(pm.endpoint);
-    const f = ops();
-    const u = ops();
-    const back = (key: Buffer, before: PolicyRecord | undefined): void => {
-      if (before === undefined) u.deletes.push(key);
-      else {
-        u.keys.push(key);
-        u.values.push(encodePolicyValue(before.verdict));
-      }
-    };
-    for (const k of pm.deletes) {
-      const before = held?.get(policyKeyId(k));
-      if (before === undefined) continue;
-      const key = encodePolicyKey(k);
-      f.deletes.push(key);
-      back(key, before);
-    }
-    for (const e of pm.upserts) {
-      const key = encodePolicyKey(e);
-      f.keys.push(key);
-      f.values.push(encodePolicyValue(e.verdict));
-      back(key, held?.get(policyKeyId(e)));
-    }
-    policy.set(slot, { forward: f, undo: u });
+    policy.set(slot, planPolicy(pm, ids.get(pm)!, mirror.policies.get(pm.endpoint)));
   }
 
   for (const n of change.services.deletes) {
@@ -167,4 +189,53 @@ export function planChange(change: DatapathChange, mirror: Mirror, freeSlots: nu
     );
   }
   return { forward, undo, newSlots, deletedSlots, policy };
+}
+
+/**
+ * One endpoint's policy writes, keys and values encoded straight into packed
+ * batch buffers. A new endpoint (nothing held) needs no undo: its new inner
+ * maps are dropped whole on rollback.
+ */
+function planPolicy(
+  pm: DatapathChange['policies'][number],
+  ids: { upserts: string[]; deletes: string[] },
+  held: Map<string, PolicyRecord> | undefined,
+): PolicyOps {
+  const n = pm.upserts.length;
+  const f = ops('policy', n);
+  const u = ops('policy', held === undefined ? 1 : n);
+  const deleteIds: string[] = [];
+  const back = (k: PolicyKey, before: PolicyRecord | undefined): void => {
+    if (held === undefined) return;
+    if (before === undefined) keyInto(u.deletes, k);
+    else {
+      keyInto(u.keys, k);
+      verdictInto(u.values, before.verdict);
+    }
+  };
+  for (let i = 0; i < pm.deletes.length; i++) {
+    const k = pm.deletes[i]!;
+    const before = held?.get(ids.deletes[i]!);
+    if (before === undefined) continue;
+    deleteIds.push(ids.deletes[i]!);
+    keyInto(f.deletes, k);
+    back(k, before);
+  }
+  for (let i = 0; i < n; i++) {
+    const e = pm.upserts[i]!;
+    keyInto(f.keys, e);
+    verdictInto(f.values, e.verdict);
+    back(e, held?.get(ids.upserts[i]!));
+  }
+  return { endpoint: pm.endpoint, forward: f, undo: u, upsertIds: ids.upserts, deleteIds };
+}
+
+function keyInto(p: Packed, k: PolicyKey): void {
+  const off = p.next(); // may grow the buffer: take it afterwards
+  writePolicyKey(p.buffer, off, k);
+}
+
+function verdictInto(p: Packed, verdict: PolicyRecord['verdict']): void {
+  const off = p.next();
+  writePolicyValue(p.buffer, off, verdict);
 }

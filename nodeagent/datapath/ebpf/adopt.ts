@@ -1,0 +1,93 @@
+import { Digest } from '../../../common/index.js';
+import {
+  digestOfContents,
+  endpointDigestEntry,
+  endpointName,
+  ipcacheDigestEntry,
+  policyDigestEntry,
+  policyKeyId,
+  serviceDigestEntry,
+  serviceName,
+} from '../entries.js';
+import { encodeEpInfo, encodeSlot } from './layout.js';
+import type { Copy, DatapathMaps } from './maps.js';
+import { Packed } from './packed.js';
+import { emptyMirror, type Mirror } from './plan.js';
+import type { HeldState } from './read-back.js';
+import { readCopy } from './read.js';
+
+/**
+ * Takes what the active copy holds as the agent's state (as after an agent
+ * restart), and makes the standby copy equal to it when it differs (a crash
+ * between the two copies' writes).
+ */
+export function adoptState(maps: DatapathMaps, endpointSlots: number): HeldState {
+  const active = maps.activeCopy();
+  const { contents, slots } = readCopy(maps, active);
+  const m = emptyMirror();
+  for (const e of contents.ipcache) m.ipcache.set(e.prefix, e.identity);
+  for (const ep of contents.endpoints) {
+    const name = endpointName(ep);
+    m.endpoints.set(name, { record: ep, slot: slots.get(name)! });
+  }
+  for (const p of contents.policies)
+    m.policies.set(p.endpoint, new Map(p.entries.map((e) => [policyKeyId(e), e])));
+  for (const s of contents.services) m.services.set(serviceName(s), s);
+  const digest = Digest.of(entriesOfMirror(m));
+  const used = new Set(slots.values());
+  const free: number[] = [];
+  for (let s = endpointSlots - 1; s >= 0; s--) if (!used.has(s)) free.push(s);
+  const standby = (1 - active) as Copy;
+  if (digestOfContents(readCopy(maps, standby).contents) !== digest.toString()) {
+    resyncStandby(maps, active, standby, used, endpointSlots);
+  }
+  return { mirror: m, digest, free };
+}
+
+/** Copies the active copy onto the standby one. */
+function resyncStandby(
+  maps: DatapathMaps,
+  active: Copy,
+  standby: Copy,
+  used: Set<number>,
+  endpointSlots: number,
+): void {
+  const from = maps.copies[active];
+  const to = maps.copies[standby];
+  for (const t of ['ipcache', 'epIps', 'services'] as const) {
+    to[t].deleteMany(Packed.of(to[t].keySize, to[t].keys()));
+    const got = from[t].dumpPacked();
+    to[t].updateMany(got.keys, got.values);
+  }
+  for (let slot = 0; slot < endpointSlots; slot++) {
+    const info = from.epInfo.lookup(encodeSlot(slot)) ?? encodeEpInfo(undefined);
+    to.epInfo.update(encodeSlot(slot), info);
+    if (!used.has(slot)) {
+      to.policyOuter.delete(encodeSlot(slot));
+      continue;
+    }
+    let inner = maps.innerOf(standby, slot);
+    if (inner === undefined) {
+      const [a, b] = maps.createInner(slot);
+      inner = standby === 0 ? a : b;
+      (standby === 0 ? b : a).close();
+      maps.setOuter(standby, slot, inner);
+      inner.close();
+      inner = maps.innerOf(standby, slot)!;
+    }
+    inner.deleteMany(Packed.of(inner.keySize, inner.keys()));
+    const source = maps.innerOf(active, slot);
+    if (source !== undefined) {
+      const got = source.dumpPacked();
+      inner.updateMany(got.keys, got.values);
+    }
+  }
+}
+
+function* entriesOfMirror(m: Mirror): Generator<string> {
+  for (const [p, id] of m.ipcache) yield ipcacheDigestEntry(p, id);
+  for (const e of m.endpoints.values()) yield endpointDigestEntry(e.record);
+  for (const [name, pm] of m.policies)
+    for (const e of pm.values()) yield policyDigestEntry(name, e);
+  for (const s of m.services.values()) yield serviceDigestEntry(s);
+}

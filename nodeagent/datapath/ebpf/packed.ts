@@ -1,0 +1,75 @@
+/**
+ * Fixed-size records packed back to back in one growing Buffer: the keys or
+ * values of one batch map call, written in place (no Buffer per entry).
+ */
+export class Packed {
+  #buf: Buffer;
+  #count = 0;
+
+  constructor(
+    readonly size: number,
+    capacity = 16,
+  ) {
+    this.#buf = Buffer.alloc(size * Math.max(1, capacity));
+  }
+
+  static of(size: number, records: readonly Buffer[]): Packed {
+    const p = new Packed(size, records.length);
+    for (const r of records) p.push(r);
+    return p;
+  }
+
+  get count(): number {
+    return this.#count;
+  }
+
+  /**
+   * Appends a zeroed record and returns its offset in `buffer` (read
+   * `buffer` after calling: growing replaces it).
+   */
+  next(): number {
+    const off = this.#count * this.size;
+    if (off + this.size > this.#buf.length) {
+      const grown = Buffer.alloc(Math.max(this.#buf.length * 2, off + this.size));
+      this.#buf.copy(grown, 0, 0, off);
+      this.#buf = grown;
+    }
+    this.#count += 1;
+    return off;
+  }
+
+  get buffer(): Buffer {
+    return this.#buf;
+  }
+
+  push(record: Buffer): void {
+    if (record.length !== this.size) {
+      throw new RangeError(`record of ${record.length} bytes, expected ${this.size}`);
+    }
+    const off = this.next(); // may grow the buffer: take it afterwards
+    record.copy(this.#buf, off);
+  }
+
+  /** Appends `n` records copied from `from` (n × size bytes). */
+  pushMany(from: Buffer, n: number): void {
+    if (n <= 0) return;
+    const need = (this.#count + n) * this.size;
+    if (need > this.#buf.length) {
+      const grown = Buffer.alloc(Math.max(this.#buf.length * 2, need));
+      this.#buf.copy(grown, 0, 0, this.#count * this.size);
+      this.#buf = grown;
+    }
+    from.copy(this.#buf, this.#count * this.size, 0, n * this.size);
+    this.#count += n;
+  }
+
+  /** Record i (a view: copy it to keep it past later writes). */
+  at(i: number): Buffer {
+    return this.#buf.subarray(i * this.size, (i + 1) * this.size);
+  }
+
+  /** All records, one view. */
+  bytes(): Buffer {
+    return this.#buf.subarray(0, this.#count * this.size);
+  }
+}

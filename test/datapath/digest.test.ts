@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { Digest, entryHash } from '../../common/index.js';
+
+describe('the shared digest (common/digest.ts)', () => {
+  const entries = [
+    'ipcache|10.0.0.1/32|65793',
+    'policy|eu/default/web-1|DIRECTION_INGRESS|65794|6|8080-8080|VERDICT_ALLOW',
+    'policy|eu/default/web-1|DIRECTION_INGRESS|65794|6|8080-8081|VERDICT_ALLOW',
+    'service|default/api|ClusterIP|10.96.0.1|http:80/TCP|',
+    'x', // odd length: the tail block
+    '',
+    'endpoint|eu/default/wéb-1|65793|10.0.0.1||in=1|eg=1',
+  ];
+
+  it('is 16 hex digits, 0 for no entries, and does not depend on order', () => {
+    expect(new Digest().toString()).toBe('0000000000000000');
+    const a = Digest.of(entries).toString();
+    const b = Digest.of([...entries].reverse()).toString();
+    expect(a).toMatch(/^[0-9a-f]{16}$/);
+    expect(b).toBe(a);
+  });
+
+  it('tells apart entries that differ in one field or one character', () => {
+    const hashes = new Set(entries.map(entryHash));
+    expect(hashes.size).toBe(entries.length);
+    expect(entryHash('ab')).not.toBe(entryHash('ba'));
+  });
+
+  it('removes what it added, across the 2^64 wrap, and merges disjoint states', () => {
+    const d = new Digest();
+    for (const e of entries) d.add(e);
+    for (const e of entries.slice(0, 3)) d.remove(e);
+    expect(d.toString()).toBe(Digest.of(entries.slice(3)).toString());
+    expect(d.entries).toBe(entries.length - 3);
+    for (const e of entries.slice(3)) d.remove(e);
+    expect(d.toString()).toBe('0000000000000000');
+    // Removing before adding wraps below zero and comes back.
+    d.remove(entries[0]!);
+    d.add(entries[0]!);
+    expect(d.toString()).toBe('0000000000000000');
+
+    const left = Digest.of(entries.slice(0, 4));
+    left.merge(Digest.of(entries.slice(4)));
+    expect(left.toString()).toBe(Digest.of(entries).toString());
+    expect(left.entries).toBe(entries.length);
+  });
+
+  it('keeps 64 bits: sums of many entries do not lose the high half', () => {
+    const many = Array.from(
+      { length: 10_000 },
+      (_, i) => `ipcache|10.${i >> 8}.${i & 255}.1/32|${i}`,
+    );
+    const d = Digest.of(many);
+    expect(d.toString().slice(0, 8)).not.toBe('00000000');
+    for (const e of many) d.remove(e);
+    expect(d.toString()).toBe('0000000000000000');
+  });
+});
