@@ -26,6 +26,7 @@ import {
   type Worker,
 } from './lib/agent-fleet.js';
 import { spawnTsx, type Child } from './lib/child.js';
+import { latencySplit } from './lib/ack-latency.js';
 import { processCpuSeconds } from './lib/proc-cpu.js';
 import { BenchMesh } from './lib/propagation-mesh.js';
 import {
@@ -182,9 +183,16 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
     await allNodesScenario(ctx, 2); // warm-up
     const cpuPids = (): number[] => [cp.child.pid!, ...workers.map((w) => w.child.pid!)];
     const cpuBefore = await Promise.all(cpuPids().map((p) => processCpuSeconds(p)));
+    const trackerBefore = await cp.trackerCost();
+    const revisionBefore = (await mesh.skew()).revision;
     t = performance.now();
+    const windowStart = process.hrtime.bigint() / 1000n;
     const all = await allNodesScenario(ctx, reps);
     const cpuAfter = await Promise.all(cpuPids().map((p) => processCpuSeconds(p)));
+    const trackerAfter = await cp.trackerCost();
+    // CLOCK_MONOTONIC, as the profiles' timestamps: cut (a) out of them.
+    if (opts.profileDir)
+      log(`profile window (a): ${windowStart}..${process.hrtime.bigint() / 1000n} µs (monotonic)`);
     figures.all_p50_ms = round(percentile(all, 50));
     figures.all_p99_ms = round(percentile(all, 99));
     figures.all_max_ms = round(Math.max(...all));
@@ -193,11 +201,26 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
     figures.cpu_agents_ms_per_change = round(
       (cpuAfter.slice(1).reduce((a, b, i) => a + b - cpuBefore[i + 1]!, 0) * 1000) / reps,
     );
+    const trackerAcks = trackerAfter.acks - trackerBefore.acks;
+    figures.tracker_cpu_ms_per_1000_acks = round(
+      trackerAcks > 0 ? (trackerAfter.cpuUs - trackerBefore.cpuUs) / trackerAcks : 0,
+      2,
+    );
+    const split = async (key: string, after: number, affected: number): Promise<void> => {
+      const l = latencySplit(await mesh.skew(), after, affected);
+      if (!l) return;
+      figures[`${key}_queue_ms`] = round(l.queueMs, 1);
+      figures[`${key}_transfer_ms`] = round(l.transferMs, 1);
+      figures[`${key}_apply_ms`] = round(l.applyMs, 1);
+    };
+    await split('all', revisionBefore, shape.agents);
     log(
       `(a) all ${shape.agents} nodes: p50 ${figures.all_p50_ms} ms, p99 ${figures.all_p99_ms} ms (${all.length} ACKs)`,
     );
 
+    const pctBefore = (await mesh.skew()).revision;
     const pct = await onePercentScenario(ctx, Math.round(reps * 1.5));
+    await split('one_pct', pctBefore, shape.pctNodes);
     figures.one_pct_p50_ms = round(percentile(pct, 50));
     figures.one_pct_p99_ms = round(percentile(pct, 99));
     figures.one_pct_nodes = shape.pctNodes;
@@ -273,6 +296,8 @@ interface ControlPlaneChild {
   child: Child;
   address: string;
   memory(): Promise<{ rss: number; heapUsed: number; fds: number }>;
+  /** the tracker's hooks so far: ACKs handled and CPU µs spent (bench/lib/tracker-meter.ts) */
+  trackerCost(): Promise<{ acks: number; cpuUs: number }>;
 }
 
 async function startControlPlane(
@@ -294,6 +319,7 @@ async function startControlPlane(
   let onReady!: (address: string) => void;
   const ready = new Promise<string>((r) => (onReady = r));
   const memoryWaiters: ((m: { rss: number; heapUsed: number; fds: number }) => void)[] = [];
+  const trackerWaiters: ((c: { acks: number; cpuUs: number }) => void)[] = [];
   const child = spawnTsx(
     CP_SCRIPT,
     [
@@ -319,9 +345,12 @@ async function startControlPlane(
           rss: number;
           heapUsed: number;
           fds: number;
+          acks: number;
+          cpuUs: number;
         };
         if (msg.event === 'ready') onReady(msg.address!);
         else if (msg.event === 'memory') memoryWaiters.shift()?.(msg);
+        else if (msg.event === 'tracker') trackerWaiters.shift()?.(msg);
       },
       onStderr: (line) => log(`[controlplane] ${line}`),
     },
@@ -339,6 +368,11 @@ async function startControlPlane(
       new Promise((resolve) => {
         memoryWaiters.push(resolve);
         child.send('memory');
+      }),
+    trackerCost: () =>
+      new Promise((resolve) => {
+        trackerWaiters.push(resolve);
+        child.send('tracker');
       }),
   };
 }
@@ -406,7 +440,10 @@ export async function propagationBench(json: boolean, argv: readonly string[]): 
         `control plane and agents in separate processes`,
       `  (a) change on every node    p50 ${f.all_p50_ms} ms, p99 ${f.all_p99_ms} ms, max ${f.all_max_ms} ms (commit → ACK, ${f.all_samples} ACKs)`,
       `      CPU per change: control plane ${f.cpu_controlplane_ms_per_change} ms, agents ${f.cpu_agents_ms_per_change} ms`,
+      `      mean split: queue ${f.all_queue_ms} ms, transfer ${f.all_transfer_ms} ms, apply ${f.all_apply_ms} ms`,
+      `      tracker CPU ${f.tracker_cpu_ms_per_1000_acks} ms per 1,000 ACKs (its hooks, in the control plane)`,
       `  (b) change on ${f.one_pct_nodes} nodes       p50 ${f.one_pct_p50_ms} ms, p99 ${f.one_pct_p99_ms} ms`,
+      `      mean split: queue ${f.one_pct_queue_ms} ms, transfer ${f.one_pct_transfer_ms} ms, apply ${f.one_pct_apply_ms} ms`,
       `  (c) 100 changes in 1 s      last commit → last ACK ${f.burst_converge_ms} ms`,
       `  RSS per agent               ${f.rss_per_agent_kib} KiB (heap ${f.heap_per_agent_kib} KiB; after GC)`,
       `  max agents, (a) p99 < 1 s   ${f.max_agents_p99_under_1s} (search stopped: ${result.searchStop}; fd limit ${f.fd_limit})`,

@@ -11,12 +11,7 @@ import {
   type Logger,
 } from '../common/index.js';
 import { serverCredentials, type TlsMaterial } from '../common/tls/index.js';
-import {
-  MeshAdminService,
-  MeshChangeSetsService,
-  MeshDiscoveryService,
-  type ComponentStatus,
-} from '../proto/index.js';
+import { MeshAdminService, MeshChangeSetsService, type ComponentStatus } from '../proto/index.js';
 import { adminService, changeSetService } from './admin/index.js';
 import { EtcdAuditLog } from './audit/index.js';
 import { ChangeSetApplier, natsClusterSources } from './changeset/index.js';
@@ -266,7 +261,7 @@ export class ControlPlane {
             ],
           },
     );
-    server.addService(MeshDiscoveryService, this.#xds.service());
+    server.addService(...this.#xds.service());
     server.addService(
       MeshAdminService,
       adminService({

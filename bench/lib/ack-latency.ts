@@ -5,7 +5,7 @@
  * the ACK that made it current. Both on the control plane's clock; nothing
  * here subtracts two hosts' clocks. Pure.
  */
-import type { StatusResponse } from '../../proto/index.js';
+import type { SkewResponse, StatusResponse } from '../../proto/index.js';
 
 export interface SyncView {
   revision: number;
@@ -47,4 +47,27 @@ export function ackLatencies(s: StatusResponse): { latencies: number[]; lastAckA
     }
   }
   return { latencies, lastAckAt };
+}
+
+/**
+ * Where the time of some revisions went, from the tracker's per-revision
+ * aggregates (Skew API): the mean over the revisions in (`after`, latest]
+ * that affected exactly `affected` nodes of each revision's mean queue
+ * (commit → push sent), transfer (ACK receipt − send − apply) and apply
+ * (agent: receipt → datapath). Empty when no revision matched.
+ */
+export function latencySplit(
+  s: SkewResponse,
+  after: number,
+  affected: number,
+): { queueMs: number; transferMs: number; applyMs: number } | undefined {
+  const rs = s.revisions.filter((r) => r.revision > after && r.affected === affected);
+  if (rs.length === 0) return undefined;
+  const mean = (f: (r: (typeof rs)[number]) => number): number =>
+    rs.reduce((n, r) => n + f(r), 0) / rs.length;
+  return {
+    queueMs: mean((r) => r.queue?.meanMs ?? 0),
+    transferMs: mean((r) => r.transfer?.meanMs ?? 0),
+    applyMs: mean((r) => r.apply?.meanMs ?? 0),
+  };
 }

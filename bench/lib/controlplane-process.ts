@@ -6,13 +6,16 @@
 // "memory" on stdin is answered with one JSON line on stdout, after two full
 // garbage collections (needs --expose-gc): {"event":"memory","rss":B,
 // "heapUsed":B,"external":B,"fds":N} (fds: open file descriptors, i.e. the
-// agents' connections). SIGTERM stops it.
+// agents' connections). Each line "tracker" is answered with the tracker's
+// cost so far (bench/lib/tracker-meter.ts): {"event":"tracker","acks":N,
+// "cpuUs":U}. SIGTERM stops it.
 import { readdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { jsonLogger, type Logger } from '../../common/index.js';
 import { readTlsMaterial } from '../../common/tls/index.js';
 import { ControlPlane } from '../../controlplane/index.js';
+import { meterTracker } from './tracker-meter.js';
 
 function warningsOnly(): Logger {
   const inner = jsonLogger({ component: 'controlplane' });
@@ -68,12 +71,17 @@ async function main(): Promise<number> {
     process.once('SIGINT', resolve);
   });
   const { address } = await cp.start();
+  // Before any agent connects: every ACK goes through the meter.
+  const trackerCost = cp.tracker ? meterTracker(cp.tracker) : undefined;
   process.stdout.write(`${JSON.stringify({ event: 'ready', address })}\n`);
+  const reply = (o: Record<string, unknown>): void => {
+    process.stdout.write(`${JSON.stringify(o)}\n`);
+  };
   createInterface({ input: process.stdin }).on('line', (line) => {
-    if (line.trim() !== 'memory') return;
-    void memory().then((m) =>
-      process.stdout.write(`${JSON.stringify({ event: 'memory', ...m })}\n`),
-    );
+    const command = line.trim();
+    if (command === 'memory') void memory().then((m) => reply({ event: 'memory', ...m }));
+    else if (command === 'tracker')
+      reply({ event: 'tracker', ...(trackerCost?.() ?? { acks: 0, cpuUs: 0 }) });
   });
   await stopped;
   await cp.stop();

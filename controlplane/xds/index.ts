@@ -4,3 +4,9 @@ export { combineCallbacks } from './callbacks.js';
 export { PushScheduler } from './push-scheduler.js';
 export { PartDiffs, type PartDiff } from './part-diff.js';
 export { ResourceDigests } from './resource-digest.js';
+export {
+  ResponseEncoder,
+  discoveryServiceDefinition,
+  type EncodedResponse,
+  type ResponseHead,
+} from './response-encoding.js';

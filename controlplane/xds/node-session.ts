@@ -6,11 +6,12 @@ import {
   type EncodedResource,
   type Logger,
 } from '../../common/index.js';
-import type { DeltaDiscoveryRequest, DeltaDiscoveryResponse } from '../../proto/index.js';
+import type { DeltaDiscoveryRequest } from '../../proto/index.js';
 import type { NodeSnapshot, SnapshotCache } from '../snapshot/index.js';
 import type { NodeIdentity, XdsCallbacks } from './callbacks.js';
 import type { PartDiffs } from './part-diff.js';
 import type { ResourceDigests } from './resource-digest.js';
+import type { EncodedResponse, ResponseEncoder } from './response-encoding.js';
 
 interface InFlight {
   nonce: string;
@@ -30,7 +31,8 @@ export class NodeSession {
   readonly #digests: ResourceDigests;
   readonly #diffs: PartDiffs;
   readonly #callbacks: XdsCallbacks;
-  readonly #send: (r: DeltaDiscoveryResponse) => void;
+  readonly #encoder: ResponseEncoder;
+  readonly #send: (r: EncodedResponse) => void;
   readonly #clock: Clock;
   readonly #log: Logger;
   /**
@@ -55,7 +57,8 @@ export class NodeSession {
       digests: ResourceDigests;
       diffs: PartDiffs;
       callbacks: XdsCallbacks;
-      send: (r: DeltaDiscoveryResponse) => void;
+      encoder: ResponseEncoder;
+      send: (r: EncodedResponse) => void;
       clock: Clock;
       log: Logger;
     },
@@ -66,6 +69,7 @@ export class NodeSession {
     this.#digests = deps.digests;
     this.#diffs = deps.diffs;
     this.#callbacks = deps.callbacks;
+    this.#encoder = deps.encoder;
     this.#send = deps.send;
     this.#clock = deps.clock;
     this.#log = deps.log;
@@ -81,6 +85,8 @@ export class NodeSession {
     const target = this.#cache.snapshot(this.node.key);
     if (!target) return; // not (yet) a node of the mesh
     if (target === this.#nackedTarget) return;
+    // Nothing to send (an ACK of the current target, a revision that did not change this node).
+    if (target === this.#heldSnapshot && !this.#needsInitial) return;
     const { changed, removed } = this.#difference(target);
     if (changed.size === 0 && removed.size === 0 && !this.#needsInitial) return;
     this.#needsInitial = false;
@@ -97,23 +103,20 @@ export class NodeSession {
     const traceContext = this.#callbacks.pushContext?.(this.node, revision) ?? {};
     types.forEach((typeUrl, i) => {
       nonce = randomUUID();
-      const resources = (changed.get(typeUrl) ?? []).map((r) => ({
-        name: r.name,
-        version: r.version,
-        payload: r.payload,
-      }));
+      const resources = changed.get(typeUrl) ?? [];
       for (const r of resources) bytes += r.payload.byteLength;
       count += resources.length;
-      this.#send({
+      // The resources' bytes are shared by every node receiving them; only the head is per node.
+      const head = {
         typeUrl,
-        resources,
         removedResources: removed.get(typeUrl) ?? [],
         nonce,
         meshRevision: revision,
         revisionComplete: i === types.length - 1,
         systemVersionInfo: String(revision),
         traceContext,
-      });
+      };
+      this.#send(this.#encoder.encode(head, resources));
     });
     this.#inFlight = { nonce, revision, target, sentAt };
     const removedCount = [...removed.values()].reduce((n, l) => n + l.length, 0);

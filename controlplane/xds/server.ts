@@ -5,8 +5,6 @@ import {
   PROTOCOL_VERSION,
   PROTOCOL_VERSION_HEADER,
   type DeltaDiscoveryRequest,
-  type DeltaDiscoveryResponse,
-  type MeshDiscoveryServer,
 } from '../../proto/index.js';
 import { nodeKey, type MeshRevision, type SnapshotCache } from '../snapshot/index.js';
 import type { NodeIdentity, XdsCallbacks } from './callbacks.js';
@@ -14,8 +12,13 @@ import { NodeSession } from './node-session.js';
 import { PartDiffs } from './part-diff.js';
 import { PushScheduler } from './push-scheduler.js';
 import { ResourceDigests } from './resource-digest.js';
+import {
+  ResponseEncoder,
+  discoveryServiceDefinition,
+  type EncodedResponse,
+} from './response-encoding.js';
 
-type Stream = grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
+type Stream = grpc.ServerDuplexStream<DeltaDiscoveryRequest, EncodedResponse>;
 
 export interface XdsServerOptions {
   /** coalescing of bursts: debounce after the last revision, capped at a maximum delay (defaults 2 ms / 25 ms) */
@@ -48,6 +51,7 @@ export class XdsServer {
   readonly #opts: XdsServerOptions;
   readonly #digests = new ResourceDigests();
   readonly #diffs = new PartDiffs();
+  readonly #encoder = new ResponseEncoder();
   readonly #sessions = new Map<string, { session: NodeSession; stream: Stream }>();
   readonly #scheduler: PushScheduler;
   readonly #unsubscribe: () => void;
@@ -70,9 +74,15 @@ export class XdsServer {
     this.#unsubscribe = cache.subscribe((rev) => this.#onRevision(rev));
   }
 
-  /** Implementation to register with `server.addService(MeshDiscoveryService, ...)`. */
-  service(): MeshDiscoveryServer {
-    return { deltaResources: (stream: Stream) => this.#serve(stream) };
+  /**
+   * The service definition (MeshDiscovery, with responses written
+   * pre-encoded) and its implementation, for `server.addService(...)`.
+   */
+  service(): [typeof discoveryServiceDefinition, grpc.UntypedServiceImplementation] {
+    return [
+      discoveryServiceDefinition,
+      { deltaResources: (stream: Stream) => this.#serve(stream) },
+    ];
   }
 
   connectedNodes(): string[] {
@@ -179,6 +189,7 @@ export class XdsServer {
         cache: this.#cache,
         digests: this.#digests,
         diffs: this.#diffs,
+        encoder: this.#encoder,
         callbacks: this.#callbacks,
         send: (r) => stream.write(r),
         clock: this.#clock,

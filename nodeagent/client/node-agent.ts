@@ -82,6 +82,17 @@ const DEFAULT_CHANNEL_OPTIONS: ChannelOptions = {
   'grpc.keepalive_timeout_ms': 10_000,
   // A full ipcache part (hundreds of thousands of prefixes) exceeds the 4 MiB default.
   'grpc.max_receive_message_length': 256 * 1024 * 1024,
+  // One long-lived stream: the agent reconnects and resumes by itself, so
+  // grpc-js's transparent retry layer (which buffers every write until the
+  // call commits) and its channelz bookkeeping per message are pure cost.
+  'grpc.enable_retries': 0,
+  'grpc.enable_channelz': 0,
+  // HTTP/2 flow-control window of the stream (64 KiB by default): what the
+  // control plane may have in flight to this agent. It buffers that much per
+  // connection (TLS output) and keeps the buffers, so a smaller window is
+  // less control plane memory per agent; deltas are far smaller, and a full
+  // sync takes a few more round trips.
+  'grpc-node.flow_control_window': 16 * 1024,
 };
 
 const monotonicClock: Clock = { now: () => performance.now() };

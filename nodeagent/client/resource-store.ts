@@ -65,9 +65,8 @@ export class ResourceStore implements KeyOwners {
   /** Records a delta the datapath has applied. */
   commit(delta: ResourceDelta): void {
     // Release every old key first: keys may move between resources in one revision.
-    for (const r of [...delta.removals, ...delta.updates]) {
-      if (r.before !== undefined) this.#index(r.name, r.before, false);
-    }
+    for (const r of delta.removals) this.#index(r.name, r.before, false);
+    for (const u of delta.updates) if (u.before !== undefined) this.#index(u.name, u.before, false);
     for (const r of delta.removals) this.#resources.delete(resourceKey(r.typeUrl, r.name));
     for (const u of delta.updates) {
       this.#resources.set(resourceKey(u.typeUrl, u.name), {
@@ -81,22 +80,24 @@ export class ResourceStore implements KeyOwners {
   }
 
   #index(name: string, r: ResourceValue, add: boolean): void {
-    const set = (map: Map<string, string>, key: string): void => {
-      if (add) map.set(key, name);
-      else if (map.get(key) === name) map.delete(key);
-    };
     switch (r.typeUrl) {
       case TYPE_IPCACHE:
-        for (const e of r.value.entries) set(this.#ipcache, e.prefix);
+        for (const e of r.value.entries) own(this.#ipcache, e.prefix, name, add);
         break;
       case TYPE_ENDPOINT:
-        set(this.#endpoints, endpointName(r.value));
+        own(this.#endpoints, endpointName(r.value), name, add);
         break;
       case TYPE_SERVICE:
-        set(this.#services, serviceName(r.value));
+        own(this.#services, serviceName(r.value), name, add);
         break;
     }
   }
+}
+
+/** Records `name` as the owner of `key`, or releases `key` if `name` owns it. */
+function own(map: Map<string, string>, key: string, name: string, add: boolean): void {
+  if (add) map.set(key, name);
+  else if (map.get(key) === name) map.delete(key);
 }
 
 function cmp(a: string, b: string): number {

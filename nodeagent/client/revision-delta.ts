@@ -24,19 +24,6 @@ export function buildDelta(
   const rejections: Rejection[] = [];
   const delta: ResourceDelta = { updates: [], removals: [] };
   const seen = new Set<string>();
-  const once = (typeUrl: string, name: string): boolean => {
-    const key = resourceKey(typeUrl, name);
-    if (seen.has(key)) {
-      rejections.push({
-        code: 'VALIDATION',
-        message: `${typeUrl} resource "${name}" appears more than once in revision`,
-        resourceNames: [name],
-      });
-      return false;
-    }
-    seen.add(key);
-    return true;
-  };
 
   for (const part of parts) {
     const { typeUrl } = part;
@@ -49,7 +36,7 @@ export function buildDelta(
       continue;
     }
     for (const r of part.resources) {
-      if (!once(typeUrl, r.name)) continue;
+      if (!once(seen, typeUrl, r.name, rejections)) continue;
       const held = store.get(typeUrl, r.name);
       if (held?.version === r.version) continue;
       let after: ResourceValue;
@@ -68,10 +55,25 @@ export function buildDelta(
       delta.updates.push({ typeUrl, name: r.name, version: r.version, before: held?.value, after });
     }
     for (const name of part.removedResources) {
-      if (!once(typeUrl, name)) continue;
+      if (!once(seen, typeUrl, name, rejections)) continue;
       const held = store.get(typeUrl, name);
       if (held !== undefined) delta.removals.push({ typeUrl, name, before: held.value });
     }
   }
   return rejections.length > 0 ? { ok: false, rejections } : { ok: true, delta };
+}
+
+/** False (and a rejection) when `name` of `typeUrl` was already seen in this revision. */
+function once(seen: Set<string>, typeUrl: string, name: string, rejections: Rejection[]): boolean {
+  const key = resourceKey(typeUrl, name);
+  if (seen.has(key)) {
+    rejections.push({
+      code: 'VALIDATION',
+      message: `${typeUrl} resource "${name}" appears more than once in revision`,
+      resourceNames: [name],
+    });
+    return false;
+  }
+  seen.add(key);
+  return true;
 }

@@ -32,6 +32,7 @@ describe('propagation benchmark', () => {
       'rss_per_agent_kib',
       'max_agents_p99_under_1s',
       'cert_issue_s',
+      'tracker_cpu_ms_per_1000_acks',
     ]) {
       expect(typeof f[key], key).toBe('number');
       expect(Number.isFinite(f[key]), key).toBe(true);
