@@ -195,6 +195,86 @@ static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
 	return 0;
 }
 
+/* ICMP and ICMPv6 headers (linux/icmp.h and icmpv6.h pull in libc headers a BPF build has not). */
+struct icmp_head {
+	__u8 type;
+	__u8 code;
+	__u16 csum;
+	__u32 rest;
+};
+#define ICMP_DEST_UNREACH 3
+#define ICMP_TIME_EXCEEDED 11
+#define ICMP_PARAMETERPROB 12
+#define ICMP6_DEST_UNREACH 1 /* .. 4: packet too big, time exceeded, parameter problem */
+#define ICMP6_PARAM_PROB 4
+
+/*
+ * An ICMP error (destination unreachable, time exceeded, parameter problem;
+ * for IPv6 also packet too big) quotes the header of the packet it is about:
+ * fills `inner` with that packet's addresses, protocol and ports. Returns -1
+ * for any other packet.
+ */
+static __always_inline int parse_icmp_error(struct __sk_buff *skb, struct packet *p,
+					    struct packet *inner)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	struct ethhdr *eth = data;
+	void *l4;
+
+	if ((void *)(eth + 1) > end)
+		return -1;
+	if (p->family == FAMILY_IPV4 && p->proto == IPPROTO_ICMP) {
+		struct iphdr *ip = (void *)(eth + 1);
+		struct icmp_head *ic;
+		struct iphdr *iip;
+
+		if ((void *)(ip + 1) > end || (ip->frag_off & bpf_htons(0x1fff)))
+			return -1;
+		ic = (void *)ip + ip->ihl * 4;
+		if ((void *)(ic + 1) > end)
+			return -1;
+		if (ic->type != ICMP_DEST_UNREACH && ic->type != ICMP_TIME_EXCEEDED &&
+		    ic->type != ICMP_PARAMETERPROB)
+			return -1;
+		iip = (void *)(ic + 1);
+		if ((void *)(iip + 1) > end)
+			return -1;
+		inner->family = FAMILY_IPV4;
+		inner->proto = iip->protocol;
+		__builtin_memcpy(inner->saddr, &iip->saddr, 4);
+		__builtin_memcpy(inner->daddr, &iip->daddr, 4);
+		l4 = (void *)iip + iip->ihl * 4;
+	} else if (p->family == FAMILY_IPV6 && p->proto == IPPROTO_ICMPV6) {
+		struct ipv6hdr *ip6 = (void *)(eth + 1);
+		struct icmp_head *ic6 = (void *)(ip6 + 1);
+		struct ipv6hdr *iip6;
+
+		if ((void *)(ic6 + 1) > end)
+			return -1;
+		if (ic6->type < ICMP6_DEST_UNREACH || ic6->type > ICMP6_PARAM_PROB)
+			return -1;
+		iip6 = (void *)(ic6 + 1);
+		if ((void *)(iip6 + 1) > end)
+			return -1;
+		inner->family = FAMILY_IPV6;
+		inner->proto = iip6->nexthdr;
+		__builtin_memcpy(inner->saddr, &iip6->saddr, 16);
+		__builtin_memcpy(inner->daddr, &iip6->daddr, 16);
+		l4 = iip6 + 1;
+	} else {
+		return -1;
+	}
+	if (inner->proto == IPPROTO_TCP || inner->proto == IPPROTO_UDP) {
+		struct udphdr *uh = l4; /* an ICMP error quotes at least 8 bytes of the L4 header */
+		if ((void *)(uh + 1) > end)
+			return -1;
+		inner->sport = bpf_ntohs(uh->source);
+		inner->dport = bpf_ntohs(uh->dest);
+	}
+	return 0;
+}
+
 static __always_inline void count(__u8 dir, __u8 reason, __u32 bytes)
 {
 	__u32 idx = (__u32)dir * REASON_MAX + reason;
@@ -364,6 +444,27 @@ static __always_inline int judge(struct __sk_buff *skb, __u8 dir)
 		ct->last_ns = bpf_ktime_get_ns();
 		count(dir, REASON_CT_REPLY, skb->len);
 		return TC_ACT_OK;
+	}
+
+	/*
+	 * An ICMP error about a packet of a tracked flow is related to it and passes:
+	 * about a forward packet (the flow was admitted by the other direction's
+	 * policy, as for a reply) or about a reply (admitted by this direction's).
+	 */
+	if (p.proto == IPPROTO_ICMP || p.proto == IPPROTO_ICMPV6) {
+		struct packet in = {};
+		if (parse_icmp_error(skb, &p, &in) == 0) {
+			ct_key_of(&rev, in.saddr, in.daddr, in.sport, in.dport, &in, other);
+			ct = bpf_map_lookup_elem(&conntrack, &rev);
+			if (!ct) {
+				ct_key_of(&rev, in.daddr, in.saddr, in.dport, in.sport, &in, dir);
+				ct = bpf_map_lookup_elem(&conntrack, &rev);
+			}
+			if (ct) {
+				count(dir, REASON_CT_RELATED, skb->len);
+				return TC_ACT_OK;
+			}
+		}
 	}
 
 	cfg = bpf_map_lookup_elem(&config, &zero);

@@ -34,6 +34,7 @@ enum meshplane_reason {
 	REASON_DEFAULT_DENY = 6,  /* dropped: enforced and no entry allows */
 	REASON_NOT_ENDPOINT = 7,  /* forwarded: the local address is no endpoint */
 	REASON_NOT_IP = 8,        /* forwarded: not IPv4/IPv6 (ARP, ...) */
+	REASON_CT_RELATED = 9,    /* forwarded: ICMP error about a packet of a tracked flow */
 	REASON_EVENT_LIMITED = 15, /* an event was not sent: rate limit */
 };
 #define REASON_MAX 16

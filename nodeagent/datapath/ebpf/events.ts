@@ -13,6 +13,7 @@ export const REASONS = {
   6: 'default-denied',
   7: 'not-an-endpoint',
   8: 'not-ip',
+  9: 'conntrack-related',
   15: 'event-rate-limited',
 } as const;
 export type Reason = (typeof REASONS)[keyof typeof REASONS] | 'unknown';
