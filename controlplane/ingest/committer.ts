@@ -28,7 +28,30 @@ export type CommitOutcome =
   | { status: 'committed'; revision: number; allocated: number }
   | { status: 'duplicate'; applied: SourcePosition };
 
-interface Guards {
+export interface CommitItem {
+  event: ChangeSetEvent;
+  position: SourcePosition;
+}
+
+/** One etcd transaction compare: key, then target, operator and value as etcd3's `if` takes them. */
+interface Compare {
+  key: string;
+  compare: ['Mod' | 'Create', '==', number];
+}
+
+interface Prepared {
+  status: 'ready';
+  compares: Compare[];
+  ops: (ReturnType<Etcd3['put']> | ReturnType<Etcd3['delete']>)[];
+  allocated: number;
+}
+
+/** A cluster's state as the first read of a commit sees it, with the revisions the transaction compares. */
+interface ClusterFirstRead {
+  member: Membership | undefined;
+  info: ClusterSpec | undefined;
+  position: SourcePosition | undefined;
+  namespaces: Map<string, Record<string, string>>;
   sequenceMod: number;
   memberMod: number;
 }
@@ -89,57 +112,106 @@ export class ChangeSetCommitter {
    * position moves to the last one.
    */
   async commitMany(
-    items: readonly { event: ChangeSetEvent; position: SourcePosition }[],
+    items: readonly CommitItem[],
     opts: { signal?: AbortSignal } = {},
   ): Promise<CommitOutcome> {
-    const lastItem = items.at(-1);
-    if (!lastItem) throw new MeshError('VALIDATION', 'commitMany: no change sets');
-    const position = lastItem.position;
-    const cluster = lastItem.event.cluster.name;
+    return (await this.commitClusters([items], opts))[0]!;
+  }
+
+  /**
+   * commitMany for several clusters at once (one group per cluster, each as
+   * commitMany takes it), in ONE transaction holding every group's guards:
+   * one etcd revision, so one mesh revision, for what arrived together.
+   * All or nothing: a refusal of any group (not a member, id clash, range
+   * exhausted, invalid) rejects the whole call with nothing written; the
+   * caller commits the groups one by one to find it.
+   */
+  async commitClusters(
+    groups: readonly (readonly CommitItem[])[],
+    opts: { signal?: AbortSignal } = {},
+  ): Promise<CommitOutcome[]> {
+    const clusters = groups.map((items) => {
+      const last = items.at(-1);
+      if (!last) throw new MeshError('VALIDATION', 'commitMany: no change sets');
+      return last.event.cluster.name;
+    });
+    if (new Set(clusters).size !== clusters.length) {
+      throw new MeshError('INTERNAL', 'commitClusters: one group per cluster');
+    }
     for (let attempt = 1; attempt <= this.#maxAttempts; attempt++) {
       opts.signal?.throwIfAborted();
-      const stored = await this.#position(cluster);
-      const fresh = items.filter((i) => !alreadyApplied(stored, i.position));
-      if (fresh.length === 0) return { status: 'duplicate', applied: stored! };
-      const ev = mergeChangeSets(fresh.map((i) => i.event));
-      const { read, guards } = await this.#read(ev);
-      // The transaction compares the position key, so a commit in between fails it.
-      if (JSON.stringify(read.position) !== JSON.stringify(stored)) continue;
-      checkMembership(ev, read.member);
-      const cidrGuards = await this.#allocateCidrIdentities(ev, opts.signal);
-      await this.#serviceIps?.ensure(
-        ev.upserts.filter((o) => o.kind === 'ServiceExport'),
-        opts.signal ? { signal: opts.signal } : {},
-      );
-      const exportsSeen = await this.#recordExportTimes(ev);
-      const { pods, namespaces } = podsToWrite(ev, read);
-      const resolved = await this.#resolveIdentities(ev.cluster, pods, namespaces, opts.signal);
-      const traceparents = fresh.flatMap((i) => (i.event.traceparent ? [i.event.traceparent] : []));
-      const written = traceparents.length > 0 ? { ...position, traceparents } : position;
-      const plan = planChangeSet(this.#layout, exportsSeen, written, read, resolved.pods);
-      let txn = this.#etcd
-        .if(this.#layout.sourceSequence(ev.cluster.name), 'Mod', '==', guards.sequenceMod)
-        .and(this.#layout.member(ev.cluster.name), 'Mod', '==', guards.memberMod);
-      for (const [key, rev] of resolved.guards) txn = txn.and(key, 'Create', '==', rev);
-      for (const [key, rev] of cidrGuards) txn = txn.and(key, 'Create', '==', rev);
-      const res = await txn
-        .then(
-          ...plan.puts.map((p) => this.#etcd.put(p.key).value(p.value)),
-          ...plan.deletes.map((k) => this.#etcd.delete().key(k)),
-        )
-        .commit();
+      // After a failed transaction, cached identities are read again (one may have been collected).
+      const fresh = attempt > 1;
+      const prepared = await Promise.all(groups.map((g) => this.#prepare(g, fresh, opts.signal)));
+      const ready = prepared.filter((p): p is Prepared => p.status === 'ready');
+      if (ready.length === 0) return prepared as CommitOutcome[];
+      // Every ready group has its position and membership compares, so there is a first one.
+      const [head, ...rest] = ready.flatMap((p) => p.compares);
+      let txn = this.#etcd.if(head!.key, ...head!.compare);
+      for (const c of rest) txn = txn.and(c.key, ...c.compare);
+      const res = await txn.then(...ready.flatMap((p) => p.ops)).commit();
       if (res.succeeded) {
-        return {
-          status: 'committed',
-          revision: Number(res.header.revision),
-          allocated: resolved.allocated,
-        };
+        const revision = Number(res.header.revision);
+        return prepared.map((p) =>
+          p.status === 'ready' ? { status: 'committed', revision, allocated: p.allocated } : p,
+        );
       }
     }
     throw new MeshError(
       'CONFLICT',
-      `change sets for cluster ${cluster} lost ${this.#maxAttempts} transaction races in a row`,
+      `change sets for cluster${clusters.length > 1 ? 's' : ''} ${clusters.join(', ')} lost ${this.#maxAttempts} transaction races in a row`,
     );
+  }
+
+  /** Reads, allocates and plans one cluster's group: its compares and writes, or that it is a replay. */
+  async #prepare(
+    items: readonly CommitItem[],
+    freshIdentities: boolean,
+    signal: AbortSignal | undefined,
+  ): Promise<Prepared | { status: 'duplicate'; applied: SourcePosition }> {
+    const position = items.at(-1)!.position;
+    const cluster = items.at(-1)!.event.cluster.name;
+    const first = await this.#readCluster(cluster);
+    const stored = first.position;
+    const fresh = items.filter((i) => !alreadyApplied(stored, i.position));
+    if (fresh.length === 0) return { status: 'duplicate', applied: stored! };
+    const ev = mergeChangeSets(fresh.map((i) => i.event));
+    const read = await this.#readFor(ev, first);
+    checkMembership(ev, read.member);
+    const cidrGuards = await this.#allocateCidrIdentities(ev, signal);
+    await this.#serviceIps?.ensure(
+      ev.upserts.filter((o) => o.kind === 'ServiceExport'),
+      signal ? { signal } : {},
+    );
+    const exportsSeen = await this.#recordExportTimes(ev);
+    const { pods, namespaces } = podsToWrite(ev, read);
+    const resolved = await this.#resolveIdentities(
+      ev.cluster,
+      pods,
+      namespaces,
+      freshIdentities,
+      signal,
+    );
+    const traceparents = fresh.flatMap((i) => (i.event.traceparent ? [i.event.traceparent] : []));
+    const written = traceparents.length > 0 ? { ...position, traceparents } : position;
+    const plan = planChangeSet(this.#layout, exportsSeen, written, read, resolved.pods);
+    // The position's and membership's revisions: a commit or a removal in between fails the transaction.
+    const compares: Compare[] = [
+      { key: this.#layout.sourceSequence(cluster), compare: ['Mod', '==', first.sequenceMod] },
+      { key: this.#layout.member(cluster), compare: ['Mod', '==', first.memberMod] },
+    ];
+    for (const [key, rev] of resolved.guards)
+      compares.push({ key, compare: ['Create', '==', rev] });
+    for (const [key, rev] of cidrGuards) compares.push({ key, compare: ['Create', '==', rev] });
+    return {
+      status: 'ready',
+      compares,
+      ops: [
+        ...plan.puts.map((p) => this.#etcd.put(p.key).value(p.value)),
+        ...plan.deletes.map((k) => this.#etcd.delete().key(k)),
+      ],
+      allocated: resolved.allocated,
+    };
   }
 
   /** CIDR identities for the prefixes the change set's policies name (mesh-wide, created if absent). */
@@ -193,15 +265,11 @@ export class ChangeSetCommitter {
     return { ...ev, upserts };
   }
 
-  async #position(cluster: string): Promise<SourcePosition | undefined> {
-    const v = await this.#etcd.get(this.#layout.sourceSequence(cluster)).string();
-    return v === null ? undefined : (JSON.parse(v) as SourcePosition);
-  }
-
   async #resolveIdentities(
     cluster: ClusterSpec,
     pods: PodObject[],
     namespaces: Map<string, Record<string, string>>,
+    fresh: boolean,
     signal: AbortSignal | undefined,
   ): Promise<{
     pods: { pod: PodObject; identity: number }[];
@@ -230,7 +298,7 @@ export class ChangeSetCommitter {
     const identities = await this.#allocator.allocateMany(
       cluster,
       groups.map((g) => g.labels),
-      signal ? { signal } : {},
+      { ...(signal ? { signal } : {}), fresh },
     );
     identities.forEach((a, i) => {
       if (a.created) allocated += 1;
@@ -240,8 +308,8 @@ export class ChangeSetCommitter {
     return { pods: out, guards, allocated };
   }
 
-  async #read(ev: ChangeSetEvent): Promise<{ read: ClusterReadState; guards: Guards }> {
-    const c = ev.cluster.name;
+  /** What every commit needs of a cluster, in one round trip. */
+  async #readCluster(c: string): Promise<ClusterFirstRead> {
     const L = this.#layout;
     const [member, info, seq, namespaces] = await Promise.all([
       this.#etcd.get(L.member(c)).exec(),
@@ -257,11 +325,33 @@ export class ChangeSetCommitter {
       const ns = JSON.parse(v) as { name: string; labels: Record<string, string> };
       namespaceLabels.set(ns.name, ns.labels);
     }
+    const m = member.kvs[0];
+    const i = info.kvs[0];
+    const s = seq.kvs[0];
+    return {
+      member: m ? (JSON.parse(m.value.toString()) as Membership) : undefined,
+      info: i ? (JSON.parse(i.value.toString()) as ClusterSpec) : undefined,
+      position: s ? (JSON.parse(s.value.toString()) as SourcePosition) : undefined,
+      namespaces: namespaceLabels,
+      sequenceMod: s ? Number(s.mod_revision) : 0,
+      memberMod: m ? Number(m.mod_revision) : 0,
+    };
+  }
+
+  /**
+   * The rest a change set needs, read only when it needs it: stored pods of
+   * namespaces whose labels it changes, and for a full change set every
+   * stored object key (to delete what it does not name). Read after the
+   * first read, so the transaction's position compare covers them too.
+   */
+  async #readFor(ev: ChangeSetEvent, first: ClusterFirstRead): Promise<ClusterReadState> {
+    const c = ev.cluster.name;
+    const L = this.#layout;
     // Namespaces whose labels change: their stored pods need new identities.
     const changed = ev.upserts.filter(
       (o) =>
         o.kind === 'Namespace' &&
-        JSON.stringify(namespaceLabels.get(o.name)) !== JSON.stringify(o.labels),
+        JSON.stringify(first.namespaces.get(o.name)) !== JSON.stringify(o.labels),
     );
     const podsOfChanged: StoredPod[] = [];
     for (const ns of changed) {
@@ -276,22 +366,13 @@ export class ChangeSetCommitter {
       for (const k of await this.#etcd.getAll().prefix(L.objects(c)).keys())
         objectKeys.add(k.slice(L.objects(c).length));
     }
-    const m = member.kvs[0];
-    const i = info.kvs[0];
-    const s = seq.kvs[0];
     return {
-      read: {
-        member: m ? (JSON.parse(m.value.toString()) as Membership) : undefined,
-        info: i ? (JSON.parse(i.value.toString()) as ClusterSpec) : undefined,
-        position: s ? (JSON.parse(s.value.toString()) as SourcePosition) : undefined,
-        namespaces: namespaceLabels,
-        objectKeys,
-        podsOfChangedNamespaces: podsOfChanged,
-      },
-      guards: {
-        sequenceMod: s ? Number(s.mod_revision) : 0,
-        memberMod: m ? Number(m.mod_revision) : 0,
-      },
+      member: first.member,
+      info: first.info,
+      position: first.position,
+      namespaces: first.namespaces,
+      objectKeys,
+      podsOfChangedNamespaces: podsOfChanged,
     };
   }
 }

@@ -13,7 +13,7 @@ import {
   type Logger,
   type SourceHealthEvent,
 } from '../../common/index.js';
-import type { ChangeSetCommitter } from './committer.js';
+import type { ChangeSetCommitter, CommitItem, CommitOutcome } from './committer.js';
 import type { SourceRegistry } from './source-registry.js';
 import { validateChangeSet } from './validate-event.js';
 
@@ -38,8 +38,9 @@ interface Valid {
  * Consumes change sets from JetStream with a durable consumer and commits
  * them to etcd. Only the elected replica runs it (see ControlPlane), so one
  * process sees the stream in order. What has arrived is taken as a batch,
- * folded per cluster (`mergeChangeSets`) and committed in one transaction per
- * cluster, then acknowledged — a crash before the ack replays the batch, and
+ * folded per cluster (`mergeChangeSets`) and committed in one transaction
+ * (every cluster's fold, each with its own guards: one mesh revision per
+ * batch), then acknowledged — a crash before the ack replays the batch, and
  * the source position in etcd makes the replay a no-op. A consumer that was
  * away resumes from its last acknowledged sequence. Malformed or refused
  * change sets are terminated (not retried) and reported on the cluster's
@@ -167,9 +168,47 @@ export class EventConsumer {
       list.push({ msg: m, event: traceparent ? { ...checked.value, traceparent } : checked.value });
       byCluster.set(cluster, list);
     }
-    // Clusters are independent; within one, order is kept by the fold.
+    // Clusters are independent; within one, order is kept by the fold. All
+    // clusters' groups go into one transaction (one mesh revision); if that
+    // fails, each is committed on its own, which finds a refused one and
+    // retries transient failures.
+    if (byCluster.size === 0) return;
+    if (byCluster.size > 1) {
+      const groups = [...byCluster];
+      try {
+        const outs = await this.#committer.commitClusters(
+          groups.map(([, group]) => this.#items(group, epoch)),
+          { signal },
+        );
+        outs.forEach((out, i) => this.#committed(groups[i]![0], groups[i]![1], out));
+        return;
+      } catch (err) {
+        if (signal.aborted) return;
+        this.#log.info('change sets of several clusters not committed together; one by one', {
+          clusters: groups.map(([c]) => c),
+          error: err instanceof Error ? err.message : String(err),
+        });
+      }
+    }
     for (const [cluster, group] of byCluster)
       await this.#commitGroup(cluster, group, epoch, signal);
+  }
+
+  #items(group: readonly Valid[], epoch: string): CommitItem[] {
+    return group.map((g) => ({ event: g.event, position: { epoch, sequence: g.msg.seq } }));
+  }
+
+  #committed(cluster: string, group: readonly Valid[], out: CommitOutcome): void {
+    if (out.status !== 'committed') return;
+    this.#sources.onCommitted(cluster);
+    this.#log.info('change sets committed', {
+      cluster,
+      changeSets: group.length,
+      sequence: group.at(-1)!.msg.seq,
+      revision: out.revision,
+      identitiesAllocated: out.allocated,
+      traceparents: group.flatMap((g) => (g.event.traceparent ? [g.event.traceparent] : [])),
+    });
   }
 
   async #commitGroup(
@@ -180,21 +219,11 @@ export class EventConsumer {
   ): Promise<void> {
     const last = group.at(-1)!.msg;
     try {
-      const out = await this.#committer.commitMany(
-        group.map((g) => ({ event: g.event, position: { epoch, sequence: g.msg.seq } })),
-        { signal },
+      this.#committed(
+        cluster,
+        group,
+        await this.#committer.commitMany(this.#items(group, epoch), { signal }),
       );
-      if (out.status === 'committed') {
-        this.#sources.onCommitted(cluster);
-        this.#log.info('change sets committed', {
-          cluster,
-          changeSets: group.length,
-          sequence: last.seq,
-          revision: out.revision,
-          identitiesAllocated: out.allocated,
-          traceparents: group.flatMap((g) => (g.event.traceparent ? [g.event.traceparent] : [])),
-        });
-      }
     } catch (err) {
       if (isRefusal(err)) {
         if (group.length > 1) {

@@ -1,4 +1,4 @@
-export { ChangeSetCommitter, type CommitOutcome } from './committer.js';
+export { ChangeSetCommitter, type CommitItem, type CommitOutcome } from './committer.js';
 export { EventConsumer, type EventConsumerOptions } from './event-consumer.js';
 export { SourceRegistry, type SourceState } from './source-registry.js';
 export {

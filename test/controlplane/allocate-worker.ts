@@ -1,12 +1,14 @@
 // A stand-in control plane replica for the allocation race test: its own
 // process, its own etcd client (and lease), allocating the given label sets
-// in its own order with some concurrency. Prints {hash: id} as JSON.
+// in its own order with some concurrency — one at a time (`allocate`), or with
+// `many` in batches of 20 through allocateMany (its cache and one-transaction
+// minting). Prints {app: id} as JSON.
 import { Etcd3 } from 'etcd3';
 import { systemClock } from '../../common/index.js';
 import { IdentityAllocator } from '../../controlplane/identity/index.js';
 import { keyLayout } from '../../controlplane/store/index.js';
 
-const [endpoint, countText, seedText] = process.argv.slice(2);
+const [endpoint, countText, seedText, mode] = process.argv.slice(2);
 const count = Number(countText);
 let seed = Number(seedText);
 const random = (): number => {
@@ -28,11 +30,18 @@ await lease.grant();
 const allocator = new IdentityAllocator(etcd, keyLayout(), systemClock, { maxAttempts: 10_000 });
 const out: Record<string, number> = {};
 let next = 0;
+const cluster = { name: mode === 'many' ? 'race-many' : 'race', id: 9 };
 await Promise.all(
-  Array.from({ length: 16 }, async () => {
+  Array.from({ length: mode === 'many' ? 4 : 16 }, async () => {
     while (next < sets.length) {
+      if (mode === 'many') {
+        const batch = sets.slice(next, (next += 20));
+        const got = await allocator.allocateMany(cluster, batch);
+        batch.forEach((labels, i) => (out[labels['k8s:app']] = got[i]!.id));
+        continue;
+      }
       const labels = sets[next++]!;
-      const a = await allocator.allocate({ name: 'race', id: 9 }, labels);
+      const a = await allocator.allocate(cluster, labels);
       out[labels['k8s:app']] = a.id;
     }
   }),

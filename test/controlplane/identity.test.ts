@@ -64,6 +64,30 @@ describe('identity allocation (real etcd)', () => {
     for (const id of Object.values(first)) expect(id >>> 16).toBe(9);
   }, 120_000);
 
+  it('two replica processes racing with allocateMany (cached, one transaction per batch) also hand out one number per set, none twice', async () => {
+    const worker = new URL('./allocate-worker.ts', import.meta.url).pathname;
+    const tsx = import.meta.resolve('tsx');
+    const [a, b] = await Promise.all(
+      [3, 4].map((seed) =>
+        run(
+          process.execPath,
+          ['--import', tsx, worker, infra.etcd.endpoint, '1000', String(seed), 'many'],
+          { maxBuffer: 16 * 1024 * 1024 },
+        ),
+      ),
+    );
+    const first = JSON.parse(a!.stdout) as Record<string, number>;
+    const second = JSON.parse(b!.stdout) as Record<string, number>;
+    expect(Object.keys(first)).toHaveLength(1000);
+    expect(second).toEqual(first);
+    expect(new Set(Object.values(first)).size).toBe(1000);
+    const stored = await etcd
+      .getAll()
+      .prefix(layout.identityById('race-many', 0).replace(/0$/, ''))
+      .keys();
+    expect(stored).toHaveLength(1000);
+  }, 120_000);
+
   it('exhausting a cluster range is a clear error, and released numbers are reused only after the grace period', async () => {
     const allocator = new IdentityAllocator(etcd, layout, clock, { reuseGraceMs: 60_000 });
     const cluster = { name: 'tiny', id: 10 };
