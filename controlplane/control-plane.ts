@@ -15,7 +15,7 @@ import { MeshAdminService, MeshChangeSetsService, type ComponentStatus } from '.
 import { adminService, changeSetService } from './admin/index.js';
 import { EtcdAuditLog } from './audit/index.js';
 import { ChangeSetApplier, natsClusterSources } from './changeset/index.js';
-import { runWhileLeader } from './election/index.js';
+import { INGEST_LEASE_SECONDS, runWhileLeader } from './election/index.js';
 import {
   CidrIdentityAllocator,
   IdentityAllocator,
@@ -70,6 +70,8 @@ export interface ControlPlaneOptions {
   clustersetCidr?: string;
   /** a cluster whose source is silent this long loses its endpoints from every import (default 60 s) */
   sourceLeaseMs?: number;
+  /** the ingest election's etcd lease: how long a dead leader holds up ingestion (default 15 s, see INGEST_LEASE_SECONDS) */
+  ingestLeaseSeconds?: number;
   /** policy map entries per endpoint on nodes whose agent has not announced its capacity (default 16,384) */
   policyMapCapacity?: number;
   /**
@@ -367,8 +369,8 @@ export class ControlPlane {
             ),
           ]);
         },
-        // A short lease: after a crash another replica resumes ingestion within seconds.
-        { ttlSeconds: 5 },
+        // See INGEST_LEASE_SECONDS: kept through CPU starvation; after a crash another replica resumes within it.
+        { ttlSeconds: this.#opts.ingestLeaseSeconds ?? INGEST_LEASE_SECONDS },
       ),
     );
     return { address: this.#address };

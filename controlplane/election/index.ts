@@ -1,1 +1,1 @@
-export { runWhileLeader } from './leader.js';
+export { INGEST_LEASE_SECONDS, runWhileLeader } from './leader.js';
