@@ -42,6 +42,8 @@ export class ClustersetIpAllocator {
   ): Promise<void> {
     const L = this.#layout;
     const unique = [...new Map(services.map((s) => [`${s.namespace}/${s.name}`, s])).values()];
+    // Most change sets export nothing: no etcd round trip on their commit path.
+    if (unique.length === 0) return;
     for (let attempt = 0; attempt < 32; attempt++) {
       opts.signal?.throwIfAborted();
       const [counter, ...found] = await Promise.all([

@@ -46,6 +46,36 @@ export class BucketedMap<V> implements ReadonlyMap<string, V> {
     return new BucketedMap(buckets, this.size + (grew ? 1 : 0));
   }
 
+  /**
+   * Several sets (a value) and deletes (undefined) at once: each touched
+   * bucket is copied once. Returns this map when nothing changed.
+   */
+  withChanges(changes: Iterable<readonly [string, V | undefined]>): BucketedMap<V> {
+    let buckets: ReadonlyMap<string, V>[] | undefined;
+    const copied = new Set<number>();
+    let size = this.size;
+    for (const [key, value] of changes) {
+      const b = this.#bucketOf(key);
+      const current = (buckets ?? this.#buckets)[b]!;
+      if (value === undefined ? !current.has(key) : current.get(key) === value) continue;
+      buckets ??= [...this.#buckets];
+      let bucket = current as Map<string, V>;
+      if (!copied.has(b)) {
+        bucket = new Map(current);
+        buckets[b] = bucket;
+        copied.add(b);
+      }
+      if (value === undefined) {
+        bucket.delete(key);
+        size -= 1;
+      } else {
+        if (!bucket.has(key)) size += 1;
+        bucket.set(key, value);
+      }
+    }
+    return buckets ? new BucketedMap(buckets, size) : this;
+  }
+
   without(key: string): BucketedMap<V> {
     const b = this.#bucketOf(key);
     if (!this.#buckets[b]!.has(key)) return this;

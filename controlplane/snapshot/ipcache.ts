@@ -1,5 +1,5 @@
 import { TYPE_IPCACHE } from '../../proto/index.js';
-import { encodeResource, type EncodedResource } from '../../common/index.js';
+import { encodeResource, resourceKey, type EncodedResource } from '../../common/index.js';
 
 /** FNV-1a over the prefix text: cheap, stable across processes. */
 export function shardOf(prefix: string, shards: number): number {
@@ -15,6 +15,14 @@ export function hostPrefix(ip: string): string {
   return ip.includes(':') ? `${ip}/128` : `${ip}/32`;
 }
 
+/**
+ * An endpoint change re-encodes its whole shard, so the cost per change is
+ * the shard's size: 60,000 endpoints in 1,024 shards is ~60 entries a shard
+ * (with 256 shards, ~235 entries were re-encoded per changed pod IP).
+ * More shards cost each node a few bytes per non-empty shard it holds.
+ */
+export const DEFAULT_IPCACHE_SHARDS = 1024;
+
 export function ipcacheResourceName(shard: number): string {
   return `ipcache/${shard}`;
 }
@@ -29,8 +37,10 @@ export class ShardedIpcache {
   readonly #entries: Map<string, number>[];
   readonly #encoded: (EncodedResource | undefined)[];
   readonly #dirty = new Set<number>();
+  /** resource key -> encoded shard, non-empty shards only; replaced (never mutated) by a flush that changes it */
+  #published: ReadonlyMap<string, EncodedResource> = new Map();
 
-  constructor(shards = 256) {
+  constructor(shards = DEFAULT_IPCACHE_SHARDS) {
     this.shards = shards;
     this.#entries = Array.from({ length: shards }, () => new Map<string, number>());
     this.#encoded = Array.from({ length: shards }, () => undefined);
@@ -60,10 +70,13 @@ export class ShardedIpcache {
   /** Re-encodes dirty shards; returns those whose version changed. */
   flush(): EncodedResource[] {
     const changed: EncodedResource[] = [];
+    const changedShards: number[] = [];
     for (const s of [...this.#dirty].sort((a, b) => a - b)) {
-      const entries = [...this.#entries[s]!.entries()]
-        .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-        .map(([prefix, identity]) => ({ prefix, identity }));
+      const shard = this.#entries[s]!;
+      // The default sort orders strings by UTF-16 code units, as `<` does, without a JS comparator.
+      const entries = [...shard.keys()]
+        .sort()
+        .map((prefix) => ({ prefix, identity: shard.get(prefix)! }));
       const next = encodeResource(ipcacheResourceName(s), {
         typeUrl: TYPE_IPCACHE,
         value: { shard: s, entries },
@@ -71,16 +84,26 @@ export class ShardedIpcache {
       if (next.version !== this.#encoded[s]?.version) {
         this.#encoded[s] = next;
         changed.push(next);
+        changedShards.push(s);
       }
     }
     this.#dirty.clear();
+    if (changedShards.length > 0) {
+      // Copy-on-write: snapshots already published keep the map they hold.
+      const next = new Map(this.#published);
+      for (const s of changedShards) {
+        const r = this.#encoded[s]!;
+        const key = resourceKey(r.typeUrl, r.name);
+        if (this.#entries[s]!.size > 0) next.set(key, r);
+        else next.delete(key); // an emptied shard leaves the nodes
+      }
+      this.#published = next;
+    }
     return changed;
   }
 
-  /** Current encoded shards that hold entries (call flush() first); an emptied shard leaves the nodes. */
-  resources(): EncodedResource[] {
-    return this.#encoded.filter(
-      (r, s): r is EncodedResource => r !== undefined && this.#entries[s]!.size > 0,
-    );
+  /** The encoded shards that hold entries, by resource key, as of the last flush. Immutable. */
+  get published(): ReadonlyMap<string, EncodedResource> {
+    return this.#published;
   }
 }

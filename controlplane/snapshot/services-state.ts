@@ -6,6 +6,7 @@ import {
   type ServiceObject,
 } from '../../common/index.js';
 import { TYPE_SERVICE } from '../../proto/index.js';
+import { BucketedMap } from './bucketed-map.js';
 import type { MeshModel, ModelChange } from '../model/index.js';
 import {
   PodIndex,
@@ -66,7 +67,7 @@ export class ServicesState {
   readonly #imports = new Map<string, ServiceImportView>();
   readonly #exports = new Map<string, ExportStatus[]>();
   readonly #encoded = new Map<string, EncodedResource>();
-  #byCluster = new Map<string, ReadonlyMap<string, EncodedResource>>();
+  #byCluster = new Map<string, BucketedMap<EncodedResource>>();
   #derived: DerivedServices | undefined;
   #initialized = false;
 
@@ -161,20 +162,20 @@ export class ServicesState {
         if (had?.version !== newR?.version) stage(c, rkey, newR);
       }
     }
-    // Copy-on-write per cluster: snapshots already published keep their map.
+    // Copy-on-write per cluster (and per bucket within it): snapshots
+    // already published keep their map, and a change copies only the
+    // buckets it touches, not the cluster's 2,000 imports.
     const next = new Map(this.#byCluster);
-    for (const c of this.#clusters.map((x) => x.name)) if (!next.has(c)) next.set(c, EMPTY);
+    const members = new Set(this.#clusters.map((x) => x.name));
+    for (const c of members) if (!next.has(c)) next.set(c, EMPTY);
     for (const c of [...next.keys()])
-      if (!this.#clusters.some((x) => x.name === c)) {
+      if (!members.has(c)) {
         next.delete(c);
         touchedClusters.add(c);
       }
     for (const [c, changes] of updates) {
-      const map = new Map(next.get(c) ?? EMPTY);
-      for (const [k, r] of changes) {
-        if (r) map.set(k, r);
-        else map.delete(k);
-      }
+      const map = (next.get(c) ?? EMPTY).withChanges(changes);
+      if (map === next.get(c)) continue;
       next.set(c, map);
       touchedClusters.add(c);
     }
@@ -213,7 +214,7 @@ export class ServicesState {
   }
 }
 
-const EMPTY: ReadonlyMap<string, EncodedResource> = new Map();
+const EMPTY = BucketedMap.empty<EncodedResource>(256);
 
 /**
  * A cluster's Services by one label of their selector, so a changed pod is

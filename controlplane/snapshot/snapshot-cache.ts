@@ -10,7 +10,7 @@ import {
 import { BucketedMap } from './bucketed-map.js';
 import { PolicyState } from './policy-state.js';
 import { ServicesState } from './services-state.js';
-import { hostPrefix, ShardedIpcache } from './ipcache.js';
+import { DEFAULT_IPCACHE_SHARDS, hostPrefix, ShardedIpcache } from './ipcache.js';
 import { NodeSnapshot, nodeKey } from './node-snapshot.js';
 import { TYPE_ENDPOINT } from '../../proto/index.js';
 import { DEFAULT_CAPACITY } from '../policy/index.js';
@@ -69,7 +69,7 @@ export class SnapshotCache {
   readonly #ipConflicts = new Map<string, [string, string]>();
 
   constructor(opts: SnapshotCacheOptions = {}) {
-    this.#ipcache = new ShardedIpcache(opts.ipcacheShards ?? 256);
+    this.#ipcache = new ShardedIpcache(opts.ipcacheShards ?? DEFAULT_IPCACHE_SHARDS);
     this.#defaultCapacity = opts.policyCapacity ?? DEFAULT_CAPACITY;
   }
 
@@ -189,7 +189,7 @@ export class SnapshotCache {
       change.objects > 0 || change.pods.size > 0 || change.clusters.size > 0
         ? this.#services.update(model, change)
         : new Set<string>();
-    if (shardsChanged) this.#shared = this.#sharedResources();
+    if (shardsChanged) this.#shared = this.#ipcache.published;
 
     // The node set follows the clusters' node lists.
     const wanted = new Set<string>();
@@ -231,12 +231,6 @@ export class SnapshotCache {
     };
     for (const l of this.#listeners) l(rev);
     return rev;
-  }
-
-  #sharedResources(): Map<string, EncodedResource> {
-    const shared = new Map<string, EncodedResource>();
-    for (const r of this.#ipcache.resources()) shared.set(resourceKey(r.typeUrl, r.name), r);
-    return shared;
   }
 
   #addPod(pod: StoredPod): void {
