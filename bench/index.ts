@@ -18,6 +18,7 @@ export {
   type ServicesBenchOptions,
   type ServicesBenchResult,
 } from './services.js';
+export { runServicesReplay } from './services-replay.js';
 export {
   DEFAULT_SERVICES_SHAPE,
   generateServicesWorkload,

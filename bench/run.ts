@@ -8,6 +8,7 @@ import { identityChurnBench } from './identity-churn.js';
 import { policyCompileBench } from './policy-compile.js';
 import { propagationBench } from './propagation.js';
 import { servicesBench } from './services.js';
+import { servicesReplayBench } from './services-replay.js';
 
 const benches: Record<string, (json: boolean, argv: readonly string[]) => Promise<void>> = {
   dashboard: dashboardBench,
@@ -17,6 +18,7 @@ const benches: Record<string, (json: boolean, argv: readonly string[]) => Promis
   'policy-compile': policyCompileBench,
   propagation: propagationBench,
   services: servicesBench,
+  'services-replay': servicesReplayBench,
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- services [--json] [--services N] [--rate E] [--seed S] [--timeout S]`
+ * `npm run bench -- services [--json] [--services N] [--rate E] [--seed S] [--timeout S] [--record FILE]`
  *
  * ServiceExport → ServiceImport under endpoint churn. Real etcd and NATS
  * (launcher), an in-process control plane, 3 clusters joined through the
@@ -26,6 +26,7 @@ import { startInfra, type Infra } from '../launcher/index.js';
 import { MeshAdminClient, type JoinClusterResponse } from '../proto/index.js';
 import { spawnTsx, type Child } from './lib/child.js';
 import { deadline, quietLogger, unary, until } from './lib/harness-helpers.js';
+import { recordMeshHistory } from './lib/mesh-recording.js';
 import { processCpuSeconds, processRunQueueSeconds } from './lib/proc-cpu.js';
 import {
   DEFAULT_SERVICES_SHAPE,
@@ -47,6 +48,8 @@ export interface ServicesBenchOptions {
   seed?: number;
   /** the whole run, setup and teardown excluded (default 120 s + 20 ms per service) */
   timeoutMs?: number;
+  /** write the mesh-state etcd history to this file at the end, for `services-replay` */
+  record?: string;
   /** progress lines (default: none) */
   log?: (line: string) => void;
   signal?: AbortSignal;
@@ -246,6 +249,7 @@ export async function runServicesBench(
     };
     const loadBefore = loadavg()[0]!;
     const revisionsBefore = revisions;
+    const churnAfterRevision = cache.latest.revision;
     phase = 'churn';
     lastDerived = cache.services.derived;
     log(
@@ -309,6 +313,15 @@ export async function runServicesBench(
       toUpdate.push(p.doneAt - (p.committedAt ?? p.doneAt));
       firstPublish = Math.min(firstPublish, at);
       lastDone = Math.max(lastDone, p.doneAt);
+    }
+    if (opts.record !== undefined) {
+      const n = await recordMeshHistory(
+        infra.etcd.endpoint,
+        opts.record,
+        { bench: 'services', measuredAfter: churnAfterRevision, measuredEndpoints: all.length },
+        { signal },
+      );
+      log(`recorded ${n} etcd revisions into ${opts.record}`);
     }
     const finalImports = cache.services.derived.imports;
     const churnS = (lastDone - firstPublish) / 1000;
@@ -383,7 +396,12 @@ async function storedTimes(
 
 /** The runner's entry: parses its options, prints figures (JSON on the last line with --json). */
 export async function servicesBench(json: boolean, argv: readonly string[]): Promise<void> {
-  const { services, rate, seed, timeout } = numericOptions(argv, [
+  const at = argv.indexOf('--record');
+  const record = at >= 0 ? argv[at + 1] : undefined;
+  if (at >= 0 && (record === undefined || record.startsWith('--')))
+    throw new Error('--record needs a file name');
+  const numeric = at >= 0 ? [...argv.slice(0, at), ...argv.slice(at + 2)] : argv;
+  const { services, rate, seed, timeout } = numericOptions(numeric, [
     'services',
     'rate',
     'seed',
@@ -396,6 +414,7 @@ export async function servicesBench(json: boolean, argv: readonly string[]): Pro
       ...(rate !== undefined ? { rate } : {}),
       ...(seed !== undefined ? { seed: Math.round(seed) } : {}),
       ...(timeout !== undefined ? { timeoutMs: timeout * 1000 } : {}),
+      ...(record !== undefined ? { record } : {}),
       log: (line) => process.stderr.write(`${line}\n`),
       signal: interrupt.signal,
     });

@@ -1,16 +1,23 @@
 // Smoke test of the services benchmark at a tiny scale, so it cannot rot: the
 // whole path runs (real etcd, NATS, control plane, the churn publisher
 // process) and every figure is a well-formed number.
-import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import {
   DEFAULT_SERVICES_SHAPE,
   generateServicesWorkload,
   runServicesBench,
+  runServicesReplay,
 } from '../../bench/index.js';
+import { tempDir } from '../harness/index.js';
 
 describe('services benchmark', () => {
-  it('churns 10% of 20 services × 3 clusters × 10 endpoints and reports well-formed figures', async () => {
-    const result = await runServicesBench({ services: 20, timeoutMs: 60_000 });
+  it('churns 10% of 20 services × 3 clusters × 10 endpoints, reports well-formed figures, and its recording replays', async () => {
+    const dir = await tempDir('bench-services-');
+    const record = join(dir.path, 'history.jsonl');
+    // Removed at the end, also when the run fails.
+    onTestFinished(() => dir.cleanup());
+    const result = await runServicesBench({ services: 20, timeoutMs: 60_000, record });
     const f = result.figures;
     for (const key of [
       'import_p50_ms',
@@ -33,6 +40,11 @@ describe('services benchmark', () => {
       bench: 'services',
       figures: f,
     });
+    // The snapshot side replayed on what the run committed: the churn is measured.
+    const replay = await runServicesReplay(record, 1);
+    expect(replay.replay_revisions).toBeGreaterThan(0);
+    expect(replay.replay_mesh_revisions).toBeGreaterThan(0);
+    expect(replay.replay_update_cpu_ms).toBeGreaterThan(0);
   }, 120_000);
 
   it('generates the same workload from the same seed; churn keeps labels and changes name and IP', () => {
