@@ -173,10 +173,19 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
     const synced = await cp.memory();
     figures.rss_per_agent_kib = round((synced.rss - idle.rss) / 1024 / shape.agents, 1);
     figures.heap_per_agent_kib = round((synced.heapUsed - idle.heapUsed) / 1024 / shape.agents, 1);
+    // RSS = the V8 heap's committed pages (heapTotal: live objects plus room
+    // V8 keeps) + native memory (TLS, HTTP/2, malloc): which one grew.
+    const native = (m: { rss: number; heapTotal: number }): number => m.rss - m.heapTotal;
+    figures.heap_committed_per_agent_kib = round(
+      (synced.heapTotal - idle.heapTotal) / 1024 / shape.agents,
+      1,
+    );
+    figures.native_per_agent_kib = round((native(synced) - native(idle)) / 1024 / shape.agents, 1);
     figures.controlplane_fds = synced.fds;
     log(
       `control plane with ${shape.agents} agents: RSS ${mib(synced.rss)} MiB (${figures.rss_per_agent_kib} KiB/agent), ` +
-        `heap ${mib(synced.heapUsed)} MiB (${figures.heap_per_agent_kib} KiB/agent), ${synced.fds} fds`,
+        `heap ${mib(synced.heapUsed)} MiB (${figures.heap_per_agent_kib} KiB/agent; committed ` +
+        `${figures.heap_committed_per_agent_kib} KiB/agent), native ${figures.native_per_agent_kib} KiB/agent, ${synced.fds} fds`,
     );
 
     const ctx: ScenarioContext = { mesh, shape, clusters, nextPod: 0, signal, log };
@@ -228,7 +237,9 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
       `(b) ${shape.pctNodes} nodes: p50 ${figures.one_pct_p50_ms} ms, p99 ${figures.one_pct_p99_ms} ms`,
     );
 
+    const burstBefore = (await mesh.skew()).revision;
     const burst = await burstScenario(ctx, 100, 1_000);
+    await split('burst', burstBefore, shape.agents);
     figures.burst_converge_ms = burst.convergeMs;
     figures.burst_etcd_revisions = burst.etcdRevisions;
     figures.burst_publish_ms = round(burst.publishMs);
@@ -292,10 +303,17 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
   }
 }
 
+interface MemoryReport {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  fds: number;
+}
+
 interface ControlPlaneChild {
   child: Child;
   address: string;
-  memory(): Promise<{ rss: number; heapUsed: number; fds: number }>;
+  memory(): Promise<MemoryReport>;
   /** the tracker's hooks so far: ACKs handled and CPU µs spent (bench/lib/tracker-meter.ts) */
   trackerCost(): Promise<{ acks: number; cpuUs: number }>;
 }
@@ -318,7 +336,7 @@ async function startControlPlane(
     );
   let onReady!: (address: string) => void;
   const ready = new Promise<string>((r) => (onReady = r));
-  const memoryWaiters: ((m: { rss: number; heapUsed: number; fds: number }) => void)[] = [];
+  const memoryWaiters: ((m: MemoryReport) => void)[] = [];
   const trackerWaiters: ((c: { acks: number; cpuUs: number }) => void)[] = [];
   const child = spawnTsx(
     CP_SCRIPT,
@@ -344,6 +362,7 @@ async function startControlPlane(
           address?: string;
           rss: number;
           heapUsed: number;
+          heapTotal: number;
           fds: number;
           acks: number;
           cpuUs: number;
@@ -444,8 +463,10 @@ export async function propagationBench(json: boolean, argv: readonly string[]): 
       `      tracker CPU ${f.tracker_cpu_ms_per_1000_acks} ms per 1,000 ACKs (its hooks, in the control plane)`,
       `  (b) change on ${f.one_pct_nodes} nodes       p50 ${f.one_pct_p50_ms} ms, p99 ${f.one_pct_p99_ms} ms`,
       `      mean split: queue ${f.one_pct_queue_ms} ms, transfer ${f.one_pct_transfer_ms} ms, apply ${f.one_pct_apply_ms} ms`,
-      `  (c) 100 changes in 1 s      last commit → last ACK ${f.burst_converge_ms} ms`,
-      `  RSS per agent               ${f.rss_per_agent_kib} KiB (heap ${f.heap_per_agent_kib} KiB; after GC)`,
+      `  (c) 100 changes in 1 s      last commit → last ACK ${f.burst_converge_ms} ms (${f.burst_etcd_revisions} etcd revisions)`,
+      `      mean split: queue ${f.burst_queue_ms} ms, transfer ${f.burst_transfer_ms} ms, apply ${f.burst_apply_ms} ms`,
+      `  RSS per agent               ${f.rss_per_agent_kib} KiB (after GC: V8 heap ${f.heap_per_agent_kib} KiB live, ` +
+        `${f.heap_committed_per_agent_kib} KiB committed; native ${f.native_per_agent_kib} KiB)`,
       `  max agents, (a) p99 < 1 s   ${f.max_agents_p99_under_1s} (search stopped: ${result.searchStop}; fd limit ${f.fd_limit})`,
       `  certificates                ${f.cert_issue_s} s for ${s.agents + 2} (openssl CLI)`,
       `  (machine load average ${f.machine_load_1m}, 2 cores shared with agents, etcd, NATS)`,

@@ -5,7 +5,7 @@
 // {"event":"ready","address":"127.0.0.1:PORT"} when serving. Each line
 // "memory" on stdin is answered with one JSON line on stdout, after two full
 // garbage collections (needs --expose-gc): {"event":"memory","rss":B,
-// "heapUsed":B,"external":B,"fds":N} (fds: open file descriptors, i.e. the
+// "heapUsed":B,"heapTotal":B,"external":B,"fds":N} (fds: open file descriptors, i.e. the
 // agents' connections). Each line "tracker" is answered with the tracker's
 // cost so far (bench/lib/tracker-meter.ts): {"event":"tracker","acks":N,
 // "cpuUs":U}. SIGTERM stops it.
@@ -37,7 +37,14 @@ async function memory(): Promise<Record<string, number>> {
   }
   const m = process.memoryUsage();
   const fds = (await readdir('/proc/self/fd').catch(() => [])).length;
-  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external, fds, gc: gc ? 1 : 0 };
+  return {
+    rss: m.rss,
+    heapUsed: m.heapUsed,
+    heapTotal: m.heapTotal,
+    external: m.external,
+    fds,
+    gc: gc ? 1 : 0,
+  };
 }
 
 async function main(): Promise<number> {

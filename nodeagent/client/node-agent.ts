@@ -77,9 +77,13 @@ export interface VerificationResult {
 }
 
 const DEFAULT_CHANNEL_OPTIONS: ChannelOptions = {
-  // Notice a vanished control plane without waiting for TCP timeouts.
+  // Notice a vanished control plane without waiting for TCP timeouts. The
+  // ping may wait 20 s for its answer (gRPC's default): an event loop
+  // starved for 10 s (a loaded agent or control plane) must not tear down a
+  // healthy stream, since a fleet reconnecting at once costs far more than
+  // noticing a dead control plane 10 s later.
   'grpc.keepalive_time_ms': 30_000,
-  'grpc.keepalive_timeout_ms': 10_000,
+  'grpc.keepalive_timeout_ms': 20_000,
   // A full ipcache part (hundreds of thousands of prefixes) exceeds the 4 MiB default.
   'grpc.max_receive_message_length': 256 * 1024 * 1024,
   // One long-lived stream: the agent reconnects and resumes by itself, so
