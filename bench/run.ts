@@ -9,6 +9,7 @@ import { policyCompileBench } from './policy-compile.js';
 import { propagationBench } from './propagation.js';
 import { servicesBench } from './services.js';
 import { servicesReplayBench } from './services-replay.js';
+import { trackerBench } from './tracker.js';
 
 const benches: Record<string, (json: boolean, argv: readonly string[]) => Promise<void>> = {
   dashboard: dashboardBench,
@@ -19,6 +20,7 @@ const benches: Record<string, (json: boolean, argv: readonly string[]) => Promis
   propagation: propagationBench,
   services: servicesBench,
   'services-replay': servicesReplayBench,
+  tracker: trackerBench,
 };
 
 const [name, ...rest] = process.argv.slice(2);

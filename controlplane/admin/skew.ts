@@ -75,18 +75,22 @@ export function buildSkew(tracker: Tracker, now: number): SkewResponse {
 const DEFAULT_WAIT_MS = 60_000;
 const MAX_WAIT_MS = 600_000;
 
+/** The newest mesh revision at or below etcd revision R: the node states that reflect R are its. */
+function targetOf(d: SkewDeps, revision: number): number {
+  return d.tracker.meshRevisionAtOrBelow(revision) ?? Math.min(revision, d.tracker.latestRevision);
+}
+
+/** Cheap: the tracker keeps counts per synced revision, so this scans no nodes. */
+function isSynced(d: SkewDeps, revision: number): boolean {
+  return d.observedRevision() >= revision && d.tracker.countBehind(targetOf(d, revision)) === 0;
+}
+
 function waitState(d: SkewDeps, revision: number): WaitResponse {
   const observed = d.observedRevision();
-  // The node states that reflect etcd revision R are those of the newest mesh revision at or below it.
-  const target =
-    d.tracker.meshRevisionAtOrBelow(revision) ?? Math.min(revision, d.tracker.latestRevision);
+  const target = targetOf(d, revision);
   const laggards = d.tracker
-    .clusters()
-    .flatMap((c) =>
-      c.nodes
-        .filter((n) => n.syncedRevision < target)
-        .map((n) => ({ cluster: c.name, node: nodeStatus(n) })),
-    );
+    .nodesBehind(target)
+    .map((n) => ({ cluster: n.cluster, node: nodeStatus(n) }));
   return {
     synced: observed >= revision && laggards.length === 0,
     revision: target,
@@ -115,8 +119,8 @@ export async function waitForRevision(
   const off = d.tracker.subscribe(() => wake?.());
   try {
     for (;;) {
-      const state = waitState(d, req.revision);
-      if (state.synced || signal.aborted) return state;
+      // Woken by every tracker event: only a count per wake, the report once at the end.
+      if (isSynced(d, req.revision) || signal.aborted) return waitState(d, req.revision);
       await Promise.race([
         new Promise<void>((resolve) => (wake = resolve)),
         sleep(250, signal).catch(() => undefined),

@@ -1,7 +1,6 @@
 import type { Attributes, Meter } from '@opentelemetry/api';
 import { LATENCY_BUCKETS_S } from '../../common/telemetry/index.js';
 import { NODE_STATES } from './node-state.js';
-import { clusterSkew } from './skew.js';
 import type { Tracker } from './tracker.js';
 
 /**
@@ -133,17 +132,19 @@ export function registerPropagationMetrics(
     : undefined;
   if (nodeSynced && nodeLag && nodeState) gauges.push(nodeSynced, nodeLag, nodeState);
 
-  // One pass over the nodes per collection, not one per gauge.
+  // The tracker keeps per-cluster counts: a collection reads them, it scans
+  // nodes only for the opt-in per-node series.
   const collect: Parameters<Meter['addBatchObservableCallback']>[0] = (r) => {
     const rev = tracker.latestRevision;
-    for (const c of tracker.clusters()) {
-      const s = clusterSkew(c.name, c.nodes, rev);
+    for (const c of tracker.clusterCounts()) {
       for (const state of NODE_STATES)
-        r.observe(nodes, s.states[state], { cluster: c.name, state });
-      r.observe(oldest, s.ageMs / 1000, { cluster: c.name });
+        r.observe(nodes, c.states[state], { cluster: c.name, state });
+      r.observe(oldest, c.ageMs / 1000, { cluster: c.name });
       r.observe(latest, rev, { cluster: c.name });
-      r.observe(synced, s.syncedRevision, { cluster: c.name });
-      if (nodeSynced && nodeLag && nodeState) {
+      r.observe(synced, c.syncedRevision, { cluster: c.name });
+    }
+    if (nodeSynced && nodeLag && nodeState) {
+      for (const c of tracker.clusters()) {
         for (const n of c.nodes) {
           const a = { cluster: c.name, node: n.name };
           r.observe(nodeSynced, n.syncedRevision, a);

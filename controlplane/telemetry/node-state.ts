@@ -89,29 +89,46 @@ export interface NodeView {
   digest: string;
 }
 
+/** The node's state at `latestRevision` (see DESIGN.md); independent of the clock. */
+export function stateOf(f: NodeFacts, latestRevision: number): NodeStateName {
+  if (!f.connected) return 'disconnected';
+  if (f.nack) return 'nacked';
+  if (f.divergence) return 'diverged';
+  return f.syncedRevision >= latestRevision ? 'in-sync' : 'pending';
+}
+
 export function viewOf(f: NodeFacts, latestRevision: number, now: number): NodeView {
-  const base = {
+  const state = stateOf(f, latestRevision);
+  const lagMs = state !== 'in-sync' && f.pendingSince > 0 ? Math.max(0, now - f.pendingSince) : 0;
+  const view = {
     cluster: f.cluster,
     name: f.node,
+    state,
     ackedRevision: f.ackedRevision,
     syncedRevision: f.syncedRevision,
+    lagMs,
+    since: 0,
+    error: '',
     digest: f.digest,
   };
-  const lagMs = f.pendingSince > 0 ? Math.max(0, now - f.pendingSince) : 0;
-  if (!f.connected) {
-    return { ...base, state: 'disconnected', lagMs, since: f.connectionChangedAt, error: '' };
+  switch (state) {
+    case 'disconnected':
+      view.since = f.connectionChangedAt;
+      break;
+    case 'nacked':
+      view.since = f.nack!.at;
+      view.error = f.nack!.message;
+      break;
+    case 'diverged':
+      view.since = f.divergence!.at;
+      view.error = `datapath digest ${f.divergence!.reported} differs from expected ${f.divergence!.expected}`;
+      break;
+    case 'in-sync':
+      view.since = f.inSyncSince;
+      break;
+    case 'pending':
+      view.since = f.pendingSince;
+      break;
   }
-  if (f.nack) return { ...base, state: 'nacked', lagMs, since: f.nack.at, error: f.nack.message };
-  if (f.divergence) {
-    return {
-      ...base,
-      state: 'diverged',
-      lagMs,
-      since: f.divergence.at,
-      error: `datapath digest ${f.divergence.reported} differs from expected ${f.divergence.expected}`,
-    };
-  }
-  if (f.syncedRevision >= latestRevision)
-    return { ...base, state: 'in-sync', lagMs: 0, since: f.inSyncSince, error: '' };
-  return { ...base, state: 'pending', lagMs, since: f.pendingSince, error: '' };
+  return view;
 }

@@ -1,5 +1,6 @@
 import type { Moments } from './latency.js';
-import { NODE_STATES, type NodeStateName, type NodeView } from './node-state.js';
+import type { ClusterCounts } from './cluster-nodes.js';
+import type { NodeStateName, NodeView } from './node-state.js';
 import type { RevisionRecord } from './revision-window.js';
 
 /** Mean and maximum of one part of the latency split over the ACKs covering a revision. */
@@ -115,27 +116,14 @@ export function summarizeRevision(
   };
 }
 
-/** Per-cluster skew from the nodes' views at the latest revision. */
-export function clusterSkew(name: string, nodes: NodeView[], latestRevision: number): ClusterSkew {
-  const states = Object.fromEntries(NODE_STATES.map((s) => [s, 0])) as Record<
-    NodeStateName,
-    number
-  >;
-  let pending = 0;
-  let ageMs = 0;
-  let syncedRevision = Number.POSITIVE_INFINITY;
-  for (const n of nodes) {
-    states[n.state] += 1;
-    if (n.syncedRevision < latestRevision) pending += 1;
-    if (n.lagMs > ageMs) ageMs = n.lagMs;
-    if (n.syncedRevision < syncedRevision) syncedRevision = n.syncedRevision;
-  }
+/** A cluster's skew from its kept counts and its nodes' views. */
+export function clusterSkew(counts: ClusterCounts, nodes: NodeView[]): ClusterSkew {
   return {
-    name,
-    pending,
-    ageMs,
-    syncedRevision: Number.isFinite(syncedRevision) ? syncedRevision : latestRevision,
-    states,
+    name: counts.name,
+    pending: counts.pending,
+    ageMs: counts.ageMs,
+    syncedRevision: counts.syncedRevision,
+    states: { ...counts.states },
     nodes,
   };
 }

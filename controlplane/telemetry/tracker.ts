@@ -8,6 +8,7 @@ import type {
   VerificationInfo,
   XdsCallbacks,
 } from '../xds/index.js';
+import { ClusterNodes, type ClusterCounts } from './cluster-nodes.js';
 import { splitLatency, type LatencySplit } from './latency.js';
 import {
   newNodeFacts,
@@ -47,8 +48,8 @@ export interface NodeDetail extends NodeView {
 export class Tracker implements XdsCallbacks {
   readonly #clock: Clock;
   readonly #nodes = new Map<string, NodeFacts>();
-  /** cluster -> its nodes in the mesh (for per-cluster counts without a scan) */
-  readonly #clusterSizes = new Map<string, number>();
+  /** cluster -> its nodes in the mesh, with counts kept as they change (reads never scan nodes) */
+  readonly #clusters = new Map<string, ClusterNodes>();
   readonly #window: RevisionWindow;
   readonly #listeners = new Set<(e: TrackerEvent) => void>();
   /** streams of nodes not (yet) in the mesh: key -> when they opened */
@@ -92,6 +93,24 @@ export class Tracker implements XdsCallbacks {
     return this.#nodes.get(this.#key(cluster, node));
   }
 
+  #cluster(name: string): ClusterNodes {
+    let c = this.#clusters.get(name);
+    if (!c) {
+      c = new ClusterNodes(name);
+      this.#clusters.set(name, c);
+    }
+    return c;
+  }
+
+  #size(cluster: string): number {
+    return this.#clusters.get(cluster)?.size ?? 0;
+  }
+
+  /** Takes a node's changed facts into its cluster's counts. */
+  #recount(f: NodeFacts): void {
+    this.#clusters.get(f.cluster)?.recount(f, this.#latest);
+  }
+
   #setSynced(f: NodeFacts, to: number): void {
     if (to === f.syncedRevision) return;
     this.#window.moveSynced(f.cluster, f.syncedRevision, to);
@@ -114,7 +133,7 @@ export class Tracker implements XdsCallbacks {
       const f = this.#nodes.get(key);
       if (!f) continue;
       this.#window.moveSynced(f.cluster, f.syncedRevision, undefined);
-      this.#clusterSizes.set(f.cluster, (this.#clusterSizes.get(f.cluster) ?? 1) - 1);
+      this.#clusters.get(f.cluster)?.remove(f);
       this.#nodes.delete(key);
     }
     const affectedKeys = new Set(rev.affected);
@@ -137,7 +156,7 @@ export class Tracker implements XdsCallbacks {
           this.#openUnknown.delete(key);
         }
         this.#nodes.set(key, f);
-        this.#clusterSizes.set(cluster, (this.#clusterSizes.get(cluster) ?? 0) + 1);
+        this.#cluster(cluster).add(f, rev.revision);
       }
       if (affectedKeys.has(key)) {
         affected.set(cluster, (affected.get(cluster) ?? 0) + 1);
@@ -148,9 +167,11 @@ export class Tracker implements XdsCallbacks {
       } else if (f.syncedRevision === previous && f.pendingSince === 0) {
         this.#setSynced(f, rev.revision);
       }
+      // Every node: the latest revision moved, so its state may have.
+      this.#recount(f);
     }
-    for (const [cluster, size] of this.#clusterSizes) {
-      const lagging = size - (record.syncedExactly.get(cluster) ?? 0);
+    for (const [cluster, nodes] of this.#clusters) {
+      const lagging = nodes.size - (record.syncedExactly.get(cluster) ?? 0);
       if (lagging > 0) record.target.set(cluster, lagging);
       else if (affected.has(cluster)) record.convergedAt.set(cluster, rev.commitTime);
     }
@@ -174,6 +195,7 @@ export class Tracker implements XdsCallbacks {
     }
     f.connected = true;
     f.connectionChangedAt = this.#clock.now();
+    this.#recount(f);
     this.#emit({ type: 'connection', cluster: n.cluster, node: n.node, connected: true });
   }
 
@@ -185,6 +207,7 @@ export class Tracker implements XdsCallbacks {
     }
     f.connected = false;
     f.connectionChangedAt = this.#clock.now();
+    this.#recount(f);
     this.#emit({ type: 'connection', cluster: n.cluster, node: n.node, connected: false });
   }
 
@@ -238,6 +261,7 @@ export class Tracker implements XdsCallbacks {
       applyMs: ack.applyDurationUs / 1000,
     });
     const diverged = this.#checkDigest(f, ack.digest, ack.expectedDigest);
+    this.#recount(f);
     this.#emit({
       type: 'ack',
       cluster: f.cluster,
@@ -257,6 +281,7 @@ export class Tracker implements XdsCallbacks {
     const detail = nack.resourceNames.length > 0 ? ` (${nack.resourceNames.join(', ')})` : '';
     const message = `revision ${nack.revision} rejected: ${nack.message}${detail}`;
     f.nack = { message, revision: nack.revision, at: this.#clock.now() };
+    this.#recount(f);
     const r = this.#window.get(nack.revision);
     if (r) r.nacks += 1;
     this.#emit({
@@ -273,7 +298,9 @@ export class Tracker implements XdsCallbacks {
     if (!f) return;
     const before = f.divergence;
     f.digest = v.digest;
-    if (this.#checkDigest(f, v.digest, v.expectedDigest)) this.#emitDivergence(f);
+    const diverged = this.#checkDigest(f, v.digest, v.expectedDigest);
+    this.#recount(f);
+    if (diverged) this.#emitDivergence(f);
     else if (before && !f.divergence)
       this.#emit({ type: 'verified', cluster: f.cluster, node: f.node, digest: v.digest });
   }
@@ -301,7 +328,7 @@ export class Tracker implements XdsCallbacks {
   }
 
   #checkConverged(records: RevisionRecord[], cluster: string, at: number): void {
-    const size = this.#clusterSizes.get(cluster) ?? 0;
+    const size = this.#size(cluster);
     for (const r of records) {
       if (r.convergedAt.has(cluster) || !r.target.has(cluster)) continue;
       if (this.#window.notSynced(r, cluster, size) > 0) continue;
@@ -328,40 +355,76 @@ export class Tracker implements XdsCallbacks {
     };
   }
 
-  /** Every node of the mesh, grouped by cluster (clusters and nodes sorted by name). */
+  /** Every node of the mesh, grouped by cluster (clusters and nodes in name order). */
   clusters(): { name: string; nodes: NodeView[] }[] {
+    return this.#clusterViews(this.#clock.now());
+  }
+
+  #sortedClusters(): ClusterNodes[] {
+    return [...this.#clusters.values()]
+      .filter((c) => c.size > 0)
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  #clusterViews(now: number): { name: string; nodes: NodeView[] }[] {
+    return this.#sortedClusters().map((c) => ({
+      name: c.name,
+      nodes: c.sorted().map((f) => viewOf(f, this.#latest, now)),
+    }));
+  }
+
+  /** Per-cluster counts at the latest revision, without node lists: O(clusters), no scan. */
+  clusterCounts(): ClusterCounts[] {
     const now = this.#clock.now();
-    const by = new Map<string, NodeView[]>();
-    for (const f of this.#nodes.values()) {
-      const list = by.get(f.cluster) ?? [];
-      list.push(viewOf(f, this.#latest, now));
-      by.set(f.cluster, list);
-    }
-    return [...by.entries()]
-      .sort(([a], [b]) => a.localeCompare(b))
-      .map(([name, nodes]) => ({
-        name,
-        nodes: nodes.sort((a, b) => a.name.localeCompare(b.name)),
-      }));
+    return this.#sortedClusters().map((c) => c.counts(this.#latest, now));
+  }
+
+  /** How many nodes are not synced at `revision` (syncedRevision below it): no scan of nodes. */
+  countBehind(revision: number): number {
+    let n = 0;
+    for (const c of this.#clusters.values()) n += c.behind(revision);
+    return n;
+  }
+
+  /** The nodes not synced at `revision`, by cluster and name (a scan: for reporting laggards). */
+  nodesBehind(revision: number): NodeView[] {
+    const now = this.#clock.now();
+    return this.#sortedClusters().flatMap((c) =>
+      c
+        .sorted()
+        .filter((f) => f.syncedRevision < revision)
+        .map((f) => viewOf(f, this.#latest, now)),
+    );
   }
 
   /** Aggregates of the last revisions, newest first. */
   revisions(): RevisionSummary[] {
-    const now = this.#clock.now();
-    return [...this.#window.records()]
-      .reverse()
-      .map((r) =>
-        summarizeRevision(r, now, (c) =>
-          this.#window.notSynced(r, c, this.#clusterSizes.get(c) ?? 0),
-        ),
+    return this.#summaries(this.#clock.now());
+  }
+
+  /**
+   * One pass over the window, newest first: the nodes synced at or above each
+   * revision are a running sum of those synced exactly at it and above.
+   */
+  #summaries(now: number): RevisionSummary[] {
+    const records = this.#window.records();
+    const atOrAbove = new Map<string, number>();
+    const out: RevisionSummary[] = [];
+    for (let i = records.length - 1; i >= 0; i--) {
+      const r = records[i]!;
+      for (const [c, n] of r.syncedExactly) atOrAbove.set(c, (atOrAbove.get(c) ?? 0) + n);
+      out.push(
+        summarizeRevision(r, now, (c) => Math.max(0, this.#size(c) - (atOrAbove.get(c) ?? 0))),
       );
+    }
+    return out;
   }
 
   revision(revision: number): RevisionSummary | undefined {
     const r = this.#window.get(revision);
     if (!r) return undefined;
     return summarizeRevision(r, this.#clock.now(), (c) =>
-      this.#window.notSynced(r, c, this.#clusterSizes.get(c) ?? 0),
+      this.#window.notSynced(r, c, this.#size(c)),
     );
   }
 
@@ -373,16 +436,27 @@ export class Tracker implements XdsCallbacks {
     return undefined;
   }
 
-  /** Per-cluster and mesh-wide skew at the latest revision, and the recent revisions. */
+  /**
+   * Per-cluster and mesh-wide skew at the latest revision, and the recent
+   * revisions, all at one instant. Cost: one view per node (no sorting, no
+   * per-node aggregation: counts are kept as nodes change) plus one pass
+   * over the revision window.
+   */
   skew(): SkewReport {
-    const clusters = this.clusters().map((c) => clusterSkew(c.name, c.nodes, this.#latest));
+    const now = this.#clock.now();
+    const clusters = this.#sortedClusters().map((c) =>
+      clusterSkew(
+        c.counts(this.#latest, now),
+        c.sorted().map((f) => viewOf(f, this.#latest, now)),
+      ),
+    );
     return {
       revision: this.#latest,
       commitTime: this.#latestCommit,
       pending: clusters.reduce((n, c) => n + c.pending, 0),
       ageMs: clusters.reduce((n, c) => Math.max(n, c.ageMs), 0),
       clusters,
-      revisions: this.revisions(),
+      revisions: this.#summaries(now),
     };
   }
 }
