@@ -16,3 +16,5 @@ export {
   type MeshNatsCredentials,
 } from './nats-credentials.js';
 export { LocalMesh, type LocalMeshOptions } from './local-mesh.js';
+export { flowJson, flowLine, flowSummary, type FlowJson, type FlowPeerJson } from './flow-json.js';
+export { observeFlows } from './observe-client.js';

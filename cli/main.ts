@@ -6,6 +6,7 @@ import { registerClusters } from './commands/clusters.js';
 import { registerEndpoints } from './commands/endpoints.js';
 import { registerHistory } from './commands/history.js';
 import { registerLab } from './commands/lab.js';
+import { registerObserve } from './commands/observe.js';
 import { registerIdentities } from './commands/identities.js';
 import { registerPolicies } from './commands/policies.js';
 import { registerServices } from './commands/services.js';
@@ -36,6 +37,7 @@ registerApply(program);
 registerHistory(program);
 registerSkew(program);
 registerWait(program);
+registerObserve(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -11,11 +11,18 @@ import {
   type Logger,
 } from '../common/index.js';
 import { serverCredentials, type TlsMaterial } from '../common/tls/index.js';
-import { MeshAdminService, MeshChangeSetsService, type ComponentStatus } from '../proto/index.js';
+import {
+  MeshAdminService,
+  MeshChangeSetsService,
+  MeshFlowsService,
+  MeshObserveService,
+  type ComponentStatus,
+} from '../proto/index.js';
 import { adminService, changeSetService } from './admin/index.js';
 import { EtcdAuditLog } from './audit/index.js';
 import { ChangeSetApplier, natsClusterSources } from './changeset/index.js';
 import { INGEST_LEASE_SECONDS, runWhileLeader } from './election/index.js';
+import { FlowBuffer, PeerIndex, flowsService, observeService } from './flows/index.js';
 import {
   CidrIdentityAllocator,
   IdentityAllocator,
@@ -82,6 +89,8 @@ export interface ControlPlaneOptions {
   telemetry?: { meter?: Meter; tracer?: Tracer; perNodeMetrics?: boolean };
   /** HOST:PORT of the live dashboard's HTTP server (port 0 = any); absent = no dashboard */
   dashboardListen?: string;
+  /** recent flows kept for `meshctl observe` (default 10,000) */
+  flowBufferSize?: number;
 }
 
 export const DEFAULT_CLUSTERSET_CIDR = '100.64.0.0/16';
@@ -257,13 +266,28 @@ export class ControlPlane {
         : {
             interceptors: [
               adminGuard(
-                { ...MeshAdminService, ...MeshChangeSetsService },
+                { ...MeshAdminService, ...MeshChangeSetsService, ...MeshObserveService },
                 log.child({ part: 'admin' }),
               ),
             ],
           },
     );
     server.addService(...this.#xds.service());
+    // Flows agents report, named from the mesh state; served to admins (meshctl observe).
+    const flows = new FlowBuffer(
+      this.#opts.flowBufferSize ? { capacity: this.#opts.flowBufferSize } : {},
+    );
+    this.#closers.push(() => flows.close());
+    server.addService(
+      MeshFlowsService,
+      flowsService({
+        buffer: flows,
+        lookup: new PeerIndex(model, () => sync.revision),
+        log: log.child({ part: 'flows' }),
+        requireNodeCertificate: tls !== 'insecure',
+      }),
+    );
+    server.addService(MeshObserveService, observeService({ buffer: flows }));
     server.addService(
       MeshAdminService,
       adminService({

@@ -18,6 +18,7 @@ import {
   type Datapath,
   type EmulatedDatapathOptions,
 } from './datapath/index.js';
+import { FlowReporter, registerDatapathMetrics } from './flows/index.js';
 import { registerAgentMetrics, registerAgentTracing } from './telemetry/index.js';
 
 function jsonLogger(base: LogFields): Logger {
@@ -139,12 +140,34 @@ async function main(argv: string[]): Promise<number> {
         })
       : undefined;
   attacher?.start();
+  // eBPF: flow events to the control plane (meshctl observe), kernel counters on /metrics.
+  const reporter =
+    datapath instanceof EbpfDatapath
+      ? new FlowReporter({
+          source: datapath,
+          server: args.server,
+          credentials: transport.credentials,
+          channelOptions: transport.options,
+          node: { cluster: args.cluster, id: args.node },
+          logger,
+        })
+      : undefined;
+  reporter?.start();
+  const datapathMetrics =
+    datapath instanceof EbpfDatapath
+      ? registerDatapathMetrics(meter, datapath, reporter, {
+          cluster: args.cluster,
+          node: args.node,
+        })
+      : undefined;
   const signal = await stopped;
   logger.info('stopping; the datapath keeps its state', { signal });
   await agent.stop();
+  await reporter?.stop();
   await attacher?.stop(); // filters stay attached: the node keeps enforcing
   await datapath.close();
   metrics.close();
+  datapathMetrics?.close();
   tracing.close();
   await providers.shutdown();
   await prometheus?.close();

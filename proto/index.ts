@@ -70,6 +70,21 @@ export {
   WaitRequest,
   WaitResponse,
 } from './gen/meshplane/v1/admin.js';
+// Flows (agents -> control plane; meshctl observe / lab).
+export {
+  FlowPeer,
+  FlowRecord,
+  FlowReport,
+  FlowReportSummary,
+  MeshFlowsClient,
+  type MeshFlowsServer,
+  MeshFlowsService,
+  MeshObserveClient,
+  type MeshObserveServer,
+  MeshObserveService,
+  ObservedFlow,
+  ObserveRequest,
+} from './gen/meshplane/v1/flows.js';
 import { ProtocolVersion } from './gen/meshplane/v1/discovery.js';
 
 /** The discovery protocol version this build speaks (see discovery.proto). */

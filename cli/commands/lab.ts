@@ -15,6 +15,8 @@ import {
 import { CliExit, EXIT } from '../exit-codes.js';
 import { LocalMesh } from '../local-mesh.js';
 import { compileProbes, readProbes, type Probe, type ProbeResult } from '../probes.js';
+import { flowJson, type FlowJson } from '../flow-json.js';
+import { VerdictWatch } from '../verdict-watch.js';
 
 interface LabOptions {
   manifests: string;
@@ -24,10 +26,17 @@ interface LabOptions {
   json?: boolean;
 }
 
+/** DESIGN.md's words for what a connection attempt saw. */
+export type Observed = 'connected' | 'timeout' | 'refused';
+
 /** One lab answer (DESIGN.md): `allowed` is what the kernel let through. */
 export interface LabResult extends Probe {
   allowed: boolean | null;
-  observed: Outcome | null;
+  /** the compiled decision, as `simulate` gives it */
+  decision?: ProbeResult['decision'];
+  observed: Observed | null;
+  /** the datapath's verdict event for this probe (as `observe --json` prints it); null if none arrived */
+  verdict: FlowJson | null;
   /** the compiled verdict (as `simulate` answers it) */
   compiled: { allowed: boolean | null; decision?: ProbeResult['decision']; reason: string };
   reason: string;
@@ -112,9 +121,17 @@ async function lab(opts: LabOptions): Promise<void> {
     // Agents attach to an endpoint's veth once they see its route; wait for every pod.
     await waitAttached(testbed, interrupt.signal);
     say(`mesh converged at revision ${revision}, programs attached to every pod; probing`);
+    const verdicts = await VerdictWatch.start(
+      { address: mesh.address, stateDir: mesh.stateDir },
+      { signal: interrupt.signal },
+    );
     const results: LabResult[] = [];
-    for (const [i, probe] of probes.entries())
-      results.push(await runProbe(testbed, probe, compiled[i]!, timeoutMs));
+    try {
+      for (const [i, probe] of probes.entries())
+        results.push(await runProbe(testbed, verdicts, probe, compiled[i]!, timeoutMs));
+    } finally {
+      verdicts.stop();
+    }
     report(results, opts.json ?? false);
     const mismatches = results.filter((r) => r.mismatch).length;
     const expectMisses = results.filter(
@@ -149,14 +166,24 @@ async function waitAttached(bed: Testbed, signal: AbortSignal): Promise<void> {
   }
 }
 
+const IPV4 = /^\d+\.\d+\.\d+\.\d+$/;
+
+/** DESIGN.md's words: an ICMP unreachable counts as refused (the network said no at once). */
+function observedOf(outcome: Outcome): Observed | null {
+  if (outcome === 'connected' || outcome === 'timeout' || outcome === 'refused') return outcome;
+  return outcome === 'unreachable' ? 'refused' : null;
+}
+
 async function runProbe(
   bed: Testbed,
+  verdicts: VerdictWatch,
   probe: Probe,
   compiled: ProbeResult,
   timeoutMs: number,
 ): Promise<LabResult> {
   const base = {
     ...probe,
+    ...(compiled.decision ? { decision: compiled.decision } : {}),
     compiled: {
       allowed: compiled.allowed,
       ...(compiled.decision ? { decision: compiled.decision } : {}),
@@ -168,12 +195,24 @@ async function runProbe(
       ...base,
       allowed: null,
       observed: null,
+      verdict: null,
       reason: 'SCTP: this kernel has no SCTP',
       mismatch: false,
     };
+  const addressOf = (x: string): string => (IPV4.test(x) ? x : bed.pod(x).ip);
+  const src = addressOf(probe.from);
+  const dst = addressOf(probe.to);
+  const mark = verdicts.mark();
   const r = await bed.probe(probe.from, probe.to, probe.port, probe.protocol, timeoutMs);
-  const allowed = r.outcome === 'connected';
-  const mismatch = compiled.allowed !== null && compiled.allowed !== allowed;
+  const observed = observedOf(r.outcome);
+  const event = await verdicts.verdictFor(
+    mark,
+    { srcIp: src, dstIp: dst, dstPort: probe.port, protocol: probe.protocol },
+    { destinationIsPod: !IPV4.test(probe.to) },
+  );
+  // A probe that could not be made (a local error) is a failure, never a silent pass.
+  const allowed = observed === null ? null : r.outcome === 'connected';
+  const mismatch = observed === null || (compiled.allowed !== null && compiled.allowed !== allowed);
   const seen =
     r.outcome === 'connected'
       ? `connected in ${(r.micros / 1000).toFixed(1)} ms`
@@ -183,8 +222,9 @@ async function runProbe(
   return {
     ...base,
     allowed,
-    observed: r.outcome,
-    reason: `${seen}; compiled: ${compiled.reason}`,
+    observed,
+    verdict: event ? flowJson(event) : null,
+    reason: `${seen}; ${event ? `datapath: ${flowJson(event).summary}` : 'no datapath verdict event'}; compiled: ${compiled.reason}`,
     mismatch,
   };
 }

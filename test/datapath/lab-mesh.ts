@@ -30,10 +30,14 @@ export interface LabMeshHandle {
   probe(from: string, to: string, port: number, protocol?: 'TCP' | 'UDP'): Promise<string>;
 }
 
-/** Starts in beforeAll, removes everything in afterAll. `files`: cluster folder → file → YAML. */
+/**
+ * Starts in beforeAll, removes everything in afterAll. `files`: cluster folder → file → YAML;
+ * `agentArgs`: more arguments for every agent (e.g. --metrics-listen).
+ */
 export function useLabMesh(
   files: Record<string, Record<string, string>>,
   served: ServedPort[],
+  opts: { agentArgs?: string[] } = {},
 ): LabMeshHandle {
   let dir: TempDir | undefined;
   let bed: Testbed | undefined;
@@ -65,6 +69,7 @@ export function useLabMesh(
         runId,
         '--netns',
         testbed.node(cluster, node).netns,
+        ...(opts.agentArgs ?? []),
       ],
     });
     revision = await mesh.waitConverged(pods);

@@ -61,6 +61,7 @@ describe.skipIf(!requirePrivileged())('meshctl lab', () => {
           allowed: boolean;
           observed: string;
           compiled: { allowed: boolean };
+          verdict: { verdict: string; reason: string; summary: string } | null;
         }[];
       };
       expect(doc.apiVersion).toBe('meshplane/v1');
@@ -77,6 +78,14 @@ describe.skipIf(!requirePrivileged())('meshctl lab', () => {
         'transactions-7c9d5b8f4-m8wzt → 198.18.0.10:443 connected',
       ]);
       for (const x of doc.results) expect(x.allowed).toBe(x.compiled.allowed);
+      // Each result carries the datapath's verdict event: the drop for a blocked probe.
+      for (const x of doc.results) {
+        expect(x.verdict, `${x.from} → ${x.to}:${x.port}`).not.toBeNull();
+        expect(x.verdict!.verdict).toBe(x.observed === 'connected' ? 'FORWARDED' : 'DROPPED');
+      }
+      expect(doc.results[2]!.verdict!.summary).toMatch(
+        /^policy denied: no rule allows identity \d+ → \d+ on 8080\/TCP \(ingress\)$/,
+      );
     },
   );
 });
