@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- datapath [--json] [--seconds S] [--concurrency C] [--rounds R]`
+ * `npm run bench -- datapath [--json] [--seconds S] [--concurrency C] [--rounds R] [--cpu N|none] [--only NAMES]`
  *
  * Short-lived TCP connections between two pods on one node (test hosts,
  * hosts/): the client pod's mp-host runs C loops of connect → 1-byte request
@@ -15,8 +15,17 @@
  *   programmed and attached as an agent does (bench/lib/ebpf-scenario.ts).
  * Rounds alternate the scenario order; per scenario the median of its rounds
  * is reported. Ratios divide by the baseline of the same run.
+ *
+ * Both pods' processes run pinned to one CPU (`--cpu`, default the last one;
+ * `none` lets the scheduler place them). Unpinned, every request and answer
+ * wakes a thread on the other CPU, and on this VM an idle CPU's wake-up adds
+ * up to ~1.5 ms: the tail then decides throughput (measured 2026-12-06: p50
+ * 0.05 ms, p99 1.5 ms, 5.6–8.5k conn/s, iptables with 10,000 rules at 1.7× the
+ * baseline in one run and 0.74× in the next), so the ratios were noise. Pinned,
+ * client, server and their softirq work share one CPU and the figures measure
+ * the per-packet cost (baseline ~26k conn/s, p99 0.07 ms).
  */
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { createTestbed, newRunId, run, type Testbed, type TestbedSpec } from '../hosts/index.js';
 import { interruptSignal, numericOptions } from './lib/runner-options.js';
 import { round } from './lib/stats.js';
@@ -40,6 +49,8 @@ export interface DatapathBenchOptions {
   rounds?: number;
   /** run only these scenarios (exact names, or a family: `iptables`, `ebpf`); the baseline always runs */
   only?: string[];
+  /** pin both pods' processes to this CPU; null: no pinning (default: the last CPU) */
+  cpu?: number | null;
   log?: (line: string) => void;
   signal?: AbortSignal;
 }
@@ -114,10 +125,14 @@ function iptablesScenario(rules: number): Scenario {
 async function measure(
   scenario: Scenario,
   opts: Required<Pick<DatapathBenchOptions, 'seconds' | 'concurrency'>> & {
+    cpu: number | null;
     signal?: AbortSignal | undefined;
   },
 ): Promise<ScenarioFigures> {
-  const bed = await createTestbed(benchSpec(), opts.signal ? { signal: opts.signal } : {});
+  const bed = await createTestbed(benchSpec(), {
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.cpu === null ? {} : { hostCpu: opts.cpu }),
+  });
   try {
     await scenario.setup(bed, opts.signal);
     const client = bed.host(CLIENT);
@@ -149,8 +164,9 @@ export async function runDatapathBench(opts: DatapathBenchOptions = {}): Promise
   skipped: string[];
 }> {
   const seconds = opts.seconds ?? 5;
-  const concurrency = opts.concurrency ?? 2;
-  const rounds = opts.rounds ?? 2;
+  const concurrency = opts.concurrency ?? 1;
+  const rounds = opts.rounds ?? 3;
+  const cpu = opts.cpu === undefined ? availableParallelism() - 1 : opts.cpu;
   const ebpf = await ebpfScenarios([10, 10_000, 100_000]);
   const all: Scenario[] = [
     { name: 'baseline', setup: () => Promise.resolve() },
@@ -170,7 +186,7 @@ export async function runDatapathBench(opts: DatapathBenchOptions = {}): Promise
     const order = r % 2 === 0 ? scenarios : [...scenarios].reverse();
     for (const s of order) {
       opts.signal?.throwIfAborted();
-      const f = await measure(s, { seconds, concurrency, signal: opts.signal });
+      const f = await measure(s, { seconds, concurrency, cpu, signal: opts.signal });
       opts.log?.(
         `  round ${r + 1} ${s.name.padEnd(14)} ${Math.round(f.connPerS)} conn/s, p50 ${f.p50Ms} ms, p99 ${f.p99Ms} ms, failed ${f.failed}`,
       );
@@ -200,16 +216,17 @@ export async function runDatapathBench(opts: DatapathBenchOptions = {}): Promise
   if (perS !== undefined) figures['map_entries_per_s'] = perS;
   figures['seconds_per_scenario'] = seconds;
   figures['concurrency'] = concurrency;
+  figures['pinned_cpu'] = cpu ?? -1;
   figures['rounds'] = rounds;
   figures['load_avg_1m_after'] = round(loadavg()[0]!, 2);
   return { figures, scenarios: result, skipped: ebpf.skipped === undefined ? [] : [ebpf.skipped] };
 }
 
 export async function datapathBench(json: boolean, argv: readonly string[]): Promise<void> {
-  const onlyIndex = argv.indexOf('--only');
-  const only = onlyIndex >= 0 ? argv[onlyIndex + 1]?.split(',') : undefined;
-  const rest =
-    onlyIndex >= 0 ? argv.filter((_, i) => i !== onlyIndex && i !== onlyIndex + 1) : argv;
+  const { value: onlyArg, rest: afterOnly } = takeOption(argv, '--only');
+  const only = onlyArg?.split(',');
+  const { value: cpuArg, rest } = takeOption(afterOnly, '--cpu');
+  const cpu = parseCpu(cpuArg);
   const { seconds, concurrency, rounds } = numericOptions(rest, [
     'seconds',
     'concurrency',
@@ -223,6 +240,7 @@ export async function datapathBench(json: boolean, argv: readonly string[]): Pro
       ...(concurrency !== undefined ? { concurrency: Math.round(concurrency) } : {}),
       ...(rounds !== undefined ? { rounds: Math.round(rounds) } : {}),
       ...(only !== undefined ? { only } : {}),
+      ...(cpu !== undefined ? { cpu } : {}),
       log: (line) => process.stderr.write(`${line}\n`),
       signal: interrupt.signal,
     });
@@ -239,4 +257,25 @@ export async function datapathBench(json: boolean, argv: readonly string[]): Pro
   } finally {
     interrupt.dispose();
   }
+}
+
+/** `--name VALUE` taken out of argv (the rest goes to numericOptions). */
+function takeOption(
+  argv: readonly string[],
+  name: string,
+): { value: string | undefined; rest: readonly string[] } {
+  const i = argv.indexOf(name);
+  if (i < 0) return { value: undefined, rest: argv };
+  return { value: argv[i + 1], rest: argv.filter((_, j) => j !== i && j !== i + 1) };
+}
+
+function parseCpu(v: string | undefined): number | null | undefined {
+  if (v === undefined) return undefined;
+  if (v === 'none') return null;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n >= availableParallelism())
+    throw new Error(
+      `--cpu must be a CPU number below ${availableParallelism()} or "none", not ${v}`,
+    );
+  return n;
 }

@@ -60,10 +60,11 @@ export class HostProcess {
     binary: string,
     netns: string,
     ports: { tcp: readonly number[]; udp: readonly number[] },
-    opts: { signal?: AbortSignal | undefined } = {},
+    opts: { signal?: AbortSignal | undefined; cpu?: number | undefined } = {},
   ): Promise<HostProcess> {
     opts.signal?.throwIfAborted();
     const args = [
+      ...(opts.cpu === undefined ? [] : ['--cpu', String(opts.cpu)]),
       ...ports.tcp.flatMap((p) => ['--tcp', String(p)]),
       ...ports.udp.flatMap((p) => ['--udp', String(p)]),
     ];

@@ -141,7 +141,11 @@ export async function listRunNamespaces(prefix: string): Promise<string[]> {
  */
 export async function createTestbed(
   spec: TestbedSpec,
-  opts: { signal?: AbortSignal } = {},
+  opts: {
+    signal?: AbortSignal;
+    /** pin every host process (pods and world peers) to this CPU */
+    hostCpu?: number;
+  } = {},
 ): Promise<Testbed> {
   const plan = planTestbed(spec);
   const binary = await buildMpHost(opts);
@@ -157,6 +161,7 @@ export async function createTestbed(
   const bed = new Testbed(plan, hosts, releaseGuard);
   try {
     const signal = opts.signal;
+    const hostOpts = { signal, cpu: opts.hostCpu };
     for (const ns of plan.namespaces) await run('ip', ['netns', 'add', ns], { signal });
     for (const s of plan.sysctls)
       await run('ip', ['netns', 'exec', s.netns, 'sysctl', '-q', '-w', ...s.settings], { signal });
@@ -170,11 +175,11 @@ export async function createTestbed(
     const started = await Promise.all([
       ...plan.pods.map(async (p) => {
         const key = podKey(p);
-        return [key, await HostProcess.start(key, binary, p.netns, p, { signal })] as const;
+        return [key, await HostProcess.start(key, binary, p.netns, p, hostOpts)] as const;
       }),
       ...plan.world.map(
         async (w) =>
-          [w.ip, await HostProcess.start(`world ${w.ip}`, binary, w.netns, w, { signal })] as const,
+          [w.ip, await HostProcess.start(`world ${w.ip}`, binary, w.netns, w, hostOpts)] as const,
       ),
     ]);
     for (const [k, h] of started) hosts.set(k, h);

@@ -1,7 +1,10 @@
 // mp-host: the process that stands in for a pod (or a world peer) inside its
 // network namespace. Started by hosts/ with `ip netns exec NS mp-host ...`.
 //
-//   mp-host [--tcp PORT]... [--udp PORT]...
+//   mp-host [--cpu N] [--tcp PORT]... [--udp PORT]...
+//
+// --cpu N pins the process (its server and command threads) to CPU N, so a
+// benchmark can keep client and server on one CPU (see bench/datapath.ts).
 //
 // Serves every given port: TCP connections are echoed (a chunk starting with
 // 'Q' is answered once and the server closes, like an HTTP request with
@@ -21,6 +24,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -376,6 +380,16 @@ int main(int argc, char **argv) {
   int ep = epoll_create1(EPOLL_CLOEXEC);
   int count = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
+    if (strcmp(argv[i], "--cpu") == 0) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(atoi(argv[i + 1]), &set);
+      if (sched_setaffinity(0, sizeof set, &set) < 0) {
+        fprintf(stderr, "mp-host: cannot pin to CPU %s: %s\n", argv[i + 1], strerror(errno));
+        return 1;
+      }
+      continue;
+    }
     int udp = strcmp(argv[i], "--udp") == 0;
     if (!udp && strcmp(argv[i], "--tcp") != 0) {
       fprintf(stderr, "mp-host: unknown argument %s\n", argv[i]);

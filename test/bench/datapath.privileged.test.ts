@@ -1,5 +1,6 @@
 // Keeps the datapath benchmark from rotting: a short run on the real kernel
 // produces the contract keys (DESIGN.md "Benchmarks") (CI's leftover check sees any namespace it leaves).
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { runDatapathBench } from '../../bench/index.js';
 import { requirePrivileged } from '../harness/index.js';
@@ -10,6 +11,7 @@ describe.skipIf(!requirePrivileged())('datapath benchmark', () => {
     expect(Object.keys(r.scenarios).sort()).toEqual(['baseline', 'iptables_10']);
     expect(r.figures['baseline_conn_per_s']).toBeGreaterThan(0);
     expect(r.figures['conn_ratio_iptables_10']).toBeGreaterThan(0);
+    expect(r.figures['pinned_cpu']).toBe(availableParallelism() - 1);
     expect(r.figures['baseline_failed']).toBe(0);
     expect(r.figures['iptables_10_failed']).toBe(0);
   });
