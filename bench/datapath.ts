@@ -31,7 +31,7 @@ import { interruptSignal, numericOptions } from './lib/runner-options.js';
 import { round } from './lib/stats.js';
 import { ebpfScenarios } from './lib/ebpf-scenario.js';
 
-const SERVER_PORT = 8080;
+export const SERVER_PORT = 8080;
 export const CLIENT = 'bench/load/client';
 export const SERVER = 'bench/load/server';
 
@@ -62,7 +62,8 @@ export interface ScenarioFigures {
   failed: number;
 }
 
-function benchSpec(): TestbedSpec {
+/** Two pods on one node: the client and the server on SERVER_PORT. */
+export function benchSpec(): TestbedSpec {
   return {
     runId: newRunId(),
     nodes: [{ cluster: 'bench', name: 'node' }],

@@ -25,6 +25,7 @@ export {
   type ServicesShape,
 } from './lib/services-workload.js';
 export { runDatapathBench, type DatapathBenchOptions, type ScenarioFigures } from './datapath.js';
+export { runDatapathProgBench, type DatapathProgOptions } from './datapath-prog.js';
 export {
   runDashboardBench,
   type DashboardBenchOptions,

@@ -4,6 +4,7 @@
 import { dashboardBench } from './dashboard.js';
 import { datapathBench } from './datapath.js';
 import { datapathMapsBench } from './datapath-maps.js';
+import { datapathProgBench } from './datapath-prog.js';
 import { identityChurnBench } from './identity-churn.js';
 import { policyCompileBench } from './policy-compile.js';
 import { propagationBench } from './propagation.js';
@@ -15,6 +16,7 @@ const benches: Record<string, (json: boolean, argv: readonly string[]) => Promis
   dashboard: dashboardBench,
   datapath: datapathBench,
   'datapath-maps': datapathMapsBench,
+  'datapath-prog': datapathProgBench,
   'identity-churn': identityChurnBench,
   'policy-compile': policyCompileBench,
   propagation: propagationBench,

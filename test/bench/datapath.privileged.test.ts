@@ -2,7 +2,7 @@
 // produces the contract keys (DESIGN.md "Benchmarks") (CI's leftover check sees any namespace it leaves).
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { runDatapathBench } from '../../bench/index.js';
+import { runDatapathBench, runDatapathProgBench } from '../../bench/index.js';
 import { requirePrivileged } from '../harness/index.js';
 
 describe.skipIf(!requirePrivileged())('datapath benchmark', () => {
@@ -14,5 +14,16 @@ describe.skipIf(!requirePrivileged())('datapath benchmark', () => {
     expect(r.figures['pinned_cpu']).toBe(availableParallelism() - 1);
     expect(r.figures['baseline_failed']).toBe(0);
     expect(r.figures['iptables_10_failed']).toBe(0);
+  });
+});
+
+describe.skipIf(!requirePrivileged())('datapath-prog benchmark', () => {
+  it('times each attached program on its path, every timed packet passing', async () => {
+    const r = await runDatapathProgBench({ entries: 10, repeat: 1000 });
+    for (const path of ['egress_forward', 'ingress_forward', 'egress_reply']) {
+      expect(r[`${path}_ns`], path).toBeGreaterThan(0);
+      expect(r[`${path}_ret`], path).toBe(0);
+    }
+    expect(r['entries']).toBe(10);
   });
 });
