@@ -3,8 +3,8 @@
  *
  * ServiceExport → ServiceImport under endpoint churn. Real etcd and NATS
  * (launcher), an in-process control plane, 3 clusters joined through the
- * admin API. Change sets are published straight to JetStream subject
- * `meshplane.events.<cluster>`, as a cluster source would (no manifest
+ * admin API. Change sets are published straight to JetStream subjects
+ * `meshplane.events.<cluster>.<kind>`, as a cluster source would (no manifest
  * parsing: this measures the control plane, not the sources): first the
  * initial state in rounds, then, from a separate process, a steady stream of
  * small change sets each replacing a few pods (new name and IP, same labels).
@@ -27,6 +27,7 @@ import { MeshAdminClient, type JoinClusterResponse } from '../proto/index.js';
 import { spawnTsx, type Child } from './lib/child.js';
 import { deadline, quietLogger, unary, until } from './lib/harness-helpers.js';
 import { recordMeshHistory } from './lib/mesh-recording.js';
+import { publishChangeSet } from './lib/publish-parts.js';
 import { processCpuSeconds, processRunQueueSeconds } from './lib/proc-cpu.js';
 import {
   DEFAULT_SERVICES_SHAPE,
@@ -213,8 +214,7 @@ export async function runServicesBench(
     const initialStart = Date.now();
     let expected = 0;
     for (const [r, round] of workload.rounds.entries()) {
-      for (const ev of round)
-        await js.publish(`meshplane.events.${ev.cluster.name}`, JSON.stringify(ev));
+      for (const ev of round) await publishChangeSet(js, ev);
       expected += workload.servicesByRound[r]!.length;
       await until(signal, () => completeImports >= expected, `initial round ${r + 1}`);
       log(

@@ -33,9 +33,12 @@ export function controlPlanePermissions(): NatsPermissions {
 
 /**
  * What the server lets cluster C's source do, and nothing else:
- * - publish its change sets on `meshplane.events.C` (and `meshplane.events.C.>`,
- *   room for per-kind subjects; the stream captures `meshplane.events.>`), and
- *   its health on `meshplane.health.C`. A JetStream publish is an ordinary
+ * - publish its change sets on `meshplane.events.C.<kind>` (one message per
+ *   kind a change set names; also `meshplane.events.C` for a whole change set
+ *   in one message; the stream captures `meshplane.events.>`), and its health
+ *   on `meshplane.health.C`. The control plane still refuses a message whose
+ *   payload names another cluster, or objects of another kind than its
+ *   subject. A JetStream publish is an ordinary
  *   publish the stream captures, so it needs no `$JS.API` subject;
  * - no JetStream API at all: the control plane creates the stream before it
  *   reports ready, so the source does not create or inspect it (STREAM.INFO
@@ -51,7 +54,8 @@ export function sourcePermissions(cluster: string): NatsPermissions {
   return {
     publish: [
       `${SUBJECT_EVENTS_PREFIX}.${c}`,
-      `${SUBJECT_EVENTS_PREFIX}.${c}.>`,
+      // one token: the kind of a change set's part (the control plane reads nothing deeper)
+      `${SUBJECT_EVENTS_PREFIX}.${c}.*`,
       `${SUBJECT_HEALTH_PREFIX}.${c}`,
     ],
     // Its own inbox (PubAcks) and the control plane's resync and change-set requests for it.

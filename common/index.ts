@@ -7,3 +7,4 @@ export * from './async-queue.js';
 export * from './log.js';
 export * from './policy-map.js';
 export * from './change-set-request.js';
+export * from './change-set-parts.js';

@@ -117,9 +117,13 @@ export function parseObjectKey(key: string): ObjectRef {
 }
 
 /**
- * One change set, as published by a cluster source on
- * `meshplane.events.<cluster>` (JetStream). Committed by the control plane in
- * one etcd transaction or not at all.
+ * One change set, as a cluster source publishes it (JetStream): one message
+ * per object kind it names, on `meshplane.events.<cluster>.<kind>`, each
+ * message itself a ChangeSetEvent holding that kind's objects, with the
+ * change set's id and part number in headers (see change-set-parts.ts); a
+ * whole change set in one message on `meshplane.events.<cluster>` is taken
+ * too. Committed by the control plane, once every part has arrived, in one
+ * etcd transaction or not at all.
  */
 export interface ChangeSetEvent {
   apiVersion: 'meshplane/v1';

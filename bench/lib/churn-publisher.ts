@@ -3,13 +3,15 @@
 //   node --import tsx bench/lib/churn-publisher.ts --file F --nats URL --interval MS
 // F holds a JSON array of change sets; one is published every MS
 // milliseconds (late ones go out at once, none are skipped) to
-// `meshplane.events.<cluster>`, as a cluster source would. One JSON line on
-// stdout per PubAck: {"event":"published","index":i,"seq":n}, then
+// `meshplane.events.<cluster>.<kind>`, one part per kind, as a cluster source
+// would. One JSON line on stdout per change set, once every part is
+// acknowledged: {"event":"published","index":i,"seq":n} (n: its last part), then
 // {"event":"done"}. SIGTERM stops it.
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { connect } from 'nats';
 import type { ChangeSetEvent } from '../../common/index.js';
+import { publishChangeSet } from './publish-parts.js';
 
 async function main(): Promise<number> {
   const { values } = parseArgs({
@@ -36,8 +38,8 @@ async function main(): Promise<number> {
     if (stop.signal.aborted) break;
     const wait = start + i * interval - performance.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-    const ack = await js.publish(`meshplane.events.${ev.cluster.name}`, JSON.stringify(ev));
-    process.stdout.write(`${JSON.stringify({ event: 'published', index: i, seq: ack.seq })}\n`);
+    const seq = await publishChangeSet(js, ev);
+    process.stdout.write(`${JSON.stringify({ event: 'published', index: i, seq })}\n`);
   }
   process.stdout.write(`${JSON.stringify({ event: 'done' })}\n`);
   await nc.close();

@@ -1,6 +1,8 @@
 import { DeliverPolicy, RetentionPolicy, StorageType, type JsMsg, type NatsConnection } from 'nats';
 import {
   AsyncQueue,
+  CHANGE_SET_HEADER,
+  CHANGE_SET_PART_HEADER,
   EVENTS_STREAM,
   MeshError,
   SUBJECT_EVENTS_PREFIX,
@@ -8,11 +10,14 @@ import {
   TRACEPARENT_HEADER,
   formatIssue,
   isMeshError,
+  parseEventsSubject,
+  parsePartHeader,
   sleep,
   type ChangeSetEvent,
   type Logger,
   type SourceHealthEvent,
 } from '../../common/index.js';
+import { ChangeSetAssembler, type AbandonedChangeSet } from './assembler.js';
 import type { ChangeSetCommitter, CommitItem, CommitOutcome } from './committer.js';
 import type { SourceRegistry } from './source-registry.js';
 import { validateChangeSet } from './validate-event.js';
@@ -29,22 +34,40 @@ export interface EventConsumerOptions {
   onRefused?: (cluster: string, sequence: number, error: string) => void;
 }
 
+/** A whole change set, validated and put back together from its parts. */
 interface Valid {
-  msg: JsMsg;
+  /** the stream sequence of its last part: the cluster's position once committed */
+  seq: number;
   event: ChangeSetEvent;
 }
 
 /**
- * Consumes change sets from JetStream with a durable consumer and commits
- * them to etcd. Only the elected replica runs it (see ControlPlane), so one
- * process sees the stream in order. What has arrived is taken as a batch,
- * folded per cluster (`mergeChangeSets`) and committed in one transaction
- * (every cluster's fold, each with its own guards: one mesh revision per
- * batch), then acknowledged — a crash before the ack replays the batch, and
- * the source position in etcd makes the replay a no-op. A consumer that was
- * away resumes from its last acknowledged sequence. Malformed or refused
- * change sets are terminated (not retried) and reported on the cluster's
- * source status; transient failures are redelivered.
+ * Consumes change sets from JetStream and commits them to etcd. Only the
+ * elected replica runs it (see ControlPlane), reading the stream in order
+ * with an ordered consumer (no acknowledgements, no state kept in NATS):
+ * how far ingestion got is each cluster's source position, written in etcd
+ * in the same transaction as its change sets. A durable consumer that acks
+ * after the commit would not make this safer, and would make it worse:
+ * - commit and position are one transaction, so they can never disagree;
+ *   an ack after the commit can be lost (a crash in between), so the
+ *   position in etcd would be needed to drop the redelivery anyway;
+ * - a new leader starts from the positions in etcd, which are exact, not
+ *   from an ack floor that lags them (or, if acked early, leads them and
+ *   loses events), and a deposed leader holds no consumer state the new one
+ *   must wait out or share;
+ * - redelivery after an ack timeout comes after later messages, which would
+ *   reorder a cluster's change sets (and their parts); an ordered consumer
+ *   delivers in stream order, and the stream keeps every message (limits
+ *   retention) for anyone else following a cluster or a kind.
+ * A change set arrives as one message per kind it names
+ * (`meshplane.events.<cluster>.<kind>`, see splitChangeSet) or as one whole
+ * message (`meshplane.events.<cluster>`); the parts are put back together
+ * (ChangeSetAssembler) and only a complete change set is committed. What
+ * has arrived is taken as a batch, folded per cluster (`mergeChangeSets`)
+ * and committed in one transaction (every cluster's fold, each with its own
+ * guards: one mesh revision per batch). Malformed or refused change sets
+ * are reported on the cluster's source status and never retried; transient
+ * failures (etcd unavailable) are retried.
  */
 export class EventConsumer {
   readonly #nc: NatsConnection;
@@ -56,6 +79,8 @@ export class EventConsumer {
   readonly #batch: number;
   readonly #onRefused: EventConsumerOptions['onRefused'];
   #epoch: string | undefined;
+  /** change sets waiting for their other parts; a new one per run (it re-reads from the positions) */
+  #assembler = new ChangeSetAssembler();
 
   constructor(
     nc: NatsConnection,
@@ -121,6 +146,7 @@ export class EventConsumer {
       deliver_policy: DeliverPolicy.StartSequence,
       opt_start_seq: after + 1,
     });
+    this.#assembler = new ChangeSetAssembler();
     const messages = await consumer.consume({ max_messages: this.#batch });
     const buffer = new AsyncQueue<JsMsg>();
     const stop = (): void => {
@@ -150,22 +176,48 @@ export class EventConsumer {
   async #handleBatch(batch: JsMsg[], epoch: string, signal: AbortSignal): Promise<void> {
     const byCluster = new Map<string, Valid[]>();
     for (const m of batch) {
-      const cluster = m.subject.slice(SUBJECT_EVENTS_PREFIX.length + 1);
+      const subject = parseEventsSubject(m.subject);
+      // An unparsable subject is still charged to its cluster token (a source may publish only its own).
+      const cluster =
+        subject?.cluster ?? m.subject.slice(SUBJECT_EVENTS_PREFIX.length + 1).split('.')[0]!;
+      const changeSet = m.headers?.get(CHANGE_SET_HEADER) || undefined;
+      const partHeader = m.headers?.get(CHANGE_SET_PART_HEADER) || undefined;
+      const part = partHeader === undefined ? { index: 1, count: 1 } : parsePartHeader(partHeader);
+      const refuse = (error: string): void => {
+        this.#abandoned(this.#assembler.refuse(cluster, changeSet));
+        this.#refuse(m.seq, cluster, error);
+      };
+      if (!subject) {
+        refuse(`not an events subject: ${m.subject}`);
+        continue;
+      }
+      if (!part || (partHeader !== undefined && changeSet === undefined)) {
+        refuse(`malformed part headers (${CHANGE_SET_HEADER}, ${CHANGE_SET_PART_HEADER})`);
+        continue;
+      }
       let raw: unknown;
       try {
         raw = m.json();
       } catch {
-        this.#refuse(m, cluster, 'payload is not JSON');
+        refuse('payload is not JSON');
         continue;
       }
-      const checked = validateChangeSet(raw, cluster);
+      const checked = validateChangeSet(raw, cluster, subject.kind);
       if (!checked.ok) {
-        this.#refuse(m, cluster, checked.errors.map(formatIssue).join('; '));
+        refuse(checked.errors.map(formatIssue).join('; '));
         continue;
       }
-      const list = byCluster.get(cluster) ?? [];
       const traceparent = m.headers?.get(TRACEPARENT_HEADER);
-      list.push({ msg: m, event: traceparent ? { ...checked.value, traceparent } : checked.value });
+      const event = traceparent ? { ...checked.value, traceparent } : checked.value;
+      const out = this.#assembler.add({ cluster, seq: m.seq, changeSet, ...part, event });
+      this.#abandoned(out.abandoned);
+      if (out.refused) {
+        this.#refuse(m.seq, cluster, 'a part of its change set was refused, or its parts disagree');
+        continue;
+      }
+      if (!out.complete) continue;
+      const list = byCluster.get(cluster) ?? [];
+      list.push({ seq: out.complete.seq, event: out.complete.event });
       byCluster.set(cluster, list);
     }
     // Clusters are independent; within one, order is kept by the fold. All
@@ -195,7 +247,19 @@ export class EventConsumer {
   }
 
   #items(group: readonly Valid[], epoch: string): CommitItem[] {
-    return group.map((g) => ({ event: g.event, position: { epoch, sequence: g.msg.seq } }));
+    return group.map((g) => ({ event: g.event, position: { epoch, sequence: g.seq } }));
+  }
+
+  /** A change set some parts of which arrived, given up for a newer one of its cluster. */
+  #abandoned(a: AbandonedChangeSet | undefined): void {
+    if (!a) return;
+    this.#log.warn('incomplete change set dropped: a newer one of its cluster arrived first', {
+      cluster: a.cluster,
+      changeSet: a.changeSet,
+      partsReceived: a.seqs.length,
+      parts: a.count,
+      sequences: a.seqs,
+    });
   }
 
   #committed(cluster: string, group: readonly Valid[], out: CommitOutcome): void {
@@ -204,7 +268,7 @@ export class EventConsumer {
     this.#log.info('change sets committed', {
       cluster,
       changeSets: group.length,
-      sequence: group.at(-1)!.msg.seq,
+      sequence: group.at(-1)!.seq,
       revision: out.revision,
       identitiesAllocated: out.allocated,
       traceparents: group.flatMap((g) => (g.event.traceparent ? [g.event.traceparent] : [])),
@@ -217,7 +281,7 @@ export class EventConsumer {
     epoch: string,
     signal: AbortSignal,
   ): Promise<void> {
-    const last = group.at(-1)!.msg;
+    const last = group.at(-1)!.seq;
     try {
       this.#committed(
         cluster,
@@ -237,7 +301,7 @@ export class EventConsumer {
       if (signal.aborted) return; // the next leader reads from etcd's position
       this.#log.warn('change sets not committed; retrying', {
         cluster,
-        sequence: last.seq,
+        sequence: last,
         error: err instanceof Error ? err.message : String(err),
       });
       await sleep(this.#retryDelayMs, signal).catch(() => undefined);
@@ -245,10 +309,10 @@ export class EventConsumer {
     }
   }
 
-  #refuse(m: JsMsg, cluster: string, error: string): void {
-    this.#log.error('change set refused', { cluster, sequence: m.seq, error });
+  #refuse(sequence: number, cluster: string, error: string): void {
+    this.#log.error('change set refused', { cluster, sequence, error });
     this.#sources.onRefused(cluster, error);
-    this.#onRefused?.(cluster, m.seq, error);
+    this.#onRefused?.(cluster, sequence, error);
   }
 
   async #ensureStream(): Promise<string> {

@@ -13,3 +13,9 @@ export { ClusterMembership } from './membership.js';
 export type { Membership } from './plan.js';
 export { monitorSourceLeases } from './lease-monitor.js';
 export { awaitCommitted, recordRefusal } from './commit-watch.js';
+export {
+  ChangeSetAssembler,
+  type ArrivedPart,
+  type AssembledChangeSet,
+  type AbandonedChangeSet,
+} from './assembler.js';

@@ -1,4 +1,5 @@
 import {
+  NO_OBJECTS_TOKEN,
   type ChangeSetEvent,
   type ValidationIssue,
   type Result,
@@ -18,11 +19,18 @@ const KINDS = new Set([
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /**
- * Checks the shape of a change set arriving from NATS. Sources validate
- * manifests in depth; the control plane still refuses anything malformed
- * rather than storing it (a source of another version, or a bug).
+ * Checks the shape of a change set (or one part of one) arriving from NATS.
+ * Sources validate manifests in depth; the control plane still refuses
+ * anything malformed rather than storing it (a source of another version, or
+ * a bug). `subjectKind`: the kind token of a per-kind subject
+ * (`meshplane.events.<cluster>.<kind>`): every object must be of that kind
+ * (none for the no-objects token).
  */
-export function validateChangeSet(raw: unknown, subjectCluster: string): Result<ChangeSetEvent> {
+export function validateChangeSet(
+  raw: unknown,
+  subjectCluster: string,
+  subjectKind?: string,
+): Result<ChangeSetEvent> {
   const errors: ValidationIssue[] = [];
   const err = (field: string, message: string, object?: string): void => {
     errors.push({ severity: 'error', field, message, ...(object ? { object } : {}) });
@@ -57,6 +65,10 @@ export function validateChangeSet(raw: unknown, subjectCluster: string): Result<
   if (typeof ev.full !== 'boolean') err('full', 'must be a boolean');
   if (!Array.isArray(ev.upserts)) err('upserts', 'must be a list');
   if (!Array.isArray(ev.deletes)) err('deletes', 'must be a list');
+  if (subjectKind !== undefined && subjectKind !== NO_OBJECTS_TOKEN && !KINDS.has(subjectKind))
+    err('subject', `unknown kind ${subjectKind} in the subject`);
+  const wrongKind = (kind: unknown): boolean =>
+    subjectKind !== undefined && KINDS.has(String(kind)) && kind !== subjectKind;
   const seen = new Set<string>();
   for (const [i, o] of (Array.isArray(ev.upserts) ? ev.upserts : []).entries()) {
     const where = `upserts[${i}]`;
@@ -65,6 +77,8 @@ export function validateChangeSet(raw: unknown, subjectCluster: string): Result<
       continue;
     }
     const name = `${o.kind}/${o.namespace}/${o.name}`;
+    if (wrongKind(o.kind))
+      err(`${where}.kind`, `a ${o.kind} on the subject of kind ${String(subjectKind)}`, name);
     if (typeof o.name !== 'string' || o.name === '') err(`${where}.name`, 'missing', name);
     if (typeof o.namespace !== 'string') err(`${where}.namespace`, 'missing', name);
     if (o.cluster !== c?.name)
@@ -85,6 +99,8 @@ export function validateChangeSet(raw: unknown, subjectCluster: string): Result<
   for (const [i, d] of (Array.isArray(ev.deletes) ? ev.deletes : []).entries()) {
     if (typeof d !== 'object' || d === null || !KINDS.has(d.kind) || typeof d.name !== 'string') {
       err(`deletes[${i}]`, 'must be {kind, namespace, name}');
+    } else if (wrongKind(d.kind)) {
+      err(`deletes[${i}].kind`, `a ${d.kind} on the subject of kind ${String(subjectKind)}`);
     }
   }
   return errors.length > 0

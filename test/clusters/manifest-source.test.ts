@@ -6,10 +6,15 @@ import { connect } from 'nats';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ChangeSetEvent, SourceHealthEvent } from '../../common/index.js';
 import {
+  CHANGE_SET_HEADER,
+  CHANGE_SET_PART_HEADER,
   EVENTS_STREAM,
   SUBJECT_EVENTS_PREFIX,
   SUBJECT_HEALTH_PREFIX,
+  joinChangeSetParts,
   objectKey,
+  parseEventsSubject,
+  parsePartHeader,
   silentLogger,
 } from '../../common/index.js';
 import { ManifestSource, ensureEventsStream } from '../../clusters/src/index.js';
@@ -37,19 +42,56 @@ afterEach(async () => {
   await dir.cleanup();
 });
 
-/** Every change set stored for a cluster, in stream order. */
-async function storedEvents(cluster: string): Promise<ChangeSetEvent[]> {
+interface StoredPart {
+  subject: string;
+  changeSet: string;
+  part: string;
+  traceparent: string;
+  event: ChangeSetEvent;
+}
+
+/** Every message stored for a cluster (the parts of its change sets), in stream order. */
+async function storedParts(cluster: string): Promise<StoredPart[]> {
   const jsm = await nc.jetstreamManager();
   const { state } = await jsm.streams.info(EVENTS_STREAM);
-  const events: ChangeSetEvent[] = [];
+  const parts: StoredPart[] = [];
   for (let seq = state.first_seq; seq <= state.last_seq && state.messages > 0; seq += 1) {
     const msg = await jsm.streams.getMessage(EVENTS_STREAM, { seq });
-    if (msg.subject === `${SUBJECT_EVENTS_PREFIX}.${cluster}`) {
-      // Every change set carries a W3C trace context header.
-      expect(msg.header.get('traceparent')).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
-      events.push(msg.json<ChangeSetEvent>());
-    }
+    if (parseEventsSubject(msg.subject)?.cluster !== cluster) continue;
+    parts.push({
+      subject: msg.subject,
+      changeSet: msg.header.get(CHANGE_SET_HEADER),
+      part: msg.header.get(CHANGE_SET_PART_HEADER),
+      traceparent: msg.header.get('traceparent'),
+      event: msg.json<ChangeSetEvent>(),
+    });
   }
+  return parts;
+}
+
+/** Every change set stored for a cluster, put back together from its parts, in stream order. */
+async function storedEvents(cluster: string): Promise<ChangeSetEvent[]> {
+  const events: ChangeSetEvent[] = [];
+  let group: StoredPart[] = [];
+  for (const p of await storedParts(cluster)) {
+    const { index, count } = parsePartHeader(p.part)!;
+    // One message per kind, on the kind's subject; every part carries the change set's W3C trace context.
+    expect(p.subject).toBe(
+      `${SUBJECT_EVENTS_PREFIX}.${cluster}.${p.event.upserts[0]?.kind ?? p.event.deletes[0]?.kind ?? 'Cluster'}`,
+    );
+    expect(p.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
+    // A source publishes a change set's parts back to back, in order.
+    expect(index).toBe(group.length + 1);
+    if (group.length > 0) {
+      expect(p.changeSet).toBe(group[0]!.changeSet);
+      expect(p.traceparent).toBe(group[0]!.traceparent);
+    }
+    group.push(p);
+    if (index < count) continue;
+    events.push(joinChangeSetParts(group.map((g, i) => ({ index: i + 1, event: g.event }))));
+    group = [];
+  }
+  expect(group).toEqual([]);
   return events;
 }
 
@@ -75,10 +117,21 @@ async function start(healthIntervalMs = 2_000): Promise<ManifestSource> {
 }
 
 describe('ManifestSource on NATS JetStream', () => {
-  it('publishes the folder as one full change set, creating the stream only if missing', async () => {
+  it('publishes the folder as one full change set, one message per kind, creating the stream only if missing', async () => {
     await cp('clusters/demo/eu', dir.path, { recursive: true });
     const health = collectHealth('eu');
     await start();
+
+    const parts = await storedParts('eu');
+    expect(parts.map((p) => [p.subject, p.part])).toEqual([
+      ['meshplane.events.eu.Namespace', '1/5'],
+      ['meshplane.events.eu.ServiceAccount', '2/5'],
+      ['meshplane.events.eu.Pod', '3/5'],
+      ['meshplane.events.eu.Service', '4/5'],
+      ['meshplane.events.eu.CiliumNetworkPolicy', '5/5'],
+    ]);
+    expect(new Set(parts.map((p) => p.changeSet)).size).toBe(1);
+    for (const p of parts) expect(p.event).toMatchObject({ full: true, cluster: { name: 'eu' } });
 
     const events = await storedEvents('eu');
     expect(events).toHaveLength(1);
@@ -89,7 +142,7 @@ describe('ManifestSource on NATS JetStream', () => {
       cluster: { name: 'eu', id: 1, nodes: ['eu-1', 'eu-2'], podCIDR: '10.1.0.0/16' },
       origin: `manifests:${dir.path}`,
     });
-    expect(events[0]?.upserts.map(objectKey)).toEqual([
+    expect(events[0]?.upserts.map(objectKey).sort()).toEqual([
       'CiliumNetworkPolicy/production/frontend-to-billing-service',
       'Namespace//billing',
       'Namespace//production',

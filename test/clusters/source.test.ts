@@ -2,17 +2,24 @@ import { rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ChangeSetEvent, SourceHealthEvent } from '../../common/index.js';
-import { silentLogger } from '../../common/index.js';
-import type { EventSink } from '../../clusters/src/index.js';
+import { joinChangeSetParts, silentLogger } from '../../common/index.js';
+import type { EventPart, EventSink } from '../../clusters/src/index.js';
 import { ManifestSource } from '../../clusters/src/index.js';
 import { tempDir, type TempDir } from '../harness/index.js';
 import { clusterYaml, namespaceYaml, podYaml, writeTree } from './fixtures.js';
 import { eventually, quietPeriod } from './wait.js';
 
-/** An EventSink that records what it is sent and fails while `down` or for the next `failures` publishes. */
+/**
+ * An EventSink that records what it is sent and fails while `down` or for
+ * the next `failures` publishes. Like JetStream, it numbers the messages it
+ * stores and drops a message whose id it stored already; `events` are the
+ * change sets put back together from their parts.
+ */
 class FakeSink implements EventSink {
   readonly events: ChangeSetEvent[] = [];
   readonly health: SourceHealthEvent[] = [];
+  readonly #stored = new Map<string, number>();
+  #parts: { index: number; event: ChangeSetEvent }[] = [];
   down = false;
   failures = 0;
   attempts = 0;
@@ -21,14 +28,31 @@ class FakeSink implements EventSink {
     return this.down ? Promise.reject(new Error('no JetStream')) : Promise.resolve();
   }
 
-  publishEvent(_subject: string, payload: Uint8Array): Promise<number> {
+  publishEvent(
+    subject: string,
+    payload: Uint8Array,
+    msgID: string,
+    _traceparent?: string,
+    part?: EventPart,
+  ): Promise<number> {
     this.attempts += 1;
     if (this.down || this.failures > 0) {
       this.failures = Math.max(0, this.failures - 1);
       return Promise.reject(new Error('timeout waiting for PubAck'));
     }
-    this.events.push(JSON.parse(new TextDecoder().decode(payload)) as ChangeSetEvent);
-    return Promise.resolve(this.events.length);
+    const stored = this.#stored.get(msgID);
+    if (stored !== undefined) return Promise.resolve(stored);
+    const seq = this.#stored.size + 1;
+    this.#stored.set(msgID, seq);
+    const event = JSON.parse(new TextDecoder().decode(payload)) as ChangeSetEvent;
+    expect(subject.startsWith(`meshplane.events.${event.cluster.name}.`)).toBe(true);
+    if (part?.index === 1) this.#parts = [];
+    this.#parts.push({ index: part?.index ?? 1, event });
+    if (part === undefined || part.index === part.count) {
+      this.events.push(joinChangeSetParts(this.#parts));
+      this.#parts = [];
+    }
+    return Promise.resolve(seq);
   }
 
   publishHealth(_subject: string, payload: Uint8Array): void {
@@ -74,8 +98,9 @@ describe('ManifestSource (fake sink)', () => {
   it('retries a failed publish until acknowledged', async () => {
     sink.failures = 2;
     const started = await startSource().start();
-    expect(started).toEqual({ status: 'published', cluster: 'eu', seq: 1 });
-    expect(sink.attempts).toBe(3);
+    // Two parts (Namespace, Pod): the first fails twice, then both go out.
+    expect(started).toEqual({ status: 'published', cluster: 'eu', seq: 2 });
+    expect(sink.attempts).toBe(4);
     expect(sink.events).toHaveLength(1);
     expect(sink.events[0]?.full).toBe(true);
   });

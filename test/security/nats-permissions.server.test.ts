@@ -75,18 +75,20 @@ describe('per-source NATS credentials', () => {
     const sub = cp.subscribe('meshplane.health.>', { callback: (_, m) => health.push(m.subject) });
     await cp.flush();
     const violations = watchViolations(eu);
-    for (const subject of ['meshplane.events.us', 'meshplane.events.eu-2', 'meshplane.health.us']) {
-      eu.publish(subject, enc('{}'));
-    }
+    const forged = [
+      'meshplane.events.us',
+      'meshplane.events.us.Pod',
+      'meshplane.events.eu-2',
+      'meshplane.events.eu-2.Pod',
+      'meshplane.events.eu.Pod.x',
+      'meshplane.health.us',
+    ];
+    for (const subject of forged) eu.publish(subject, enc('{}'));
     eu.publish('meshplane.health.eu', enc('{}'));
     const refused = await violations.settle(eu);
     await cp.flush();
     sub.unsubscribe();
-    expect(refused.map((v) => v.subject)).toEqual([
-      'meshplane.events.us',
-      'meshplane.events.eu-2',
-      'meshplane.health.us',
-    ]);
+    expect(refused.map((v) => v.subject)).toEqual(forged);
     expect(health).toEqual(['meshplane.health.eu']);
     expect(await storedSubjects(cp)).not.toContain('meshplane.events.eu-2');
   });
@@ -135,13 +137,23 @@ describe('per-source NATS credentials', () => {
 
   it('lets a source publish its own change sets into the stream, where the control plane reads them', async () => {
     const sink = natsEventSink(eu, { createStream: false });
-    const seq = await sink.publishEvent('meshplane.events.eu', enc('{"own":true}'), 'own-1');
+    const seq = await sink.publishEvent(
+      'meshplane.events.eu.Pod',
+      enc('{"own":true}'),
+      'own-1',
+      undefined,
+      {
+        changeSet: 'own',
+        index: 1,
+        count: 1,
+      },
+    );
     const consumer = await (
       await cp.jetstreamManager()
     ).consumers.add(EVENTS_STREAM, {
       durable_name: 'security-test',
       ack_policy: AckPolicy.Explicit,
-      filter_subject: 'meshplane.events.eu',
+      filter_subject: 'meshplane.events.eu.>',
     });
     const m = await (
       await cp.jetstream().consumers.get(EVENTS_STREAM, consumer.name)
@@ -150,6 +162,8 @@ describe('per-source NATS credentials', () => {
     });
     expect(m?.seq).toBe(seq);
     expect(m?.json()).toEqual({ own: true });
+    expect(m?.headers?.get('Meshplane-Change-Set')).toBe('own');
+    expect(m?.headers?.get('Meshplane-Part')).toBe('1/1');
     m?.ack();
   });
 

@@ -6,7 +6,7 @@ import { isMeshError } from '../../common/index.js';
 describe('sourcePermissions', () => {
   it("allows publishing only the cluster's own subjects and receiving only its own replies, resync and change-set requests", () => {
     expect(sourcePermissions('eu')).toEqual({
-      publish: ['meshplane.events.eu', 'meshplane.events.eu.>', 'meshplane.health.eu'],
+      publish: ['meshplane.events.eu', 'meshplane.events.eu.*', 'meshplane.health.eu'],
       subscribe: ['_INBOX.source.eu.>', 'meshplane.resync.eu', 'meshplane.apply.eu'],
       allowResponses: true,
     });

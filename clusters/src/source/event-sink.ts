@@ -2,8 +2,11 @@ import type { JetStreamManager, NatsConnection, NatsError } from 'nats';
 import { StorageType, headers as natsHeaders } from 'nats';
 import type { SourceApplyReply, SourceApplyRequest } from '../../../common/index.js';
 import {
+  CHANGE_SET_HEADER,
+  CHANGE_SET_PART_HEADER,
   EVENTS_STREAM,
   MeshError,
+  formatPartHeader,
   SUBJECT_APPLY_PREFIX,
   SUBJECT_EVENTS_PREFIX,
   SUBJECT_RESYNC_PREFIX,
@@ -18,12 +21,17 @@ import { parseApplyRequest } from './apply-request.js';
 export interface EventSink {
   /** Makes sure the events stream exists. Idempotent. */
   ensureStream(): Promise<void>;
-  /** A JetStream publish that resolves with the stream sequence once the PubAck arrived. */
+  /**
+   * A JetStream publish that resolves with the stream sequence once the
+   * PubAck arrived. `part`: which change set the message is a part of, and
+   * which part (headers the control plane reassembles the change set by).
+   */
   publishEvent(
     subject: string,
     payload: Uint8Array,
     msgID: string,
     traceparent?: string,
+    part?: EventPart,
   ): Promise<number>;
   /** Core NATS, fire and forget. */
   publishHealth(subject: string, payload: Uint8Array): void;
@@ -44,6 +52,15 @@ export interface EventSink {
     cluster: string,
     handle: (request: SourceApplyRequest) => Promise<SourceApplyReply>,
   ): () => void;
+}
+
+/** One part of a change set split by kind (see splitChangeSet). */
+export interface EventPart {
+  /** the change set's id, the same on each of its parts */
+  changeSet: string;
+  /** 1-based */
+  index: number;
+  count: number;
 }
 
 // JetStream API error codes (nats-server's errors.json).
@@ -98,9 +115,13 @@ export function natsEventSink(nc: NatsConnection, opts: NatsSinkOptions = {}): E
       if (!createStream) return;
       await ensureEventsStream(await nc.jetstreamManager({ timeout }));
     },
-    async publishEvent(subject, payload, msgID, traceparent) {
+    async publishEvent(subject, payload, msgID, traceparent, part) {
       const h = natsHeaders();
       if (traceparent) h.set(TRACEPARENT_HEADER, traceparent);
+      if (part) {
+        h.set(CHANGE_SET_HEADER, part.changeSet);
+        h.set(CHANGE_SET_PART_HEADER, formatPartHeader(part.index, part.count));
+      }
       const ack = await nc
         .jetstream({ timeout })
         .publish(subject, payload, { msgID, timeout, headers: h });

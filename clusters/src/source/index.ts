@@ -1,7 +1,7 @@
 export { canonicalJson } from './canonical.js';
 export type { ClusterState } from './change-set.js';
 export { clusterState, diffChangeSet, patchClusterState } from './change-set.js';
-export type { EventSink, NatsSinkOptions } from './event-sink.js';
+export type { EventPart, EventSink, NatsSinkOptions } from './event-sink.js';
 export { ensureEventsStream, natsEventSink } from './event-sink.js';
 export type { FolderWatcher, WatchFolder } from './folder-watcher.js';
 export { SettledChanges, isRelevantChange, watchFolderRecursive } from './folder-watcher.js';

@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { ChangeSetEvent, Logger } from '../../../common/index.js';
-import { MeshError, SUBJECT_EVENTS_PREFIX, isMeshError } from '../../../common/index.js';
+import { MeshError, eventsSubject, isMeshError, splitChangeSet } from '../../../common/index.js';
 import type { ClusterState } from './change-set.js';
 import { diffChangeSet } from './change-set.js';
 import type { EventSink } from './event-sink.js';
@@ -170,30 +170,50 @@ export class ChangeSetPublisher {
     }
   }
 
+  /**
+   * Publishes the change set as one message per object kind
+   * (`meshplane.events.<cluster>.<kind>`, see splitChangeSet), back to back,
+   * each with the change set's id and its part number; resolves with the
+   * last part's stream sequence once every part is acknowledged. A retry of
+   * the same content reuses the ids, so JetStream drops the parts it stored
+   * already and the control plane sees one complete change set.
+   */
   async #publish(event: ChangeSetEvent): Promise<number> {
-    const payload = new TextEncoder().encode(JSON.stringify(event));
+    const parts = splitChangeSet(event).map((p) => ({
+      ...p,
+      payload: new TextEncoder().encode(JSON.stringify(p.event)),
+    }));
     const max = this.#opts.sink.maxPayload();
-    if (payload.byteLength > max) {
-      throw new MeshError(
-        'CAPACITY',
-        `change set of ${payload.byteLength} bytes exceeds the NATS max_payload of ${max} bytes ` +
-          `(${event.upserts.length} upserts, ${event.deletes.length} deletes); raise max_payload`,
-      );
+    for (const p of parts) {
+      if (p.payload.byteLength > max) {
+        throw new MeshError(
+          'CAPACITY',
+          `the ${p.kind} part of a change set is ${p.payload.byteLength} bytes, over the NATS max_payload of ${max} bytes ` +
+            `(${p.event.upserts.length} upserts, ${p.event.deletes.length} deletes); raise max_payload`,
+        );
+      }
     }
     if (!this.#streamReady) {
       await this.#opts.sink.ensureStream();
       this.#streamReady = true;
     }
-    const msgID = createHash('sha256')
-      .update(`${this.#instance}/${this.#generation}/`)
-      .update(payload)
-      .digest('hex')
-      .slice(0, 32);
-    const subject = `${SUBJECT_EVENTS_PREFIX}.${event.cluster.name}`;
+    const hash = createHash('sha256').update(`${this.#instance}/${this.#generation}/`);
+    for (const p of parts) hash.update(p.payload);
+    const id = hash.digest('hex').slice(0, 32);
     // A W3C trace context per change set, in a header (the payload, and so
-    // the dedup id, stay the same across retries), so the commit and every
+    // the dedup ids, stay the same across retries), so the commit and every
     // node's apply can be tied back to the save that caused them.
-    const seq = await this.#opts.sink.publishEvent(subject, payload, msgID, newTraceparent());
+    const traceparent = newTraceparent();
+    let seq = 0;
+    for (const p of parts) {
+      seq = await this.#opts.sink.publishEvent(
+        eventsSubject(event.cluster.name, p.kind),
+        p.payload,
+        `${id}.${p.index}`,
+        traceparent,
+        { changeSet: id, index: p.index, count: p.count },
+      );
+    }
     this.#generation += 1;
     return seq;
   }
