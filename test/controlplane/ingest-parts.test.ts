@@ -246,4 +246,21 @@ describe('change sets split by kind', () => {
     expect(stored.has('Namespace//sneaky-ns')).toBe(false);
     expect((await position())!.sequence).toBeGreaterThan(before!.sequence);
   });
+
+  it("refuses a part on a cluster's kind subject whose payload names another cluster", async () => {
+    const eu0 = (await status()).clusters.find((c) => c.name === 'eu')!.source!;
+    const forged = {
+      ...changeSet([]),
+      cluster: { name: 'us', id: 2, nodes: ['us-1'], podCIDR: '10.2.0.0/16' },
+      upserts: [{ ...pod('forged', '10.2.9.9'), cluster: 'us' }],
+    };
+    await publishPart('Pod', forged, 'h', '1/1');
+    const s = await waitFor('refusal counted', async () => {
+      const src = (await status()).clusters.find((c) => c.name === 'eu')!.source!;
+      return src.refusedChangeSets > eu0.refusedChangeSets ? src : undefined;
+    });
+    expect(s.lastError).toContain('published on the subject of cluster eu');
+    const us = await etcd.getAll().prefix('/meshplane/mesh/clusters/us/objects/').keys();
+    expect(us).toEqual([]);
+  });
 });
