@@ -110,7 +110,8 @@ async function objects(): Promise<Map<string, number>> {
   );
 }
 
-beforeAll(async () => {
+/** A control plane on this file's etcd and NATS, and an admin client of it. */
+async function startControlPlane(): Promise<void> {
   cp = new ControlPlane({
     etcdEndpoints: [infra.etcd.endpoint],
     natsUrl: infra.nats.url,
@@ -118,9 +119,13 @@ beforeAll(async () => {
     log: silentLogger(),
   });
   const { address } = await cp.start();
+  admin = new MeshAdminClient(address, grpc.credentials.createInsecure());
+}
+
+beforeAll(async () => {
+  await startControlPlane();
   nc = await connect({ servers: infra.nats.url });
   etcd = new Etcd3({ hosts: infra.etcd.endpoint });
-  admin = new MeshAdminClient(address, grpc.credentials.createInsecure());
   for (const [name, id] of [
     ['eu', 1],
     ['us', 2],
@@ -262,5 +267,21 @@ describe('change sets split by kind', () => {
     expect(s.lastError).toContain('published on the subject of cluster eu');
     const us = await etcd.getAll().prefix('/meshplane/mesh/clusters/us/objects/').keys();
     expect(us).toEqual([]);
+  });
+
+  it('a change set cut in two by a control plane restart commits whole: the new leader reads again from the positions', async () => {
+    await publishPart('Namespace', changeSet([namespace('r-ns')]), 'r', '1/2');
+    await new Promise((r) => setTimeout(r, 300));
+    admin.close();
+    await cp.stop();
+    await startControlPlane();
+    const seq = await publishPart('Pod', changeSet([pod('r-pod', '10.1.9.4')]), 'r', '2/2');
+    const committed = await waitFor('r committed', async () => {
+      const p = await position();
+      return p?.sequence === seq ? p : undefined;
+    });
+    const stored = await objects();
+    expect(stored.get('Namespace//r-ns')).toBe(committed.revision);
+    expect(stored.get('Pod/shop/r-pod')).toBe(committed.revision);
   });
 });
