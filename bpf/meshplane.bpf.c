@@ -4,7 +4,8 @@
  *   from_endpoint (tc ingress: packets the pod sends = its egress policy)
  *   to_endpoint   (tc egress: packets sent to the pod = its ingress policy)
  *
- * Revisioned maps (ipcache, endpoint addresses, endpoint info, policy, services)
+ * Revisioned maps (ipcache, endpoint addresses, endpoint info, policy, policy
+ * port ranges, services)
  * exist twice; config[0].active says which copy the programs read. The agent
  * writes the standby copy, flips `active`, waits for running programs to finish
  * (a map-in-map update does synchronize_rcu) and replays the change on the
@@ -27,6 +28,7 @@
 #define DEFAULT_IPCACHE 524288
 #define DEFAULT_ENDPOINTS 1024
 #define DEFAULT_POLICY 16384
+#define DEFAULT_POLICY_RANGES 65536
 #define DEFAULT_SERVICES 4096
 #define DEFAULT_CT 262144
 
@@ -80,6 +82,16 @@ struct policy_inner {
 		__uint(map_flags, BPF_F_NO_PREALLOC);               \
 	} n SEC(".maps")
 
+/* One trie per copy for every endpoint's port ranges (keyed by slot; see meshplane.h). */
+#define POLICY_RANGES_MAP(n)                                \
+	struct {                                                \
+		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                \
+		__type(key, struct policy_range_key);               \
+		__type(value, struct policy_value);                 \
+		__uint(max_entries, DEFAULT_POLICY_RANGES);         \
+		__uint(map_flags, BPF_F_NO_PREALLOC);               \
+	} n SEC(".maps")
+
 IPCACHE_MAP(ipcache_0);
 IPCACHE_MAP(ipcache_1);
 EP_IPS_MAP(ep_ips_0);
@@ -88,6 +100,8 @@ EP_INFO_MAP(ep_info_0);
 EP_INFO_MAP(ep_info_1);
 POLICY_MAP(policy_0);
 POLICY_MAP(policy_1);
+POLICY_RANGES_MAP(policy_ranges_0);
+POLICY_RANGES_MAP(policy_ranges_1);
 SERVICES_MAP(services_0);
 SERVICES_MAP(services_1);
 
@@ -308,13 +322,39 @@ static __always_inline struct ep_ip_value *lookup_endpoint(__u32 active, struct 
 }
 
 /*
+ * Folds one matching entry (v may be NULL: no match) into the lookup's state.
+ * Returns 1 for a deny, which decides at once.
+ */
+static __always_inline int fold(struct policy_value *v, __u8 level, __u8 *best, __u8 *audit)
+{
+	if (!v)
+		return 0;
+	if (v->verdict == VERDICT_DENY)
+		return 1;
+	if (v->verdict == VERDICT_AUDIT && level < 3)
+		*audit = 1;
+	if (!*best)
+		*best = v->verdict;
+	return 0;
+}
+
+static __always_inline struct policy_value *range_lookup(__u32 active, struct policy_range_key *k)
+{
+	return active ? bpf_map_lookup_elem(&policy_ranges_1, k)
+		      : bpf_map_lookup_elem(&policy_ranges_0, k);
+}
+
+/*
  * The shared lookup order (common/policy-map.ts lookupPolicy): a deny at any
  * level wins; then an audit entry below the any-any level; otherwise the most
- * specific entry: exact, any-port, any-identity, any-any. Returns the verdict
- * or 0 when no entry matches.
+ * specific entry: exact (single port, then the port ranges holding the port),
+ * any-port, any-identity (single port, then ranges), any-any. The range trie
+ * holds one merged verdict per port (deny > audit > allow over the ranges
+ * covering it), which is all the rules above need of a level's ranges.
+ * Returns the verdict or 0 when no entry matches.
  */
-static __always_inline __u8 policy_lookup(void *pmap, __u32 peer, __u8 dir, __u8 proto,
-					  __u16 port)
+static __always_inline __u8 policy_lookup(void *pmap, __u32 active, __u32 slot, __u32 peer,
+					  __u8 dir, __u8 proto, __u16 port)
 {
 	struct policy_key keys[6] = {
 		{ .identity = peer, .direction = dir, .protocol = proto, .port_low = port, .port_high = port },
@@ -324,24 +364,37 @@ static __always_inline __u8 policy_lookup(void *pmap, __u32 peer, __u8 dir, __u8
 		{ .identity = 0, .direction = dir, .protocol = proto },
 		{ .identity = 0, .direction = dir },
 	};
-	const __u8 levels[6] = { 0, 1, 1, 2, 3, 3 };
+	struct policy_range_key rk = {
+		.prefixlen = POLICY_RANGE_FIXED_BITS + 16,
+		.slot = slot,
+		.identity = peer,
+		.direction = dir,
+		.protocol = proto,
+		.port = bpf_htons(port),
+	};
 	__u8 best = 0, audit = 0;
 
-#pragma unroll
-	for (int i = 0; i < 6; i++) {
-		struct policy_value *v;
-		if (port == 0 && (i == 0 || i == 3))
-			continue; /* no port: only any-port entries apply */
-		v = bpf_map_lookup_elem(pmap, &keys[i]);
-		if (!v)
-			continue;
-		if (v->verdict == VERDICT_DENY)
-			return VERDICT_DENY;
-		if (v->verdict == VERDICT_AUDIT && levels[i] < 3)
-			audit = 1;
-		if (!best)
-			best = v->verdict;
-	}
+	/* Exact level. A packet without ports (port 0) matches no single-port entry. */
+	if (port && fold(bpf_map_lookup_elem(pmap, &keys[0]), 0, &best, &audit))
+		return VERDICT_DENY;
+	if (fold(range_lookup(active, &rk), 0, &best, &audit))
+		return VERDICT_DENY;
+	/* Any-port level: the protocol, then any protocol. */
+	if (fold(bpf_map_lookup_elem(pmap, &keys[1]), 1, &best, &audit))
+		return VERDICT_DENY;
+	if (fold(bpf_map_lookup_elem(pmap, &keys[2]), 1, &best, &audit))
+		return VERDICT_DENY;
+	/* Any-identity level. */
+	if (port && fold(bpf_map_lookup_elem(pmap, &keys[3]), 2, &best, &audit))
+		return VERDICT_DENY;
+	rk.identity = 0;
+	if (fold(range_lookup(active, &rk), 2, &best, &audit))
+		return VERDICT_DENY;
+	/* Any-any level. */
+	if (fold(bpf_map_lookup_elem(pmap, &keys[4]), 3, &best, &audit))
+		return VERDICT_DENY;
+	if (fold(bpf_map_lookup_elem(pmap, &keys[5]), 3, &best, &audit))
+		return VERDICT_DENY;
 	if (audit)
 		return VERDICT_AUDIT;
 	return best;
@@ -479,7 +532,7 @@ static __always_inline int judge(struct __sk_buff *skb, __u8 dir)
 	enforced = dir == DIR_EGRESS ? ep->egress_enforced : ep->ingress_enforced;
 	outer = active ? (void *)&policy_1 : (void *)&policy_0;
 	pmap = bpf_map_lookup_elem(outer, &ep->slot);
-	verdict = pmap ? policy_lookup(pmap, peer, dir, p.proto, p.dport) : 0;
+	verdict = pmap ? policy_lookup(pmap, active, ep->slot, peer, dir, p.proto, p.dport) : 0;
 	if (verdict == VERDICT_DENY)
 		reason = REASON_POLICY_DENY;
 	else if (verdict == VERDICT_AUDIT)

@@ -12,7 +12,7 @@
 
 #include <linux/types.h>
 
-#define MESHPLANE_LAYOUT_VERSION 1
+#define MESHPLANE_LAYOUT_VERSION 2
 
 #define FAMILY_IPV4 4
 #define FAMILY_IPV6 6
@@ -98,6 +98,26 @@ struct policy_value {
 	__u8 verdict;
 	__u8 pad[3];
 };
+
+/*
+ * The port ranges of every endpoint's policy map, as an LPM trie the agent
+ * derives from the range entries (port_low < port_high): per (endpoint,
+ * direction, protocol, identity) the ranges are cut into disjoint intervals,
+ * each with the merged verdict (deny > audit > allow) of the ranges covering
+ * it, and each interval is stored as aligned port prefixes. prefixlen counts
+ * the fixed fields (POLICY_RANGE_FIXED_BITS) plus the port bits that matter;
+ * the port is big-endian so that its high bits come first. The value is a
+ * struct policy_value.
+ */
+struct policy_range_key {
+	__u32 prefixlen;
+	__u32 slot; /* the endpoint's slot */
+	__u32 identity; /* peer identity; 0 = any */
+	__u8 direction;
+	__u8 protocol;
+	__u16 port; /* network byte order */
+};
+#define POLICY_RANGE_FIXED_BITS 80 /* slot, identity, direction, protocol */
 
 struct svc_key {
 	__u8 name[SVC_NAME_MAX]; /* namespace/name, NUL padded */

@@ -70,6 +70,11 @@ function checkPolicyRecord(resource: string, endpoint: string, e: PolicyRecord):
   // portHigh 0 means "single port portLow" or "any" — only an explicit inverted range is wrong.
   if (!isPort(e.portLow) || !isPort(e.portHigh) || (e.portHigh !== 0 && e.portHigh < e.portLow)) {
     out.push(invalid(resource, `${where}: port range ${e.portLow}-${e.portHigh} is invalid`));
+  } else if (e.protocol === 0 && (e.portLow !== 0 || e.portHigh !== 0)) {
+    // common/policy-map.ts: a port always names its protocol (ANY expands to TCP, UDP, SCTP).
+    out.push(
+      invalid(resource, `${where}: port ${e.portLow}-${e.portHigh} needs a protocol, not ANY`),
+    );
   }
   return out;
 }

@@ -329,6 +329,144 @@ export function describeDatapathContract(name: string, factory: DatapathFactory)
       expect(dut.datapath.digest()).toBe(applied);
     });
 
+    it('holds port ranges like any entry: overlapping, replaced, deleted, dropped with the endpoint', async () => {
+      const { datapath } = await make();
+      const range = (
+        identity: number,
+        low: number,
+        high: number,
+        verdict = Verdict.VERDICT_ALLOW,
+      ) => ({
+        ...rule(identity, low, verdict),
+        portHigh: high,
+      });
+      const c = emptyChange();
+      c.endpoints.upserts.push({ ...ep('a', '10.1.0.5'), resource: 'endpoint/a' });
+      c.policies.push({
+        endpoint: 'eu/default/a',
+        resource: 'endpoint/a',
+        upserts: [
+          range(7, 8000, 8010),
+          range(7, 8005, 8020, Verdict.VERDICT_DENY),
+          rule(7, 8005),
+          range(0, 7000, 7010),
+          { ...range(7, 5300, 5310), protocol: 17 },
+        ],
+        deletes: [],
+      });
+      await datapath.apply(c);
+      let held = sorted(await expectConsistent(datapath));
+      expect(held.policies[0]!.entries).toHaveLength(5);
+      expect(held.policies[0]!.entries).toContainEqual(range(7, 8005, 8020, Verdict.VERDICT_DENY));
+
+      const change = emptyChange();
+      change.policies.push({
+        endpoint: 'eu/default/a',
+        resource: 'endpoint/a',
+        upserts: [range(7, 8000, 8010, Verdict.VERDICT_AUDIT), range(7, 1, 65535)],
+        deletes: [range(7, 8005, 8020), range(0, 7000, 7010)],
+      });
+      await datapath.apply(change);
+      held = sorted(await expectConsistent(datapath));
+      expect(held.policies[0]!.entries).toEqual(
+        sorted({
+          ipcache: [],
+          endpoints: [],
+          services: [],
+          policies: [
+            {
+              endpoint: 'eu/default/a',
+              entries: [
+                range(7, 1, 65535),
+                range(7, 8000, 8010, Verdict.VERDICT_AUDIT),
+                rule(7, 8005),
+                { ...range(7, 5300, 5310), protocol: 17 },
+              ],
+            },
+          ],
+        }).policies[0]!.entries,
+      );
+
+      const gone = emptyChange();
+      gone.endpoints.deletes.push('eu/default/a');
+      await datapath.apply(gone);
+      await expectConsistent(datapath);
+      expect(datapath.digest()).toBe(EMPTY);
+    });
+
+    it('refuses a port without a protocol (ANY comes expanded into TCP, UDP and SCTP)', async () => {
+      const { datapath } = await make();
+      const before = await base(datapath);
+      const digest = datapath.digest();
+      const c = emptyChange();
+      c.policies.push({
+        endpoint: 'eu/default/a',
+        resource: 'endpoint/a',
+        upserts: [{ ...rule(2, 8000), portHigh: 8010, protocol: 0 }],
+        deletes: [],
+      });
+      await expectRefused(datapath, c, 'VALIDATION', ['endpoint/a'], before, digest);
+    });
+
+    it('keeps digest() = verify() over random port-range changes', async () => {
+      const range = fc
+        .record({
+          identity: fc.constantFrom(0, 7, 8),
+          protocol: fc.constantFrom(6, 17),
+          low: fc.integer({ min: 1, max: 60 }),
+          width: fc.integer({ min: 0, max: 40 }),
+          verdict: fc.constantFrom(
+            Verdict.VERDICT_ALLOW,
+            Verdict.VERDICT_DENY,
+            Verdict.VERDICT_AUDIT,
+          ),
+        })
+        .map(({ identity, protocol, low, width, verdict }) => ({
+          ...rule(identity, low, verdict),
+          protocol,
+          portHigh: low + width,
+        }));
+      const key = (e: { identity: number; protocol: number; portLow: number; portHigh: number }) =>
+        `${e.identity}|${e.protocol}|${e.portLow}|${e.portHigh}`;
+      const states = fc.array(fc.uniqueArray(range, { selector: key, maxLength: 8 }), {
+        minLength: 1,
+        maxLength: 4,
+      });
+      await fc.assert(
+        fc.asyncProperty(states, async (seq) => {
+          const dut = await factory({});
+          const { datapath } = dut;
+          try {
+            const add = emptyChange();
+            add.endpoints.upserts.push({ ...ep('a', '10.1.0.5'), resource: 'endpoint/a' });
+            await datapath.apply(add);
+            let held = new Map<string, ReturnType<typeof rule>>();
+            for (const state of seq) {
+              const next = new Map(state.map((e) => [key(e), e]));
+              const c = emptyChange();
+              c.policies.push({
+                endpoint: 'eu/default/a',
+                resource: 'endpoint/a',
+                upserts: state,
+                deletes: [...held].filter(([k]) => !next.has(k)).map(([, e]) => e),
+              });
+              await datapath.apply(c);
+              held = next;
+              const contents = await datapath.read();
+              expect(contents.policies[0]!.entries.map(key).sort()).toEqual(
+                [...held.keys()].sort(),
+              );
+              expect(datapath.digest()).toBe(digestOf(contents));
+              expect(await datapath.verify()).toBe(datapath.digest());
+            }
+          } finally {
+            await dut.dispose();
+          }
+        }),
+        { numRuns: 25 },
+      );
+    });
+
     it('keeps digest() = verify() = digest of its contents over random change sequences', async () => {
       const prefixes = Array.from({ length: 12 }, (_, i) => `10.2.0.${i}/32`);
       const pods = ['a', 'b', 'c', 'd'];

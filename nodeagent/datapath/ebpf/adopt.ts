@@ -13,6 +13,7 @@ import { encodeEpInfo, encodeSlot } from './layout.js';
 import type { Copy, DatapathMaps } from './maps.js';
 import { Packed } from './packed.js';
 import { emptyMirror, type Mirror } from './plan.js';
+import { rangeMirrorOf, sameTrie } from './ranges.js';
 import type { HeldState } from './read-back.js';
 import { readCopy } from './read.js';
 
@@ -23,7 +24,7 @@ import { readCopy } from './read.js';
  */
 export function adoptState(maps: DatapathMaps, endpointSlots: number): HeldState {
   const active = maps.activeCopy();
-  const { contents, slots } = readCopy(maps, active);
+  const { contents, slots, trie } = readCopy(maps, active);
   const m = emptyMirror();
   for (const e of contents.ipcache) m.ipcache.set(e.prefix, e.identity);
   for (const ep of contents.endpoints) {
@@ -33,12 +34,15 @@ export function adoptState(maps: DatapathMaps, endpointSlots: number): HeldState
   for (const p of contents.policies)
     m.policies.set(p.endpoint, new Map(p.entries.map((e) => [policyKeyId(e), e])));
   for (const s of contents.services) m.services.set(serviceName(s), s);
+  // The trie as it is (a wrong entry stays visible to verify() until an apply rewrites its group).
+  m.ranges = rangeMirrorOf(contents.policies, slots, trie);
   const digest = Digest.of(entriesOfMirror(m));
   const used = new Set(slots.values());
   const free: number[] = [];
   for (let s = endpointSlots - 1; s >= 0; s--) if (!used.has(s)) free.push(s);
   const standby = (1 - active) as Copy;
-  if (digestOfContents(readCopy(maps, standby).contents) !== digest.toString()) {
+  const other = readCopy(maps, standby);
+  if (digestOfContents(other.contents) !== digest.toString() || !sameTrie(other.trie, trie)) {
     resyncStandby(maps, active, standby, used, endpointSlots);
   }
   return { mirror: m, digest, free };
@@ -54,7 +58,7 @@ function resyncStandby(
 ): void {
   const from = maps.copies[active];
   const to = maps.copies[standby];
-  for (const t of ['ipcache', 'epIps', 'services'] as const) {
+  for (const t of ['ipcache', 'epIps', 'services', 'ranges'] as const) {
     to[t].deleteMany(Packed.of(to[t].keySize, to[t].keys()));
     const got = from[t].dumpPacked();
     to[t].updateMany(got.keys, got.values);

@@ -1,6 +1,6 @@
 import { Digest, MeshError } from '../../../common/index.js';
 import { checkChange, type DatapathView } from '../check.js';
-import { digestOfContents, policyIdsOf, type PolicyIds } from '../entries.js';
+import { policyIdsOf, type PolicyIds } from '../entries.js';
 import { DatapathError } from '../errors.js';
 import type {
   Datapath,
@@ -27,7 +27,8 @@ import { DEFAULT_OBJECT_PATH, type LoadedObject } from './object.js';
 import { openPins } from './pins.js';
 import { emptyMirror, planChange } from './plan.js';
 import { readBack, type HeldState } from './read-back.js';
-import { readCopy } from './read.js';
+import { commitRanges, rangeCapacityProblems } from './ranges.js';
+import { digestOfCopy, readCopy } from './read.js';
 
 export const EBPF_DEFAULT_CAPACITY = {
   ipcacheEntries: 524288,
@@ -143,8 +144,14 @@ export class EbpfDatapath implements Datapath {
     return this.#state.digest.toString();
   }
 
-  async verify(opts: { signal?: AbortSignal } = {}): Promise<string> {
-    return digestOfContents(await this.read(opts));
+  verify(opts: { signal?: AbortSignal } = {}): Promise<string> {
+    this.#enter();
+    try {
+      opts.signal?.throwIfAborted();
+      return Promise.resolve(digestOfCopy(this.maps, this.maps.activeCopy()));
+    } finally {
+      this.#busy = false;
+    }
   }
 
   read(opts: { signal?: AbortSignal } = {}): Promise<DatapathContents> {
@@ -282,7 +289,10 @@ export class EbpfDatapath implements Datapath {
 
   #commit(change: DatapathChange, ids: PolicyIds): void {
     const plan = planChange(change, this.#state.mirror, this.#state.free, ids);
+    const problems = rangeCapacityProblems(plan.ranges, this.capacity.policyEntriesPerEndpoint);
+    if (problems.length > 0) throw new DatapathError(problems);
     const active = commitPlan(this.maps, plan);
     readBack(this.maps, change, plan, active, this.#state);
+    commitRanges(this.#state.mirror.ranges, plan.ranges);
   }
 }

@@ -37,6 +37,21 @@ export {
   encodeIpcacheValue,
   encodePolicyKey,
   encodePolicyValue,
+  encodeRangeKey,
+  decodeRangeKey,
   type FieldLayout,
   type StructLayout,
 } from './layout.js';
+export {
+  commitRanges,
+  decodeTrie,
+  deriveRangePrefixes,
+  expectedRanges,
+  isRange,
+  planRanges,
+  rangeCapacityProblems,
+  rangeGroupId,
+  type PrefixId,
+  type RangeMirror,
+  type RangePlan,
+} from './ranges.js';

@@ -11,7 +11,7 @@ import type { EndpointRecord, PolicyKey, PolicyRecord, ServiceRecord } from '../
  */
 
 /** Bump together with MESHPLANE_LAYOUT_VERSION in bpf/meshplane.h. */
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 
 export interface FieldLayout {
   offset: number;
@@ -64,6 +64,17 @@ export const STRUCTS = {
     },
   },
   policy_value: { size: 4, fields: { verdict: f(0, 1) } },
+  policy_range_key: {
+    size: 16,
+    fields: {
+      prefixlen: f(0, 4),
+      slot: f(4, 4),
+      identity: f(8, 4),
+      direction: f(12, 1),
+      protocol: f(13, 1),
+      port: f(14, 2),
+    },
+  },
   svc_key: { size: SVC_NAME_MAX, fields: { name: f(0, SVC_NAME_MAX) } },
   svc_value: { size: 4096, fields: { len: f(0, 4), data: f(4, SVC_DATA_MAX) } },
   config_value: {
@@ -313,6 +324,56 @@ export function decodePolicyAt(
     portHigh: keys.readUInt16LE(keyOffset + F.port_high.offset),
     verdict: values.readUInt8(valueOffset + S.policy_value.fields.verdict.offset),
   };
+}
+
+// --- policy port ranges (LPM trie) ------------------------------------------
+
+/** Bits of a range key before the port: slot, identity, direction, protocol. */
+export const POLICY_RANGE_FIXED_BITS = 80;
+
+/** One port prefix of one endpoint's range trie (see bpf/meshplane.h struct policy_range_key). */
+export interface RangePrefixKey {
+  slot: number;
+  direction: number;
+  identity: number;
+  protocol: number;
+  /** first port of the block */
+  port: number;
+  /** significant high bits of the port, 0..16 */
+  prefixLen: number;
+}
+
+/** Writes a range key at `offset` of a zeroed buffer (packed batch keys). */
+export function writeRangeKey(b: Buffer, offset: number, k: RangePrefixKey): void {
+  const F = S.policy_range_key.fields;
+  b.writeUInt32LE(POLICY_RANGE_FIXED_BITS + k.prefixLen, offset + F.prefixlen.offset);
+  b.writeUInt32LE(k.slot, offset + F.slot.offset);
+  b.writeUInt32LE(k.identity, offset + F.identity.offset);
+  b.writeUInt8(k.direction, offset + F.direction.offset);
+  b.writeUInt8(k.protocol, offset + F.protocol.offset);
+  b.writeUInt16BE(k.port, offset + F.port.offset);
+}
+
+export function encodeRangeKey(k: RangePrefixKey): Buffer {
+  const b = Buffer.alloc(S.policy_range_key.size);
+  writeRangeKey(b, 0, k);
+  return b;
+}
+
+export function decodeRangeKey(b: Buffer, offset = 0): RangePrefixKey {
+  const F = S.policy_range_key.fields;
+  return {
+    slot: b.readUInt32LE(offset + F.slot.offset),
+    direction: b.readUInt8(offset + F.direction.offset),
+    identity: b.readUInt32LE(offset + F.identity.offset),
+    protocol: b.readUInt8(offset + F.protocol.offset),
+    port: b.readUInt16BE(offset + F.port.offset),
+    prefixLen: b.readUInt32LE(offset + F.prefixlen.offset) - POLICY_RANGE_FIXED_BITS,
+  };
+}
+
+export function decodeVerdict(b: Buffer, offset = 0): Verdict {
+  return b.readUInt8(offset + S.policy_value.fields.verdict.offset);
 }
 
 // --- services ----------------------------------------------------------------

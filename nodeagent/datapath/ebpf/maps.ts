@@ -20,6 +20,8 @@ export interface CopyMaps {
   /** slot -> inner policy map (array of maps) */
   policyOuter: KernelMap;
   services: KernelMap;
+  /** every endpoint's port ranges (LPM trie, derived: ranges.ts) */
+  ranges: KernelMap;
 }
 
 const S = STRUCTS;
@@ -69,6 +71,14 @@ export class DatapathMaps {
         object.mapFd(`services_${c}`),
         S.svc_key.size,
         S.svc_value.size,
+      ),
+      ranges: new KernelMap(
+        lib,
+        `policy_ranges_${c}`,
+        object.mapFd(`policy_ranges_${c}`),
+        S.policy_range_key.size,
+        S.policy_value.size,
+        { batch: false },
       ),
     });
     this.copies = [copy(0), copy(1)];

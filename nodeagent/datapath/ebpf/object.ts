@@ -9,7 +9,14 @@ export const DEFAULT_OBJECT_PATH = fileURLToPath(
 );
 
 /** Maps that live twice (copy 0 and copy 1) and switch together per revision. */
-export const REVISIONED = ['ipcache', 'ep_ips', 'ep_info', 'policy', 'services'] as const;
+export const REVISIONED = [
+  'ipcache',
+  'ep_ips',
+  'ep_info',
+  'policy',
+  'policy_ranges',
+  'services',
+] as const;
 export type RevisionedMap = (typeof REVISIONED)[number];
 
 /** Every pinned map, by the name the object gives it. */
@@ -70,6 +77,14 @@ export function loadObject(
       // The inner template keeps its size: the kernel does not compare a hash
       // inner map's max_entries, and the agent creates each inner map with the
       // announced capacity. (libbpf 1.1 crashes setting an inner map's size.)
+      // The range trie: each endpoint may use up to its policy capacity in prefixes.
+      check(
+        'set policy_ranges size',
+        lib.mapSetMaxEntries(
+          map(`policy_ranges_${copy}`),
+          Math.min(sizes.endpoints * sizes.policyEntriesPerEndpoint, 0xffffffff),
+        ),
+      );
     }
     for (const name of PINNED_MAPS)
       check(`pin path of ${name}`, lib.mapSetPinPath(map(name), join(opts.pinDir, name)));

@@ -20,6 +20,7 @@ import {
   writePolicyValue,
 } from './layout.js';
 import { Packed } from './packed.js';
+import { planRanges, type RangeMirror, type RangePlan } from './ranges.js';
 
 /** What the kernel holds, as last read back (the agent's mirror of the active copy). */
 export interface Mirror {
@@ -28,10 +29,18 @@ export interface Mirror {
   /** endpoint -> policyKeyId -> entry */
   policies: Map<string, Map<string, PolicyRecord>>;
   services: Map<string, ServiceRecord>;
+  /** endpoint -> its port ranges as the range trie holds them (ranges.ts) */
+  ranges: RangeMirror;
 }
 
 export function emptyMirror(): Mirror {
-  return { ipcache: new Map(), endpoints: new Map(), policies: new Map(), services: new Map() };
+  return {
+    ipcache: new Map(),
+    endpoints: new Map(),
+    policies: new Map(),
+    services: new Map(),
+    ranges: new Map(),
+  };
 }
 
 /** Writes to one map, packed for batch calls: deletes first, then upserts. */
@@ -41,8 +50,8 @@ export interface TableOps {
   values: Packed;
 }
 
-export type Table = 'ipcache' | 'epIps' | 'epInfo' | 'services';
-export const TABLES: readonly Table[] = ['ipcache', 'epIps', 'epInfo', 'services'];
+export type Table = 'ipcache' | 'epIps' | 'epInfo' | 'services' | 'ranges';
+export const TABLES: readonly Table[] = ['ipcache', 'epIps', 'epInfo', 'services', 'ranges'];
 
 const S = STRUCTS;
 const SIZES: Record<Table | 'policy', [number, number]> = {
@@ -50,6 +59,7 @@ const SIZES: Record<Table | 'policy', [number, number]> = {
   epIps: [S.ep_ip_key.size, S.ep_ip_value.size],
   epInfo: [4, S.ep_info.size],
   services: [S.svc_key.size, S.svc_value.size],
+  ranges: [S.policy_range_key.size, S.policy_value.size],
   policy: [S.policy_key.size, S.policy_value.size],
 };
 
@@ -67,6 +77,7 @@ const tableOps = (): Record<Table, TableOps> => ({
   epIps: ops('epIps'),
   epInfo: ops('epInfo'),
   services: ops('services'),
+  ranges: ops('ranges'),
 });
 
 /** One endpoint's policy writes, their undo, and the ids (policyKeyId) of its upserts. */
@@ -91,6 +102,8 @@ export interface Plan {
   deletedSlots: Map<string, number>;
   /** slot -> policy writes and their undo */
   policy: Map<number, PolicyOps>;
+  /** the range trie's part (its writes are forward.ranges / undo.ranges) */
+  ranges: RangePlan;
 }
 
 export function planChange(
@@ -174,6 +187,15 @@ export function planChange(
     policy.set(slot, planPolicy(pm, ids.get(pm)!, mirror.policies.get(pm.endpoint)));
   }
 
+  const ranges = planRanges(
+    change,
+    mirror.ranges,
+    (name) => mirror.endpoints.get(name)?.slot ?? newSlots.get(name)!,
+    deletedSlots,
+  );
+  forward.ranges = ranges.forward;
+  undo.ranges = ranges.undo;
+
   for (const n of change.services.deletes) {
     const held = mirror.services.get(n);
     del('services', encodeServiceKey(n), held === undefined ? undefined : encodeServiceValue(held));
@@ -188,7 +210,7 @@ export function planChange(
       held === undefined ? undefined : encodeServiceValue(held),
     );
   }
-  return { forward, undo, newSlots, deletedSlots, policy };
+  return { forward, undo, newSlots, deletedSlots, policy, ranges };
 }
 
 /**

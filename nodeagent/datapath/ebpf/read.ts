@@ -1,4 +1,5 @@
-import { endpointName } from '../entries.js';
+import { Digest } from '../../../common/index.js';
+import { endpointName, entriesOfContents } from '../entries.js';
 import type { DatapathContents, EndpointRecord } from '../types.js';
 import {
   decodeEpInfo,
@@ -8,11 +9,14 @@ import {
   decodeServiceValue,
 } from './layout.js';
 import type { Copy, DatapathMaps } from './maps.js';
+import { decodeTrie, trieMismatches, type TrieContents } from './ranges.js';
 
 export interface CopyRead {
   contents: DatapathContents;
   /** endpoint name -> slot */
   slots: Map<string, number>;
+  /** the port-range trie of the copy */
+  trie: TrieContents;
 }
 
 /**
@@ -51,5 +55,18 @@ export function readCopy(maps: DatapathMaps, copy: Copy): CopyRead {
       continue;
     }
   }
-  return { contents, slots };
+  return { contents, slots, trie: decodeTrie(m.ranges.dumpPacked()) };
+}
+
+/**
+ * The digest of a full read of one copy: its contents' digest entries, plus
+ * one entry per endpoint whose port-range trie entries are not what its range
+ * entries derive (and per stray slot), so a trie altered behind the agent's
+ * back changes the digest although the logical entries are intact.
+ */
+export function digestOfCopy(maps: DatapathMaps, copy: Copy): string {
+  const { contents, slots, trie } = readCopy(maps, copy);
+  const d = Digest.of(entriesOfContents(contents));
+  for (const e of trieMismatches(contents.policies, slots, trie)) d.add(e);
+  return d.toString();
 }
