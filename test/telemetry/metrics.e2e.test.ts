@@ -12,6 +12,21 @@ import { connect, pod, publish, startProc, stopProc, type Proc } from './procs.j
 
 const scrape = async (url: string): Promise<string> => (await fetch(url)).text();
 
+/** The value of one series (`name{labels}`) in a scrape, if it is there. */
+function valueOf(text: string, series: string): number | undefined {
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
+  }
+  return undefined;
+}
+
+/** The lines of a scrape naming one of `names`: what a timed-out wait shows. */
+const linesOf = (text: string, names: readonly string[]): string =>
+  text
+    .split('\n')
+    .filter((l) => names.some((n) => l.startsWith(n)))
+    .join('\n');
+
 describe('metrics endpoints (processes)', () => {
   const infra = useInfra();
   let cp: Proc;
@@ -64,14 +79,34 @@ describe('metrics endpoints (processes)', () => {
 
   it('the control plane serves every propagation metric name, with per-cluster histograms after a change', async () => {
     expect(cpMetrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    // The agent was ready after its first apply; earlier revisions may still
+    // be on their way. Wait for the state asserted below — eu-1 in sync at a
+    // revision after this change, with that ACK observed — not for time.
+    const latest = 'meshplane_latest_revision{cluster="eu"}';
+    const count = 'meshplane_propagation_seconds_count{cluster="eu"}';
+    const inSync = 'meshplane_nodes{cluster="eu",state="in-sync"}';
+    const before = await scrape(cpMetrics);
+    const latestBefore = valueOf(before, latest) ?? 0;
+    const countBefore = valueOf(before, count) ?? 0;
     await publish(nc, [pod('web-2', 'eu-1')]);
+    let last = '';
     const text = await waitFor(
-      'a propagation observation for cluster eu',
+      `eu-1 in sync at a revision after ${latestBefore}, its ACK observed`,
       async () => {
-        const t = await scrape(cpMetrics);
-        return /meshplane_propagation_seconds_count\{cluster="eu"\} [1-9]/.test(t) && t;
+        const t = (last = await scrape(cpMetrics));
+        return (
+          (valueOf(t, latest) ?? 0) > latestBefore &&
+          (valueOf(t, count) ?? 0) > countBefore &&
+          valueOf(t, inSync) === 1 &&
+          t
+        );
       },
-      { timeoutMs: 60_000, intervalMs: 200 },
+      {
+        // Generous: the control plane and agent are separate processes on a loaded machine.
+        timeoutMs: 120_000,
+        intervalMs: 250,
+        detail: () => linesOf(last, [latest, count, 'meshplane_nodes{']),
+      },
     );
     const perNode = [
       CONTROLPLANE_METRICS.nodeSynced,
@@ -89,7 +124,24 @@ describe('metrics endpoints (processes)', () => {
   });
 
   it('each agent serves its own endpoint with the apply histogram', async () => {
-    const text = await scrape(agentMetrics);
+    // Its ready line follows its first apply; wait for the scrape to show it (no timing assumed).
+    let last = '';
+    const text = await waitFor(
+      'the agent connected, with an apply observed',
+      async () => {
+        const t = (last = await scrape(agentMetrics));
+        return (
+          (valueOf(t, 'meshplane_apply_seconds_count{cluster="eu",node="eu-1"}') ?? 0) >= 1 &&
+          valueOf(t, 'meshplane_agent_connected{cluster="eu",node="eu-1"}') === 1 &&
+          t
+        );
+      },
+      {
+        timeoutMs: 120_000,
+        intervalMs: 250,
+        detail: () => linesOf(last, ['meshplane_apply_seconds_count', 'meshplane_agent_connected']),
+      },
+    );
     for (const name of Object.values(AGENT_METRICS))
       expect(text, name).toContain(`# TYPE ${name} `);
     expect(text).toMatch(/meshplane_apply_seconds_count\{cluster="eu",node="eu-1"\} [1-9]/);
