@@ -1,8 +1,9 @@
 // Traces across the whole path on real etcd, NATS and gRPC: a source event's
 // W3C trace context rides in its NATS header, the control plane's revision
 // span is its child, the push carries the context to the agent, and the
-// agent's apply span has the source event's trace id. An in-memory span
-// exporter on each side.
+// agent's apply span has the source event's trace id; a push that covers
+// several revisions (the node was still applying an earlier one) links to
+// each. An in-memory span exporter on each side.
 import { ROOT_CONTEXT, trace } from '@opentelemetry/api';
 import {
   BasicTracerProvider,
@@ -16,7 +17,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger, TRACEPARENT_HEADER } from '../../common/index.js';
 import { injectTraceContext } from '../../common/telemetry/index.js';
 import { ControlPlane } from '../../controlplane/index.js';
-import { EmulatedDatapath, NodeAgent } from '../../nodeagent/index.js';
+import {
+  EmulatedDatapath,
+  NodeAgent,
+  type Datapath,
+  type DatapathChange,
+} from '../../nodeagent/index.js';
 import { registerAgentTracing } from '../../nodeagent/telemetry/index.js';
 import { MeshAdminClient } from '../../proto/index.js';
 import { useInfra, waitFor } from '../harness/index.js';
@@ -24,6 +30,40 @@ import { connect, pod, publish } from './procs.js';
 
 /** One node, so a revision converges (and its spans end) once eu-1 applied it. */
 const ONE_NODE = { name: 'eu', id: 1, nodes: ['eu-1'], podCIDR: '10.1.0.0/16' };
+
+/**
+ * The emulated datapath, with applies held while the gate is closed: the
+ * agent is busy with a revision (as a slow kernel apply would keep it) while
+ * later ones commit, so the control plane's next push covers them all.
+ */
+class GatedDatapath implements Datapath {
+  readonly #inner = new EmulatedDatapath();
+  #gate: Promise<void> | undefined;
+  #open: (() => void) | undefined;
+  /** applies waiting at the gate */
+  waiting = 0;
+  readonly capacity = this.#inner.capacity;
+  hold(): void {
+    this.#gate = new Promise((resolve) => (this.#open = resolve));
+  }
+  release(): void {
+    this.#open?.();
+    this.#gate = undefined;
+  }
+  async apply(change: DatapathChange, opts?: { signal?: AbortSignal }): Promise<void> {
+    if (this.#gate) {
+      this.waiting += 1;
+      await this.#gate;
+      this.waiting -= 1;
+    }
+    return this.#inner.apply(change, opts);
+  }
+  digest = () => this.#inner.digest();
+  verify = (opts?: { signal?: AbortSignal }) => this.#inner.verify(opts);
+  read = (opts?: { signal?: AbortSignal }) => this.#inner.read(opts);
+  counts = () => this.#inner.counts();
+  close = () => this.#inner.close();
+}
 
 function tracing(): { provider: BasicTracerProvider; spans: InMemorySpanExporter } {
   const spans = new InMemorySpanExporter();
@@ -39,6 +79,7 @@ describe('propagation traces', () => {
   let cp: ControlPlane;
   let agent: NodeAgent;
   let nc: NatsConnection;
+  const datapath = new GatedDatapath();
 
   beforeAll(async () => {
     cp = new ControlPlane({
@@ -67,7 +108,7 @@ describe('propagation traces', () => {
     agent = new NodeAgent({
       server: address,
       node: { id: 'eu-1', cluster: 'eu' },
-      datapath: new EmulatedDatapath(),
+      datapath,
     });
     registerAgentTracing(agentSide.provider.getTracer('test'), agent, {
       cluster: 'eu',
@@ -123,5 +164,100 @@ describe('propagation traces', () => {
     const push = cpSpans.find((s) => s.name === 'meshplane.node.apply')!;
     expect(push.links.map((l) => l.context.spanId)).toContain(revision.spanContext().spanId);
     expect(applied.parentSpanContext?.spanId).toBe(push.spanContext().spanId);
+  }, 180_000);
+
+  it("a push covering several revisions links to each; the agent applies it in the newest one's trace", async () => {
+    const tracker = cp.tracker!;
+    /** Publishes one change set in a trace of its own and waits for its revision to commit. */
+    const commit = async (name: string): Promise<{ revision: number; traceId: string }> => {
+      const before = tracker.latestRevision;
+      const source = sourceSide.provider.getTracer('source').startSpan(name);
+      source.end();
+      await publish(
+        nc,
+        [pod(name, 'eu-1')],
+        injectTraceContext(trace.setSpan(ROOT_CONTEXT, source)),
+        ONE_NODE,
+      );
+      const revision = await waitFor(
+        `the revision of ${name}`,
+        () => tracker.latestRevision > before && tracker.latestRevision,
+        { timeoutMs: 60_000 },
+      );
+      return { revision, traceId: source.spanContext().traceId };
+    };
+    datapath.hold();
+    try {
+      const first = await commit('web-10');
+      await waitFor('eu-1 busy applying the first', () => datapath.waiting === 1, {
+        timeoutMs: 60_000,
+      });
+      const second = await commit('web-11');
+      const third = await commit('web-12');
+      expect(new Set([first.revision, second.revision, third.revision]).size).toBe(3);
+      datapath.release();
+
+      const applied = await waitFor(
+        'the agent applied the newest revision',
+        () =>
+          agentSide.spans
+            .getFinishedSpans()
+            .find(
+              (s) =>
+                s.name === 'meshplane.agent.apply' &&
+                s.attributes['meshplane.revision'] === third.revision,
+            ),
+        { timeoutMs: 60_000 },
+      );
+      const revisionSpan = (r: number) =>
+        waitFor(
+          `the span of revision ${r}`,
+          () =>
+            cpSide.spans
+              .getFinishedSpans()
+              .find(
+                (s) => s.name === 'meshplane.revision' && s.attributes['meshplane.revision'] === r,
+              ),
+          { timeoutMs: 60_000 },
+        );
+      const [second_, third_] = [
+        await revisionSpan(second.revision),
+        await revisionSpan(third.revision),
+      ];
+      expect(second_.spanContext().traceId).toBe(second.traceId);
+      expect(third_.spanContext().traceId).toBe(third.traceId);
+      const push = await waitFor(
+        'the push that covered the second and third',
+        () =>
+          cpSide.spans
+            .getFinishedSpans()
+            .find(
+              (s) =>
+                s.name === 'meshplane.node.apply' &&
+                s.attributes['meshplane.revision'] === third.revision,
+            ),
+        { timeoutMs: 60_000 },
+      );
+      // One push for both (eu-1 had the first in flight while they committed).
+      expect(push.attributes['meshplane.revisions_covered']).toBe(2);
+      expect(push.links.map((l) => l.context.spanId)).toEqual([
+        second_.spanContext().spanId,
+        third_.spanContext().spanId,
+      ]);
+      expect(
+        cpSide.spans
+          .getFinishedSpans()
+          .filter(
+            (s) =>
+              s.name === 'meshplane.node.apply' &&
+              s.attributes['meshplane.revision'] === second.revision,
+          ),
+      ).toEqual([]);
+      // The agent's apply of that push is its child, in the newest revision's source trace.
+      expect(applied.parentSpanContext?.spanId).toBe(push.spanContext().spanId);
+      expect(applied.spanContext().traceId).toBe(third.traceId);
+    } finally {
+      datapath.release();
+    }
   }, 180_000);
 });
