@@ -27,6 +27,11 @@ type Unary<Req, Res> = (
   cb: (err: grpc.ServiceError | null, res: Res) => void,
 ) => grpc.ClientUnaryCall;
 
+/** For calls that change the mesh or wait for it: metadata carrying the command span's trace context. */
+export interface TracedCallOptions {
+  metadata?: grpc.Metadata;
+}
+
 /**
  * One admin call. An unreachable control plane is exit code 3; a refusal
  * (validation, clash, not found) is exit code 2 with the server's message.
@@ -36,6 +41,7 @@ async function call<Req, Res>(
   pick: (c: MeshAdminClient) => Unary<Req, Res>,
   req: Req,
   timeoutMs = 10_000,
+  metadata: grpc.Metadata = new grpc.Metadata(),
 ): Promise<Res> {
   // The admin certificate of the state dir (mTLS), or plain text for an --insecure mesh.
   const transport = await adminTransport(target.stateDir);
@@ -43,12 +49,8 @@ async function call<Req, Res>(
   const client = new MeshAdminClient(address, transport.credentials, transport.options);
   try {
     return await new Promise<Res>((resolve, reject) => {
-      pick(client).call(
-        client,
-        req,
-        new grpc.Metadata(),
-        { deadline: Date.now() + timeoutMs },
-        (err, res) => (err ? reject(err) : resolve(res)),
+      pick(client).call(client, req, metadata, { deadline: Date.now() + timeoutMs }, (err, res) =>
+        err ? reject(err) : resolve(res),
       );
     });
   } catch (err) {
@@ -87,20 +89,28 @@ export const joinCluster = (
   target: MeshTarget,
   name: string,
   id: number,
+  opts: TracedCallOptions = {},
 ): Promise<JoinClusterResponse> =>
   call(
     target,
     (c) => c.joinCluster.bind(c) as Unary<{ name: string; id: number }, JoinClusterResponse>,
-    {
-      name,
-      id,
-    },
+    { name, id },
+    undefined,
+    opts.metadata,
   );
 
-export const removeCluster = (target: MeshTarget, name: string): Promise<RemoveClusterResponse> =>
-  call(target, (c) => c.removeCluster.bind(c) as Unary<{ name: string }, RemoveClusterResponse>, {
-    name,
-  });
+export const removeCluster = (
+  target: MeshTarget,
+  name: string,
+  opts: TracedCallOptions = {},
+): Promise<RemoveClusterResponse> =>
+  call(
+    target,
+    (c) => c.removeCluster.bind(c) as Unary<{ name: string }, RemoveClusterResponse>,
+    { name },
+    undefined,
+    opts.metadata,
+  );
 
 export const listIdentities = (
   target: MeshTarget,
@@ -145,10 +155,15 @@ export const fetchSkew = (target: MeshTarget): Promise<SkewResponse> =>
   call(target, (c) => c.skew.bind(c) as Unary<SkewRequest, SkewResponse>, SkewRequest.create());
 
 /** Waits server-side; the call's own deadline is the wait's timeout plus a margin. */
-export const waitRevision = (target: MeshTarget, req: WaitRequest): Promise<WaitResponse> =>
+export const waitRevision = (
+  target: MeshTarget,
+  req: WaitRequest,
+  opts: TracedCallOptions = {},
+): Promise<WaitResponse> =>
   call(
     target,
     (c) => c.wait.bind(c) as Unary<WaitRequest, WaitResponse>,
     req,
     req.timeoutMs + 15_000,
+    opts.metadata,
   );

@@ -22,6 +22,7 @@ async function callChangeSets<Req, Res>(
   method: 'apply' | 'listHistory',
   req: Req,
   timeoutMs: number,
+  metadata: grpc.Metadata = new grpc.Metadata(),
 ): Promise<Res> {
   const transport = await adminTransport(target.stateDir);
   const client = new MeshChangeSetsClient(target.address, transport.credentials, transport.options);
@@ -33,7 +34,7 @@ async function callChangeSets<Req, Res>(
         opts: Partial<grpc.CallOptions>,
         cb: (err: grpc.ServiceError | null, res: Res) => void,
       ) => grpc.ClientUnaryCall;
-      fn(req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) =>
+      fn(req, metadata, { deadline: Date.now() + timeoutMs }, (err, res) =>
         err ? reject(err) : resolve(res),
       );
     });
@@ -68,8 +69,13 @@ async function callChangeSets<Req, Res>(
 /** The client waits a little longer than the server, so the server's own timeout message wins. */
 const CLIENT_MARGIN_MS = 5_000;
 
-export const applyChangeSet = (target: MeshTarget, req: ApplyRequest): Promise<ApplyResponse> =>
-  callChangeSets(target, 'apply', req, req.timeoutMs + CLIENT_MARGIN_MS);
+/** `metadata`: the command span's trace context (see tracedCommand), so the revision is in its trace. */
+export const applyChangeSet = (
+  target: MeshTarget,
+  req: ApplyRequest,
+  opts: { metadata?: grpc.Metadata } = {},
+): Promise<ApplyResponse> =>
+  callChangeSets(target, 'apply', req, req.timeoutMs + CLIENT_MARGIN_MS, opts.metadata);
 
 export const listHistory = (
   target: MeshTarget,

@@ -18,3 +18,5 @@ export {
 export { LocalMesh, type LocalMeshOptions } from './local-mesh.js';
 export { flowJson, flowLine, flowSummary, type FlowJson, type FlowPeerJson } from './flow-json.js';
 export { observeFlows } from './observe-client.js';
+export { buildMeshctl } from './program.js';
+export { type CliTelemetry } from './call-tracing.js';

@@ -4,6 +4,7 @@ import type { ChangeSetFile } from '../../common/index.js';
 import { formatIssue } from '../../common/index.js';
 import { readManifestFiles } from '../../clusters/src/index.js';
 import type { AppliedObject, ApplyIssue, ApplyResponse } from '../../proto/index.js';
+import { traceIdOf, tracedCommand, type CliTelemetry } from '../call-tracing.js';
 import { applyChangeSet } from '../change-set-client.js';
 import { CliExit, EXIT } from '../exit-codes.js';
 import { meshTarget } from '../state-dir.js';
@@ -74,7 +75,12 @@ function objectRef(o: AppliedObject): string {
   return `${o.kind}/${o.namespace ? `${o.namespace}/` : ''}${o.name}`;
 }
 
-function report(r: ApplyResponse, opts: ChangeSetOptions, verb: string): void {
+function report(
+  r: ApplyResponse,
+  opts: ChangeSetOptions,
+  verb: string,
+  traceId: string | undefined,
+): void {
   if (r.errors.length > 0) {
     if (opts.json) {
       printJson({
@@ -99,6 +105,8 @@ function report(r: ApplyResponse, opts: ChangeSetOptions, verb: string): void {
     printJson({
       revision: r.revision,
       changeSet: r.changeSetId,
+      // the trace of the revision's span and of every node's apply (README: Traces)
+      traceId: traceId ?? null,
       clusters: r.clusters,
       objects: r.objects.map((o) => ({
         cluster: o.cluster,
@@ -111,11 +119,17 @@ function report(r: ApplyResponse, opts: ChangeSetOptions, verb: string): void {
     return;
   }
   const lines = r.objects.map((o) => `${o.cluster}: ${objectRef(o)} ${o.action}`);
-  lines.push(`${verb} at revision ${r.revision} (change set ${r.changeSetId})`);
+  lines.push(
+    `${verb} at revision ${r.revision} (change set ${r.changeSetId}${traceId ? `, trace ${traceId}` : ''})`,
+  );
   process.stdout.write(`${lines.join('\n')}\n`);
 }
 
-function changeSetCommand(cmd: Command, mode: 'apply' | 'delete'): Command {
+function changeSetCommand(
+  cmd: Command,
+  mode: 'apply' | 'delete',
+  telemetry: CliTelemetry,
+): Command {
   const verb = mode === 'apply' ? 'applied' : 'deleted';
   return meshOptions(cmd)
     .requiredOption(
@@ -138,18 +152,34 @@ function changeSetCommand(cmd: Command, mode: 'apply' | 'delete'): Command {
       }
       const timeoutMs = parseTimeout(opts.timeout);
       const files = await readChangeSet(opts.filename);
-      const r = await applyChangeSet(await meshTarget(opts), {
-        clusters: opts.cluster,
-        allClusters: opts.allClusters === true,
-        files,
-        delete: mode === 'delete',
-        timeoutMs,
-      });
-      report(r, opts, verb);
+      const target = await meshTarget(opts);
+      await tracedCommand(
+        telemetry,
+        `meshctl ${mode}`,
+        {
+          'meshplane.clusters': opts.allClusters ? ['*'] : opts.cluster,
+          'meshplane.files': files.length,
+        },
+        async (metadata, span) => {
+          const r = await applyChangeSet(
+            target,
+            {
+              clusters: opts.cluster,
+              allClusters: opts.allClusters === true,
+              files,
+              delete: mode === 'delete',
+              timeoutMs,
+            },
+            { metadata },
+          );
+          span.setAttribute('meshplane.revision', r.revision);
+          report(r, opts, verb, traceIdOf(span));
+        },
+      );
     });
 }
 
-export function registerApply(program: Command): void {
+export function registerApply(program: Command, telemetry: CliTelemetry): void {
   changeSetCommand(
     program
       .command('apply')
@@ -157,9 +187,11 @@ export function registerApply(program: Command): void {
         'apply a change set: validated as a whole, written into the cluster folder, committed in one transaction, or not at all',
       ),
     'apply',
+    telemetry,
   );
   changeSetCommand(
     program.command('delete').description('remove the objects the files name, as one change set'),
     'delete',
+    telemetry,
   );
 }

@@ -1,11 +1,12 @@
 import type { Command } from 'commander';
 import { fetchStatus, joinCluster, removeCluster } from '../admin-client.js';
+import { tracedCommand, type CliTelemetry } from '../call-tracing.js';
 import { CliExit, EXIT } from '../exit-codes.js';
 import { meshTarget } from '../state-dir.js';
 import { statusJson } from '../status-json.js';
 import { meshOptions, printJson, type MeshOptions } from './common-options.js';
 
-export function registerClusters(program: Command): void {
+export function registerClusters(program: Command, telemetry: CliTelemetry): void {
   const clusters = meshOptions(
     program
       .command('clusters')
@@ -55,7 +56,13 @@ export function registerClusters(program: Command): void {
       const id = Number(opts.id);
       if (!Number.isInteger(id))
         throw new CliExit(EXIT.usage, `--id must be an integer, got ${opts.id}`);
-      const r = await joinCluster(await meshTarget(opts), opts.name, id);
+      const target = await meshTarget(opts);
+      const r = await tracedCommand(
+        telemetry,
+        'meshctl clusters join',
+        { 'meshplane.cluster': opts.name },
+        (metadata) => joinCluster(target, opts.name, id, { metadata }),
+      );
       if (opts.json)
         printJson({ revision: r.revision, cluster: r.member, alreadyMember: r.alreadyMember });
       else
@@ -73,7 +80,13 @@ export function registerClusters(program: Command): void {
   )
     .requiredOption('--name <name>', 'cluster name')
     .action(async (opts: MeshOptions & { name: string }) => {
-      const r = await removeCluster(await meshTarget(opts), opts.name);
+      const target = await meshTarget(opts);
+      const r = await tracedCommand(
+        telemetry,
+        'meshctl clusters remove',
+        { 'meshplane.cluster': opts.name },
+        (metadata) => removeCluster(target, opts.name, { metadata }),
+      );
       if (opts.json) printJson({ revision: r.revision });
       else process.stderr.write(`cluster ${opts.name} removed at revision ${r.revision}\n`);
     });

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { waitRevision } from '../admin-client.js';
+import { tracedCommand, type CliTelemetry } from '../call-tracing.js';
 import { meshOptions, type MeshOptions } from './common-options.js';
 import { CliExit, EXIT } from '../exit-codes.js';
 import { waitJson } from '../skew-json.js';
@@ -11,7 +12,7 @@ interface WaitOptions extends MeshOptions {
   timeout: string;
 }
 
-export function registerWait(program: Command): void {
+export function registerWait(program: Command, telemetry: CliTelemetry): void {
   meshOptions(
     program
       .command('wait')
@@ -27,10 +28,22 @@ export function registerWait(program: Command): void {
     const timeoutMs = durationArg('--timeout', opts.timeout);
     if (timeoutMs < 1 || timeoutMs > 600_000)
       throw new CliExit(EXIT.usage, `--timeout: must be between 1ms and 10m`);
-    const w = await waitRevision(await meshTarget(opts), {
-      revision: Number(opts.revision),
-      timeoutMs,
-    });
+    const target = await meshTarget(opts);
+    const revision = Number(opts.revision);
+    // The control plane's wait span is this span's child (trace context in the call's metadata).
+    const w = await tracedCommand(
+      telemetry,
+      'meshctl wait',
+      { 'meshplane.revision': revision },
+      async (metadata, span) => {
+        const res = await waitRevision(target, { revision, timeoutMs }, { metadata });
+        span.setAttributes({
+          'meshplane.synced': res.synced,
+          'meshplane.laggards': res.laggards.length,
+        });
+        return res;
+      },
+    );
     if (opts.json) process.stdout.write(`${JSON.stringify(waitJson(w))}\n`);
     if (w.synced) {
       if (!opts.json)

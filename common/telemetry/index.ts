@@ -5,4 +5,10 @@ export {
   type TelemetryProviders,
   type TelemetryProviderOptions,
 } from './providers.js';
-export { injectTraceContext, extractTraceContext, spanContextOf } from './trace-context.js';
+export {
+  injectTraceContext,
+  extractTraceContext,
+  spanContextOf,
+  injectTraceMetadata,
+  extractTraceMetadata,
+} from '../trace-context/index.js';

@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import type { Tracer } from '@opentelemetry/api';
 import { isMeshError, parseObjectKey, type ErrorCode } from '../../common/index.js';
 import { meshPeerOf } from '../../common/tls/index.js';
 import type {
@@ -13,12 +14,15 @@ import type {
 } from '../../proto/index.js';
 import type { AuditLog, AuditRecord } from '../audit/index.js';
 import type { ChangeSetApplier, ClusterIssue } from '../changeset/index.js';
+import { startCallSpan } from './call-span.js';
 
 export interface ChangeSetServiceDeps {
   applier: ChangeSetApplier;
   audit: AuditLog;
   /** default for a request without timeout_ms */
   defaultTimeoutMs?: number;
+  /** spans `meshplane.changeset.apply`/`.delete`, children of the caller's (gRPC metadata) */
+  tracer?: Tracer | undefined;
 }
 
 // The CLI turns FAILED_PRECONDITION into exit code 3 (the mesh, here a
@@ -99,6 +103,13 @@ export function changeSetService(deps: ChangeSetServiceDeps): MeshChangeSetsServ
     apply: (call: grpc.ServerUnaryCall<ApplyRequest, ApplyResponse>, callback) => {
       const req = call.request;
       const signal = callSignal(call, req.timeoutMs || (deps.defaultTimeoutMs ?? 30_000));
+      const mode = req.delete ? 'delete' : 'apply';
+      // The caller's trace goes on to each cluster's source (NATS header), into
+      // the change set it publishes, and so to the revision and every node's apply.
+      const traced = startCallSpan(deps.tracer, `meshplane.changeset.${mode}`, call.metadata, {
+        'meshplane.clusters': req.allClusters ? ['*'] : req.clusters,
+        'meshplane.files': req.files.length,
+      });
       deps.applier
         .apply(
           {
@@ -106,12 +117,19 @@ export function changeSetService(deps: ChangeSetServiceDeps): MeshChangeSetsServ
             clusters: req.clusters,
             allClusters: req.allClusters,
             files: req.files,
-            mode: req.delete ? 'delete' : 'apply',
+            mode,
+            traceContext: traced.carrier,
           },
           { signal },
         )
         .then(
-          (out) =>
+          (out) => {
+            traced.span.setAttributes(
+              out.ok
+                ? { 'meshplane.revision': out.revision, 'meshplane.change_set': out.id }
+                : { 'meshplane.errors': out.errors.length },
+            );
+            traced.end(out.ok ? undefined : `${out.errors.length} error(s)`);
             callback(
               null,
               out.ok
@@ -129,8 +147,12 @@ export function changeSetService(deps: ChangeSetServiceDeps): MeshChangeSetsServ
                     changeSetId: '',
                     clusters: [],
                   },
-            ),
-          (err: unknown) => callback(fail(err)),
+            );
+          },
+          (err: unknown) => {
+            traced.end(err instanceof Error ? err : String(err));
+            callback(fail(err));
+          },
         );
     },
     listHistory: (

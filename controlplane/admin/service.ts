@@ -1,4 +1,5 @@
 import * as grpc from '@grpc/grpc-js';
+import type { Tracer } from '@opentelemetry/api';
 import { MeshError, isMeshError, type ErrorCode } from '../../common/index.js';
 import type {
   ListIdentitiesResponse,
@@ -13,9 +14,15 @@ import { listServices } from './services.js';
 import { listEndpoints, listPolicies, tracePolicy, type PolicyViewDeps } from './policy.js';
 import { buildSkew, waitForRevision, type SkewDeps } from './skew.js';
 import { buildStatus, type StatusDeps } from './status.js';
+import { startCallSpan } from './call-span.js';
 
 export interface AdminDeps extends StatusDeps, IdentityListDeps, PolicyViewDeps, SkewDeps {
   membership: ClusterMembership;
+  /**
+   * Spans of the calls that change the mesh or wait for it (join, remove,
+   * wait), children of the caller's span named in the call's gRPC metadata.
+   */
+  tracer?: Tracer | undefined;
 }
 
 const STATUS_OF: Partial<Record<ErrorCode, grpc.status>> = {
@@ -26,10 +33,12 @@ const STATUS_OF: Partial<Record<ErrorCode, grpc.status>> = {
 };
 
 /** Runs a handler and maps typed errors to gRPC status codes (the CLI maps them to exit codes). */
-function unary<Req, Res>(fn: (req: Req) => Promise<Res> | Res): grpc.handleUnaryCall<Req, Res> {
+function unary<Req, Res>(
+  fn: (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res> | Res,
+): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     Promise.resolve()
-      .then(() => fn(call.request))
+      .then(() => fn(call.request, call))
       .then(
         (res) => callback(null, res),
         (err: unknown) => {
@@ -42,16 +51,53 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res> | Res): grpc.handleUnary
   };
 }
 
+/** `fn` inside the call's SERVER span (child of the caller's); the span records its failure. */
+async function traced<Res>(
+  deps: AdminDeps,
+  name: string,
+  metadata: grpc.Metadata,
+  attributes: Record<string, string | number>,
+  fn: () => Promise<Res>,
+  describe: (res: Res) => Record<string, string | number | boolean>,
+): Promise<Res> {
+  const s = startCallSpan(deps.tracer, name, metadata, attributes);
+  try {
+    const res = await fn();
+    s.span.setAttributes(describe(res));
+    s.end();
+    return res;
+  } catch (err) {
+    s.end(err instanceof Error ? err : String(err));
+    throw err;
+  }
+}
+
 /** The admin API meshctl uses. */
 export function adminService(deps: AdminDeps): MeshAdminServer {
   return {
     status: unary((): StatusResponse => buildStatus(deps)),
-    joinCluster: unary(async (req): Promise<JoinClusterResponse> => {
-      const r = await deps.membership.join(req.name, req.id);
-      return { member: r.member, revision: r.revision, alreadyMember: r.existed };
-    }),
-    removeCluster: unary(async (req): Promise<RemoveClusterResponse> =>
-      deps.membership.remove(req.name),
+    joinCluster: unary((req, call): Promise<JoinClusterResponse> =>
+      traced(
+        deps,
+        'meshplane.cluster.join',
+        call.metadata,
+        { 'meshplane.cluster': req.name, 'meshplane.cluster_id': req.id },
+        async () => {
+          const r = await deps.membership.join(req.name, req.id);
+          return { member: r.member, revision: r.revision, alreadyMember: r.existed };
+        },
+        (r) => ({ 'meshplane.revision': r.revision, 'meshplane.already_member': r.alreadyMember }),
+      ),
+    ),
+    removeCluster: unary((req, call): Promise<RemoveClusterResponse> =>
+      traced(
+        deps,
+        'meshplane.cluster.remove',
+        call.metadata,
+        { 'meshplane.cluster': req.name },
+        () => deps.membership.remove(req.name),
+        (r) => ({ 'meshplane.revision': r.revision }),
+      ),
     ),
     listIdentities: unary((req): Promise<ListIdentitiesResponse> =>
       listIdentities(deps, req.cluster),
@@ -64,7 +110,18 @@ export function adminService(deps: AdminDeps): MeshAdminServer {
       // A long call: stop waiting when the caller goes away.
       const gone = new AbortController();
       call.on('cancelled', () => gone.abort());
-      waitForRevision(deps, call.request, { signal: gone.signal }).then(
+      traced(
+        deps,
+        'meshplane.wait',
+        call.metadata,
+        { 'meshplane.revision': call.request.revision },
+        () => waitForRevision(deps, call.request, { signal: gone.signal }),
+        (w) => ({
+          'meshplane.synced': w.synced,
+          'meshplane.observed_revision': w.observedRevision,
+          'meshplane.laggards': w.laggards.length,
+        }),
+      ).then(
         (res) => callback(null, res),
         (err: unknown) =>
           callback({

@@ -16,7 +16,12 @@ export interface ClusterSources {
   request(
     cluster: string,
     request: SourceApplyRequest,
-    opts?: { signal?: AbortSignal | undefined; timeoutMs?: number },
+    opts?: {
+      signal?: AbortSignal | undefined;
+      timeoutMs?: number;
+      /** W3C trace context (`traceparent`, `tracestate`) to send with the request */
+      traceContext?: Record<string, string> | undefined;
+    },
   ): Promise<SourceApplyReply>;
 }
 
@@ -46,6 +51,11 @@ export interface ChangeSetInput {
   allClusters: boolean;
   files: readonly ChangeSetFile[];
   mode: 'apply' | 'delete';
+  /**
+   * The caller's W3C trace context: sent to each cluster's source, which
+   * publishes the change set with it, so the revision is in the caller's trace.
+   */
+  traceContext?: Record<string, string> | undefined;
 }
 
 export interface ClusterIssue extends ValidationIssue {
@@ -112,7 +122,12 @@ export class ChangeSetApplier {
     // here on still leaves who tried what; the status says what came of it.
     await this.#deps.audit.record(record, signalOpts(opts.signal));
     try {
-      const outcome = await this.#checkThenWrite(targets.clusters, base, opts.signal);
+      const outcome = await this.#checkThenWrite(
+        targets.clusters,
+        base,
+        opts.signal,
+        input.traceContext,
+      );
       await this.#deps.audit.record(
         outcome.ok
           ? {
@@ -165,13 +180,14 @@ export class ChangeSetApplier {
     clusters: readonly string[],
     base: Omit<SourceApplyRequest, 'dryRun'>,
     signal: AbortSignal | undefined,
+    traceContext: Record<string, string> | undefined,
   ): Promise<ChangeSetOutcome> {
     if (clusters.length > 1) {
       const checked = await this.#askAll(clusters, { ...base, dryRun: true }, signal);
       const errors = collectErrors(checked);
       if (errors.length > 0) return { ok: false, errors };
     }
-    return this.#write(clusters, { ...base, dryRun: false }, signal);
+    return this.#write(clusters, { ...base, dryRun: false }, signal, traceContext);
   }
 
   async #askAll(
@@ -191,10 +207,11 @@ export class ChangeSetApplier {
     clusters: readonly string[],
     request: SourceApplyRequest,
     signal: AbortSignal | undefined,
+    traceContext: Record<string, string> | undefined,
   ): Promise<ChangeSetOutcome> {
     const settled = await Promise.allSettled(
       clusters.map(async (cluster) => {
-        const reply = await this.#deps.sources.request(cluster, request, { signal });
+        const reply = await this.#deps.sources.request(cluster, request, { signal, traceContext });
         if (!reply.ok) return { cluster, reply };
         const committed =
           reply.sequence === undefined

@@ -1,11 +1,12 @@
-import { ErrorCode as NatsErrorCode, type NatsConnection } from 'nats';
+import { ErrorCode as NatsErrorCode, headers as natsHeaders, type NatsConnection } from 'nats';
 import type { SourceApplyReply } from '../../common/index.js';
 import { MeshError, SUBJECT_APPLY_PREFIX } from '../../common/index.js';
 import type { ClusterSources } from './applier.js';
 
 /**
  * Asks cluster sources over core NATS request/reply on
- * `meshplane.apply.<cluster>`. No subscriber means the cluster's source is not
+ * `meshplane.apply.<cluster>`, with the caller's W3C trace context in the
+ * request's headers. No subscriber means the cluster's source is not
  * connected (or is not manifest-backed): UNAVAILABLE at once, not a timeout.
  */
 export function natsClusterSources(nc: NatsConnection): ClusterSources {
@@ -16,8 +17,14 @@ export function natsClusterSources(nc: NatsConnection): ClusterSources {
       // nats.js requests take a timeout, not a signal: race the two.
       const timeout = opts.timeoutMs ?? 30_000;
       const subject = `${SUBJECT_APPLY_PREFIX}.${cluster}`;
+      // The caller's trace context in the request's headers: the source
+      // publishes the change set with it (its `traceparent` header).
+      const entries = Object.entries(opts.traceContext ?? {});
+      const headers = entries.length > 0 ? natsHeaders() : undefined;
+      for (const [k, v] of entries) headers?.set(k, v);
       const reply = nc.request(subject, new TextEncoder().encode(JSON.stringify(request)), {
         timeout,
+        ...(headers ? { headers } : {}),
       });
       let onAbort: (() => void) | undefined;
       const aborted = new Promise<never>((_, reject) => {

@@ -46,11 +46,13 @@ export interface EventSink {
   /**
    * Serves the control plane's requests to write a change set into this
    * cluster's folder (core NATS request/reply on `meshplane.apply.<cluster>`),
-   * answering each with `handle`'s reply. Returns an unsubscribe function.
+   * answering each with `handle`'s reply. `traceparent` is the request's W3C
+   * trace context header (the caller's): the change set is published with it.
+   * Returns an unsubscribe function.
    */
   onApplyRequest?(
     cluster: string,
-    handle: (request: SourceApplyRequest) => Promise<SourceApplyReply>,
+    handle: (request: SourceApplyRequest, traceparent?: string) => Promise<SourceApplyReply>,
   ): () => void;
 }
 
@@ -156,7 +158,8 @@ export function natsEventSink(nc: NatsConnection, opts: NatsSinkOptions = {}): E
             msg.respond(encode(request));
             return;
           }
-          void handle(request).then(
+          const traceparent = msg.headers?.get(TRACEPARENT_HEADER) || undefined;
+          void handle(request, traceparent).then(
             (reply) => msg.respond(encode(reply)),
             (err: unknown) =>
               msg.respond(

@@ -242,14 +242,15 @@ export class ManifestSource {
    * nothing, then loaded and published like a save. Resolves with the stream
    * sequence of the change set that carries it, or every error (nothing
    * written). Serialized with the folder's loads, so a save in between is
-   * neither lost nor mixed in half. A dry run only validates.
+   * neither lost nor mixed in half. A dry run only validates. The change
+   * set is published with the caller's `traceparent` (W3C), when given.
    */
-  apply(request: SourceApplyRequest): Promise<SourceApplyReply> {
+  apply(request: SourceApplyRequest, traceparent?: string): Promise<SourceApplyReply> {
     if (request.dryRun) return this.#writeToFolder(request).then(replyOf);
     if (this.#signal.aborted)
       return Promise.resolve(failed(this.#dir, 'the cluster source stopped'));
     return new Promise((resolve) => {
-      this.#pendingApplies.push({ request, resolve });
+      this.#pendingApplies.push({ request, resolve, traceparent });
       void this.#reloadSerialized();
     });
   }
@@ -279,7 +280,9 @@ export class ManifestSource {
       if (result.ok) written.push({ pending, result });
       else pending.resolve(result);
     }
-    const errors = await this.#load();
+    const errors = await this.#load(
+      written.flatMap((w) => (w.pending.traceparent ? [w.pending.traceparent] : [])),
+    );
     for (const { pending, result } of written) {
       if (errors.length > 0) {
         // Only a save racing the change set gets here: its own validation passed.
@@ -301,7 +304,8 @@ export class ManifestSource {
     return errors;
   }
 
-  async #load(): Promise<ValidationIssue[]> {
+  /** `traceparents`: of the change sets written into the folder for this load (see apply). */
+  async #load(traceparents: readonly string[] = []): Promise<ValidationIssue[]> {
     let result: Result<LoadedCluster>;
     try {
       result = await this.#loader.load({
@@ -335,13 +339,13 @@ export class ManifestSource {
       this.#logger.info('control plane asked for a full resync');
       this.#publisher.resync();
     });
-    this.#unsubscribeApply ??= this.#sink.onApplyRequest?.(spec.name, (request) =>
-      this.apply(request),
+    this.#unsubscribeApply ??= this.#sink.onApplyRequest?.(spec.name, (request, traceparent) =>
+      this.apply(request, traceparent),
     );
     this.#health.setCluster(spec.name);
     this.#logWarnings(result.warnings);
     this.#health.setError('');
-    this.#generation = this.#publisher.setDesired(this.#setDesired(spec, objects));
+    this.#generation = this.#publisher.setDesired(this.#setDesired(spec, objects), traceparents);
     return [];
   }
 
@@ -406,6 +410,7 @@ export class ManifestSource {
 interface PendingApply {
   request: SourceApplyRequest;
   resolve: (reply: SourceApplyReply) => void;
+  traceparent: string | undefined;
 }
 
 function failed(dir: string, message: string): SourceApplyReply {

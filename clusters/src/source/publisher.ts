@@ -42,6 +42,8 @@ export class ChangeSetPublisher {
   #desiredGeneration = 0;
   #lastSequence: number | undefined;
   #waiters: PublishWaiter[] = [];
+  /** callers' trace contexts for the next change set (see setDesired) */
+  #traceparents: string[] = [];
   /** the newest generation whose waiters were answered, and with what */
   #answered: { generation: number; sequence: number | undefined; changed: boolean } | undefined;
 
@@ -56,9 +58,13 @@ export class ChangeSetPublisher {
 
   /**
    * Sets the state to reach and starts publishing towards it. Returns the
-   * state's generation, for whenPublished.
+   * state's generation, for whenPublished. `traceparents`: the W3C trace
+   * contexts of the callers whose change sets this state holds (meshctl
+   * apply); the change set that carries it is published with the first as
+   * its `traceparent` header (a save has none: it gets a fresh one).
    */
-  setDesired(state: ClusterState): number {
+  setDesired(state: ClusterState, traceparents: readonly string[] = []): number {
+    this.#traceparents.push(...traceparents);
     this.#desired = state;
     this.#desiredGeneration += 1;
     const generation = this.#desiredGeneration;
@@ -119,7 +125,11 @@ export class ChangeSetPublisher {
 
   async #run(): Promise<void> {
     let attempt = 0;
+    // Trace contexts of the states this run publishes: kept across retries
+    // (the retry carries their changes), dropped when nothing is left to send.
+    const traceparents: string[] = [];
     for (;;) {
+      traceparents.push(...this.#traceparents.splice(0));
       const desired = this.#desired;
       const generation = this.#desiredGeneration;
       const full = this.#forceFull;
@@ -131,6 +141,7 @@ export class ChangeSetPublisher {
       if (event === undefined || desired === undefined) {
         // Checked and cleared in one turn, so setDesired never misses a wake-up.
         this.#running = false;
+        traceparents.length = 0;
         if (this.#opts.signal.aborted) {
           this.#settle(
             Number.POSITIVE_INFINITY,
@@ -142,7 +153,8 @@ export class ChangeSetPublisher {
         return;
       }
       try {
-        const seq = await this.#publish(event);
+        const seq = await this.#publish(event, traceparents[0]);
+        traceparents.length = 0;
         this.#published = desired;
         this.#lastSequence = seq;
         attempt = 0;
@@ -178,7 +190,7 @@ export class ChangeSetPublisher {
    * the same content reuses the ids, so JetStream drops the parts it stored
    * already and the control plane sees one complete change set.
    */
-  async #publish(event: ChangeSetEvent): Promise<number> {
+  async #publish(event: ChangeSetEvent, traceparent: string | undefined): Promise<number> {
     const parts = splitChangeSet(event).map((p) => ({
       ...p,
       payload: new TextEncoder().encode(JSON.stringify(p.event)),
@@ -202,15 +214,17 @@ export class ChangeSetPublisher {
     const id = hash.digest('hex').slice(0, 32);
     // A W3C trace context per change set, in a header (the payload, and so
     // the dedup ids, stay the same across retries), so the commit and every
-    // node's apply can be tied back to the save that caused them.
-    const traceparent = newTraceparent();
+    // node's apply can be tied back to the save — or the meshctl apply, whose
+    // context came with its request — that caused them. When one change set
+    // carries several callers' applies, it is in the first one's trace.
+    const context = traceparent ?? newTraceparent();
     let seq = 0;
     for (const p of parts) {
       seq = await this.#opts.sink.publishEvent(
         eventsSubject(event.cluster.name, p.kind),
         p.payload,
         `${id}.${p.index}`,
-        traceparent,
+        context,
         { changeSet: id, index: p.index, count: p.count },
       );
     }
