@@ -305,6 +305,7 @@ export class ControlPlane {
         etcd: this.#etcd,
         layout,
         cache,
+        tracer: telemetry.tracer,
       }),
     );
     const audit = new EtcdAuditLog(this.#etcd, layout);
@@ -323,6 +324,7 @@ export class ControlPlane {
           newId: randomUUID,
           log: log.child({ part: 'change-sets' }),
         }),
+        tracer: telemetry.tracer,
       }),
     );
     const port = await new Promise<number>((resolve, reject) =>
