@@ -52,6 +52,22 @@ describe('diffChangeSet', () => {
     });
   });
 
+  it('re-sends what a failed publish may have changed, as it is now desired', () => {
+    const published = clusterState(eu, [a]);
+    const c = pod('c', 'db', '10.1.0.3');
+    // A failed change set upserted b and c and deleted a; now a is desired unchanged, b too, c is gone.
+    const uncertain = { keys: new Set([objectKey(a), objectKey(b), objectKey(c)]), spec: true };
+    expect(diffChangeSet(published, clusterState(eu, [a, b]), 'o', uncertain)).toMatchObject({
+      full: false,
+      upserts: [a, b],
+      deletes: [{ kind: 'Pod', namespace: 'n', name: 'c' }],
+    });
+    // Nothing differs from what was acknowledged, but the spec may have been sent: send it again.
+    expect(
+      diffChangeSet(published, published, 'o', { keys: new Set<string>(), spec: true }),
+    ).toMatchObject({ full: false, upserts: [], deletes: [], cluster: eu });
+  });
+
   it('sends nothing when nothing changed, key order included', () => {
     const reordered = JSON.parse(canonicalJson(a)) as MeshObject;
     expect(

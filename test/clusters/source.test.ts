@@ -1,4 +1,4 @@
-import { rename, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ChangeSetEvent, SourceHealthEvent } from '../../common/index.js';
@@ -22,6 +22,8 @@ class FakeSink implements EventSink {
   #parts: { index: number; event: ChangeSetEvent }[] = [];
   down = false;
   failures = 0;
+  /** the next publishes are stored but their PubAck is lost (then the sink goes down) */
+  lostAcks = 0;
   attempts = 0;
 
   ensureStream(): Promise<void> {
@@ -51,6 +53,11 @@ class FakeSink implements EventSink {
     if (part === undefined || part.index === part.count) {
       this.events.push(joinChangeSetParts(this.#parts));
       this.#parts = [];
+    }
+    if (this.lostAcks > 0) {
+      this.lostAcks -= 1;
+      this.down = true;
+      return Promise.reject(new Error('timeout waiting for PubAck'));
     }
     return Promise.resolve(seq);
   }
@@ -121,6 +128,28 @@ describe('ManifestSource (fake sink)', () => {
       'a {"app":"changed"}',
       'b {"app":"b"}',
     ]);
+  });
+
+  it('after a publish whose PubAck was lost, re-sends what it changed as now desired, so the mesh ends at the folder either way', async () => {
+    await startSource().start();
+    // b is added: the change set is stored, but its PubAck is lost and NATS goes away.
+    sink.lostAcks = 1;
+    await writeFile(join(dir.path, 'b.yaml'), podYaml('n', 'b'));
+    await eventually(() => expect(sink.events).toHaveLength(2));
+    expect(sink.events[1]?.upserts.map((o) => o.name)).toEqual(['b']);
+    // While it is away, b is removed again: the folder is back to what was acknowledged.
+    await rm(join(dir.path, 'b.yaml'));
+    await quietPeriod(500);
+    sink.down = false;
+    // The stream holds b's upsert, so the next change set must delete it.
+    await eventually(() => expect(sink.events).toHaveLength(3));
+    expect(sink.events[2]).toMatchObject({
+      full: false,
+      upserts: [],
+      deletes: [{ kind: 'Pod', namespace: 'n', name: 'b' }],
+    });
+    await quietPeriod(300);
+    expect(sink.events).toHaveLength(3);
   });
 
   it('refuses a change of cluster name or id, and sends a change of nodes', async () => {

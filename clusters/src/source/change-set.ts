@@ -49,15 +49,29 @@ export function patchClusterState(
 }
 
 /**
+ * What a change set whose publish failed may or may not have changed in the
+ * mesh (its PubAck can be lost after the stream stored it): its objects'
+ * keys, and the cluster spec.
+ */
+export interface Uncertain {
+  readonly keys: ReadonlySet<string>;
+  readonly spec: boolean;
+}
+
+/**
  * The change set that takes the mesh from `published` to `desired`: the full
  * set when nothing was published yet; otherwise upserts of new and changed
  * objects and deletes of removed ones. Undefined when there is nothing to
- * send (also a changed node list or pod CIDR is something to send). Pure.
+ * send (also a changed node list or pod CIDR is something to send).
+ * `uncertain`: what failed publishes may have changed besides — those keys
+ * are sent too (their desired value, or a delete) and the spec counts as
+ * changed, so the result is right whether or not they were stored. Pure.
  */
 export function diffChangeSet(
   published: ClusterState | undefined,
   desired: ClusterState,
   origin: string,
+  uncertain?: Uncertain,
 ): ChangeSetEvent | undefined {
   const base = { apiVersion: 'meshplane/v1' as const, cluster: desired.spec, origin };
   if (published === undefined) {
@@ -69,14 +83,20 @@ export function diffChangeSet(
   for (const [key, entry] of desired.objects) {
     const before = published.objects.get(key);
     // The same entry is the same object, unchanged; only others need their text compared.
-    if (before !== entry && before?.text !== entry.text) changed.push([key, entry.object]);
+    if ((before !== entry && before?.text !== entry.text) || uncertain?.keys.has(key))
+      changed.push([key, entry.object]);
   }
   for (const key of published.objects.keys()) {
     if (!desired.objects.has(key)) gone.push([key, parseObjectKey(key)]);
   }
+  for (const key of uncertain?.keys ?? []) {
+    if (!desired.objects.has(key) && !published.objects.has(key))
+      gone.push([key, parseObjectKey(key)]);
+  }
   const upserts = byKey(changed);
   const deletes = byKey(gone);
-  const specChanged = canonicalJson(published.spec) !== canonicalJson(desired.spec);
+  const specChanged =
+    uncertain?.spec === true || canonicalJson(published.spec) !== canonicalJson(desired.spec);
   if (upserts.length === 0 && deletes.length === 0 && !specChanged) return undefined;
   return { ...base, full: false, upserts, deletes };
 }

@@ -1,6 +1,12 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import type { ChangeSetEvent, Logger } from '../../../common/index.js';
-import { MeshError, eventsSubject, isMeshError, splitChangeSet } from '../../../common/index.js';
+import {
+  MeshError,
+  eventsSubject,
+  isMeshError,
+  objectKey,
+  splitChangeSet,
+} from '../../../common/index.js';
 import type { ClusterState } from './change-set.js';
 import { diffChangeSet } from './change-set.js';
 import type { EventSink } from './event-sink.js';
@@ -38,6 +44,12 @@ export class ChangeSetPublisher {
   readonly #instance = randomUUID();
   #generation = 0;
   #forceFull = false;
+  /**
+   * What delta change sets whose publish failed may have changed: the stream
+   * may hold them even without a PubAck, so the next change set re-sends
+   * those keys as they are now desired (see diffChangeSet).
+   */
+  #uncertain: { keys: Set<string>; spec: boolean } | undefined;
   /** how many desired states were set; a waiter waits for a publish of its state or a later one */
   #desiredGeneration = 0;
   #lastSequence: number | undefined;
@@ -137,7 +149,12 @@ export class ChangeSetPublisher {
       const event =
         desired === undefined || this.#opts.signal.aborted
           ? undefined
-          : diffChangeSet(full ? undefined : this.#published, desired, this.#opts.origin);
+          : diffChangeSet(
+              full ? undefined : this.#published,
+              desired,
+              this.#opts.origin,
+              this.#uncertain,
+            );
       if (event === undefined || desired === undefined) {
         // Checked and cleared in one turn, so setDesired never misses a wake-up.
         this.#running = false;
@@ -156,12 +173,14 @@ export class ChangeSetPublisher {
         const seq = await this.#publish(event, traceparents[0]);
         traceparents.length = 0;
         this.#published = desired;
+        this.#uncertain = undefined;
         this.#lastSequence = seq;
         attempt = 0;
         this.#opts.onPublished(event, seq);
         this.#settle(generation, { sequence: seq, changed: true });
       } catch (err) {
         if (full) this.#forceFull = true;
+        else if (!isMeshError(err, 'CAPACITY')) this.#remember(event);
         if (this.#opts.signal.aborted) continue;
         if (isMeshError(err, 'CAPACITY')) {
           this.#opts.onRejected(err.message);
@@ -180,6 +199,13 @@ export class ChangeSetPublisher {
         await pause(this.#opts.timers, delay, this.#opts.signal);
       }
     }
+  }
+
+  /** A delta change set that may have been stored though its publish failed. */
+  #remember(event: ChangeSetEvent): void {
+    const u = (this.#uncertain ??= { keys: new Set<string>(), spec: true });
+    for (const o of event.upserts) u.keys.add(objectKey(o));
+    for (const d of event.deletes) u.keys.add(objectKey(d));
   }
 
   /**
