@@ -8,6 +8,7 @@ import { datapathProgBench } from './datapath-prog.js';
 import { identityChurnBench } from './identity-churn.js';
 import { policyCompileBench } from './policy-compile.js';
 import { propagationBench } from './propagation.js';
+import { propagationCpuBench } from './propagation-cpu.js';
 import { servicesBench } from './services.js';
 import { servicesReplayBench } from './services-replay.js';
 import { trackerBench } from './tracker.js';
@@ -20,6 +21,7 @@ const benches: Record<string, (json: boolean, argv: readonly string[]) => Promis
   'identity-churn': identityChurnBench,
   'policy-compile': policyCompileBench,
   propagation: propagationBench,
+  'propagation-cpu': propagationCpuBench,
   services: servicesBench,
   'services-replay': servicesReplayBench,
   tracker: trackerBench,

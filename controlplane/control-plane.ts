@@ -48,7 +48,13 @@ import { MeshSync } from './sync/index.js';
 import { adminGuard } from './tls/index.js';
 import { Dashboard } from './dashboard/index.js';
 import { PropagationTracing, Tracker, registerPropagationMetrics } from './telemetry/index.js';
-import { XdsServer, combineCallbacks, type XdsCallbacks } from './xds/index.js';
+import {
+  XdsServer,
+  combineCallbacks,
+  discoveryServerOptions,
+  glibcMallocTrim,
+  type XdsCallbacks,
+} from './xds/index.js';
 
 export interface ControlPlaneOptions {
   etcdEndpoints: string[];
@@ -210,8 +216,11 @@ export class ControlPlane {
       log.child({ part: 'sync' }),
     );
     const tls = this.#opts.tls ?? 'insecure';
+    const heapTrim = glibcMallocTrim();
     this.#xds = new XdsServer(cache, callbacks, clock, log.child({ part: 'xds' }), {
       requireNodeCertificate: tls !== 'insecure',
+      // Heap freed by a wave of agent handshakes goes back to the OS.
+      ...(heapTrim ? { heapTrim } : {}),
     });
 
     this.#tasks.push(sync.run(signal));
@@ -260,8 +269,10 @@ export class ControlPlane {
     );
     await consumer.prepare();
 
-    const server = new grpc.Server(
-      tls === 'insecure'
+    const server = new grpc.Server({
+      // Tuned for one long-lived discovery stream per node agent.
+      ...discoveryServerOptions(),
+      ...(tls === 'insecure'
         ? {}
         : {
             interceptors: [
@@ -270,8 +281,8 @@ export class ControlPlane {
                 log.child({ part: 'admin' }),
               ),
             ],
-          },
-    );
+          }),
+    });
     server.addService(...this.#xds.service());
     // Flows agents report, named from the mesh state; served to admins (meshctl observe).
     const flows = new FlowBuffer(

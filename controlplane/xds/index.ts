@@ -10,3 +10,6 @@ export {
   type EncodedResponse,
   type ResponseHead,
 } from './response-encoding.js';
+export { discoveryServerOptions } from './server-options.js';
+export { HeapTrimmer } from './heap-trim.js';
+export { glibcMallocTrim } from './malloc-trim.js';

@@ -11,6 +11,7 @@ import type { NodeIdentity, XdsCallbacks } from './callbacks.js';
 import { NodeSession } from './node-session.js';
 import { PartDiffs } from './part-diff.js';
 import { PushScheduler } from './push-scheduler.js';
+import { HeapTrimmer } from './heap-trim.js';
 import { ResourceDigests } from './resource-digest.js';
 import {
   ResponseEncoder,
@@ -21,14 +22,23 @@ import {
 type Stream = grpc.ServerDuplexStream<DeltaDiscoveryRequest, EncodedResponse>;
 
 export interface XdsServerOptions {
-  /** coalescing of bursts: debounce after the last revision, capped at a maximum delay (defaults 2 ms / 25 ms) */
-  pushTiming?: { debounceMs?: number; maxDelayMs?: number };
+  /**
+   * coalescing of bursts: debounce after the last revision, capped at a
+   * maximum delay (defaults 2 ms / 25 ms); pushes of one revision built
+   * `sliceSize` nodes at a time, yielding to the event loop between slices (default 64)
+   */
+  pushTiming?: { debounceMs?: number; maxDelayMs?: number; sliceSize?: number };
   /**
    * Serve a node only to a client certificate naming exactly that node
    * (spiffe://meshplane/cluster/<c>/node/<n>). Set whenever the server runs
    * mTLS; off only for plain-text servers, which cannot know who is calling.
    */
   requireNodeCertificate?: boolean;
+  /**
+   * Returns freed heap memory to the OS (e.g. glibcMallocTrim()); called
+   * once streams have stopped opening and closing for a moment (HeapTrimmer).
+   */
+  heapTrim?: () => void;
 }
 
 /** How a refused stream ends: the agent classifies by status code, never by text. */
@@ -55,6 +65,7 @@ export class XdsServer {
   readonly #sessions = new Map<string, { session: NodeSession; stream: Stream }>();
   readonly #scheduler: PushScheduler;
   readonly #unsubscribe: () => void;
+  readonly #trimmer: HeapTrimmer | undefined;
 
   constructor(
     cache: SnapshotCache,
@@ -72,6 +83,7 @@ export class XdsServer {
       for (const key of keys) this.#sessions.get(key)?.session.push();
     }, opts.pushTiming ?? {});
     this.#unsubscribe = cache.subscribe((rev) => this.#onRevision(rev));
+    this.#trimmer = opts.heapTrim ? new HeapTrimmer(opts.heapTrim) : undefined;
   }
 
   /**
@@ -93,6 +105,7 @@ export class XdsServer {
   close(): void {
     this.#unsubscribe();
     this.#scheduler.close();
+    this.#trimmer?.close();
     for (const { session, stream } of this.#sessions.values()) {
       session.close();
       stream.end();
@@ -136,6 +149,7 @@ export class XdsServer {
       session.close();
       const current = this.#sessions.get(identity.key);
       if (current?.session === session) this.#sessions.delete(identity.key);
+      this.#trimmer?.churn();
       this.#callbacks.onStreamClosed?.(identity, reason);
       session = undefined;
     };
@@ -197,6 +211,7 @@ export class XdsServer {
       },
     );
     this.#sessions.set(identity.key, { session, stream });
+    this.#trimmer?.churn();
     this.#callbacks.onStreamOpen?.(identity);
     session.push();
     return { session, identity };

@@ -1,8 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { PushScheduler } from '../../controlplane/xds/index.js';
+import { HeapTrimmer, PushScheduler } from '../../controlplane/xds/index.js';
 
 describe('PushScheduler', () => {
-  beforeEach(() => vi.useFakeTimers());
+  beforeEach(() =>
+    vi.useFakeTimers({
+      toFake: ['setTimeout', 'clearTimeout', 'setImmediate', 'clearImmediate', 'Date'],
+    }),
+  );
   afterEach(() => vi.useRealTimers());
 
   it('a lone change goes out after the debounce; a burst is one push per node', () => {
@@ -35,5 +39,75 @@ describe('PushScheduler', () => {
       vi.advanceTimersByTime(3);
     }
     expect(pushes[0]! - start).toBeLessThanOrEqual(20);
+  });
+
+  it('a large flush goes out in slices with the event loop free between them; nodes added meanwhile join it once', () => {
+    const slices: string[][] = [];
+    const s = new PushScheduler((n) => slices.push(n), {
+      debounceMs: 2,
+      maxDelayMs: 25,
+      sliceSize: 3,
+      now: () => Date.now(),
+    });
+    s.add(['a', 'b', 'c', 'd', 'e', 'f', 'g']);
+    vi.advanceTimersByTime(2);
+    // The first slice only: the rest waits for the next turn of the event loop.
+    expect(slices).toEqual([['a', 'b', 'c']]);
+    s.add(['e', 'h']); // e is still queued: sent once, h after it
+    vi.runOnlyPendingTimers();
+    vi.runOnlyPendingTimers();
+    expect(slices).toEqual([
+      ['a', 'b', 'c'],
+      ['d', 'e', 'f'],
+      ['g', 'h'],
+    ]);
+    // Idle again: the next change waits for the debounce as before.
+    s.add(['a']);
+    expect(slices).toHaveLength(3);
+    vi.advanceTimersByTime(2);
+    expect(slices.at(-1)).toEqual(['a']);
+  });
+
+  it('close stops a flush between slices', () => {
+    const slices: string[][] = [];
+    const s = new PushScheduler((n) => slices.push(n), { sliceSize: 1, now: () => Date.now() });
+    s.add(['a', 'b']);
+    vi.advanceTimersByTime(2);
+    s.close();
+    vi.runAllTimers();
+    expect(slices).toEqual([['a']]);
+  });
+});
+
+describe('HeapTrimmer', () => {
+  beforeEach(() => vi.useFakeTimers());
+  afterEach(() => vi.useRealTimers());
+
+  it('trims once streams stop opening and closing for the settle time, and once more after the next full GC', () => {
+    let trims = 0;
+    let gc: (() => void) | undefined;
+    const t = new HeapTrimmer(() => void (trims += 1), {
+      settleMs: 2_000,
+      onMajorGc: (fn) => {
+        gc = fn;
+        return () => (gc = undefined);
+      },
+    });
+    for (let i = 0; i < 10; i++) {
+      t.churn();
+      vi.advanceTimersByTime(500); // a connect wave: never quiet for 2 s
+    }
+    expect(trims).toBe(0);
+    vi.advanceTimersByTime(1_500);
+    expect(trims).toBe(1);
+    vi.advanceTimersByTime(10_000);
+    expect(trims).toBe(1); // nothing more without churn or GC
+    gc!();
+    expect(trims).toBe(2);
+    expect(gc).toBeUndefined(); // one trim per GC watch, not one per collection
+    t.churn();
+    t.close();
+    vi.advanceTimersByTime(5_000);
+    expect(t.trims).toBe(2);
   });
 });
