@@ -50,6 +50,9 @@ function derived(slot: number, entries: PolicyRecord[]): Map<string, Map<number,
   return out;
 }
 
+/** One event-loop turn: a datapath may replay a revision on its standby copy just after apply() returns. */
+const standbyReplayed = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 const pin = (dp: EbpfDatapath, copy: number): string =>
   `${layoutDir(dp.pinDir)}/policy_ranges_${copy}`;
 
@@ -87,6 +90,7 @@ describe.skipIf(!requirePrivileged())('eBPF port-range trie', () => {
       expect(want.size).toBe(2);
       const active = dp.maps.activeCopy();
       expect(trieOf(dp, active)).toEqual(want);
+      await standbyReplayed();
       expect(trieOf(dp, (1 - active) as 0 | 1)).toEqual(want);
       const digest = dp.digest();
       expect(await dp.verify()).toBe(digest);
@@ -157,6 +161,7 @@ describe.skipIf(!requirePrivileged())('eBPF port-range trie', () => {
         deletes: [range(7, 8000, 8010), range(7, 8005, 8020)],
       });
       await dp.apply(narrow);
+      await standbyReplayed();
       const now = [
         rule(7, 8005),
         range(0, 7000, 7010, Verdict.VERDICT_AUDIT),
@@ -168,6 +173,7 @@ describe.skipIf(!requirePrivileged())('eBPF port-range trie', () => {
       const gone = emptyChange();
       gone.endpoints.deletes.push('eu/default/a');
       await dp.apply(gone);
+      await standbyReplayed();
       for (const copy of [0, 1] as const) expect(trieOf(dp, copy).size).toBe(0);
       expect(await dp.verify()).toBe(dp.digest());
     } finally {
