@@ -116,9 +116,14 @@ function level(e: PolicyEntry, q: PolicyQuery): number {
   return (e.identity === 0 ? 2 : 0) + (anyPort ? 1 : 0);
 }
 
-/** Narrower port ranges first within a level (what an LPM lookup on port prefixes yields). */
+/**
+ * Narrower port ranges first within a level (what an LPM lookup on port
+ * prefixes yields); among any-port entries the protocol's before "any
+ * protocol", the order the eBPF program looks them up in.
+ */
 function width(e: PolicyEntry): number {
-  return isAnyPort(e) ? 1 << 17 : e.portHigh - e.portLow + (e.protocol === 0 ? 1 << 16 : 0);
+  if (isAnyPort(e)) return (1 << 17) + (e.protocol === 0 ? 1 : 0);
+  return e.portHigh - e.portLow + (e.protocol === 0 ? 1 << 16 : 0);
 }
 
 /**

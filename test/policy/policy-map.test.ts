@@ -46,6 +46,18 @@ describe('lookupPolicy', () => {
     expect(lookupPolicy([], q(8, 23), false)).toEqual({ verdict: 'allow' });
   });
 
+  it('at the any-any level, the protocol any-port entry decides before the any-protocol one, in any order', () => {
+    // An audit-mode direction's default (any-any audit) and a rule allowing every peer on TCP.
+    const entries = [e(0, 0, 0, 0, Verdict.VERDICT_AUDIT), e(0, 6, 0, 0, Verdict.VERDICT_ALLOW)];
+    for (const order of [entries, [...entries].reverse()]) {
+      expect(lookupPolicy(order, q(7, 80), true)).toMatchObject({
+        verdict: 'allow',
+        entry: entries[1],
+      });
+      expect(lookupPolicy(order, q(7, 53, 17), true).verdict).toBe('audit');
+    }
+  });
+
   it('an audited deny wins over an allow; ranges match inside only', () => {
     const entries = [
       e(7, 6, 1000, 2000, Verdict.VERDICT_ALLOW),
