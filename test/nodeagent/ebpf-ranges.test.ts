@@ -166,12 +166,8 @@ describe('port-range trie', () => {
     })
     .map(({ identity, protocol, kind, a, b, verdict }) => {
       const [lo, hi] = a <= b ? [a, b] : [b, a];
-      // Not generated: an audit any-port entry of identity 0 (the any-any level) next to an
-      // allow of the same level, where lookupPolicy's pick depends on the entries' order (width
-      // ties) and the program tries the protocol first — a difference that is not about ranges.
-      const anyAny = identity === 0 && verdict === AUDIT ? ALLOW : verdict;
-      if (kind === 'any-port') return entry(identity, protocol, 0, 0, anyAny);
-      if (kind === 'any-any') return entry(identity, 0, 0, 0, anyAny);
+      if (kind === 'any-port') return entry(identity, protocol, 0, 0, verdict);
+      if (kind === 'any-any') return entry(identity, 0, 0, 0, verdict);
       if (kind === 'single') return entry(identity, protocol, hi || 1, hi || 1, verdict);
       return entry(identity, protocol, lo, hi === lo ? hi + 1 : hi, verdict);
     });
