@@ -140,6 +140,12 @@ export interface ChangeSetEvent {
   origin: string;
   /** trace context (W3C traceparent) of the change, when traced */
   traceparent?: string;
+  /**
+   * W3C traceparents of further callers whose changes this change set also
+   * carries (a source folded several `meshctl apply`s into it): the
+   * revision's span links to each (TRACE_LINKS_HEADER)
+   */
+  traceLinks?: string[];
 }
 
 /**
@@ -161,6 +167,11 @@ export const SUBJECT_EVENTS_PREFIX = 'meshplane.events';
 export const SUBJECT_HEALTH_PREFIX = 'meshplane.health';
 /** NATS header carrying the W3C trace context of a change set (also in ChangeSetEvent.traceparent) */
 export const TRACEPARENT_HEADER = 'traceparent';
+/**
+ * NATS header with the traceparents (comma-separated) of further callers a
+ * change set carries, beyond its `traceparent` (ChangeSetEvent.traceLinks)
+ */
+export const TRACE_LINKS_HEADER = 'meshplane-trace-links';
 /** core NATS: the control plane asks a cluster's source to republish its full state */
 export const SUBJECT_RESYNC_PREFIX = 'meshplane.resync';
 export const EVENTS_STREAM = 'MESHPLANE_EVENTS';

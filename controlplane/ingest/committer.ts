@@ -192,7 +192,11 @@ export class ChangeSetCommitter {
       freshIdentities,
       signal,
     );
-    const traceparents = fresh.flatMap((i) => (i.event.traceparent ? [i.event.traceparent] : []));
+    // Each change set's context, then the further callers it carries (links of the revision span).
+    const traceparents = fresh.flatMap((i) => [
+      ...(i.event.traceparent ? [i.event.traceparent] : []),
+      ...(i.event.traceLinks ?? []),
+    ]);
     const written = traceparents.length > 0 ? { ...position, traceparents } : position;
     const plan = planChangeSet(this.#layout, exportsSeen, written, read, resolved.pods);
     // The position's and membership's revisions: a commit or a removal in between fails the transaction.

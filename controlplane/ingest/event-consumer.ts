@@ -8,6 +8,7 @@ import {
   SUBJECT_EVENTS_PREFIX,
   SUBJECT_HEALTH_PREFIX,
   TRACEPARENT_HEADER,
+  TRACE_LINKS_HEADER,
   formatIssue,
   isMeshError,
   parseEventsSubject,
@@ -208,7 +209,12 @@ export class EventConsumer {
         continue;
       }
       const traceparent = m.headers?.get(TRACEPARENT_HEADER);
-      const event = traceparent ? { ...checked.value, traceparent } : checked.value;
+      const traceLinks = traceLinksOf(m.headers?.get(TRACE_LINKS_HEADER));
+      const event = {
+        ...checked.value,
+        ...(traceparent ? { traceparent } : {}),
+        ...(traceLinks.length > 0 ? { traceLinks } : {}),
+      };
       const out = this.#assembler.add({ cluster, seq: m.seq, changeSet, ...part, event });
       this.#abandoned(out.abandoned);
       if (out.refused) {
@@ -348,4 +354,18 @@ function isRefusal(err: unknown): err is MeshError {
     isMeshError(err, 'IDENTITY_EXHAUSTED') ||
     isMeshError(err, 'VALIDATION')
   );
+}
+
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+/** At most this many links per change set are kept (they are written to etcd with its position). */
+const MAX_TRACE_LINKS = 16;
+
+/** The well-formed traceparents of a TRACE_LINKS_HEADER value (comma-separated). */
+function traceLinksOf(header: string | undefined): string[] {
+  if (!header) return [];
+  return header
+    .split(',')
+    .map((t) => t.trim())
+    .filter((t) => TRACEPARENT.test(t))
+    .slice(0, MAX_TRACE_LINKS);
 }

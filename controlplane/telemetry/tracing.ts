@@ -19,8 +19,9 @@ interface RevisionSpans {
 }
 
 /**
- * Traces of propagation: a span per mesh revision (child of the source
- * event's trace context, linked to every change set committed with it),
+ * Traces of propagation: a span per mesh revision (child of the first
+ * source event's trace context, linked to every caller's: each change set
+ * committed with it and each further `meshctl apply` a change set carries),
  * a child span per cluster until the cluster converged at it, and a span per
  * push to a node until its ACK or NACK (child of the newest revision it
  * covers, linked to every revision a coalesced push covers). The push's
@@ -77,7 +78,7 @@ export class PropagationTracing implements XdsCallbacks {
         kind: SpanKind.INTERNAL,
         startTime: commitTime,
         links: sources.map((context): Link => ({ context })),
-        attributes: { 'meshplane.revision': revision, 'meshplane.change_sets': sources.length },
+        attributes: { 'meshplane.revision': revision, 'meshplane.callers': sources.length },
       },
       parent,
     );

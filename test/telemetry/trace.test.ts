@@ -14,7 +14,7 @@ import {
 import type { NatsConnection } from 'nats';
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger, TRACEPARENT_HEADER } from '../../common/index.js';
+import { silentLogger, TRACE_LINKS_HEADER, TRACEPARENT_HEADER } from '../../common/index.js';
 import { injectTraceContext } from '../../common/telemetry/index.js';
 import { ControlPlane } from '../../controlplane/index.js';
 import {
@@ -260,4 +260,39 @@ describe('propagation traces', () => {
       datapath.release();
     }
   }, 180_000);
+
+  it("a change set carrying several callers: the revision is the first one's child, linked to each", async () => {
+    const caller = (name: string) => {
+      const span = sourceSide.provider.getTracer('meshctl').startSpan(name);
+      span.end();
+      return span.spanContext();
+    };
+    const first = caller('meshctl apply (first)');
+    const second = caller('meshctl apply (second)');
+    const headers = injectTraceContext(trace.setSpan(ROOT_CONTEXT, trace.wrapSpanContext(first)));
+    const link = injectTraceContext(trace.setSpan(ROOT_CONTEXT, trace.wrapSpanContext(second)));
+    // As a source publishes a change set folding two applies (TRACE_LINKS_HEADER).
+    await publish(
+      nc,
+      [pod('web-20', 'eu-1')],
+      { ...headers, [TRACE_LINKS_HEADER]: `${link.traceparent!},not-a-traceparent` },
+      ONE_NODE,
+    );
+    const revision = await waitFor(
+      "the revision span in the first caller's trace",
+      () =>
+        cpSide.spans
+          .getFinishedSpans()
+          .find(
+            (s) => s.name === 'meshplane.revision' && s.spanContext().traceId === first.traceId,
+          ),
+      { timeoutMs: 60_000 },
+    );
+    expect(revision.parentSpanContext?.spanId).toBe(first.spanId);
+    expect(revision.links.map((l) => [l.context.traceId, l.context.spanId])).toEqual([
+      [first.traceId, first.spanId],
+      [second.traceId, second.spanId],
+    ]);
+    expect(revision.attributes['meshplane.callers']).toBe(2);
+  }, 120_000);
 });

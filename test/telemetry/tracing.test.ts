@@ -85,7 +85,7 @@ describe('propagation spans', () => {
     expect(rev!.parentSpanContext?.spanId).toBe(a.context.spanId);
     expect(rev!.links.map((l) => l.context.spanId)).toEqual([a.context.spanId, b.context.spanId]);
     expect(rev!.links[1]!.context.traceId).toBe(b.context.traceId);
-    expect(rev!.attributes['meshplane.change_sets']).toBe(2);
+    expect(rev!.attributes['meshplane.callers']).toBe(2);
   });
 
   it('a coalesced push links to every revision it covers and is the child of the newest', () => {

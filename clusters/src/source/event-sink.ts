@@ -11,6 +11,7 @@ import {
   SUBJECT_EVENTS_PREFIX,
   SUBJECT_RESYNC_PREFIX,
   TRACEPARENT_HEADER,
+  TRACE_LINKS_HEADER,
 } from '../../../common/index.js';
 import { parseApplyRequest } from './apply-request.js';
 
@@ -32,6 +33,8 @@ export interface EventSink {
     msgID: string,
     traceparent?: string,
     part?: EventPart,
+    /** traceparents of further callers the change set carries (TRACE_LINKS_HEADER) */
+    traceLinks?: readonly string[],
   ): Promise<number>;
   /** Core NATS, fire and forget. */
   publishHealth(subject: string, payload: Uint8Array): void;
@@ -117,9 +120,10 @@ export function natsEventSink(nc: NatsConnection, opts: NatsSinkOptions = {}): E
       if (!createStream) return;
       await ensureEventsStream(await nc.jetstreamManager({ timeout }));
     },
-    async publishEvent(subject, payload, msgID, traceparent, part) {
+    async publishEvent(subject, payload, msgID, traceparent, part, traceLinks) {
       const h = natsHeaders();
       if (traceparent) h.set(TRACEPARENT_HEADER, traceparent);
+      if (traceLinks && traceLinks.length > 0) h.set(TRACE_LINKS_HEADER, traceLinks.join(','));
       if (part) {
         h.set(CHANGE_SET_HEADER, part.changeSet);
         h.set(CHANGE_SET_PART_HEADER, formatPartHeader(part.index, part.count));

@@ -73,7 +73,8 @@ export class ChangeSetPublisher {
    * state's generation, for whenPublished. `traceparents`: the W3C trace
    * contexts of the callers whose change sets this state holds (meshctl
    * apply); the change set that carries it is published with the first as
-   * its `traceparent` header (a save has none: it gets a fresh one).
+   * its `traceparent` header and the others as links (a save has none: it
+   * gets a fresh one).
    */
   setDesired(state: ClusterState, traceparents: readonly string[] = []): number {
     this.#traceparents.push(...traceparents);
@@ -170,7 +171,7 @@ export class ChangeSetPublisher {
         return;
       }
       try {
-        const seq = await this.#publish(event, traceparents[0]);
+        const seq = await this.#publish(event, traceparents);
         traceparents.length = 0;
         this.#published = desired;
         this.#uncertain = undefined;
@@ -216,7 +217,7 @@ export class ChangeSetPublisher {
    * the same content reuses the ids, so JetStream drops the parts it stored
    * already and the control plane sees one complete change set.
    */
-  async #publish(event: ChangeSetEvent, traceparent: string | undefined): Promise<number> {
+  async #publish(event: ChangeSetEvent, traceparents: readonly string[]): Promise<number> {
     const parts = splitChangeSet(event).map((p) => ({
       ...p,
       payload: new TextEncoder().encode(JSON.stringify(p.event)),
@@ -242,8 +243,10 @@ export class ChangeSetPublisher {
     // the dedup ids, stay the same across retries), so the commit and every
     // node's apply can be tied back to the save — or the meshctl apply, whose
     // context came with its request — that caused them. When one change set
-    // carries several callers' applies, it is in the first one's trace.
-    const context = traceparent ?? newTraceparent();
+    // carries several callers' applies, it is in the first one's trace and
+    // names the others as links.
+    const context = traceparents[0] ?? newTraceparent();
+    const links = traceparents.slice(1);
     let seq = 0;
     for (const p of parts) {
       seq = await this.#opts.sink.publishEvent(
@@ -252,6 +255,7 @@ export class ChangeSetPublisher {
         `${id}.${p.index}`,
         context,
         { changeSet: id, index: p.index, count: p.count },
+        links,
       );
     }
     this.#generation += 1;
