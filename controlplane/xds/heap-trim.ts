@@ -7,9 +7,10 @@ import { PerformanceObserver, constants } from 'node:perf_hooks';
  * keeps those holes, so after a fleet (re)connects the control plane's RSS
  * stays ~30–40 KiB per agent above what it uses (bench/RESULTS.md). A
  * `malloc_trim(0)` (~1.5 ms at 300 agents) gives them back: once the streams
- * have stopped opening and closing for `settleMs`, and once more after the
- * next full garbage collection, which is when the wave's response buffers
- * (JavaScript Buffers, freed by the collector) are actually released.
+ * have stopped opening and closing for `settleMs`, and after every full
+ * garbage collection in the `gcWindowMs` that follow, which is when the
+ * wave's response buffers (JavaScript Buffers, freed by the collector) are
+ * actually released. Without churn nothing is trimmed.
  * Timers and the GC signal are injected; the trim itself is a function the
  * owner supplies (glibcMallocTrim, or nothing on other C libraries).
  */
@@ -19,7 +20,9 @@ export class HeapTrimmer {
   readonly #setTimer: (fn: () => void, ms: number) => unknown;
   readonly #clearTimer: (t: unknown) => void;
   readonly #onMajorGc: (fn: () => void) => () => void;
+  readonly #gcWindowMs: number;
   #timer: unknown;
+  #gcWindowTimer: unknown;
   #stopWatchingGc: (() => void) | undefined;
   #trims = 0;
 
@@ -28,6 +31,8 @@ export class HeapTrimmer {
     opts: {
       /** quiet time after the last stream opened or closed (default 2 s) */
       settleMs?: number;
+      /** how long after settling each full GC is followed by a trim (default 60 s) */
+      gcWindowMs?: number;
       setTimer?: (fn: () => void, ms: number) => unknown;
       clearTimer?: (t: unknown) => void;
       /** calls `fn` after each full (mark-compact) collection until the returned function is called */
@@ -36,6 +41,7 @@ export class HeapTrimmer {
   ) {
     this.#trim = trim;
     this.#settleMs = opts.settleMs ?? 2_000;
+    this.#gcWindowMs = opts.gcWindowMs ?? 60_000;
     this.#setTimer =
       opts.setTimer ??
       ((fn, ms) => {
@@ -47,16 +53,15 @@ export class HeapTrimmer {
     this.#onMajorGc = opts.onMajorGc ?? watchMajorGc;
   }
 
-  /** A stream opened or closed: trim once nothing has changed for `settleMs`, and after the next full GC. */
+  /** A stream opened or closed: trim once nothing has changed for `settleMs`, then after full GCs for a while. */
   churn(): void {
     if (this.#timer !== undefined) this.#clearTimer(this.#timer);
     this.#timer = this.#setTimer(() => {
       this.#timer = undefined;
       this.#run();
-      this.#stopWatchingGc ??= this.#onMajorGc(() => {
-        this.#stopGc();
-        this.#run();
-      });
+      this.#stopWatchingGc ??= this.#onMajorGc(() => this.#run());
+      if (this.#gcWindowTimer !== undefined) this.#clearTimer(this.#gcWindowTimer);
+      this.#gcWindowTimer = this.#setTimer(() => this.#stopGc(), this.#gcWindowMs);
     }, this.#settleMs);
   }
 
@@ -77,6 +82,8 @@ export class HeapTrimmer {
   }
 
   #stopGc(): void {
+    if (this.#gcWindowTimer !== undefined) this.#clearTimer(this.#gcWindowTimer);
+    this.#gcWindowTimer = undefined;
     this.#stopWatchingGc?.();
     this.#stopWatchingGc = undefined;
   }

@@ -83,16 +83,18 @@ describe('HeapTrimmer', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
-  it('trims once streams stop opening and closing for the settle time, and once more after the next full GC', () => {
+  it('trims once streams stop opening and closing for the settle time, then after each full GC for a while', () => {
     let trims = 0;
     let gc: (() => void) | undefined;
     const t = new HeapTrimmer(() => void (trims += 1), {
       settleMs: 2_000,
+      gcWindowMs: 60_000,
       onMajorGc: (fn) => {
         gc = fn;
         return () => (gc = undefined);
       },
     });
+    expect(gc).toBeUndefined(); // no churn, no watching
     for (let i = 0; i < 10; i++) {
       t.churn();
       vi.advanceTimersByTime(500); // a connect wave: never quiet for 2 s
@@ -103,11 +105,14 @@ describe('HeapTrimmer', () => {
     vi.advanceTimersByTime(10_000);
     expect(trims).toBe(1); // nothing more without churn or GC
     gc!();
-    expect(trims).toBe(2);
-    expect(gc).toBeUndefined(); // one trim per GC watch, not one per collection
+    gc!();
+    expect(trims).toBe(3);
+    vi.advanceTimersByTime(50_000); // the window ends: GCs no longer trim
+    expect(gc).toBeUndefined();
     t.churn();
     t.close();
     vi.advanceTimersByTime(5_000);
-    expect(t.trims).toBe(2);
+    expect(t.trims).toBe(3);
+    expect(gc).toBeUndefined();
   });
 });
