@@ -1,5 +1,6 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Digest, entryHash } from '../../common/index.js';
+import { Digest, PolicyEntryHasher, entryHash, policyEntry } from '../../common/index.js';
 
 describe('the shared digest (common/digest.ts)', () => {
   const entries = [
@@ -54,5 +55,71 @@ describe('the shared digest (common/digest.ts)', () => {
     expect(d.toString().slice(0, 8)).not.toBe('00000000');
     for (const e of many) d.remove(e);
     expect(d.toString()).toBe('0000000000000000');
+  });
+});
+
+describe('PolicyEntryHasher (policy entries hashed without their strings)', () => {
+  const field = fc.oneof(
+    fc.integer({ min: 0, max: 0xffffffff }),
+    fc.constantFrom(0, 1, 9, 10, 99, 100, 65535, 65536, 4294967295),
+  );
+  it('adds and removes exactly what Digest.add/remove of policyEntry(...) do', () => {
+    fc.assert(
+      fc.property(
+        fc.string({ maxLength: 40, unit: 'binary' }),
+        fc.array(
+          fc.record({
+            // enum values the proto names, and bytes it does not (a tampered kernel entry)
+            direction: fc.integer({ min: 0, max: 255 }),
+            identity: field,
+            protocol: fc.integer({ min: 0, max: 255 }),
+            portLow: fc.integer({ min: 0, max: 65535 }),
+            portHigh: fc.integer({ min: 0, max: 65535 }),
+            verdict: fc.integer({ min: 0, max: 255 }),
+          }),
+          { maxLength: 20 },
+        ),
+        (endpoint, records) => {
+          const hasher = new PolicyEntryHasher(endpoint);
+          const fast = new Digest();
+          const slow = new Digest();
+          for (const r of records) {
+            const h = hasher.hash(
+              r.direction,
+              r.identity,
+              r.protocol,
+              r.portLow,
+              r.portHigh,
+              r.verdict,
+            );
+            expect(
+              `${h.hi.toString(16).padStart(8, '0')}${h.lo.toString(16).padStart(8, '0')}`,
+            ).toBe(entryHash(policyEntry(endpoint, r)));
+            fast.addHashed(h);
+            slow.add(policyEntry(endpoint, r));
+          }
+          expect(fast.toString()).toBe(slow.toString());
+          expect(fast.entries).toBe(records.length);
+          for (const r of records.slice(0, 5)) {
+            fast.removeHashed(
+              hasher.hash(r.direction, r.identity, r.protocol, r.portLow, r.portHigh, r.verdict),
+            );
+            slow.remove(policyEntry(endpoint, r));
+          }
+          expect(fast.toString()).toBe(slow.toString());
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('subtract undoes merge', () => {
+    const a = Digest.of(['a', 'b', 'c']);
+    const b = Digest.of(['d', 'e']);
+    const before = a.toString();
+    a.merge(b);
+    a.subtract(b);
+    expect(a.toString()).toBe(before);
+    expect(a.entries).toBe(3);
   });
 });

@@ -4,17 +4,15 @@ import {
   endpointDigestEntry,
   endpointName,
   ipcacheDigestEntry,
-  policyDigestEntry,
-  policyKeyId,
   serviceDigestEntry,
   serviceName,
 } from '../entries.js';
 import { encodeEpInfo, encodeSlot } from './layout.js';
 import type { Copy, DatapathMaps } from './maps.js';
 import { Packed } from './packed.js';
-import { emptyMirror, type Mirror } from './plan.js';
+import { emptyHeldPolicy, emptyMirror } from './plan.js';
 import { rangeMirrorOf, sameTrie } from './ranges.js';
-import type { HeldState } from './read-back.js';
+import { readPolicyMap, type HeldState } from './read-back.js';
 import { readCopy } from './read.js';
 
 /**
@@ -26,17 +24,28 @@ export function adoptState(maps: DatapathMaps, endpointSlots: number): HeldState
   const active = maps.activeCopy();
   const { contents, slots, trie } = readCopy(maps, active);
   const m = emptyMirror();
-  for (const e of contents.ipcache) m.ipcache.set(e.prefix, e.identity);
+  const digest = new Digest();
+  for (const e of contents.ipcache) {
+    m.ipcache.set(e.prefix, e.identity);
+    digest.add(ipcacheDigestEntry(e.prefix, e.identity));
+  }
   for (const ep of contents.endpoints) {
     const name = endpointName(ep);
-    m.endpoints.set(name, { record: ep, slot: slots.get(name)! });
+    const slot = slots.get(name)!;
+    m.endpoints.set(name, { record: ep, slot });
+    digest.add(endpointDigestEntry(ep));
+    const held = emptyHeldPolicy(name);
+    const inner = maps.innerOf(active, slot);
+    if (inner !== undefined) readPolicyMap(inner, held);
+    m.policies.set(name, held);
+    digest.merge(held.digest);
   }
-  for (const p of contents.policies)
-    m.policies.set(p.endpoint, new Map(p.entries.map((e) => [policyKeyId(e), e])));
-  for (const s of contents.services) m.services.set(serviceName(s), s);
+  for (const s of contents.services) {
+    m.services.set(serviceName(s), s);
+    digest.add(serviceDigestEntry(s));
+  }
   // The trie as it is (a wrong entry stays visible to verify() until an apply rewrites its group).
   m.ranges = rangeMirrorOf(contents.policies, slots, trie);
-  const digest = Digest.of(entriesOfMirror(m));
   const used = new Set(slots.values());
   const free: number[] = [];
   for (let s = endpointSlots - 1; s >= 0; s--) if (!used.has(s)) free.push(s);
@@ -49,7 +58,7 @@ export function adoptState(maps: DatapathMaps, endpointSlots: number): HeldState
 }
 
 /** Copies the active copy onto the standby one. */
-function resyncStandby(
+export function resyncStandby(
   maps: DatapathMaps,
   active: Copy,
   standby: Copy,
@@ -86,12 +95,4 @@ function resyncStandby(
       inner.updateMany(got.keys, got.values);
     }
   }
-}
-
-function* entriesOfMirror(m: Mirror): Generator<string> {
-  for (const [p, id] of m.ipcache) yield ipcacheDigestEntry(p, id);
-  for (const e of m.endpoints.values()) yield endpointDigestEntry(e.record);
-  for (const [name, pm] of m.policies)
-    for (const e of pm.values()) yield policyDigestEntry(name, e);
-  for (const s of m.services.values()) yield serviceDigestEntry(s);
 }

@@ -4,15 +4,27 @@ import { encodeSlot } from './layout.js';
 import type { Copy, DatapathMaps } from './maps.js';
 import { TABLES, type Plan, type TableOps } from './plan.js';
 
+/** A committed plan: the copy the programs read now, and the writes still owed to the other one. */
+export interface Committed {
+  active: Copy;
+  /**
+   * Replays the plan on the other copy (no packet is judged by it: the flip
+   * waited for the programs). Must run before the next plan is written;
+   * throws a BpfError when a kernel write fails (the copy is then partly
+   * written and must be copied from the active one).
+   */
+  replay: () => void;
+}
+
 /**
- * Carries out a plan as one revision switch: writes the standby copy, flips
- * the programs to it (returning once no packet can still be judged by the
- * other copy), then replays the same writes on the other copy. A failed
- * write undoes what was written (flipping back first when needed) and throws
- * a DatapathError; nothing is left half-applied. Returns the copy that is
- * active now (the one written first).
+ * Carries out a plan as one revision switch: writes the standby copy, then
+ * flips the programs to it, returning once no packet can still be judged by
+ * the other copy. A failed write undoes what was written and throws a
+ * DatapathError; nothing is left half-applied. The other copy is brought up
+ * to date by `replay()`, which the caller runs after acknowledging the
+ * revision: the active copy holds all of it already.
  */
-export function commitPlan(maps: DatapathMaps, plan: Plan): Copy {
+export function commitPlan(maps: DatapathMaps, plan: Plan): Committed {
   const created = new Map<number, [KernelMap, KernelMap]>();
   try {
     for (const slot of plan.newSlots.values()) created.set(slot, maps.createInner(slot));
@@ -20,22 +32,19 @@ export function commitPlan(maps: DatapathMaps, plan: Plan): Copy {
     for (const pair of created.values()) for (const m of pair) m.close();
     throw err;
   }
-  const active = maps.activeCopy();
-  const standby = (1 - active) as Copy;
+  const previous = maps.activeCopy();
+  const standby = (1 - previous) as Copy;
   try {
     writeCopy(maps, standby, plan, created, 'forward');
   } catch (err) {
     rollback(maps, [standby], plan, created, err);
   }
   maps.flip(standby);
-  try {
-    writeCopy(maps, active, plan, created, 'forward');
-  } catch (err) {
-    maps.flip(active);
-    rollback(maps, [active, standby], plan, created, err);
-  }
   for (const [slot, pair] of created) maps.adoptInner(slot, pair);
-  return standby;
+  return {
+    active: standby,
+    replay: () => writeCopy(maps, previous, plan, created, 'forward'),
+  };
 }
 
 function rollback(

@@ -1,6 +1,6 @@
 import { Digest, MeshError } from '../../../common/index.js';
 import { checkChange, type DatapathView } from '../check.js';
-import { policyIdsOf, type PolicyIds } from '../entries.js';
+import { policyIdsOf } from '../entries.js';
 import { DatapathError } from '../errors.js';
 import type {
   Datapath,
@@ -9,7 +9,7 @@ import type {
   DatapathContents,
   DatapathCounts,
 } from '../types.js';
-import { adoptState } from './adopt.js';
+import { adoptState, resyncStandby } from './adopt.js';
 import {
   attachPrograms,
   detachPrograms,
@@ -20,12 +20,13 @@ import {
 import { commitPlan } from './commit.js';
 import { checkEncodable } from './encodable.js';
 import { FlowEventReader, readCounters, type CounterSample, type FlowEvent } from './events.js';
-import { decodeConfig, encodeConfig, encodeSlot } from './layout.js';
+import { STRUCTS, decodeConfig, encodeConfig, encodeSlot } from './layout.js';
 import { Libbpf } from './libbpf.js';
 import { DatapathMaps } from './maps.js';
 import { DEFAULT_OBJECT_PATH, type LoadedObject } from './object.js';
 import { openPins } from './pins.js';
 import { emptyMirror, planChange } from './plan.js';
+import { policyKeyOfId, writeKeyIfEncodable } from './policy-key-id.js';
 import { readBack, type HeldState } from './read-back.js';
 import { commitRanges, rangeCapacityProblems } from './ranges.js';
 import { digestOfCopy, readCopy } from './read.js';
@@ -53,8 +54,11 @@ export interface EbpfDatapathOptions {
  * The kernel datapath: the maps of bpf/meshplane.bpf.o, pinned in a pin dir.
  *
  * apply() writes the standby copy of the revisioned maps, flips the active
- * copy (waiting for running programs), replays the change on the other copy,
- * then reads the changed entries back from the kernel to update the digest.
+ * copy (waiting for running programs), then reads the changed entries back
+ * from the now active copy to update the digest, and returns: the kernel
+ * enforces the whole revision and the digest is what it holds. The same
+ * writes on the other copy, which judges no packet, follow right after
+ * (syncStandby).
  * open() adopts pins that exist (as after an agent restart); close() releases
  * file descriptors and leaves maps and attached programs enforcing.
  */
@@ -70,6 +74,11 @@ export class EbpfDatapath implements Datapath {
   #state: HeldState = { mirror: emptyMirror(), digest: new Digest(), free: [] };
   #busy = false;
   #closed = false;
+  /** the last revision's writes still owed to the standby copy (see syncStandby) */
+  #replay: (() => void) | undefined;
+  #replayTimer: NodeJS.Immediate | undefined;
+  /** set when a replay failed: the standby copy must be copied from the active one before the next write */
+  #standbyStale: unknown;
   #events: FlowEventReader | undefined;
 
   private constructor(
@@ -134,7 +143,7 @@ export class EbpfDatapath implements Datapath {
       if (problems.length > 0) throw new DatapathError(problems);
       await Promise.resolve();
       opts.signal?.throwIfAborted();
-      this.#commit(change, ids);
+      this.#commit(change);
     } finally {
       this.#busy = false;
     }
@@ -168,8 +177,8 @@ export class EbpfDatapath implements Datapath {
     let policyEntries = 0;
     let maxPolicyEntriesPerEndpoint = 0;
     for (const pm of this.#state.mirror.policies.values()) {
-      policyEntries += pm.size;
-      maxPolicyEntriesPerEndpoint = Math.max(maxPolicyEntriesPerEndpoint, pm.size);
+      policyEntries += pm.table.size;
+      maxPolicyEntriesPerEndpoint = Math.max(maxPolicyEntriesPerEndpoint, pm.table.size);
     }
     return {
       ipcache: this.#state.mirror.ipcache.size,
@@ -259,8 +268,30 @@ export class EbpfDatapath implements Datapath {
     return undefined;
   }
 
+  /**
+   * Brings the standby copy up to date with the active one now. apply()
+   * returns once the active copy holds the revision and the digest is read
+   * back; the same writes on the other copy (which judges no packet) follow
+   * right after, on the next turn of the event loop — after the agent's ACK
+   * — or at the latest when the next apply or close() starts. For
+   * benchmarks and tests that time that part on its own. Idempotent.
+   */
+  syncStandby(): void {
+    if (this.#replayTimer !== undefined) clearImmediate(this.#replayTimer);
+    this.#replayTimer = undefined;
+    const replay = this.#replay;
+    this.#replay = undefined;
+    if (replay === undefined) return;
+    try {
+      replay();
+    } catch (err) {
+      this.#standbyStale = err;
+    }
+  }
+
   close(): Promise<void> {
     if (!this.#closed) {
+      this.syncStandby();
       this.#closed = true;
       this.#events?.close();
       this.maps.close();
@@ -277,22 +308,56 @@ export class EbpfDatapath implements Datapath {
 
   #view(): DatapathView {
     const m = this.#state.mirror;
+    const key = Buffer.alloc(STRUCTS.policy_key.size);
     return {
       ipcacheCount: m.ipcache.size,
       endpointCount: m.endpoints.size,
       hasIpcache: (p) => m.ipcache.has(p),
       hasEndpoint: (e) => m.endpoints.has(e),
-      policyCount: (e) => m.policies.get(e)?.size ?? 0,
-      hasPolicy: (e, k) => m.policies.get(e)?.has(k) ?? false,
+      policyCount: (e) => m.policies.get(e)?.table.size ?? 0,
+      hasPolicy: (e, k) => {
+        const held = m.policies.get(e);
+        if (held === undefined) return false;
+        return writeKeyIfEncodable(key, policyKeyOfId(k)) && held.table.has(key, 0);
+      },
     };
   }
 
-  #commit(change: DatapathChange, ids: PolicyIds): void {
-    const plan = planChange(change, this.#state.mirror, this.#state.free, ids);
+  #commit(change: DatapathChange): void {
+    this.syncStandby();
+    if (this.#standbyStale !== undefined) this.#resyncStandby();
+    const plan = planChange(change, this.#state.mirror, this.#state.free);
     const problems = rangeCapacityProblems(plan.ranges, this.capacity.policyEntriesPerEndpoint);
     if (problems.length > 0) throw new DatapathError(problems);
-    const active = commitPlan(this.maps, plan);
-    readBack(this.maps, change, plan, active, this.#state);
+    const committed = commitPlan(this.maps, plan);
+    this.#replay = committed.replay;
+    readBack(this.maps, change, plan, committed.active, this.#state);
     commitRanges(this.#state.mirror.ranges, plan.ranges);
+    // After the caller's continuation (the agent sends its ACK there), before any later I/O.
+    this.#replayTimer = setImmediate(() => {
+      this.#replayTimer = undefined;
+      if (!this.#busy && !this.#closed) this.syncStandby();
+    });
+  }
+
+  /** Copies the active copy onto the standby one after a failed replay; a failure refuses the apply. */
+  #resyncStandby(): void {
+    const active = this.maps.activeCopy();
+    const used = new Set([...this.#state.mirror.endpoints.values()].map((e) => e.slot));
+    try {
+      resyncStandby(this.maps, active, (1 - active) as 0 | 1, used, this.capacity.endpoints);
+      this.#standbyStale = undefined;
+    } catch (err) {
+      throw new DatapathError(
+        [
+          {
+            code: 'INTERNAL',
+            message: `the standby copy could not be brought up to date (after ${String(this.#standbyStale)}): ${(err as Error).message}; the active copy keeps the last revision`,
+            resourceNames: [],
+          },
+        ],
+        { cause: err },
+      );
+    }
   }
 }

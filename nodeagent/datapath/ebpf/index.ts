@@ -6,6 +6,8 @@
 // See README.md in this folder for how to attach programs and read events.
 export { EbpfDatapath, EBPF_DEFAULT_CAPACITY, type EbpfDatapathOptions } from './ebpf-datapath.js';
 export { Libbpf, BpfError } from './libbpf.js';
+export { PolicyTable } from './policy-table.js';
+export { policyKeyOfId } from './policy-key-id.js';
 export {
   TC_HANDLE,
   TC_PRIORITY,

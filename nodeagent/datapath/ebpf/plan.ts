@@ -1,11 +1,6 @@
-import { endpointName, policyIdsOf, serviceName, type PolicyIds } from '../entries.js';
-import type {
-  DatapathChange,
-  EndpointRecord,
-  PolicyKey,
-  PolicyRecord,
-  ServiceRecord,
-} from '../types.js';
+import { Digest, PolicyEntryHasher } from '../../../common/index.js';
+import { endpointName, serviceName } from '../entries.js';
+import type { DatapathChange, EndpointRecord, ServiceRecord } from '../types.js';
 import {
   STRUCTS,
   encodeEpInfo,
@@ -21,16 +16,37 @@ import {
 } from './layout.js';
 import { Packed } from './packed.js';
 import { planRanges, type RangeMirror, type RangePlan } from './ranges.js';
+import { writeKeyIfEncodable } from './policy-key-id.js';
+import { PolicyTable } from './policy-table.js';
+
+/**
+ * One endpoint's policy map as last read back: its entries by kernel key
+ * bytes, the digest of those entries (a part of the datapath's digest), and
+ * the hasher of its digest entries (their common prefix hashed once).
+ */
+export interface HeldPolicy {
+  table: PolicyTable;
+  digest: Digest;
+  hasher: PolicyEntryHasher;
+}
 
 /** What the kernel holds, as last read back (the agent's mirror of the active copy). */
 export interface Mirror {
   ipcache: Map<string, number>;
   endpoints: Map<string, { record: EndpointRecord; slot: number }>;
-  /** endpoint -> policyKeyId -> entry */
-  policies: Map<string, Map<string, PolicyRecord>>;
+  /** endpoint -> its policy map */
+  policies: Map<string, HeldPolicy>;
   services: Map<string, ServiceRecord>;
   /** endpoint -> its port ranges as the range trie holds them (ranges.ts) */
   ranges: RangeMirror;
+}
+
+export function emptyHeldPolicy(endpoint: string, expected = 0): HeldPolicy {
+  return {
+    table: new PolicyTable(STRUCTS.policy_key.size, expected),
+    digest: new Digest(),
+    hasher: new PolicyEntryHasher(endpoint),
+  };
 }
 
 export function emptyMirror(): Mirror {
@@ -80,13 +96,11 @@ const tableOps = (): Record<Table, TableOps> => ({
   ranges: ops('ranges'),
 });
 
-/** One endpoint's policy writes, their undo, and the ids (policyKeyId) of its upserts. */
+/** One endpoint's policy writes (deletes only of keys held) and their undo. */
 export interface PolicyOps {
   endpoint: string;
   forward: TableOps;
   undo: TableOps;
-  upsertIds: string[];
-  deleteIds: string[];
 }
 
 /**
@@ -106,12 +120,7 @@ export interface Plan {
   ranges: RangePlan;
 }
 
-export function planChange(
-  change: DatapathChange,
-  mirror: Mirror,
-  freeSlots: number[],
-  ids: PolicyIds = policyIdsOf(change),
-): Plan {
+export function planChange(change: DatapathChange, mirror: Mirror, freeSlots: number[]): Plan {
   const forward = tableOps();
   const undo = tableOps();
   const put = (t: Table, key: Buffer, value: Buffer, before: Buffer | undefined): void => {
@@ -184,7 +193,7 @@ export function planChange(
   const policy = new Map<number, PolicyOps>();
   for (const pm of change.policies) {
     const slot = mirror.endpoints.get(pm.endpoint)?.slot ?? newSlots.get(pm.endpoint)!;
-    policy.set(slot, planPolicy(pm, ids.get(pm)!, mirror.policies.get(pm.endpoint)));
+    policy.set(slot, planPolicy(pm, mirror.policies.get(pm.endpoint)?.table));
   }
 
   const ranges = planRanges(
@@ -220,44 +229,39 @@ export function planChange(
  */
 function planPolicy(
   pm: DatapathChange['policies'][number],
-  ids: { upserts: string[]; deletes: string[] },
-  held: Map<string, PolicyRecord> | undefined,
+  held: PolicyTable | undefined,
 ): PolicyOps {
   const n = pm.upserts.length;
   const f = ops('policy', n);
-  const u = ops('policy', held === undefined ? 1 : n);
-  const deleteIds: string[] = [];
-  const back = (k: PolicyKey, before: PolicyRecord | undefined): void => {
-    if (held === undefined) return;
-    if (before === undefined) keyInto(u.deletes, k);
-    else {
-      keyInto(u.keys, k);
-      verdictInto(u.values, before.verdict);
-    }
-  };
-  for (let i = 0; i < pm.deletes.length; i++) {
-    const k = pm.deletes[i]!;
-    const before = held?.get(ids.deletes[i]!);
-    if (before === undefined) continue;
-    deleteIds.push(ids.deletes[i]!);
-    keyInto(f.deletes, k);
-    back(k, before);
+  const u = ops('policy', held === undefined ? 1 : n + pm.deletes.length);
+  const key = Buffer.alloc(S.policy_key.size);
+  for (const k of pm.deletes) {
+    if (held === undefined || !writeKeyIfEncodable(key, k)) continue;
+    const before = held.get(key, 0);
+    if (before < 0) continue; // not held: nothing to do
+    f.deletes.push(key);
+    u.keys.push(key);
+    valueInto(u.values, before);
   }
   for (let i = 0; i < n; i++) {
     const e = pm.upserts[i]!;
-    keyInto(f.keys, e);
-    verdictInto(f.values, e.verdict);
-    back(e, held?.get(ids.upserts[i]!));
+    const off = f.keys.next(); // may grow the buffer: take it afterwards
+    writePolicyKey(f.keys.buffer, off, e);
+    const v = f.values.next();
+    writePolicyValue(f.values.buffer, v, e.verdict);
+    if (held === undefined) continue;
+    const before = held.get(f.keys.buffer, off);
+    if (before < 0) u.deletes.push(f.keys.at(i));
+    else {
+      u.keys.push(f.keys.at(i));
+      valueInto(u.values, before);
+    }
   }
-  return { endpoint: pm.endpoint, forward: f, undo: u, upsertIds: ids.upserts, deleteIds };
+  return { endpoint: pm.endpoint, forward: f, undo: u };
 }
 
-function keyInto(p: Packed, k: PolicyKey): void {
-  const off = p.next(); // may grow the buffer: take it afterwards
-  writePolicyKey(p.buffer, off, k);
-}
-
-function verdictInto(p: Packed, verdict: PolicyRecord['verdict']): void {
+/** A held policy value (the kernel's 4 bytes, as PolicyTable keeps them). */
+function valueInto(p: Packed, value: number): void {
   const off = p.next();
-  writePolicyValue(p.buffer, off, verdict);
+  p.buffer.writeUInt32LE(value, off);
 }

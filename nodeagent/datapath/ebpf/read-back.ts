@@ -1,26 +1,31 @@
-import type { Digest } from '../../../common/index.js';
+import { Digest, type PolicyEntryHasher } from '../../../common/index.js';
 import {
   endpointDigestEntry,
   endpointName,
   ipcacheDigestEntry,
-  policyDigestEntry,
-  policyKeyId,
   serviceDigestEntry,
   serviceName,
 } from '../entries.js';
-import type { DatapathChange, PolicyRecord } from '../types.js';
+import type { DatapathChange } from '../types.js';
 import type { KernelMap } from './kernel-map.js';
 import {
+  STRUCTS,
   decodeEpInfo,
   decodeIpcacheValue,
-  decodePolicyAt,
   decodeServiceValue,
   encodeIpcacheKey,
   encodeServiceKey,
   encodeSlot,
 } from './layout.js';
 import type { Copy, DatapathMaps } from './maps.js';
-import type { Mirror, Plan, PolicyOps } from './plan.js';
+import {
+  emptyHeldPolicy,
+  type HeldPolicy,
+  type Mirror,
+  type Plan,
+  type PolicyOps,
+} from './plan.js';
+import { PolicyTable } from './policy-table.js';
 
 /** What the agent knows of the kernel: the mirror of the active copy, its digest, free slots. */
 export interface HeldState {
@@ -65,7 +70,8 @@ export function readBack(
   for (const [name, slot] of plan.deletedSlots) {
     const held = m.endpoints.get(name)!;
     d.remove(endpointDigestEntry(held.record));
-    for (const e of m.policies.get(name)?.values() ?? []) d.remove(policyDigestEntry(name, e));
+    const policy = m.policies.get(name);
+    if (policy !== undefined) d.subtract(policy.digest);
     m.policies.delete(name);
     m.endpoints.delete(name);
     maps.releaseInner(slot);
@@ -77,7 +83,7 @@ export function readBack(
     const slot = old?.slot ?? plan.newSlots.get(name)!;
     const ep = decodeEpInfo(k.epInfo.lookup(encodeSlot(slot))!)!;
     m.endpoints.set(name, { record: ep, slot });
-    if (!m.policies.has(name)) m.policies.set(name, new Map());
+    if (!m.policies.has(name)) m.policies.set(name, emptyHeldPolicy(name));
     d.add(endpointDigestEntry(ep));
   }
   for (const [slot, ops] of plan.policy) {
@@ -107,46 +113,73 @@ export function readBack(
 }
 
 /**
- * One endpoint's changed policy entries as the kernel holds them. A change
- * of at least a quarter of the map reads the whole map in batches (a few
- * syscalls, still proportional to the change); a smaller one looks up each
- * changed key.
+ * One endpoint's changed policy entries as the kernel holds them, into its
+ * mirror and digest (and so the datapath's). A change of at least a quarter
+ * of the map reads the whole map in batches (a few syscalls, still
+ * proportional to the change) and replaces the endpoint's mirror with it; a
+ * smaller one looks up each changed key.
  */
-function readBackPolicy(
-  inner: KernelMap,
-  ops: PolicyOps,
-  held: Map<string, PolicyRecord>,
-  d: Digest,
-): void {
-  const name = ops.endpoint;
-  const forget = (id: string): void => {
-    const old = held.get(id);
-    if (old === undefined) return;
-    d.remove(policyDigestEntry(name, old));
-    held.delete(id);
-  };
-  for (const id of ops.deleteIds) forget(id);
-  for (const id of ops.upsertIds) forget(id);
-  const take = (id: string, e: PolicyRecord): void => {
-    held.set(id, e);
-    d.add(policyDigestEntry(name, e));
-  };
+function readBackPolicy(inner: KernelMap, ops: PolicyOps, held: HeldPolicy, total: Digest): void {
+  total.subtract(held.digest);
   const keys = ops.forward.keys;
   const n = keys.count;
-  if (n >= 256 && n * 4 >= held.size + n) {
-    const wanted = new Set(ops.upsertIds);
-    const got = inner.dumpPacked();
-    const kb = got.keys.bytes();
-    const vb = got.values.bytes();
-    for (let i = 0; i < got.keys.count; i++) {
-      const e = decodePolicyAt(kb, i * got.keys.size, vb, i * got.values.size);
-      const id = policyKeyId(e);
-      if (wanted.has(id)) take(id, e);
+  const size = keys.size;
+  if (n >= 256 && n * 4 >= held.table.size + n) {
+    readPolicyMap(inner, held);
+  } else {
+    const { table, digest, hasher } = held;
+    const forget = (buf: Buffer, off: number): void => {
+      const old = table.delete(buf, off);
+      if (old >= 0) digest.removeHashed(hashPolicy(hasher, buf, off, old));
+    };
+    const deletes = ops.forward.deletes;
+    for (let i = 0; i < deletes.count; i++) forget(deletes.buffer, i * size);
+    for (let i = 0; i < n; i++) {
+      forget(keys.buffer, i * size);
+      const v = inner.lookup(keys.at(i));
+      if (v === undefined) continue;
+      const value = v.readUInt32LE(0);
+      table.set(keys.buffer, i * size, value);
+      digest.addHashed(hashPolicy(hasher, keys.buffer, i * size, value));
     }
-    return;
   }
-  for (let i = 0; i < n; i++) {
-    const v = inner.lookup(keys.at(i));
-    if (v !== undefined) take(ops.upsertIds[i]!, decodePolicyAt(keys.at(i), 0, v, 0));
+  total.merge(held.digest);
+}
+
+/** Replaces `held`'s table and digest with a full read of the endpoint's kernel policy map (batch lookups). */
+export function readPolicyMap(inner: KernelMap, held: HeldPolicy): void {
+  const got = inner.dumpPacked();
+  const kb = got.keys.bytes();
+  const vb = got.values.bytes();
+  const ks = got.keys.size;
+  const vs = got.values.size;
+  const table = new PolicyTable(ks, got.keys.count);
+  const digest = new Digest();
+  for (let i = 0; i < got.keys.count; i++) {
+    const value = vb.readUInt32LE(i * vs);
+    table.set(kb, i * ks, value);
+    digest.addHashed(hashPolicy(held.hasher, kb, i * ks, value));
   }
+  held.table = table;
+  held.digest = digest;
+}
+
+const K = STRUCTS.policy_key.fields;
+const VERDICT_SHIFT = STRUCTS.policy_value.fields.verdict.offset * 8;
+
+/** The digest entry of a kernel policy entry (key bytes at `off`, value as PolicyTable keeps it), hashed. */
+export function hashPolicy(
+  hasher: PolicyEntryHasher,
+  keys: Buffer,
+  off: number,
+  value: number,
+): PolicyEntryHasher {
+  return hasher.hash(
+    keys.readUInt8(off + K.direction.offset),
+    keys.readUInt32LE(off + K.identity.offset),
+    keys.readUInt8(off + K.protocol.offset),
+    keys.readUInt16LE(off + K.port_low.offset),
+    keys.readUInt16LE(off + K.port_high.offset),
+    (value >>> VERDICT_SHIFT) & 0xff,
+  );
 }

@@ -1,0 +1,171 @@
+/**
+ * One endpoint's policy map as the agent last read it from the kernel: keys
+ * are the kernel's key bytes (as 32-bit words), values the kernel's 4-byte
+ * value. An open-addressing hash table over typed arrays (linear probing,
+ * backward-shift deletion): no string, object or Map entry per policy entry,
+ * so mirroring 100,000 entries costs a few milliseconds and little GC.
+ * Keys and values are read from and written to packed batch buffers
+ * (Buffer + byte offset) directly. Not thread-safe; owned by its datapath.
+ */
+export class PolicyTable {
+  readonly keyWords: number;
+  #keys: Uint32Array;
+  #values: Uint32Array;
+  #used: Uint8Array;
+  #mask: number;
+  #size = 0;
+
+  /** `keySize`: the kernel key's size in bytes (a multiple of 4); room for `expected` entries before growing. */
+  constructor(
+    readonly keySize: number,
+    expected = 0,
+  ) {
+    if (keySize % 4 !== 0 || keySize === 0)
+      throw new RangeError(`policy key of ${keySize} bytes: a multiple of 4 expected`);
+    this.keyWords = keySize / 4;
+    let cap = 16;
+    while (cap < expected * 2) cap *= 2;
+    this.#mask = cap - 1;
+    this.#keys = new Uint32Array(cap * this.keyWords);
+    this.#values = new Uint32Array(cap);
+    this.#used = new Uint8Array(cap);
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  /** The value held for the key at `buf[off..]`, or -1. */
+  get(buf: Buffer, off: number): number {
+    const i = this.#find(buf, off);
+    return i < 0 ? -1 : this.#values[i]!;
+  }
+
+  has(buf: Buffer, off: number): boolean {
+    return this.#find(buf, off) >= 0;
+  }
+
+  /** Holds `value` for the key at `buf[off..]`; returns the value it replaced, or -1. */
+  set(buf: Buffer, off: number, value: number): number {
+    if ((this.#size + 1) * 2 > this.#used.length) this.#grow();
+    const w = this.keyWords;
+    let i = hashKey(buf, off, w) & this.#mask;
+    for (;;) {
+      if (this.#used[i] === 0) {
+        for (let j = 0; j < w; j++) this.#keys[i * w + j] = buf.readUInt32LE(off + j * 4);
+        this.#values[i] = value >>> 0;
+        this.#used[i] = 1;
+        this.#size += 1;
+        return -1;
+      }
+      if (this.#equals(i, buf, off)) {
+        const old = this.#values[i]!;
+        this.#values[i] = value >>> 0;
+        return old;
+      }
+      i = (i + 1) & this.#mask;
+    }
+  }
+
+  /** Forgets the key at `buf[off..]`; returns the value it held, or -1. */
+  delete(buf: Buffer, off: number): number {
+    let i = this.#find(buf, off);
+    if (i < 0) return -1;
+    const old = this.#values[i]!;
+    const w = this.keyWords;
+    // Backward shift: move later entries of the probe run into the gap so lookups need no tombstones.
+    let j = i;
+    for (;;) {
+      j = (j + 1) & this.#mask;
+      if (this.#used[j] === 0) break;
+      const home = this.#home(j);
+      const between = i <= j ? home > i && home <= j : home > i || home <= j;
+      if (between) continue;
+      this.#keys.copyWithin(i * w, j * w, j * w + w);
+      this.#values[i] = this.#values[j]!;
+      i = j;
+    }
+    this.#used[i] = 0;
+    this.#size -= 1;
+    return old;
+  }
+
+  /** Calls `f` for every entry with its key written into `key` (keySize bytes, reused) and its value. */
+  forEach(f: (key: Buffer, value: number) => void): void {
+    const w = this.keyWords;
+    const key = Buffer.alloc(this.keySize);
+    for (let i = 0; i < this.#used.length; i++) {
+      if (this.#used[i] === 0) continue;
+      for (let j = 0; j < w; j++) key.writeUInt32LE(this.#keys[i * w + j]!, j * 4);
+      f(key, this.#values[i]!);
+    }
+  }
+
+  #find(buf: Buffer, off: number): number {
+    let i = hashKey(buf, off, this.keyWords) & this.#mask;
+    for (;;) {
+      if (this.#used[i] === 0) return -1;
+      if (this.#equals(i, buf, off)) return i;
+      i = (i + 1) & this.#mask;
+    }
+  }
+
+  #equals(i: number, buf: Buffer, off: number): boolean {
+    const w = this.keyWords;
+    for (let j = 0; j < w; j++)
+      if (this.#keys[i * w + j] !== buf.readUInt32LE(off + j * 4)) return false;
+    return true;
+  }
+
+  #home(i: number): number {
+    const w = this.keyWords;
+    let h = 0x811c9dc5;
+    for (let j = 0; j < w; j++) h = mix(h, this.#keys[i * w + j]!);
+    return fmix(h) & this.#mask;
+  }
+
+  #grow(): void {
+    const w = this.keyWords;
+    const keys = this.#keys;
+    const values = this.#values;
+    const used = this.#used;
+    const cap = used.length * 2;
+    this.#mask = cap - 1;
+    this.#keys = new Uint32Array(cap * w);
+    this.#values = new Uint32Array(cap);
+    this.#used = new Uint8Array(cap);
+    for (let i = 0; i < used.length; i++) {
+      if (used[i] === 0) continue;
+      let h = 0x811c9dc5;
+      for (let j = 0; j < w; j++) h = mix(h, keys[i * w + j]!);
+      let k = fmix(h) & this.#mask;
+      while (this.#used[k] !== 0) k = (k + 1) & this.#mask;
+      this.#keys.set(keys.subarray(i * w, i * w + w), k * w);
+      this.#values[k] = values[i]!;
+      this.#used[k] = 1;
+    }
+  }
+}
+
+function hashKey(buf: Buffer, off: number, words: number): number {
+  let h = 0x811c9dc5;
+  for (let j = 0; j < words; j++) h = mix(h, buf.readUInt32LE(off + j * 4));
+  return fmix(h);
+}
+
+function mix(h: number, k: number): number {
+  k = Math.imul(k, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  k = Math.imul(k, 0x1b873593);
+  h ^= k;
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
