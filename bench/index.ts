@@ -42,3 +42,4 @@ export {
   type PropagationShape,
 } from './lib/propagation-workload.js';
 export { ackLatencies, syncView } from './lib/ack-latency.js';
+export { runPropagationCpu, type PropagationCpuOptions } from './propagation-cpu.js';

@@ -1,0 +1,25 @@
+// Smoke test of the distribution-only benchmark at a tiny scale, so it cannot
+// rot, and a check of what it exists to show: a burst of revisions reaches
+// each agent coalesced (one push per round trip, never one per revision).
+// ~15 s: it issues certificates and starts an agent worker process.
+import { describe, expect, it } from 'vitest';
+import { runPropagationCpu } from '../../bench/index.js';
+
+describe('propagation-cpu benchmark', () => {
+  it('measures CPU per node and change for 6 agents, and coalesces a burst of 30 revisions', async () => {
+    const f = await runPropagationCpu({ agents: 6, changes: 3, burst: 30, burstMs: 150 });
+    expect(f.agents).toBe(6);
+    for (const key of [
+      'changes_cpu_server_us_per_node',
+      'changes_cpu_agents_us_per_node',
+      'changes_p99_ms',
+      'rss_per_agent_kib',
+      'burst_converge_ms',
+    ])
+      expect(Number.isFinite(f[key]), key).toBe(true);
+    expect(f.changes_p99_ms).toBeGreaterThanOrEqual(f.changes_p50_ms!);
+    expect(f.burst_pushes_per_node).toBeGreaterThanOrEqual(1);
+    // 30 revisions in 150 ms: with one revision in flight per node, fewer pushes than revisions.
+    expect(f.burst_pushes_per_node).toBeLessThan(30);
+  }, 120_000);
+});
