@@ -2,80 +2,137 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { LoadedCluster } from '../clusters/src/index.js';
 import { MeshError } from '../common/index.js';
+import type { Testbed } from '../hosts/index.js';
 import { startInfra, type Infra } from '../launcher/index.js';
 import { fetchStatus, joinCluster } from './admin-client.js';
 import { tlsDirOf } from './admin-tls.js';
 import { startComponent, type Component } from './child-process.js';
 import { meshTlsArgs, removeMeshTls, writeUpTls } from './mesh-tls.js';
 import { removeMeshNatsCredentials, writeMeshNatsCredentials } from './nats-credentials.js';
-import { writeMeshState } from './state-dir.js';
+import { removeMeshState, writeMeshState, type MeshState } from './state-dir.js';
 import { statusJson } from './status-json.js';
+
+/** The agent arguments of a node on the eBPF datapath of a testbed: its run id and node namespace. */
+export function ebpfAgentArgs(bed: Testbed): (cluster: string, node: string) => string[] {
+  return (cluster, node) => [
+    '--datapath',
+    'ebpf',
+    '--run-id',
+    bed.runId,
+    '--netns',
+    bed.node(cluster, node).netns,
+  ];
+}
+
+/**
+ * What stop() removes from the state dir: `all` of it (a temporary dir, as
+ * `meshctl lab` and the tests use); `runtime` — mesh.json, data, NATS
+ * credentials and certificates, keeping the logs (`meshctl up`); `state` —
+ * mesh.json only, keeping data and logs (`meshctl up --keep`).
+ */
+export type StateDirCleanup = 'all' | 'runtime' | 'state';
 
 export interface LocalMeshOptions {
   clusters: readonly LoadedCluster[];
-  /** state dir of this mesh (owned by the caller; its data, credentials and certificates are removed on stop) */
+  /** state dir of this mesh (owned by the caller; stop() removes what `cleanup` says) */
   stateDir: string;
+  /** the agents' datapath, as recorded in mesh.json (their arguments come from agentArgs) */
+  datapath: 'ebpf' | 'emulated';
   /** extra arguments for the agent of one node (datapath, run id, namespace) */
   agentArgs(cluster: string, node: string): string[];
+  /** `--nodes N` for every source: each cluster's nodes are `<cluster>-1..N` */
+  nodesPerCluster?: number;
+  /** plain-text gRPC, no certificates (local experiments only) */
+  insecure?: boolean;
+  /** the control plane and every agent serve Prometheus metrics on a loopback port */
+  metrics?: boolean;
+  /** 'all' unless given */
+  cleanup?: StateDirCleanup;
+  /** more to record in mesh.json (e.g. the test hosts of `up --datapath ebpf`) */
+  state?: Pick<MeshState, 'testbed'>;
   signal?: AbortSignal;
 }
 
 /**
- * The whole mesh as child processes, for `meshctl lab` and the datapath
- * tests: etcd, NATS (one user per process), the control plane, one source per
- * cluster and one agent per node, over mTLS with a fresh mesh CA. (`meshctl
- * up` wires the same parts in the foreground with its own reporting.)
- * stop() takes everything down in reverse order and removes the state dir's
- * contents; agents stop without touching their datapath.
+ * The whole mesh as child processes, for `meshctl up`, `meshctl lab` and the
+ * datapath tests: etcd, NATS (one user per process, each source may publish
+ * only its own cluster's subjects), the control plane, one source per cluster
+ * and one agent per node, over mTLS with a fresh mesh CA unless `insecure`.
+ * Membership is explicit: every cluster is joined before its source starts.
+ * stop() takes everything down in reverse order (agents, which keep their
+ * datapath; sources; the control plane; etcd and NATS last) and removes
+ * what `cleanup` says.
  */
 export class LocalMesh {
+  #stopping: Promise<void> | undefined;
+
   private constructor(
-    readonly address: string,
-    readonly stateDir: string,
+    private readonly opts: LocalMeshOptions,
     private readonly tiers: Component[][],
     private readonly agents: Map<string, Component>,
     private readonly startAgent: (cluster: string, node: string) => Promise<Component>,
     private readonly infra: Infra | undefined,
+    /** the control plane's `ready` line: address, dashboard, metrics */
+    readonly controlPlane: Component | undefined,
   ) {}
+
+  get stateDir(): string {
+    return this.opts.stateDir;
+  }
+
+  /** The control plane's gRPC address (discovery and admin). */
+  get address(): string {
+    const address = this.controlPlane?.ready.address;
+    return typeof address === 'string' ? address : '';
+  }
+
+  get etcd(): string {
+    return this.infra?.etcd.endpoint ?? '';
+  }
+
+  get nats(): string {
+    return this.infra?.nats.url ?? '';
+  }
+
+  get logs(): string {
+    return join(this.opts.stateDir, 'logs');
+  }
 
   static async start(opts: LocalMeshOptions): Promise<LocalMesh> {
     const { stateDir, signal } = opts;
+    const so = signal ? { signal } : {};
     const logs = join(stateDir, 'logs');
+    const dataDir = join(stateDir, 'data');
     await mkdir(logs, { recursive: true });
-    await mkdir(join(stateDir, 'data'), { recursive: true });
+    await mkdir(dataDir, { recursive: true });
     const tiers: Component[][] = [];
     const agents = new Map<string, Component>();
     let infra: Infra | undefined;
-    const partial = (): LocalMesh =>
-      new LocalMesh(
-        '',
-        stateDir,
-        tiers,
-        agents,
-        () => Promise.reject(new Error('not started')),
-        infra,
-      );
+    let cp: Component | undefined;
+    const notStarted = (): Promise<Component> => Promise.reject(new Error('not started'));
     try {
       const nats = await writeMeshNatsCredentials(
         join(stateDir, 'nats'),
         opts.clusters.map((c) => c.spec.name),
-        signal ? { signal } : {},
+        so,
       );
       const nodes = opts.clusters.flatMap((c) =>
         c.spec.nodes.map((n) => ({ cluster: c.spec.name, node: n })),
       );
+      // A mesh CA and one certificate per process; each gets only its own key's path.
       const tls = await writeUpTls(tlsDirOf(stateDir), nodes, {
-        insecure: false,
-        ...(signal ? { signal } : {}),
+        insecure: opts.insecure ?? false,
+        ...so,
       });
-      if (tls === 'insecure') throw new MeshError('INTERNAL', 'expected mTLS material');
       infra = await startInfra({
-        baseDir: join(stateDir, 'data'),
+        baseDir: dataDir,
+        keepData: opts.cleanup === 'state',
         natsAuthorization: nats.authorization,
-        ...(signal ? { signal } : {}),
+        ...so,
       });
       const running = infra;
-      const cp = await startComponent(
+      const metricsArgs = opts.metrics ? ['--metrics-listen', '127.0.0.1:0'] : [];
+      cp = await startComponent(
         'controlplane',
         'controlplane/main.ts',
         [
@@ -85,28 +142,37 @@ export class LocalMesh {
           running.nats.url,
           '--nats-creds',
           nats.controlPlaneFile,
-          ...meshTlsArgs(tls.controlPlane),
+          ...metricsArgs,
+          ...meshTlsArgs(tls === 'insecure' ? 'insecure' : tls.controlPlane),
         ],
-        { logFile: join(logs, 'controlplane.log'), ...(signal ? { signal } : {}) },
+        { logFile: join(logs, 'controlplane.log'), ...so },
       );
       tiers.push([cp]);
-      const address = String(cp.ready.address);
-      await writeMeshState(stateDir, {
+      const control = cp;
+      const address = String(control.ready.address);
+      const state = (metrics?: MeshState['metrics']): MeshState => ({
         apiVersion: 'meshplane/v1',
         pid: process.pid,
         startedAt: new Date().toISOString(),
         controlPlane: address,
         etcd: running.etcd.endpoint,
         nats: running.nats.url,
-        datapath: 'ebpf',
+        datapath: opts.datapath,
         clusters: opts.clusters.map((c) => ({
           name: c.spec.name,
           id: c.spec.id,
           nodes: c.spec.nodes,
         })),
         logs,
-        tls: tls.admin,
+        ...(typeof control.ready.dashboard === 'string' && control.ready.dashboard
+          ? { dashboard: control.ready.dashboard }
+          : {}),
+        tls: tls === 'insecure' ? 'insecure' : tls.admin,
+        ...(metrics ? { metrics } : {}),
+        ...opts.state,
       });
+      // Other commands find the mesh (and its admin certificate) from here on.
+      await writeMeshState(stateDir, state());
       for (const c of opts.clusters)
         await joinCluster({ address, stateDir }, c.spec.name, c.spec.id);
       tiers.push(
@@ -122,8 +188,9 @@ export class LocalMesh {
                 running.nats.url,
                 '--nats-creds',
                 nats.sourceFiles.get(c.spec.name)!,
+                ...(opts.nodesPerCluster ? ['--nodes', String(opts.nodesPerCluster)] : []),
               ],
-              { logFile: join(logs, `source-${c.spec.name}.log`), ...(signal ? { signal } : {}) },
+              { logFile: join(logs, `source-${c.spec.name}.log`), ...so },
             ),
           ),
         ),
@@ -140,17 +207,32 @@ export class LocalMesh {
             '--node',
             node,
             ...opts.agentArgs(cluster, node),
-            ...meshTlsArgs(tls.agent(cluster, node)),
+            ...metricsArgs,
+            ...meshTlsArgs(tls === 'insecure' ? 'insecure' : tls.agent(cluster, node)),
           ],
           { logFile: join(logs, `agent-${cluster}-${node}.log`) },
         );
         agents.set(`${cluster}/${node}`, agent);
         return agent;
       };
-      tiers.push(await Promise.all(nodes.map((n) => startAgent(n.cluster, n.node))));
-      return new LocalMesh(address, stateDir, tiers, agents, startAgent, infra);
+      const started = await Promise.all(nodes.map((n) => startAgent(n.cluster, n.node)));
+      tiers.push(started);
+      if (opts.metrics)
+        await writeMeshState(
+          stateDir,
+          state({
+            controlPlane: String(control.ready.metrics),
+            agents: Object.fromEntries(
+              started.map((c, i) => [
+                `${nodes[i]!.cluster}/${nodes[i]!.node}`,
+                String(c.ready.metrics),
+              ]),
+            ),
+          }),
+        );
+      return new LocalMesh(opts, tiers, agents, startAgent, infra, cp);
     } catch (err) {
-      await partial().stop();
+      await new LocalMesh(opts, tiers, agents, notStarted, infra, cp).stop();
       throw err;
     }
   }
@@ -162,11 +244,23 @@ export class LocalMesh {
     return a;
   }
 
+  /** Every agent process, in node order (the latest one of a node after a restart). */
+  allAgents(): Component[] {
+    return [...this.agents.values()];
+  }
+
   /** Starts a node's agent again (after it was killed); resolves when it has applied a revision. */
   async restartAgent(cluster: string, node: string): Promise<Component> {
     const agent = await this.startAgent(cluster, node);
     this.tiers[this.tiers.length - 1]!.push(agent);
     return agent;
+  }
+
+  /** Resolves with the first process of the mesh that exits (unless stop() was called). */
+  firstExit(): Promise<{ name: string; code: number | null }> {
+    return Promise.race(
+      this.tiers.flat().map((c) => c.exited.then((code) => ({ name: c.name, code }))),
+    );
   }
 
   /**
@@ -200,13 +294,29 @@ export class LocalMesh {
     }
   }
 
-  /** Stops every process in reverse order and removes the state dir's contents. Idempotent. */
-  async stop(): Promise<void> {
-    for (const tier of [...this.tiers].reverse()) await Promise.all(tier.map((c) => c.stop()));
-    this.tiers.length = 0;
-    await this.infra?.stop();
-    await removeMeshNatsCredentials(join(this.stateDir, 'nats'));
-    await removeMeshTls(tlsDirOf(this.stateDir));
-    await rm(this.stateDir, { recursive: true, force: true });
+  /** Stops every process in reverse order and removes what `cleanup` says. Idempotent. */
+  stop(): Promise<void> {
+    return (this.#stopping ??= (async () => {
+      for (const tier of [...this.tiers].reverse()) await Promise.all(tier.map((c) => c.stop()));
+      this.tiers.length = 0;
+      await this.infra?.stop();
+      const dir = this.opts.stateDir;
+      switch (this.opts.cleanup ?? 'all') {
+        case 'all':
+          await removeMeshNatsCredentials(join(dir, 'nats'));
+          await removeMeshTls(tlsDirOf(dir));
+          await rm(dir, { recursive: true, force: true });
+          break;
+        case 'runtime':
+          await removeMeshState(dir);
+          await rm(join(dir, 'data'), { recursive: true, force: true });
+          await removeMeshNatsCredentials(join(dir, 'nats'));
+          await removeMeshTls(tlsDirOf(dir));
+          break;
+        case 'state':
+          await removeMeshState(dir);
+          break;
+      }
+    })());
   }
 }

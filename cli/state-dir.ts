@@ -31,6 +31,16 @@ export interface MeshState {
   tls?: { ca: string; cert: string; key: string } | 'insecure';
   /** Prometheus endpoints: the control plane's and each agent's ("cluster/node" → URL) */
   metrics?: { controlPlane: string; agents: Record<string, string> };
+  /** `up --datapath ebpf`: the run's test hosts (DESIGN.md "Test hosts"), removed when `up` stops */
+  testbed?: {
+    runId: string;
+    /** the run's bpf pins (each node's under `<pinDir>/<node>`) */
+    pinDir: string;
+    /** "cluster/node" → the node's network namespace */
+    nodes: Record<string, string>;
+    /** "cluster/namespace/pod" → its namespace and address, and its host-side veth in the node's namespace */
+    pods: Record<string, { netns: string; ip: string; nodeNetns: string; hostIfname: string }>;
+  };
 }
 
 const FILE = 'mesh.json';

@@ -13,7 +13,7 @@ import {
   type Testbed,
 } from '../../hosts/index.js';
 import { CliExit, EXIT } from '../exit-codes.js';
-import { LocalMesh } from '../local-mesh.js';
+import { LocalMesh, ebpfAgentArgs } from '../local-mesh.js';
 import { compileProbes, readProbes, type Probe, type ProbeResult } from '../probes.js';
 import { flowJson, type FlowJson } from '../flow-json.js';
 import { VerdictWatch } from '../verdict-watch.js';
@@ -107,14 +107,8 @@ async function lab(opts: LabOptions): Promise<void> {
     mesh = await LocalMesh.start({
       clusters,
       stateDir: await mkdtemp(join(tmpdir(), 'meshplane-lab-')),
-      agentArgs: (cluster, node) => [
-        '--datapath',
-        'ebpf',
-        '--run-id',
-        runId,
-        '--netns',
-        testbed.node(cluster, node).netns,
-      ],
+      datapath: 'ebpf',
+      agentArgs: ebpfAgentArgs(testbed),
       signal: interrupt.signal,
     });
     const revision = await mesh.waitConverged(spec.pods.length, { signal: interrupt.signal });

@@ -1,16 +1,14 @@
 import type { Command } from 'commander';
-import { mkdir, rm } from 'node:fs/promises';
+import { access } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { loadMeshFolder, type LoadedCluster } from '../../clusters/src/index.js';
-import { MeshError, formatIssue } from '../../common/index.js';
-import { startInfra, type Infra } from '../../launcher/index.js';
-import { joinCluster } from '../admin-client.js';
-import { tlsDirOf } from '../admin-tls.js';
-import { startComponent, type Component } from '../child-process.js';
-import { removeMeshNatsCredentials, writeMeshNatsCredentials } from '../nats-credentials.js';
+import { formatIssue } from '../../common/index.js';
+import { createTestbed, newRunId, podKey, testbedSpecOf, type Testbed } from '../../hosts/index.js';
+import { REPO_ROOT, type Component } from '../child-process.js';
 import { CliExit, EXIT } from '../exit-codes.js';
-import { removeMeshState, stateDirOf, writeMeshState } from '../state-dir.js';
-import { meshTlsArgs, removeMeshTls, writeUpTls } from '../mesh-tls.js';
+import { LocalMesh, ebpfAgentArgs } from '../local-mesh.js';
+import { tlsDirOf } from '../admin-tls.js';
+import { stateDirOf, type MeshState } from '../state-dir.js';
 
 interface UpOptions {
   clusters: string;
@@ -24,8 +22,11 @@ interface UpOptions {
 /**
  * `meshctl up`: the whole mesh on this machine, in the foreground — etcd,
  * NATS, the control plane, one source per cluster and one agent per node,
- * each its own process. Ctrl-C stops every child and removes what it made
- * (unless --keep).
+ * each its own process (cli/local-mesh.ts). With `--datapath ebpf` every
+ * node and pod is also a network namespace (hosts/, as `meshctl lab` makes
+ * them) and each agent programs the kernel for its node's namespace.
+ * Ctrl-C stops every child and removes what it made (data and certificates
+ * unless --keep; namespaces, pins and host processes always).
  */
 export function registerUp(program: Command): void {
   program
@@ -39,8 +40,12 @@ export function registerUp(program: Command): void {
       'clusters/demo',
     )
     .option('--nodes <n>', "replace every cluster's node list with <cluster>-1..N")
-    .option('--datapath <kind>', 'auto | ebpf | emulated', 'auto')
-    .option('--keep', 'keep data dirs and logs when stopping')
+    .option(
+      '--datapath <kind>',
+      'auto | ebpf (root: namespaces and kernel maps) | emulated',
+      'auto',
+    )
+    .option('--keep', 'keep data dirs when stopping')
     .option('--state-dir <dir>', 'state dir (default .meshplane or $MESHPLANE_STATE_DIR)')
     .option('--insecure', 'plain-text gRPC, no certificates (local experiments only)')
     .action(async (opts: UpOptions) => {
@@ -50,6 +55,7 @@ export function registerUp(program: Command): void {
 
 async function up(opts: UpOptions): Promise<void> {
   const datapath = chooseDatapath(opts.datapath);
+  if (datapath.kind === 'ebpf') await checkEbpfPrerequisites();
   const nodes = opts.nodes === undefined ? undefined : Number(opts.nodes);
   const dir = resolve(opts.clusters);
   const loaded = await loadMeshFolder(dir, { nodesPerCluster: nodes });
@@ -59,231 +65,167 @@ async function up(opts: UpOptions): Promise<void> {
       `invalid mesh folder ${dir}:\n${loaded.errors.map((e) => `  ${formatIssue(e)}`).join('\n')}`,
     );
   }
+  const clusters = loaded.value.clusters;
   const stateDir = stateDirOf(opts.stateDir);
-  const logs = join(stateDir, 'logs');
-  const dataDir = join(stateDir, 'data');
-  const natsDir = join(stateDir, 'nats');
-  const tlsDir = tlsDirOf(stateDir);
-  // meshctl's own admin calls below must find this mesh's admin certificate.
-  await mkdir(logs, { recursive: true });
-  await mkdir(dataDir, { recursive: true });
 
-  // Aborts a start in progress; once everything runs, stopping is orderly
-  // (the servers must outlive the clients that drain into them).
-  const starting = new AbortController();
-  // Started in tiers; stopped in reverse: agents (they keep their state), then
-  // sources, then the control plane, each tier in parallel; etcd and NATS last.
-  const tiers: Component[][] = [];
-  const components = (): Component[] => tiers.flat();
-  let infra: Infra | undefined;
-  let stopping: Promise<void> | undefined;
-  let running = false;
-  const stopAll = (): Promise<void> =>
-    (stopping ??= (async () => {
-      if (!running) starting.abort();
-      for (const tier of [...tiers].reverse()) await Promise.all(tier.map((c) => c.stop()));
-      await infra?.stop();
-      await removeMeshState(stateDir);
-      if (!opts.keep) {
-        await rm(dataDir, { recursive: true, force: true });
-        await removeMeshNatsCredentials(natsDir);
-        await removeMeshTls(tlsDir);
-      }
-    })());
+  // The first Ctrl-C/SIGTERM aborts a start in progress or ends the wait below;
+  // either way everything is stopped and removed before meshctl exits.
+  const interrupt = new AbortController();
   const onSignal = (): void => {
-    process.stderr.write('\nmeshctl up: stopping...\n');
-    void stopAll().then(() => process.exit(0));
+    if (!interrupt.signal.aborted) process.stderr.write('\nmeshctl up: stopping...\n');
+    interrupt.abort(new Error('interrupted'));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-
+  const interrupted = new Promise<void>((r) =>
+    interrupt.signal.addEventListener('abort', () => r(), { once: true }),
+  );
+  let bed: Testbed | undefined;
+  let mesh: LocalMesh | undefined;
   try {
     process.stderr.write(
       `meshctl up: datapath ${datapath.kind}${datapath.why ? ` (${datapath.why})` : ''}\n`,
     );
-    // One NATS user per process: each source may publish only its own
-    // cluster's subjects, so a compromised or buggy source cannot speak for another.
-    const nats = await writeMeshNatsCredentials(
-      natsDir,
-      loaded.value.clusters.map((c) => c.spec.name),
-      { signal: starting.signal },
-    );
-    const agents = loaded.value.clusters.flatMap((c: LoadedCluster) =>
-      c.spec.nodes.map((n) => ({ cluster: c.spec.name, node: n })),
-    );
-    // A mesh CA and one certificate per process; each gets only its own key's path.
-    const tls = await writeUpTls(tlsDir, agents, {
-      insecure: opts.insecure ?? false,
-      signal: starting.signal,
-    });
-    infra = await startInfra({
-      baseDir: dataDir,
-      keepData: opts.keep ?? false,
-      signal: starting.signal,
-      natsAuthorization: nats.authorization,
-    });
-    const cp = await startComponent(
-      'controlplane',
-      'controlplane/main.ts',
-      [
-        '--etcd',
-        infra.etcd.endpoint,
-        '--nats',
-        infra.nats.url,
-        '--nats-creds',
-        nats.controlPlaneFile,
-        '--metrics-listen',
-        '127.0.0.1:0',
-        ...meshTlsArgs(tls === 'insecure' ? 'insecure' : tls.controlPlane),
-      ],
-      {
-        logFile: join(logs, 'controlplane.log'),
-        signal: starting.signal,
-      },
-    );
-    tiers.push([cp]);
-    const address = String(cp.ready.address);
-    const dashboard = typeof cp.ready.dashboard === 'string' ? cp.ready.dashboard : '';
-    // Membership is explicit: admit every cluster of the folder before its source starts.
-    for (const c of loaded.value.clusters)
-      await joinCluster({ address, stateDir }, c.spec.name, c.spec.id);
-    const natsUrl = infra.nats.url;
-    const sourceCreds = (cluster: string): string => {
-      const file = nats.sourceFiles.get(cluster);
-      if (file === undefined) throw new MeshError('INTERNAL', `no NATS credentials for ${cluster}`);
-      return file;
-    };
-    tiers.push(
-      await Promise.all(
-        loaded.value.clusters.map((cluster) =>
-          startComponent(
-            `source-${cluster.spec.name}`,
-            'clusters/src/main.ts',
-            [
-              '--dir',
-              cluster.dir,
-              '--nats',
-              natsUrl,
-              '--nats-creds',
-              sourceCreds(cluster.spec.name),
-              ...(nodes ? ['--nodes', String(nodes)] : []),
-            ],
-            { logFile: join(logs, `source-${cluster.spec.name}.log`), signal: starting.signal },
-          ),
-        ),
-      ),
-    );
-    const started = await Promise.all(
-      agents.map((a) =>
-        startComponent(
-          `agent-${a.cluster}-${a.node}`,
-          'nodeagent/main.ts',
-          [
-            '--server',
-            address,
-            '--cluster',
-            a.cluster,
-            '--node',
-            a.node,
-            '--datapath',
-            datapath.kind,
-            '--metrics-listen',
-            '127.0.0.1:0',
-            ...meshTlsArgs(tls === 'insecure' ? 'insecure' : tls.agent(a.cluster, a.node)),
-          ],
-          { logFile: join(logs, `agent-${a.cluster}-${a.node}.log`), signal: starting.signal },
-        ),
-      ),
-    );
-    tiers.push(started);
-    running = true;
-    await writeMeshState(stateDir, {
-      apiVersion: 'meshplane/v1',
-      pid: process.pid,
-      startedAt: new Date().toISOString(),
-      controlPlane: address,
-      etcd: infra.etcd.endpoint,
-      nats: infra.nats.url,
-      datapath: datapath.kind,
-      clusters: loaded.value.clusters.map((c) => ({
-        name: c.spec.name,
-        id: c.spec.id,
-        nodes: c.spec.nodes,
-      })),
-      logs,
-      ...(dashboard ? { dashboard } : {}),
-      tls: tls === 'insecure' ? 'insecure' : tls.admin,
-      metrics: {
-        controlPlane: String(cp.ready.metrics),
-        agents: Object.fromEntries(
-          started.map((c, i) => [
-            `${agents[i]!.cluster}/${agents[i]!.node}`,
-            String(c.ready.metrics),
-          ]),
-        ),
-      },
-    });
-    const summary = loaded.value.clusters
-      .map((c) => `${c.spec.name} (${c.spec.nodes.length} nodes, ${c.objects.length} objects)`)
-      .join(', ');
-    process.stderr.write(
-      [
-        `meshctl up: mesh running — clusters ${summary}`,
-        `  control plane (gRPC discovery + admin): ${address}`,
-        `  etcd: ${infra.etcd.endpoint}   NATS: ${infra.nats.url}`,
-        tls === 'insecure'
-          ? '  transport: PLAIN TEXT (--insecure): any local process can read every snapshot'
-          : `  transport: mTLS; mesh CA and certificates in ${tlsDir}`,
-        `  dashboard: ${dashboard || 'off'}   (live propagation and skew; loopback only, no login)`,
-        `  status:  npm run meshctl -- status   (or: meshctl status --json)`,
-        `  metrics: ${String(cp.ready.metrics)} (control plane: propagation, skew, NACKs)`,
-        ...metricsLines(started),
-        `  skew:    npm run meshctl -- skew [--watch]   wait: meshctl wait --revision R`,
-        `  logs:    ${logs}`,
-        `  edit manifests under ${dir} and the change goes out; Ctrl-C stops everything${opts.keep ? ' (data kept)' : ' and removes what was created'}`,
-        '',
-      ].join('\n'),
-    );
-    process.stdout.write(
-      `${JSON.stringify({ event: 'ready', apiVersion: 'meshplane/v1', controlPlane: address, metrics: cp.ready.metrics, dashboard, stateDir })}\n`,
-    );
-    // A component that dies takes the mesh down loudly rather than leaving it half-running.
-    const died = await Promise.race(
-      components().map((c) => c.exited.then((code) => ({ c, code }))),
-    );
-    if (!stopping) {
+    if (datapath.kind === 'ebpf') {
+      const spec = testbedSpecOf(newRunId(), clusters, []);
       process.stderr.write(
-        `meshctl up: ${died.c.name} exited (${String(died.code)}); stopping. See ${logs}\n`,
+        `meshctl up: run ${spec.runId}: ${spec.nodes.length} node and ${spec.pods.length} pod namespaces\n`,
       );
-      await stopAll();
+      bed = await createTestbed(spec, { signal: interrupt.signal });
+    }
+    const testbed = bed;
+    mesh = await LocalMesh.start({
+      clusters,
+      stateDir,
+      datapath: datapath.kind,
+      agentArgs: testbed === undefined ? () => ['--datapath', 'emulated'] : ebpfAgentArgs(testbed),
+      ...(nodes ? { nodesPerCluster: nodes } : {}),
+      insecure: opts.insecure ?? false,
+      metrics: true,
+      cleanup: opts.keep ? 'state' : 'runtime',
+      ...(testbed ? { state: { testbed: testbedState(testbed) } } : {}),
+      signal: interrupt.signal,
+    });
+    report(mesh, clusters, dir, opts, testbed);
+    // A component that dies takes the mesh down loudly rather than leaving it half-running.
+    const died = await Promise.race([mesh.firstExit(), interrupted.then(() => undefined)]);
+    if (died !== undefined) {
+      process.stderr.write(
+        `meshctl up: ${died.name} exited (${String(died.code)}); stopping. See ${mesh.logs}\n`,
+      );
       process.exitCode = EXIT.failed;
     }
   } catch (err) {
-    await stopAll();
-    throw err;
+    // Interrupted while starting: not an error, everything is removed below.
+    if (!interrupt.signal.aborted) throw err;
   } finally {
+    await mesh?.stop();
+    await bed?.destroy();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
+  // Stopped by the user: everything is gone; do not wait for idle client handles.
+  if (interrupt.signal.aborted) process.exit(0);
 }
 
-function chooseDatapath(flag: string): { kind: 'emulated'; why?: string } {
+type Datapath = { kind: 'emulated' | 'ebpf'; why?: string };
+
+function chooseDatapath(flag: string): Datapath {
   switch (flag) {
     case 'emulated':
-      return { kind: 'emulated' };
+    case 'ebpf':
+      return { kind: flag };
     case 'auto':
+      // Never the kernel unasked: the eBPF datapath makes network namespaces for every node and pod.
       return {
         kind: 'emulated',
-        why: 'auto: the eBPF datapath is not built yet, so the emulated one',
+        why: 'auto: the emulated one; --datapath ebpf (root) programs the kernel with a network namespace per node and pod',
       };
-    case 'ebpf':
-      throw new CliExit(
-        EXIT.usage,
-        '--datapath ebpf: the eBPF datapath is not built yet; use --datapath emulated',
-      );
     default:
       throw new CliExit(EXIT.usage, `--datapath must be auto, ebpf or emulated, got ${flag}`);
   }
+}
+
+async function checkEbpfPrerequisites(): Promise<void> {
+  if (process.getuid?.() !== 0)
+    throw new CliExit(
+      EXIT.usage,
+      'up --datapath ebpf needs root (CAP_NET_ADMIN to make network namespaces, CAP_BPF to load programs); run it as root or use --datapath emulated',
+    );
+  const object = join(REPO_ROOT, 'bpf/meshplane.bpf.o');
+  try {
+    await access(object);
+  } catch {
+    throw new CliExit(
+      EXIT.usage,
+      `up --datapath ebpf: ${object} is missing; build it with \`make -C bpf\` (or \`npm run setup\`)`,
+    );
+  }
+}
+
+function testbedState(bed: Testbed): NonNullable<MeshState['testbed']> {
+  return {
+    runId: bed.runId,
+    pinDir: bed.pinDir,
+    nodes: Object.fromEntries(bed.plan.nodes.map((n) => [`${n.cluster}/${n.name}`, n.netns])),
+    pods: Object.fromEntries(
+      bed.plan.pods.map((p) => [
+        podKey(p),
+        { netns: p.netns, ip: p.ip, nodeNetns: p.nodeNetns, hostIfname: p.hostIfname },
+      ]),
+    ),
+  };
+}
+
+function report(
+  mesh: LocalMesh,
+  clusters: readonly LoadedCluster[],
+  dir: string,
+  opts: UpOptions,
+  bed: Testbed | undefined,
+): void {
+  const cp = mesh.controlPlane!;
+  const dashboard = typeof cp.ready.dashboard === 'string' ? cp.ready.dashboard : '';
+  const summary = clusters
+    .map((c) => `${c.spec.name} (${c.spec.nodes.length} nodes, ${c.objects.length} objects)`)
+    .join(', ');
+  const hosts = bed
+    ? [
+        `  test hosts: run ${bed.runId}; a namespace per node and pod (${bed.plan.prefix}*), each pod serving its container ports (TCP/UDP echo)`,
+        `           e.g. ip netns exec ${bed.plan.pods[0]?.netns ?? `${bed.plan.prefix}…`} …   (every pod's namespace and address: testbed in mesh.json)`,
+        `  pins:    ${bed.pinDir}/<node>`,
+      ]
+    : [];
+  process.stderr.write(
+    [
+      `meshctl up: mesh running — clusters ${summary}`,
+      `  control plane (gRPC discovery + admin): ${mesh.address}`,
+      `  etcd: ${mesh.etcd}   NATS: ${mesh.nats}`,
+      opts.insecure
+        ? '  transport: PLAIN TEXT (--insecure): any local process can read every snapshot'
+        : `  transport: mTLS; mesh CA and certificates in ${tlsDirOf(mesh.stateDir)}`,
+      `  dashboard: ${dashboard || 'off'}   (live propagation and skew; loopback only, no login)`,
+      `  status:  npm run meshctl -- status   (or: meshctl status --json)`,
+      `  metrics: ${String(cp.ready.metrics)} (control plane: propagation, skew, NACKs)`,
+      ...metricsLines(mesh.allAgents()),
+      ...hosts,
+      `  skew:    npm run meshctl -- skew [--watch]   wait: meshctl wait --revision R`,
+      `  logs:    ${mesh.logs}`,
+      `  edit manifests under ${dir} and the change goes out; Ctrl-C stops everything${opts.keep ? ' (data kept)' : ' and removes what was created'}`,
+      '',
+    ].join('\n'),
+  );
+  process.stdout.write(
+    `${JSON.stringify({
+      event: 'ready',
+      apiVersion: 'meshplane/v1',
+      controlPlane: mesh.address,
+      metrics: cp.ready.metrics,
+      dashboard,
+      stateDir: mesh.stateDir,
+      ...(bed ? { runId: bed.runId } : {}),
+    })}\n`,
+  );
 }
 
 /** Where each agent's metrics are: all of them for a small mesh, the first few and a count otherwise. */

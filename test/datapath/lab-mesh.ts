@@ -62,6 +62,7 @@ export function useLabMesh(
     mesh = await LocalMesh.start({
       clusters: loaded.value.clusters,
       stateDir: join(dir.path, 'state'),
+      datapath: 'ebpf',
       agentArgs: (cluster, node) => [
         '--datapath',
         'ebpf',
