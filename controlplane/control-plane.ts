@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import { randomUUID } from 'node:crypto';
 import type { Meter, Tracer } from '@opentelemetry/api';
 import { Etcd3 } from 'etcd3';
-import { connect, type NatsConnection } from 'nats';
+import { connect, headers as natsHeaders, type NatsConnection } from 'nats';
 import {
   MeshError,
   SUBJECT_RESYNC_PREFIX,
@@ -311,7 +311,13 @@ export class ControlPlane {
         components: () => this.#components(),
         membership: new ClusterMembership(this.#etcd, layout, clock, {
           streamPosition: () => consumer.streamPosition(),
-          onJoined: (cluster) => this.#nats?.publish(`${SUBJECT_RESYNC_PREFIX}.${cluster}`),
+          // The joining caller's trace context in the request's headers: the
+          // source republishes with it, so the join's revision is in its trace.
+          onJoined: (cluster, traceContext) => {
+            const headers = natsHeaders();
+            for (const [k, v] of Object.entries(traceContext ?? {})) headers.set(k, v);
+            this.#nats?.publish(`${SUBJECT_RESYNC_PREFIX}.${cluster}`, undefined, { headers });
+          },
         }),
         etcd: this.#etcd,
         layout,

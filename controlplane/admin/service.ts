@@ -14,7 +14,7 @@ import { listServices } from './services.js';
 import { listEndpoints, listPolicies, tracePolicy, type PolicyViewDeps } from './policy.js';
 import { buildSkew, waitForRevision, type SkewDeps } from './skew.js';
 import { buildStatus, type StatusDeps } from './status.js';
-import { startCallSpan } from './call-span.js';
+import { startCallSpan, type CallSpan } from './call-span.js';
 
 export interface AdminDeps extends StatusDeps, IdentityListDeps, PolicyViewDeps, SkewDeps {
   membership: ClusterMembership;
@@ -57,12 +57,12 @@ async function traced<Res>(
   name: string,
   metadata: grpc.Metadata,
   attributes: Record<string, string | number>,
-  fn: () => Promise<Res>,
+  fn: (span: CallSpan) => Promise<Res>,
   describe: (res: Res) => Record<string, string | number | boolean>,
 ): Promise<Res> {
   const s = startCallSpan(deps.tracer, name, metadata, attributes);
   try {
-    const res = await fn();
+    const res = await fn(s);
     s.span.setAttributes(describe(res));
     s.end();
     return res;
@@ -82,8 +82,9 @@ export function adminService(deps: AdminDeps): MeshAdminServer {
         'meshplane.cluster.join',
         call.metadata,
         { 'meshplane.cluster': req.name, 'meshplane.cluster_id': req.id },
-        async () => {
-          const r = await deps.membership.join(req.name, req.id);
+        async (span) => {
+          // The source's resync carries the call's context: its revision is in this trace.
+          const r = await deps.membership.join(req.name, req.id, { traceContext: span.carrier });
           return { member: r.member, revision: r.revision, alreadyMember: r.existed };
         },
         (r) => ({ 'meshplane.revision': r.revision, 'meshplane.already_member': r.alreadyMember }),

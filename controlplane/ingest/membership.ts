@@ -6,8 +6,11 @@ import type { Membership, SourcePosition } from './plan.js';
 export interface MembershipHooks {
   /** where the event stream ends now (the new member's starting position) */
   streamPosition?: () => Promise<SourcePosition>;
-  /** after a successful join: ask the cluster's source to republish */
-  onJoined?: (cluster: string) => void;
+  /**
+   * after a successful join: ask the cluster's source to republish (with the
+   * joining caller's W3C trace context, so the revision is in its trace)
+   */
+  onJoined?: (cluster: string, traceContext?: Record<string, string>) => void;
 }
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
@@ -35,6 +38,7 @@ export class ClusterMembership {
   async join(
     name: string,
     id: number,
+    opts: { traceContext?: Record<string, string> } = {},
   ): Promise<{ member: Membership; revision: number; existed: boolean }> {
     if (!DNS_LABEL.test(name))
       throw new MeshError('VALIDATION', `cluster name ${JSON.stringify(name)} is not a DNS label`);
@@ -52,7 +56,7 @@ export class ClusterMembership {
       .else(this.#etcd.get(L.member(name)), this.#etcd.get(L.clusterIdOwner(id)))
       .commit();
     if (res.succeeded) {
-      this.#hooks.onJoined?.(name);
+      this.#hooks.onJoined?.(name, opts.traceContext);
       return { member, revision: Number(res.header.revision), existed: false };
     }
     const existingMember = res.responses[0]?.response_range?.kvs[0];

@@ -75,7 +75,10 @@ describe('meshctl → control plane → source → revision → agent: one trace
   let cp: ControlPlane;
   let nc: NatsConnection;
   let source: ManifestSource;
+  /** cluster us: its source runs before us joins, so the join's resync makes the revision */
+  let usSource: ManifestSource;
   let agent: NodeAgent;
+  let usAgent: NodeAgent | undefined;
   let policyFile: string;
 
   /** Runs one meshctl command in-process, as main.ts does (own program, the test's tracer); returns its stdout. */
@@ -154,6 +157,14 @@ describe('meshctl → control plane → source → revision → agent: one trace
       'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n',
     );
     await writeFile(join(dir, 'shop', 'pods.yaml'), `${pod('ledger')}---\n${pod('web')}`);
+    const us = join(work.path, 'us');
+    await mkdir(join(us, 'shop'), { recursive: true });
+    await writeFile(join(us, 'cluster.yaml'), 'name: us\nid: 2\nnodes: [us-1]\n');
+    await writeFile(
+      join(us, 'namespaces.yaml'),
+      'apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n',
+    );
+    await writeFile(join(us, 'shop', 'pods.yaml'), pod('fraud'));
     policyFile = join(work.path, 'ledger-ingress.yaml');
     await writeFile(policyFile, POLICY);
 
@@ -173,6 +184,8 @@ describe('meshctl → control plane → source → revision → agent: one trace
     nc = await connect({ servers: infra.nats.url });
     source = new ManifestSource({ dir, nc, logger: silentLogger() });
     expect(await source.start()).toMatchObject({ status: 'published', cluster: 'eu' });
+    usSource = new ManifestSource({ dir: us, nc, logger: silentLogger() });
+    expect(await usSource.start()).toMatchObject({ status: 'published', cluster: 'us' });
     agent = new NodeAgent({
       server: cp.address,
       node: { id: 'eu-1', cluster: 'eu' },
@@ -190,7 +203,9 @@ describe('meshctl → control plane → source → revision → agent: one trace
 
   afterAll(async () => {
     await agent?.stop();
+    await usAgent?.stop();
     await source?.stop();
+    await usSource?.stop();
     await nc?.close();
     await cp?.stop();
     await work?.cleanup();
@@ -252,7 +267,14 @@ describe('meshctl → control plane → source → revision → agent: one trace
     expect(applied.attributes['meshplane.revision']).toBe(out.revision);
   }, 180_000);
 
-  it('meshctl clusters join: the control plane span is the command span child', async () => {
+  it('meshctl clusters join: the call span is the command span child; the joined cluster revision and the agent apply are in its trace', async () => {
+    // us-1's agent, so the revision converges everywhere and its span ends.
+    usAgent = new NodeAgent({
+      server: cp.address,
+      node: { id: 'us-1', cluster: 'us' },
+      datapath: new EmulatedDatapath(),
+    });
+    usAgent.start();
     await meshctl('clusters', 'join', '--name', 'us', '--id', '2', '--json');
     const command = cliSpan('meshctl clusters join');
     const call = cpSide.spans
@@ -260,5 +282,33 @@ describe('meshctl → control plane → source → revision → agent: one trace
       .find((s) => s.name === 'meshplane.cluster.join' && parentOf(s) === idOf(command));
     expect(call?.spanContext().traceId).toBe(command.spanContext().traceId);
     expect(call?.attributes).toMatchObject({ 'meshplane.cluster': 'us' });
-  }, 60_000);
+    // The control plane asks us's source to republish (NATS header: the call's
+    // context); its full change set makes a revision eu-1 applies (us's pods
+    // enter its ipcache), in the join's trace.
+    const traceId = command.spanContext().traceId;
+    const rev = await waitFor(
+      "the revision of us's resync in the join's trace",
+      () =>
+        cpSide.spans
+          .getFinishedSpans()
+          .find((s) => s.name === 'meshplane.revision' && s.spanContext().traceId === traceId),
+      { timeoutMs: 60_000 },
+    );
+    expect(parentOf(rev)).toBe(idOf(call!));
+    const revision = rev.attributes['meshplane.revision'];
+    const applied = await waitFor(
+      "eu-1's apply in the join's trace",
+      () =>
+        agentSide.spans
+          .getFinishedSpans()
+          .find(
+            (s) =>
+              s.name === 'meshplane.agent.apply' &&
+              s.spanContext().traceId === traceId &&
+              s.attributes['meshplane.revision'] === revision,
+          ),
+      { timeoutMs: 60_000 },
+    );
+    expect(applied.attributes['meshplane.node']).toBe('eu-1');
+  }, 180_000);
 });

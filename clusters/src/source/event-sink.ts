@@ -45,7 +45,7 @@ export interface EventSink {
    * to republish its full state (core NATS `meshplane.resync.<cluster>`,
    * sent when the cluster joins). Returns an unsubscribe function.
    */
-  onResyncRequest?(cluster: string, onRequest: () => void): () => void;
+  onResyncRequest?(cluster: string, onRequest: (traceparent?: string) => void): () => void;
   /**
    * Serves the control plane's requests to write a change set into this
    * cluster's folder (core NATS request/reply on `meshplane.apply.<cluster>`),
@@ -147,7 +147,11 @@ export function natsEventSink(nc: NatsConnection, opts: NatsSinkOptions = {}): E
     },
     onResyncRequest(cluster, onRequest) {
       const sub = nc.subscribe(`${SUBJECT_RESYNC_PREFIX}.${cluster}`, {
-        callback: () => onRequest(),
+        callback: (err, msg) => {
+          if (err) return;
+          // The joining caller's context: the full change set is published with it.
+          onRequest(msg.headers?.get(TRACEPARENT_HEADER) || undefined);
+        },
       });
       return () => sub.unsubscribe();
     },

@@ -335,9 +335,9 @@ export class ManifestSource {
       ]);
     }
     this.#identity = { name: spec.name, id: spec.id };
-    this.#unsubscribeResync ??= this.#sink.onResyncRequest?.(spec.name, () => {
+    this.#unsubscribeResync ??= this.#sink.onResyncRequest?.(spec.name, (traceparent) => {
       this.#logger.info('control plane asked for a full resync');
-      this.#publisher.resync();
+      this.#publisher.resync(traceparent ? [traceparent] : []);
     });
     this.#unsubscribeApply ??= this.#sink.onApplyRequest?.(spec.name, (request, traceparent) =>
       this.apply(request, traceparent),

@@ -124,11 +124,12 @@ export class ChangeSetPublisher {
 
   /**
    * Republishes the whole desired state as one full change set (the control
-   * plane asked: e.g. the cluster just joined and ignored what came before).
+   * plane asked: e.g. the cluster just joined and ignored what came before),
+   * in the trace of `traceparents` (the join's caller), if given.
    */
-  resync(): void {
+  resync(traceparents: readonly string[] = []): void {
     this.#forceFull = true;
-    if (this.#desired !== undefined) this.setDesired(this.#desired);
+    if (this.#desired !== undefined) this.setDesired(this.#desired, traceparents);
   }
 
   /** Resolves when nothing is in flight (after stop, once the last attempt settled). */
