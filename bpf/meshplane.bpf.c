@@ -6,7 +6,8 @@
  *
  * Revisioned maps (ipcache, endpoint addresses, endpoint info, policy, policy
  * port ranges, services)
- * exist twice; config[0].active says which copy the programs read. The agent
+ * exist twice; the low bit of config[0].active says which copy the programs read
+ * (the value counts switches; see meshplane.h). The agent
  * writes the standby copy, flips `active`, waits for running programs to finish
  * (a map-in-map update does synchronize_rcu) and replays the change on the
  * other copy, so no packet is judged by a half-written revision.
@@ -477,7 +478,7 @@ static __always_inline int judge(struct __sk_buff *skb, __u8 dir)
 	struct ct_value *ct;
 	struct ep_ip_value *ep;
 	struct config_value *cfg;
-	__u32 zero = 0, active, peer, local_id, src_id, dst_id;
+	__u32 zero = 0, revision, active, peer, local_id, src_id, dst_id;
 	const __u8 *local, *remote;
 	__u8 verdict, reason, enforced, other = dir == DIR_EGRESS ? DIR_INGRESS : DIR_EGRESS;
 	void *outer, *pmap;
@@ -520,8 +521,26 @@ static __always_inline int judge(struct __sk_buff *skb, __u8 dir)
 		}
 	}
 
+	/* Read once: the copy to judge with and the revision a verdict is remembered under. */
 	cfg = bpf_map_lookup_elem(&config, &zero);
-	active = cfg ? cfg->active : 0;
+	revision = cfg ? *(volatile __u32 *)&cfg->active : 0;
+	active = revision & 1;
+
+	/*
+	 * Forward packets of established flows are judged again when the
+	 * revision changed since their verdict: a revoked allow cuts them. Under
+	 * the same revision the remembered verdict stands (same maps, same
+	 * answer) and the policy lookups are skipped.
+	 */
+	ct_key_of(&fwd, p.saddr, p.daddr, p.sport, p.dport, &p, dir);
+	ct = bpf_map_lookup_elem(&conntrack, &fwd);
+	if (ct && ct->revision == revision && ct->reason) {
+		ct->last_ns = bpf_ktime_get_ns();
+		ct->packets += 1;
+		count(dir, ct->reason, skb->len);
+		return TC_ACT_OK;
+	}
+
 	ep = lookup_endpoint(active, &p, local);
 	if (!ep) {
 		count(dir, REASON_NOT_ENDPOINT, skb->len);
@@ -549,9 +568,6 @@ static __always_inline int judge(struct __sk_buff *skb, __u8 dir)
 
 	src_id = dir == DIR_EGRESS ? local_id : peer;
 	dst_id = dir == DIR_EGRESS ? peer : local_id;
-	/* Forward packets of established flows are judged again: a revoked allow cuts them. */
-	ct_key_of(&fwd, p.saddr, p.daddr, p.sport, p.dport, &p, dir);
-	ct = bpf_map_lookup_elem(&conntrack, &fwd);
 	if (verdict == VERDICT_DENY) {
 		if (ct)
 			bpf_map_delete_elem(&conntrack, &fwd);
@@ -563,8 +579,12 @@ static __always_inline int judge(struct __sk_buff *skb, __u8 dir)
 	if (ct) {
 		ct->last_ns = now;
 		ct->packets += 1;
+		ct->revision = revision;
+		ct->verdict = verdict;
+		ct->reason = reason;
 	} else {
-		struct ct_value v = { .created_ns = now, .last_ns = now, .packets = 1 };
+		struct ct_value v = { .created_ns = now, .last_ns = now, .packets = 1,
+				      .revision = revision, .verdict = verdict, .reason = reason };
 		bpf_map_update_elem(&conntrack, &fwd, &v, BPF_ANY);
 		emit(&p, dir, verdict, reason, src_id, dst_id, ep);
 	}

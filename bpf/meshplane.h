@@ -12,7 +12,7 @@
 
 #include <linux/types.h>
 
-#define MESHPLANE_LAYOUT_VERSION 2
+#define MESHPLANE_LAYOUT_VERSION 3
 
 #define FAMILY_IPV4 4
 #define FAMILY_IPV6 6
@@ -128,7 +128,11 @@ struct svc_value {
 	__u8 data[SVC_DATA_MAX]; /* JSON written by the agent */
 };
 
-/* config[0]: which copy of the revisioned maps the programs read. */
+/*
+ * config[0]. `active` counts revision switches: its low bit is the copy of the
+ * revisioned maps the programs read, and every switch changes the whole value
+ * (conntrack entries remember the value their verdict was judged under).
+ */
 struct config_value {
 	__u32 active;
 	__u32 layout_version;
@@ -151,6 +155,10 @@ struct ct_value {
 	__u64 created_ns;
 	__u64 last_ns;
 	__u64 packets;
+	__u32 revision; /* config.active when the verdict below was judged */
+	__u8 verdict;   /* VERDICT_ALLOW or VERDICT_AUDIT */
+	__u8 reason;    /* counted for forward packets judged by this entry */
+	__u8 pad[2];
 };
 
 struct counter_value {

@@ -64,6 +64,11 @@ describe.skipIf(!requirePrivileged())('eBPF enforcement under change', () => {
     const client = lab.bed.host('c/app/client');
     expect(await client.hold('kept', server, 80, 2000)).toBe('connected');
     expect(await client.ping('kept', 2000)).toBe('ok');
+    // A revision that keeps the allow: the flow's remembered verdict is judged again and stands.
+    await lab.writeManifest('c', 'policy.yaml', serverPolicy([80, 81]));
+    expect(await lab.probe('c/app/client', 'c/app/server', 81)).toBe('connected');
+    expect(await client.ping('kept', 2000)).toBe('ok');
+    // The next revision (the programs back on the copy they read when the flow started) revokes it.
     await lab.writeManifest('c', 'policy.yaml', serverPolicy([81]));
     expect(await client.ping('kept', 1500)).toBe('timeout');
     await client.drop('kept');

@@ -11,7 +11,7 @@ import type { EndpointRecord, PolicyKey, PolicyRecord, ServiceRecord } from '../
  */
 
 /** Bump together with MESHPLANE_LAYOUT_VERSION in bpf/meshplane.h. */
-export const LAYOUT_VERSION = 2;
+export const LAYOUT_VERSION = 3;
 
 export interface FieldLayout {
   offset: number;
@@ -98,7 +98,18 @@ export const STRUCTS = {
       direction: f(38, 1),
     },
   },
-  ct_value: { size: 24, fields: { created_ns: f(0, 8), last_ns: f(8, 8), packets: f(16, 8) } },
+  ct_value: {
+    size: 32,
+    fields: {
+      created_ns: f(0, 8),
+      last_ns: f(8, 8),
+      packets: f(16, 8),
+      revision: f(24, 4),
+      verdict: f(28, 1),
+      reason: f(29, 1),
+      pad: f(30, 2),
+    },
+  },
   counter_value: { size: 16, fields: { packets: f(0, 8), bytes: f(8, 8) } },
   flow_event: {
     size: 72,

@@ -98,20 +98,23 @@ export class DatapathMaps {
     this.#syncInnerFd = lib.mapCreate(BPF_MAP_TYPE_ARRAY, 'mp_sync', 4, 4, 1, 0);
   }
 
+  /** The copy the programs read: the low bit of config.active. */
   activeCopy(): Copy {
     const v = this.config.lookup(encodeSlot(0));
-    return v === undefined ? 0 : (decodeConfig(v).active as Copy);
+    return v === undefined ? 0 : ((decodeConfig(v).active & 1) as Copy);
   }
 
   /**
    * Makes `copy` the one the programs read, and returns once no program can
    * still be judging a packet with the other copy: a map-in-map update waits
-   * for an RCU grace period (synchronize_rcu) before it returns.
+   * for an RCU grace period (synchronize_rcu) before it returns. config.active
+   * counts the switches (low bit = copy), so conntrack verdicts judged under an
+   * earlier revision are judged again on the flow's next forward packet.
    */
   flip(copy: Copy): void {
     const key = encodeSlot(0);
     const cur = decodeConfig(this.config.lookup(key) ?? Buffer.alloc(S.config_value.size));
-    this.config.update(key, encodeConfig({ ...cur, active: copy }));
+    this.config.update(key, encodeConfig({ ...cur, active: nextActive(cur.active, copy) }));
     this.#sync.update(key, encodeSlot(this.#syncInnerFd));
   }
 
@@ -192,3 +195,9 @@ export class DatapathMaps {
 }
 
 export { BPF_ANY };
+
+/** The config.active value after a switch to `copy`: the next value (mod 2^32) whose low bit is `copy`. */
+export function nextActive(current: number, copy: Copy): number {
+  const next = (current + 1) >>> 0;
+  return (next & 1) === copy ? next : (next + 1) >>> 0;
+}
