@@ -7,11 +7,14 @@
  * then each attached program run R times by the kernel on one crafted packet
  * (BPF_PROG_TEST_RUN through `bpftool prog run`), which reports the mean time
  * per run. The first run of a forward packet creates its conntrack entry, so
- * the R runs measure the established paths:
+ * the R runs measure the established paths (since layout 3 a forward packet
+ * of an established flow takes the verdict its entry remembers while the
+ * revision is unchanged: the policy lookups of a flow's first packet are not
+ * measured here):
  * - `egress_forward_ns`: client → server on the client's veth (from_endpoint,
- *   egress not enforced: judged, conntrack refreshed);
+ *   egress not enforced: remembered verdict, conntrack refreshed);
  * - `ingress_forward_ns`: client → server on the server's veth (to_endpoint,
- *   ingress enforced: judged against N entries, conntrack refreshed);
+ *   ingress enforced among N entries: remembered verdict, conntrack refreshed);
  * - `egress_reply_ns`: server → client on the server's veth (from_endpoint:
  *   a reply of the flow the ingress admitted, passes on conntrack).
  * Less sensitive to a busy machine than connections/s (one CPU, no wake-ups),
