@@ -20,10 +20,13 @@
  * Less sensitive to a busy machine than connections/s (one CPU, no wake-ups),
  * so it is what program changes are compared with.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { createTestbed, run, type Testbed } from '../hosts/index.js';
+import {
+  PROTO,
+  attachedProgramId,
+  createTestbed,
+  ipv4Packet,
+  testRunProgram,
+} from '../hosts/index.js';
 import { benchSpec, CLIENT, SERVER, SERVER_PORT } from './datapath.js';
 import { ebpfScenarios } from './lib/ebpf-scenario.js';
 import { interruptSignal, numericOptions } from './lib/runner-options.js';
@@ -34,57 +37,6 @@ export interface DatapathProgOptions {
   signal?: AbortSignal;
 }
 
-/** Ethernet + IPv4 + TCP (ACK) from src:sport to dst:dport, checksums left zero (the programs do not check them). */
-export function tcpPacket(src: string, dst: string, sport: number, dport: number): Buffer {
-  const b = Buffer.alloc(14 + 20 + 20);
-  b.writeUInt16BE(0x0800, 12);
-  const ip = 14;
-  b[ip] = 0x45;
-  b.writeUInt16BE(40, ip + 2);
-  b[ip + 8] = 64;
-  b[ip + 9] = 6;
-  src.split('.').forEach((o, i) => (b[ip + 12 + i] = Number(o)));
-  dst.split('.').forEach((o, i) => (b[ip + 16 + i] = Number(o)));
-  const tcp = ip + 20;
-  b.writeUInt16BE(sport, tcp);
-  b.writeUInt16BE(dport, tcp + 2);
-  b[tcp + 12] = 5 << 4;
-  b[tcp + 13] = 0x10;
-  return b;
-}
-
-async function programId(
-  bed: Testbed,
-  pod: string,
-  hook: 'ingress' | 'egress',
-  signal?: AbortSignal,
-): Promise<number> {
-  const p = bed.pod(pod);
-  const out = await run('tc', ['-n', p.nodeNetns, 'filter', 'show', 'dev', p.hostIfname, hook], {
-    signal,
-  });
-  const m = / id (\d+) /.exec(out);
-  if (!m) throw new Error(`datapath-prog: no program on ${p.hostIfname} ${hook}: ${out}`);
-  return Number(m[1]);
-}
-
-/** Mean ns per run and the program's return value (0 = TC_ACT_OK, 2 = TC_ACT_SHOT). */
-async function runProgram(
-  id: number,
-  file: string,
-  repeat: number,
-  signal?: AbortSignal,
-): Promise<{ ns: number; ret: number }> {
-  const out = await run(
-    'bpftool',
-    ['prog', 'run', 'id', String(id), 'data_in', file, 'repeat', String(repeat)],
-    { signal },
-  );
-  const m = /Return value: (\d+), duration(?: \(average\))?: (\d+)ns/.exec(out);
-  if (!m) throw new Error(`datapath-prog: unexpected bpftool output: ${out}`);
-  return { ret: Number(m[1]), ns: Number(m[2]) };
-}
-
 export async function runDatapathProgBench(
   opts: DatapathProgOptions = {},
 ): Promise<Record<string, number>> {
@@ -93,24 +45,34 @@ export async function runDatapathProgBench(
   const { scenarios } = await ebpfScenarios([entries]);
   const scenario = scenarios[0]!;
   const bed = await createTestbed(benchSpec(), opts.signal ? { signal: opts.signal } : {});
-  const dir = await mkdtemp(join(tmpdir(), 'meshplane-datapath-prog-'));
   try {
     await scenario.setup(bed, opts.signal);
     const client = bed.pod(CLIENT).ip;
     const server = bed.pod(SERVER).ip;
-    const forward = join(dir, 'forward');
-    const reply = join(dir, 'reply');
-    await writeFile(forward, tcpPacket(client, server, 40000, SERVER_PORT));
-    await writeFile(reply, tcpPacket(server, client, SERVER_PORT, 40000));
-    const clientEgress = await programId(bed, CLIENT, 'ingress', opts.signal);
-    const serverIngress = await programId(bed, SERVER, 'egress', opts.signal);
-    const serverEgress = await programId(bed, SERVER, 'ingress', opts.signal);
+    const tcp = { protocol: PROTO.TCP, sport: 40000, dport: SERVER_PORT };
+    const forward = ipv4Packet({ ...tcp, src: client, dst: server });
+    const reply = ipv4Packet({
+      ...tcp,
+      src: server,
+      dst: client,
+      sport: SERVER_PORT,
+      dport: 40000,
+    });
+    const prog = (pod: string, hook: 'ingress' | 'egress'): Promise<number> => {
+      const p = bed.pod(pod);
+      return attachedProgramId(p.nodeNetns, p.hostIfname, hook, opts.signal);
+    };
+    const clientEgress = await prog(CLIENT, 'ingress');
+    const serverIngress = await prog(SERVER, 'egress');
+    const serverEgress = await prog(SERVER, 'ingress');
+    const signal = opts.signal ? { signal: opts.signal } : {};
     // First runs create the flow's conntrack entries (both directions' programs).
-    await runProgram(clientEgress, forward, 1, opts.signal);
-    await runProgram(serverIngress, forward, 1, opts.signal);
-    const egressForward = await runProgram(clientEgress, forward, repeat, opts.signal);
-    const ingressForward = await runProgram(serverIngress, forward, repeat, opts.signal);
-    const egressReply = await runProgram(serverEgress, reply, repeat, opts.signal);
+    await testRunProgram(clientEgress, forward, signal);
+    await testRunProgram(serverIngress, forward, signal);
+    const timed = { repeat, ...signal };
+    const egressForward = await testRunProgram(clientEgress, forward, timed);
+    const ingressForward = await testRunProgram(serverIngress, forward, timed);
+    const egressReply = await testRunProgram(serverEgress, reply, timed);
     return {
       entries,
       repeat,
@@ -125,7 +87,6 @@ export async function runDatapathProgBench(
   } finally {
     await scenario.teardown?.();
     await bed.destroy();
-    await rm(dir, { recursive: true, force: true });
   }
 }
 

@@ -200,8 +200,8 @@ static __always_inline int parse(struct __sk_buff *skb, struct packet *p)
 	} else {
 		return -1;
 	}
-	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP) {
-		struct udphdr *uh = l4; /* ports sit at the same offsets in TCP */
+	if (p->proto == IPPROTO_TCP || p->proto == IPPROTO_UDP || p->proto == IPPROTO_SCTP) {
+		struct udphdr *uh = l4; /* ports sit at the same offsets in TCP and SCTP */
 		if ((void *)(uh + 1) > end)
 			return -1;
 		p->sport = bpf_ntohs(uh->source);

@@ -34,3 +34,11 @@ export {
   type ProbeOutcome,
 } from './testbed.js';
 export { testbedSpecOf, type ServedPort } from './from-mesh.js';
+export {
+  PROTO,
+  attachedProgramId,
+  ipv4Packet,
+  testRunProgram,
+  type PacketSpec,
+  type TestRunResult,
+} from './prog-run.js';
