@@ -1,4 +1,5 @@
 import {
+  MESH_OBJECT_KINDS,
   NO_OBJECTS_TOKEN,
   type ChangeSetEvent,
   type ValidationIssue,
@@ -6,16 +7,7 @@ import {
   objectKey,
 } from '../../common/index.js';
 
-const KINDS = new Set([
-  'Namespace',
-  'ServiceAccount',
-  'Pod',
-  'Service',
-  'ServiceExport',
-  'NetworkPolicy',
-  'CiliumNetworkPolicy',
-  'CiliumClusterwideNetworkPolicy',
-]);
+const KINDS: ReadonlySet<string> = new Set(MESH_OBJECT_KINDS);
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 /**
