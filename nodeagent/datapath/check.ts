@@ -1,8 +1,9 @@
 import { isIP } from 'node:net';
 import { Direction, Verdict } from '../../proto/index.js';
 import type { Rejection } from './errors.js';
-import { endpointName, policyIdsOf, serviceName, type PolicyIds } from './entries.js';
-import type { DatapathCapacity, DatapathChange, PolicyRecord } from './types.js';
+import { endpointName, policyKeyId, serviceName } from './entries.js';
+import { PolicyKeySet, packable } from './policy-key-set.js';
+import type { DatapathCapacity, DatapathChange, PolicyKey, PolicyRecord } from './types.js';
 
 /**
  * The checks every backend runs before touching its maps, so that a change
@@ -17,23 +18,22 @@ export interface DatapathView {
   hasIpcache(prefix: string): boolean;
   hasEndpoint(endpoint: string): boolean;
   policyCount(endpoint: string): number;
-  hasPolicy(endpoint: string, keyId: string): boolean;
+  hasPolicy(endpoint: string, key: PolicyKey): boolean;
 }
 
 /**
  * Every problem with `change` against `view` and `capacity`; empty when it
- * can be applied. `ids` (policyIdsOf(change)) when the caller has them already.
+ * can be applied.
  */
 export function checkChange(
   change: DatapathChange,
   view: DatapathView,
   capacity: DatapathCapacity,
-  ids: PolicyIds = policyIdsOf(change),
 ): Rejection[] {
-  const problems = [...checkValues(change), ...checkKeys(change, view, ids)];
+  const problems = [...checkValues(change), ...checkKeys(change, view)];
   // Capacity is only meaningful for a structurally valid change.
   if (problems.length > 0) return problems;
-  return checkCapacity(change, view, capacity, ids);
+  return checkCapacity(change, view, capacity);
 }
 
 function invalid(resource: string, message: string): Rejection {
@@ -113,11 +113,13 @@ function checkValues(change: DatapathChange): Rejection[] {
 }
 
 /** Each key at most once per table; policy changes name endpoints that exist afterwards. */
-function checkKeys(change: DatapathChange, view: DatapathView, ids: PolicyIds): Rejection[] {
+function checkKeys(change: DatapathChange, view: DatapathView): Rejection[] {
   const out: Rejection[] = [];
+  const twice = (key: string, resource: string, what: string): void => {
+    out.push(invalid(resource, `${what} "${key}" appears more than once in one change`));
+  };
   const once = (seen: Set<string>, key: string, resource: string, what: string): void => {
-    if (seen.has(key))
-      out.push(invalid(resource, `${what} "${key}" appears more than once in one change`));
+    if (seen.has(key)) twice(key, resource, what);
     seen.add(key);
   };
   const prefixes = new Set<string>();
@@ -144,10 +146,20 @@ function checkKeys(change: DatapathChange, view: DatapathView, ids: PolicyIds): 
         invalid(pm.resource, `policy entries for endpoint "${pm.endpoint}", which will not exist`),
       );
     }
-    const keys = new Set<string>();
-    const { upserts, deletes } = ids.get(pm)!;
-    for (const id of upserts) once(keys, id, pm.resource, `policy key of ${pm.endpoint}`);
-    for (const id of deletes) once(keys, id, pm.resource, `policy key of ${pm.endpoint}`);
+    const what = `policy key of ${pm.endpoint}`;
+    if (pm.upserts.every(packable) && pm.deletes.every(packable)) {
+      // Packed numbers instead of an id string per key; the id only for a message.
+      const keys = new PolicyKeySet(pm.upserts.length + pm.deletes.length);
+      const add = (k: PolicyKey): void => {
+        if (!keys.add(k)) twice(policyKeyId(k), pm.resource, what);
+      };
+      for (const k of pm.upserts) add(k);
+      for (const k of pm.deletes) add(k);
+    } else {
+      const keys = new Set<string>();
+      for (const k of pm.upserts) once(keys, policyKeyId(k), pm.resource, what);
+      for (const k of pm.deletes) once(keys, policyKeyId(k), pm.resource, what);
+    }
   }
 
   const services = new Set<string>();
@@ -161,7 +173,6 @@ function checkCapacity(
   change: DatapathChange,
   view: DatapathView,
   capacity: DatapathCapacity,
-  ids: PolicyIds,
 ): Rejection[] {
   const out: Rejection[] = [];
   const adding = change.ipcache.upserts.filter((u) => !view.hasIpcache(u.prefix));
@@ -193,11 +204,10 @@ function checkCapacity(
   for (const pm of change.policies) {
     const held = view.hasEndpoint(pm.endpoint);
     const before = held ? view.policyCount(pm.endpoint) : 0;
-    const { upserts, deletes } = ids.get(pm)!;
-    const has = (k: string): boolean => view.hasPolicy(pm.endpoint, k);
+    const has = (k: PolicyKey): boolean => view.hasPolicy(pm.endpoint, k);
     const after = held
-      ? before - deletes.filter(has).length + upserts.filter((k) => !has(k)).length
-      : upserts.length;
+      ? before - pm.deletes.filter(has).length + pm.upserts.filter((k) => !has(k)).length
+      : pm.upserts.length;
     if (after > capacity.policyEntriesPerEndpoint) {
       out.push({
         code: 'CAPACITY',

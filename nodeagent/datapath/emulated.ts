@@ -225,7 +225,7 @@ function viewOf(m: EmulatedMaps): DatapathView {
     hasIpcache: (p) => m.ipcache.has(p),
     hasEndpoint: (e) => m.endpoints.has(e),
     policyCount: (e) => m.policies.get(e)?.size ?? 0,
-    hasPolicy: (e, k) => m.policies.get(e)?.has(k) ?? false,
+    hasPolicy: (e, k) => m.policies.get(e)?.has(policyKeyId(k)) ?? false,
   };
 }
 

@@ -7,11 +7,9 @@ import {
   serviceEntry,
 } from '../../common/index.js';
 import type {
-  DatapathChange,
   DatapathContents,
   EndpointRecord,
   PolicyKey,
-  PolicyMapChange,
   PolicyRecord,
   ServiceRecord,
 } from './types.js';
@@ -31,17 +29,6 @@ export function serviceName(svc: { namespace: string; name: string }): string {
 /** A policy key as one string, for use as a Map key. */
 export function policyKeyId(k: PolicyKey): string {
   return `${k.direction}|${k.identity}|${k.protocol}|${k.portLow}|${k.portHigh}`;
-}
-
-/** The key ids of each policy map change's upserts and deletes, computed once per apply. */
-export type PolicyIds = Map<PolicyMapChange, { upserts: string[]; deletes: string[] }>;
-
-export function policyIdsOf(change: DatapathChange): PolicyIds {
-  const out: PolicyIds = new Map();
-  for (const pm of change.policies) {
-    out.set(pm, { upserts: pm.upserts.map(policyKeyId), deletes: pm.deletes.map(policyKeyId) });
-  }
-  return out;
 }
 
 export function endpointDigestEntry(ep: EndpointRecord): string {

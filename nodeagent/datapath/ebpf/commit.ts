@@ -85,10 +85,12 @@ function writeCopy(
     map.updateMany(o.keys, o.values);
   };
   for (const t of TABLES) apply(m[t], plan[dir][t]);
-  for (const [slot, pair] of created) {
-    if (dir === 'forward') maps.setOuter(copy, slot, pair[copy]);
-    else m.policyOuter.delete(encodeSlot(slot));
-  }
+  if (dir === 'forward')
+    maps.setOuterMany(
+      copy,
+      [...created].map(([s, pair]) => [s, pair[copy]]),
+    );
+  else for (const slot of created.keys()) m.policyOuter.delete(encodeSlot(slot));
   for (const [slot, ops] of plan.policy) {
     const inner = created.get(slot)?.[copy] ?? maps.innerOf(copy, slot);
     if (inner !== undefined) apply(inner, ops[dir]);

@@ -1,6 +1,5 @@
 import { Digest, MeshError } from '../../../common/index.js';
 import { checkChange, type DatapathView } from '../check.js';
-import { policyIdsOf } from '../entries.js';
 import { DatapathError } from '../errors.js';
 import type {
   Datapath,
@@ -26,7 +25,7 @@ import { DatapathMaps } from './maps.js';
 import { DEFAULT_OBJECT_PATH, type LoadedObject } from './object.js';
 import { openPins } from './pins.js';
 import { emptyMirror, planChange } from './plan.js';
-import { policyKeyOfId, writeKeyIfEncodable } from './policy-key-id.js';
+import { writeKeyIfEncodable } from './policy-key-id.js';
 import { readBack, type HeldState } from './read-back.js';
 import { commitRanges, rangeCapacityProblems } from './ranges.js';
 import { digestOfCopy, readCopy } from './read.js';
@@ -135,9 +134,8 @@ export class EbpfDatapath implements Datapath {
     this.#enter();
     try {
       opts.signal?.throwIfAborted();
-      const ids = policyIdsOf(change);
       const problems = [
-        ...checkChange(change, this.#view(), this.capacity, ids),
+        ...checkChange(change, this.#view(), this.capacity),
         ...checkEncodable(change),
       ];
       if (problems.length > 0) throw new DatapathError(problems);
@@ -318,7 +316,7 @@ export class EbpfDatapath implements Datapath {
       hasPolicy: (e, k) => {
         const held = m.policies.get(e);
         if (held === undefined) return false;
-        return writeKeyIfEncodable(key, policyKeyOfId(k)) && held.table.has(key, 0);
+        return writeKeyIfEncodable(key, k) && held.table.has(key, 0);
       },
     };
   }

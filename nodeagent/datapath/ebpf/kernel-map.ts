@@ -10,7 +10,7 @@ const ENOTSUPP = 524;
  * One kernel map by file descriptor: element operations on Buffers and batch
  * operations on packed records (one Buffer of keys, one of values), of the
  * map's key and value sizes. Batch calls fall back to one call per
- * element where the map type has no batch support (LPM trie, map-in-map).
+ * element where the map type has no batch support (LPM trie).
  * Does not own the fd unless `owned` (then `close()` closes it).
  */
 export class KernelMap {

@@ -1,3 +1,4 @@
+import { Packed } from './packed.js';
 import { KernelMap } from './kernel-map.js';
 import { STRUCTS, decodeConfig, encodeConfig, encodeSlot } from './layout.js';
 import {
@@ -62,9 +63,9 @@ export class DatapathMaps {
         S.ep_ip_value.size,
       ),
       epInfo: new KernelMap(lib, `ep_info_${c}`, object.mapFd(`ep_info_${c}`), 4, S.ep_info.size),
-      policyOuter: new KernelMap(lib, `policy_${c}`, object.mapFd(`policy_${c}`), 4, 4, {
-        batch: false,
-      }),
+      // Batch writes: the kernel waits for an RCU grace period after each
+      // map-in-map update call, so one call for all new slots waits once.
+      policyOuter: new KernelMap(lib, `policy_${c}`, object.mapFd(`policy_${c}`), 4, 4),
       services: new KernelMap(
         lib,
         `services_${c}`,
@@ -172,6 +173,20 @@ export class DatapathMaps {
 
   setOuter(copy: Copy, slot: number, inner: KernelMap): void {
     this.copies[copy].policyOuter.update(encodeSlot(slot), encodeSlot(inner.fd));
+  }
+
+  /** Puts several inner maps into one copy's outer map in one batch call (one grace period). */
+  setOuterMany(copy: Copy, slots: ReadonlyArray<readonly [number, KernelMap]>): void {
+    this.copies[copy].policyOuter.updateMany(
+      Packed.of(
+        4,
+        slots.map(([slot]) => encodeSlot(slot)),
+      ),
+      Packed.of(
+        4,
+        slots.map(([, inner]) => encodeSlot(inner.fd)),
+      ),
+    );
   }
 
   #innerMap(slot: number, c: Copy, fd: number): KernelMap {

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { Direction, Verdict } from '../../proto/index.js';
+import {
+  checkChange,
+  policyKeyId,
+  type DatapathChange,
+  type DatapathView,
+  type PolicyRecord,
+} from '../../nodeagent/index.js';
+
+const empty: DatapathView = {
+  ipcacheCount: 0,
+  endpointCount: 1,
+  hasIpcache: () => false,
+  hasEndpoint: (e) => e === 'eu/default/a',
+  policyCount: () => 0,
+  hasPolicy: () => false,
+};
+const capacity = {
+  backend: 'emulated',
+  ipcacheEntries: 10,
+  endpoints: 10,
+  policyEntriesPerEndpoint: 1_000_000,
+};
+
+function change(upserts: PolicyRecord[], deletes: PolicyRecord[] = []): DatapathChange {
+  return {
+    ipcache: { upserts: [], deletes: [] },
+    endpoints: { upserts: [], deletes: [] },
+    policies: [{ endpoint: 'eu/default/a', resource: 'endpoint/a', upserts, deletes }],
+    services: { upserts: [], deletes: [] },
+  };
+}
+
+/** A seeded generator (mulberry32), so a failure can be replayed. */
+function random(seed: number): () => number {
+  let a = seed;
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+describe('checkChange: duplicate policy keys', () => {
+  it('names each repeated key once per repeat, in order, with its id (upserts, then deletes)', () => {
+    const r = (identity: number, port: number, verdict = Verdict.VERDICT_ALLOW): PolicyRecord => ({
+      direction: Direction.DIRECTION_INGRESS,
+      identity,
+      protocol: 6,
+      portLow: port,
+      portHigh: port,
+      verdict,
+    });
+    const problems = checkChange(
+      change([r(0xffffffff, 80), r(7, 80), r(0xffffffff, 80, Verdict.VERDICT_DENY)], [r(7, 80)]),
+      empty,
+      capacity,
+    );
+    expect(problems.map((p) => p.message)).toEqual([
+      `policy key of eu/default/a "${policyKeyId(r(0xffffffff, 80))}" appears more than once in one change`,
+      `policy key of eu/default/a "${policyKeyId(r(7, 80))}" appears more than once in one change`,
+    ]);
+    expect(problems.every((p) => p.code === 'VALIDATION')).toBe(true);
+  });
+
+  it('finds the same repeats as comparing key id strings (random keys with many collisions)', () => {
+    const next = random(7);
+    for (let round = 0; round < 20; round++) {
+      const pick = (n: number): number => Math.floor(next() * n);
+      const key = (): PolicyRecord => ({
+        direction: pick(2) === 0 ? Direction.DIRECTION_INGRESS : Direction.DIRECTION_EGRESS,
+        identity: [0, 1, 0x10000, 0xffffffff, pick(2 ** 32)][pick(5)]!,
+        protocol: [6, 17, 132][pick(3)]!,
+        portLow: pick(4) * 1000,
+        portHigh: pick(2) === 0 ? 0 : 5000 + pick(3),
+        verdict: Verdict.VERDICT_ALLOW,
+      });
+      const upserts = Array.from({ length: 300 }, key);
+      const deletes = Array.from({ length: 100 }, key);
+      const seen = new Set<string>();
+      const expected: string[] = [];
+      for (const k of [...upserts, ...deletes]) {
+        const id = policyKeyId(k);
+        if (seen.has(id))
+          expected.push(`policy key of eu/default/a "${id}" appears more than once in one change`);
+        seen.add(id);
+      }
+      expect(expected.length).toBeGreaterThan(0);
+      const got = checkChange(change(upserts, deletes), empty, capacity).map((p) => p.message);
+      expect(got).toEqual(expected);
+    }
+  });
+});
