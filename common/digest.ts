@@ -128,10 +128,15 @@ export class Digest {
   }
 
   #plus(hi: number, lo: number): void {
-    const l = this.#lo + lo;
-    const carry = l >= TWO32 ? 1 : 0;
-    this.#lo = l - carry * TWO32;
-    this.#hi = (this.#hi + hi + carry) % TWO32;
+    // Both halves are below 2^32, so one subtraction keeps each below 2^32.
+    let l = this.#lo + lo;
+    let h = this.#hi + hi;
+    if (l >= TWO32) {
+      l -= TWO32;
+      h += 1;
+    }
+    this.#lo = l;
+    this.#hi = h >= TWO32 ? h - TWO32 : h;
   }
 
   get entries(): number {
@@ -203,6 +208,8 @@ export class PolicyEntryHasher {
   readonly #directions = new Int32Array(256 * 4).fill(-1);
   /** scratch for #number: a safe integer has at most 16 digits */
   readonly #digits = new Uint8Array(16);
+  /** scratch for hash(): the code units after the direction; grows for long non-integer texts */
+  #tail = new Uint16Array(128);
 
   constructor(endpoint: string) {
     this.#h1 = SEED_HI | 0;
@@ -224,15 +231,39 @@ export class PolicyEntryHasher {
     verdict: number,
   ): this {
     this.#afterDirection(direction);
-    this.#number(identity);
-    this.#unit(PIPE);
-    this.#number(protocol);
-    this.#unit(PIPE);
-    this.#number(portLow);
-    this.#unit(DASH);
-    this.#number(portHigh);
-    this.#unit(PIPE);
-    this.#text(enumName(VERDICT_NAMES, Verdict, verdict));
+    // The rest of the entry's code units into #tail, then mixed in one loop over locals.
+    let n = this.#digitsOf(identity, 0);
+    const tail = this.#tail;
+    tail[n++] = PIPE;
+    n = this.#digitsOf(protocol, n);
+    tail[n++] = PIPE;
+    n = this.#digitsOf(portLow, n);
+    tail[n++] = DASH;
+    n = this.#digitsOf(portHigh, n);
+    tail[n++] = PIPE;
+    const name = enumName(VERDICT_NAMES, Verdict, verdict);
+    for (let i = 0; i < name.length; i++) tail[n++] = name.charCodeAt(i);
+    let a = this.#h1;
+    let b = this.#h2;
+    let pending = this.#pending;
+    let i = 0;
+    if (pending >= 0 && n > 0) {
+      const k = pending | (tail[0]! << 16);
+      a = mixBlock(a, k);
+      b = mixBlock(b, k);
+      pending = -1;
+      i = 1;
+    }
+    for (; i + 1 < n; i += 2) {
+      const k = tail[i]! | (tail[i + 1]! << 16);
+      a = mixBlock(a, k);
+      b = mixBlock(b, k);
+    }
+    if (i < n) pending = tail[i]!;
+    this.#h1 = a;
+    this.#h2 = b;
+    this.#pending = pending;
+    this.#length += n;
     let h1 = this.#h1;
     let h2 = this.#h2;
     if (this.#pending >= 0) {
@@ -286,6 +317,40 @@ export class PolicyEntryHasher {
 
   #text(s: string): void {
     for (let i = 0; i < s.length; i++) this.#unit(s.charCodeAt(i));
+  }
+
+  /** Writes `${v}`'s code units into #tail at `at`; returns the offset after them. */
+  #digitsOf(v: number, at: number): number {
+    if (!Number.isSafeInteger(v) || v < 0) {
+      const text = `${v}`;
+      if (at + text.length + 64 > this.#tail.length) {
+        const grown = new Uint16Array((at + text.length + 64) * 2);
+        grown.set(this.#tail);
+        this.#tail = grown;
+      }
+      for (let i = 0; i < text.length; i++) this.#tail[at++] = text.charCodeAt(i);
+      return at;
+    }
+    const tail = this.#tail;
+    if (v < 10) {
+      tail[at] = ZERO + v;
+      return at + 1;
+    }
+    const digits = this.#digits;
+    let count = 0;
+    // Small integers divide as int32 (most fields); others as doubles.
+    while (v > 0x7fffffff) {
+      const q = Math.floor(v / 10);
+      digits[count++] = v - q * 10;
+      v = q;
+    }
+    while (v > 0) {
+      const q = (v / 10) | 0;
+      digits[count++] = v - q * 10;
+      v = q;
+    }
+    while (count > 0) tail[at++] = ZERO + digits[--count]!;
+    return at;
   }
 
   /** The decimal digits of a number as a template literal writes them (integers; others via String). */
