@@ -206,7 +206,7 @@ export class PolicyEntryHasher {
   #length = 0;
   /** per direction value (0..255): h1, h2, pending, length after its name; length -1 = not yet */
   readonly #directions = new Int32Array(256 * 4).fill(-1);
-  /** scratch for #number: a safe integer has at most 16 digits */
+  /** scratch for #digitsOf: a safe integer has at most 16 digits */
   readonly #digits = new Uint8Array(16);
   /** scratch for hash(): the code units after the direction; grows for long non-integer texts */
   #tail = new Uint16Array(128);
@@ -319,7 +319,7 @@ export class PolicyEntryHasher {
     for (let i = 0; i < s.length; i++) this.#unit(s.charCodeAt(i));
   }
 
-  /** Writes `${v}`'s code units into #tail at `at`; returns the offset after them. */
+  /** Writes `${v}`'s code units (as a template literal writes v) into #tail at `at`; returns the offset after them. */
   #digitsOf(v: number, at: number): number {
     if (!Number.isSafeInteger(v) || v < 0) {
       const text = `${v}`;
@@ -351,22 +351,6 @@ export class PolicyEntryHasher {
     }
     while (count > 0) tail[at++] = ZERO + digits[--count]!;
     return at;
-  }
-
-  /** The decimal digits of a number as a template literal writes them (integers; others via String). */
-  #number(n: number): void {
-    if (!Number.isSafeInteger(n) || n < 0) {
-      this.#text(`${n}`);
-      return;
-    }
-    const digits = this.#digits;
-    let count = 0;
-    do {
-      const q = Math.floor(n / 10);
-      digits[count++] = n - q * 10;
-      n = q;
-    } while (n > 0);
-    while (count > 0) this.#unit(ZERO + digits[--count]!);
   }
 }
 
