@@ -5,6 +5,7 @@ import {
   type IpcacheShard,
   type ServiceImport,
 } from '../proto/index.js';
+import { murmurFinalize, murmurMix } from './murmur3.js';
 
 /**
  * The digest of a node's logical state: an order-independent hash, the sum
@@ -27,24 +28,6 @@ const SEED_HI = 0x9e3779b9;
 const SEED_LO = 0x85ebca6b;
 const TWO32 = 0x1_0000_0000;
 
-/** MurmurHash3's finalizer. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
-}
-
-function mixBlock(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  h ^= k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
-
 /** The two 32-bit halves of an entry's 64-bit hash, written to `out` (no allocation). */
 function hashInto(entry: string, out: Uint32Array): void {
   let hi = SEED_HI | 0;
@@ -53,8 +36,8 @@ function hashInto(entry: string, out: Uint32Array): void {
   let i = 0;
   for (; i + 1 < n; i += 2) {
     const k = entry.charCodeAt(i) | (entry.charCodeAt(i + 1) << 16);
-    hi = mixBlock(hi, k);
-    lo = mixBlock(lo, k);
+    hi = murmurMix(hi, k);
+    lo = murmurMix(lo, k);
   }
   if (i < n) {
     // MurmurHash3's tail: mixed into h without the rotate-multiply step.
@@ -64,8 +47,8 @@ function hashInto(entry: string, out: Uint32Array): void {
     hi ^= k;
     lo ^= k;
   }
-  out[0] = fmix32(hi ^ (n * 2));
-  out[1] = fmix32(lo ^ (n * 2));
+  out[0] = murmurFinalize(hi ^ (n * 2));
+  out[1] = murmurFinalize(lo ^ (n * 2));
 }
 
 const scratch = new Uint32Array(2);
@@ -249,15 +232,15 @@ export class PolicyEntryHasher {
     let i = 0;
     if (pending >= 0 && n > 0) {
       const k = pending | (tail[0]! << 16);
-      a = mixBlock(a, k);
-      b = mixBlock(b, k);
+      a = murmurMix(a, k);
+      b = murmurMix(b, k);
       pending = -1;
       i = 1;
     }
     for (; i + 1 < n; i += 2) {
       const k = tail[i]! | (tail[i + 1]! << 16);
-      a = mixBlock(a, k);
-      b = mixBlock(b, k);
+      a = murmurMix(a, k);
+      b = murmurMix(b, k);
     }
     if (i < n) pending = tail[i]!;
     this.#h1 = a;
@@ -273,8 +256,8 @@ export class PolicyEntryHasher {
       h1 ^= k;
       h2 ^= k;
     }
-    this.hi = fmix32(h1 ^ (this.#length * 2));
-    this.lo = fmix32(h2 ^ (this.#length * 2));
+    this.hi = murmurFinalize(h1 ^ (this.#length * 2));
+    this.lo = murmurFinalize(h2 ^ (this.#length * 2));
     return this;
   }
 
@@ -311,8 +294,8 @@ export class PolicyEntryHasher {
     }
     const k = this.#pending | (c << 16);
     this.#pending = -1;
-    this.#h1 = mixBlock(this.#h1, k);
-    this.#h2 = mixBlock(this.#h2, k);
+    this.#h1 = murmurMix(this.#h1, k);
+    this.#h2 = murmurMix(this.#h2, k);
   }
 
   #text(s: string): void {

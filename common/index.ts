@@ -8,3 +8,4 @@ export * from './log.js';
 export * from './policy-map.js';
 export * from './change-set-request.js';
 export * from './change-set-parts.js';
+export * from './murmur3.js';

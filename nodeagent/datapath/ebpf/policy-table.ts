@@ -1,3 +1,5 @@
+import { murmurFinalize, murmurMix } from '../../../common/index.js';
+
 /**
  * One endpoint's policy map as the agent last read it from the kernel: keys
  * are the kernel's key bytes (as 32-bit words), values the kernel's 4-byte
@@ -120,8 +122,8 @@ export class PolicyTable {
   #home(i: number): number {
     const w = this.keyWords;
     let h = 0x811c9dc5;
-    for (let j = 0; j < w; j++) h = mix(h, this.#keys[i * w + j]!);
-    return fmix(h) & this.#mask;
+    for (let j = 0; j < w; j++) h = murmurMix(h, this.#keys[i * w + j]!);
+    return murmurFinalize(h) & this.#mask;
   }
 
   #grow(): void {
@@ -137,8 +139,8 @@ export class PolicyTable {
     for (let i = 0; i < used.length; i++) {
       if (used[i] === 0) continue;
       let h = 0x811c9dc5;
-      for (let j = 0; j < w; j++) h = mix(h, keys[i * w + j]!);
-      let k = fmix(h) & this.#mask;
+      for (let j = 0; j < w; j++) h = murmurMix(h, keys[i * w + j]!);
+      let k = murmurFinalize(h) & this.#mask;
       while (this.#used[k] !== 0) k = (k + 1) & this.#mask;
       this.#keys.set(keys.subarray(i * w, i * w + w), k * w);
       this.#values[k] = values[i]!;
@@ -149,23 +151,6 @@ export class PolicyTable {
 
 function hashKey(buf: Buffer, off: number, words: number): number {
   let h = 0x811c9dc5;
-  for (let j = 0; j < words; j++) h = mix(h, buf.readUInt32LE(off + j * 4));
-  return fmix(h);
-}
-
-function mix(h: number, k: number): number {
-  k = Math.imul(k, 0xcc9e2d51);
-  k = (k << 15) | (k >>> 17);
-  k = Math.imul(k, 0x1b873593);
-  h ^= k;
-  h = (h << 13) | (h >>> 19);
-  return (Math.imul(h, 5) + 0xe6546b64) | 0;
-}
-
-function fmix(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return (h ^ (h >>> 16)) >>> 0;
+  for (let j = 0; j < words; j++) h = murmurMix(h, buf.readUInt32LE(off + j * 4));
+  return murmurFinalize(h);
 }
