@@ -57,6 +57,50 @@ describe('PolicyTable (the eBPF mirror of one policy map)', () => {
     expect(table.get(key(2, 80), 0)).toBe(-1);
   });
 
+  it('builds a deferred table from packed batch buffers on first use, as set() one by one would', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(
+          fc.record({
+            identity: fc.integer({ min: 0, max: 5000 }),
+            port: fc.integer({ min: 0, max: 7 }),
+            value: fc.integer({ min: 0, max: 0xffffffff }),
+          }),
+          { selector: (e) => `${e.identity}/${e.port}`, maxLength: 300 },
+        ),
+        fc.constantFrom('size', 'get', 'set', 'delete', 'forEach', 'materialize'),
+        (entries, first) => {
+          // values of 8 bytes (the first 4 are the value), as a wider kernel value would come back
+          const keys = Buffer.concat(entries.map((e) => key(e.identity, e.port)));
+          const values = Buffer.alloc(8 * entries.length);
+          entries.forEach((e, i) => values.writeUInt32LE(e.value, i * 8));
+          const table = PolicyTable.deferred(12, keys, values, 8, entries.length);
+          const model = new PolicyTable(12);
+          for (const e of entries) model.set(key(e.identity, e.port), 0, e.value);
+          const probe = key(6000, 1);
+          if (first === 'get' && entries.length > 0) {
+            const e = entries[0]!;
+            expect(table.get(key(e.identity, e.port), 0)).toBe(e.value);
+          } else if (first === 'set') {
+            expect(table.set(probe, 0, 7)).toBe(-1);
+            model.set(probe, 0, 7);
+          } else if (first === 'delete' && entries.length > 0) {
+            const e = entries[0]!;
+            expect(table.delete(key(e.identity, e.port), 0)).toBe(e.value);
+            model.delete(key(e.identity, e.port), 0);
+          } else if (first === 'materialize') table.materialize();
+          expect(table.size).toBe(model.size);
+          const seen = new Map<string, number>();
+          table.forEach((k, v) => seen.set(k.toString('hex'), v));
+          const want = new Map<string, number>();
+          model.forEach((k, v) => want.set(k.toString('hex'), v));
+          expect(seen).toEqual(want);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('takes 100,000 entries and gives each back', () => {
     const table = new PolicyTable(12);
     for (let i = 0; i < 100_000; i++) table.set(key(i >> 3, i & 7), 0, i);

@@ -2,7 +2,8 @@ import { DatapathError } from '../errors.js';
 import type { KernelMap } from './kernel-map.js';
 import { encodeSlot } from './layout.js';
 import type { Copy, DatapathMaps } from './maps.js';
-import { TABLES, type Plan, type TableOps } from './plan.js';
+import type { Packed } from './packed.js';
+import { TABLES, type Plan, type PolicyOps, type TableOps } from './plan.js';
 
 /** A committed plan: the copy the programs read now, and the writes still owed to the other one. */
 export interface Committed {
@@ -16,6 +17,26 @@ export interface Committed {
   replay: () => void;
 }
 
+/** An endpoint's whole policy map as read back right after its write (see `CommitOptions.dumpAfterWrite`). */
+export interface PolicyDump {
+  keys: Packed;
+  values: Packed;
+}
+
+export interface CommitOptions {
+  /**
+   * Slots whose whole policy map is read back as soon as it is written
+   * (batch lookups on a worker thread); `dumped` receives each dump on the
+   * event loop thread while other maps are still being written. The maps
+   * read are the ones the programs read after the flip, and nothing else
+   * writes them, so a dump is what the active copy holds.
+   */
+  dumpAfterWrite?: (slot: number, ops: PolicyOps) => boolean;
+  dumped?: (slot: number, got: PolicyDump) => void;
+  /** policy maps written (and read back) at once; default 2 */
+  parallel?: number;
+}
+
 /**
  * Carries out a plan as one revision switch: writes the standby copy, then
  * flips the programs to it, returning once no packet can still be judged by
@@ -23,8 +44,18 @@ export interface Committed {
  * DatapathError; nothing is left half-applied. The other copy is brought up
  * to date by `replay()`, which the caller runs after acknowledging the
  * revision: the active copy holds all of it already.
+ *
+ * The policy maps' batch writes (and the reads of `dumpAfterWrite`) and the
+ * outer map's write run on koffi worker threads, `parallel` maps at a time,
+ * so the event loop thread hashes the dumps meanwhile (both cores work);
+ * the rest is written on the calling thread. Resolves after the flip and
+ * after every `dumped` call.
  */
-export function commitPlan(maps: DatapathMaps, plan: Plan): Committed {
+export async function commitPlan(
+  maps: DatapathMaps,
+  plan: Plan,
+  opts: CommitOptions = {},
+): Promise<Committed> {
   const created = new Map<number, [KernelMap, KernelMap]>();
   try {
     for (const slot of plan.newSlots.values()) created.set(slot, maps.createInner(slot));
@@ -34,13 +65,48 @@ export function commitPlan(maps: DatapathMaps, plan: Plan): Committed {
   }
   const previous = maps.activeCopy();
   const standby = (1 - previous) as Copy;
+  const pending: Promise<unknown>[] = [];
+  const reads: Promise<unknown>[] = [];
   try {
-    writeCopy(maps, standby, plan, created, 'forward');
+    const m = maps.copies[standby];
+    for (const t of TABLES) applyOps(m[t], plan.forward[t]);
+    pending.push(
+      maps.setOuterManyAsync(
+        standby,
+        [...created].map(([s, pair]) => [s, pair[standby]]),
+      ),
+    );
+    const jobs = [...plan.policy];
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < jobs.length) {
+        const [slot, ops] = jobs[next++]!;
+        const inner = created.get(slot)?.[standby] ?? maps.innerOf(standby, slot);
+        if (inner === undefined) continue;
+        inner.deleteMany(ops.forward.deletes);
+        await inner.updateManyAsync(ops.forward.keys, ops.forward.values);
+
+        if (opts.dumpAfterWrite?.(slot, ops) === true) {
+          const got = inner.dumpAsync();
+          reads.push(got);
+          const dumped = await got;
+
+          opts.dumped?.(slot, dumped);
+        }
+      }
+    };
+    for (let w = 0; w < Math.max(1, opts.parallel ?? 2); w++) pending.push(worker());
+    const settled = await Promise.allSettled(pending);
+    const failed = settled.find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    for (const slot of plan.deletedSlots.values()) m.policyOuter.delete(encodeSlot(slot));
   } catch (err) {
+    await Promise.allSettled([...pending, ...reads]);
     rollback(maps, [standby], plan, created, err);
   }
-  maps.flip(standby);
+  await maps.flipAsync(standby);
   for (const [slot, pair] of created) maps.adoptInner(slot, pair);
+
   return {
     active: standby,
     replay: () => writeCopy(maps, previous, plan, created, 'forward'),
@@ -80,10 +146,7 @@ function writeCopy(
   dir: 'forward' | 'undo',
 ): void {
   const m = maps.copies[copy];
-  const apply = (map: KernelMap, o: TableOps): void => {
-    map.deleteMany(o.deletes);
-    map.updateMany(o.keys, o.values);
-  };
+  const apply = applyOps;
   for (const t of TABLES) apply(m[t], plan[dir][t]);
   if (dir === 'forward')
     maps.setOuterMany(
@@ -103,4 +166,9 @@ function writeCopy(
       if (inner !== undefined) maps.setOuter(copy, slot, inner);
     }
   }
+}
+
+function applyOps(map: KernelMap, o: TableOps): void {
+  map.deleteMany(o.deletes);
+  map.updateMany(o.keys, o.values);
 }

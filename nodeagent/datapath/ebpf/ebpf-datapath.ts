@@ -24,9 +24,9 @@ import { Libbpf } from './libbpf.js';
 import { DatapathMaps } from './maps.js';
 import { DEFAULT_OBJECT_PATH, type LoadedObject } from './object.js';
 import { openPins } from './pins.js';
-import { emptyMirror, planChange } from './plan.js';
+import { emptyHeldPolicy, emptyMirror, planChange, type HeldPolicy } from './plan.js';
 import { writeKeyIfEncodable } from './policy-key-id.js';
-import { readBack, type HeldState } from './read-back.js';
+import { policyOfDump, readBack, readsWholeMap, type HeldState } from './read-back.js';
 import { commitRanges, rangeCapacityProblems } from './ranges.js';
 import { digestOfCopy, readCopy } from './read.js';
 
@@ -79,6 +79,8 @@ export class EbpfDatapath implements Datapath {
   /** set when a replay failed: the standby copy must be copied from the active one before the next write */
   #standbyStale: unknown;
   #events: FlowEventReader | undefined;
+  /** the commit of the apply in progress (kernel calls on worker threads): close() waits for it */
+  #applying: Promise<void> | undefined;
 
   private constructor(
     lib: Libbpf,
@@ -139,10 +141,14 @@ export class EbpfDatapath implements Datapath {
         ...checkEncodable(change),
       ];
       if (problems.length > 0) throw new DatapathError(problems);
+
       await Promise.resolve();
       opts.signal?.throwIfAborted();
-      this.#commit(change);
+      const committing = this.#commit(change);
+      this.#applying = committing;
+      await committing;
     } finally {
+      this.#applying = undefined;
       this.#busy = false;
     }
   }
@@ -285,9 +291,12 @@ export class EbpfDatapath implements Datapath {
     } catch (err) {
       this.#standbyStale = err;
     }
+    // The mirror's tables of policy maps read back whole are built now, after the ACK.
+    for (const held of this.#state.mirror.policies.values()) held.table.materialize();
   }
 
-  close(): Promise<void> {
+  async close(): Promise<void> {
+    if (this.#applying !== undefined) await this.#applying.catch(() => undefined);
     if (!this.#closed) {
       this.syncStandby();
       this.#closed = true;
@@ -295,7 +304,6 @@ export class EbpfDatapath implements Datapath {
       this.maps.close();
       this.object.close();
     }
-    return Promise.resolve();
   }
 
   #enter(): void {
@@ -321,16 +329,28 @@ export class EbpfDatapath implements Datapath {
     };
   }
 
-  #commit(change: DatapathChange): void {
+  async #commit(change: DatapathChange): Promise<void> {
     this.syncStandby();
     if (this.#standbyStale !== undefined) this.#resyncStandby();
     const plan = planChange(change, this.#state.mirror, this.#state.free);
     const problems = rangeCapacityProblems(plan.ranges, this.capacity.policyEntriesPerEndpoint);
+
     if (problems.length > 0) throw new DatapathError(problems);
-    const committed = commitPlan(this.maps, plan);
+    const mirror = this.#state.mirror;
+    const dumped = new Map<number, HeldPolicy>();
+    const committed = await commitPlan(this.maps, plan, {
+      dumpAfterWrite: (_slot, ops) => readsWholeMap(ops, mirror.policies.get(ops.endpoint)),
+      dumped: (slot, got) => {
+        const endpoint = plan.policy.get(slot)!.endpoint;
+        const hasher = mirror.policies.get(endpoint)?.hasher ?? emptyHeldPolicy(endpoint).hasher;
+        dumped.set(slot, policyOfDump(hasher, got));
+      },
+    });
     this.#replay = committed.replay;
-    readBack(this.maps, change, plan, committed.active, this.#state);
+
+    readBack(this.maps, change, plan, committed.active, this.#state, dumped);
     commitRanges(this.#state.mirror.ranges, plan.ranges);
+
     // After the caller's continuation (the agent sends its ACK there), before any later I/O.
     this.#replayTimer = setImmediate(() => {
       this.#replayTimer = undefined;

@@ -22,13 +22,16 @@ export class KernelMap {
     readonly fd: number,
     readonly keySize: number,
     readonly valueSize: number,
-    opts: { batch: boolean; owned?: boolean } = { batch: true },
+    opts: { batch: boolean; owned?: boolean; maxEntries?: number } = { batch: true },
   ) {
     this.#batch = opts.batch;
     this.owned = opts.owned ?? false;
+    this.#chunk = Math.max(1, opts.maxEntries ?? 4096);
   }
 
   readonly owned: boolean;
+  /** entries per batch lookup: the map's capacity where known (one call reads it all) */
+  readonly #chunk: number;
 
   lookup(key: Buffer): Buffer | undefined {
     const value = Buffer.alloc(this.valueSize);
@@ -64,6 +67,30 @@ export class KernelMap {
       if (ret >= 0) return;
       if (!isUnsupported(ret)) throw new BpfError(`batch update of ${this.name}`, -ret);
       // Not supported by this map type: remember, then fall through (nothing was written).
+      this.#batch = false;
+    }
+    for (let i = 0; i < n; i++) this.update(keys.at(i), values.at(i));
+  }
+
+  /**
+   * `updateMany` with the batch call on a koffi worker thread (the event loop
+   * runs meanwhile; `keys` and `values` must not change until it settles).
+   */
+  async updateManyAsync(keys: Packed, values: Packed): Promise<void> {
+    const n = keys.count;
+    if (n === 0) return;
+    if (this.#batch && n > 1) {
+      const count = [n];
+      const ret = await this.lib.callAsync(
+        this.lib.updateBatch,
+        this.fd,
+        keys.bytes(),
+        values.bytes(),
+        count,
+        this.lib.batchOpts(),
+      );
+      if (ret >= 0) return;
+      if (!isUnsupported(ret)) throw new BpfError(`batch update of ${this.name}`, -ret);
       this.#batch = false;
     }
     for (let i = 0; i < n; i++) this.update(keys.at(i), values.at(i));
@@ -126,25 +153,37 @@ export class KernelMap {
     return { keys, values };
   }
 
-  #dumpBatch(): { keys: Packed; values: Packed } | undefined {
-    const chunk = 4096;
+  /**
+   * `dumpPacked` with the batch lookups on a koffi worker thread (one call
+   * where the map's capacity is known); the element-wise walk where the map
+   * type has no batch lookup.
+   */
+  async dumpAsync(): Promise<{ keys: Packed; values: Packed }> {
+    if (this.#batch) {
+      const got = await this.#dumpBatchAsync();
+      if (got !== undefined) return got;
+    }
+    return this.dumpPacked();
+  }
+
+  async #dumpBatchAsync(): Promise<{ keys: Packed; values: Packed } | undefined> {
+    const chunk = this.#chunk;
     const out = {
       keys: new Packed(this.keySize, chunk),
       values: new Packed(this.valueSize, chunk),
     };
-    const keys = Buffer.alloc(this.keySize * chunk);
-    const values = Buffer.alloc(this.valueSize * chunk);
-    // The batch token is a bucket index for hash maps, a key for others: room for either.
     let inBatch: Buffer | null = null;
     const outBatch = Buffer.alloc(Math.max(8, this.keySize));
     for (;;) {
       const count = [chunk];
-      const ret = this.lib.lookupBatch(
+      // The kernel writes straight into the packed buffers' free room.
+      const ret = await this.lib.callAsync(
+        this.lib.lookupBatch,
         this.fd,
         inBatch,
         outBatch,
-        keys,
-        values,
+        out.keys.room(chunk),
+        out.values.room(chunk),
         count,
         this.lib.batchOpts(),
       );
@@ -156,8 +195,43 @@ export class KernelMap {
         throw new BpfError(`batch lookup in ${this.name}`, -ret);
       }
       const n = count[0] ?? 0;
-      out.keys.pushMany(keys, n);
-      out.values.pushMany(values, n);
+      out.keys.added(n);
+      out.values.added(n);
+      if (ret === -ENOENT) return out;
+      inBatch = Buffer.from(outBatch);
+    }
+  }
+
+  #dumpBatch(): { keys: Packed; values: Packed } | undefined {
+    const chunk = this.#chunk;
+    const out = {
+      keys: new Packed(this.keySize, chunk),
+      values: new Packed(this.valueSize, chunk),
+    };
+    // The batch token is a bucket index for hash maps, a key for others: room for either.
+    let inBatch: Buffer | null = null;
+    const outBatch = Buffer.alloc(Math.max(8, this.keySize));
+    for (;;) {
+      const count = [chunk];
+      const ret = this.lib.lookupBatch(
+        this.fd,
+        inBatch,
+        outBatch,
+        out.keys.room(chunk),
+        out.values.room(chunk),
+        count,
+        this.lib.batchOpts(),
+      );
+      if (ret < 0 && ret !== -ENOENT) {
+        if (isUnsupported(ret) && out.keys.count === 0 && inBatch === null) {
+          this.#batch = false;
+          return undefined;
+        }
+        throw new BpfError(`batch lookup in ${this.name}`, -ret);
+      }
+      const n = count[0] ?? 0;
+      out.keys.added(n);
+      out.values.added(n);
       if (ret === -ENOENT) return out;
       inBatch = Buffer.from(outBatch);
     }

@@ -7,8 +7,10 @@ import { MeshError } from '../../../common/index.js';
  * function; errors come back as negative errno values (libbpf 1.x), which
  * `check` turns into MeshErrors naming the call.
  *
- * Not thread-safe and not meant to be: everything runs on the agent's event
- * loop thread. Create one Libbpf per process in the composition root.
+ * Everything runs on the agent's event loop thread, except the map calls an
+ * apply hands to koffi's worker threads with `callAsync` (bpf() syscalls on
+ * map fds: the kernel serializes what needs it; each call has its own
+ * buffers). Create one Libbpf per process in the composition root.
  */
 
 export const BPF_ANY = 0n;
@@ -199,6 +201,23 @@ export class Libbpf {
     this.close = libc.func('int close(int fd)');
     this.setns = libc.func('int setns(int fd, int nstype)');
     this.errno = () => koffi.errno();
+  }
+
+  /**
+   * Runs a bound call on a koffi worker thread and resolves with its return
+   * value, leaving the event loop free meanwhile. The Buffers passed must not
+   * be written until it settles; `_Inout_` arrays are written back before.
+   */
+  callAsync(fn: (...args: never[]) => number, ...args: unknown[]): Promise<number> {
+    return new Promise((resolve, reject) => {
+      (fn as unknown as { async: (...a: unknown[]) => void }).async(
+        ...args,
+        (err: Error | null | undefined, ret: number) => {
+          if (err) reject(err);
+          else resolve(ret);
+        },
+      );
+    });
   }
 
   /** A batch opts struct (elem_flags 0, flags 0). */

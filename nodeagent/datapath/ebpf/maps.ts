@@ -119,6 +119,18 @@ export class DatapathMaps {
     this.#sync.update(key, encodeSlot(this.#syncInnerFd));
   }
 
+  /** `flip` with its grace period waited for on a koffi worker thread (the event loop runs meanwhile). */
+  async flipAsync(copy: Copy): Promise<void> {
+    const key = encodeSlot(0);
+    const cur = decodeConfig(this.config.lookup(key) ?? Buffer.alloc(S.config_value.size));
+    this.config.update(key, encodeConfig({ ...cur, active: nextActive(cur.active, copy) }));
+    const value = encodeSlot(this.#syncInnerFd);
+    check(
+      'update of sync',
+      await this.lib.callAsync(this.lib.update, this.#sync.fd, key, value, BPF_ANY),
+    );
+  }
+
   /** The inner policy map of a slot in one copy, opened from the outer map on first use. */
   innerOf(copy: Copy, slot: number): KernelMap | undefined {
     let pair = this.#inner.get(slot);
@@ -189,6 +201,23 @@ export class DatapathMaps {
     );
   }
 
+  /** `setOuterMany` on a koffi worker thread (its grace period does not hold the event loop). */
+  async setOuterManyAsync(
+    copy: Copy,
+    slots: ReadonlyArray<readonly [number, KernelMap]>,
+  ): Promise<void> {
+    await this.copies[copy].policyOuter.updateManyAsync(
+      Packed.of(
+        4,
+        slots.map(([slot]) => encodeSlot(slot)),
+      ),
+      Packed.of(
+        4,
+        slots.map(([, inner]) => encodeSlot(inner.fd)),
+      ),
+    );
+  }
+
   #innerMap(slot: number, c: Copy, fd: number): KernelMap {
     return new KernelMap(
       this.lib,
@@ -196,10 +225,7 @@ export class DatapathMaps {
       fd,
       S.policy_key.size,
       S.policy_value.size,
-      {
-        batch: true,
-        owned: true,
-      },
+      { batch: true, owned: true, maxEntries: this.sizes.policyEntriesPerEndpoint },
     );
   }
 

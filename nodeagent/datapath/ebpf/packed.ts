@@ -63,6 +63,28 @@ export class Packed {
     this.#count += n;
   }
 
+  /**
+   * Room for `n` more records after the held ones (a view, to be filled by a
+   * kernel call); then `added(k)` counts the `k` records written there.
+   */
+  room(n: number): Buffer {
+    const at = this.#count * this.size;
+    const need = at + n * this.size;
+    if (need > this.#buf.length) {
+      const grown = Buffer.alloc(Math.max(this.#buf.length * 2, need));
+      this.#buf.copy(grown, 0, 0, at);
+      this.#buf = grown;
+    }
+    return this.#buf.subarray(at, need);
+  }
+
+  /** Counts `k` records written into the last `room()`. */
+  added(k: number): void {
+    if ((this.#count + k) * this.size > this.#buf.length)
+      throw new RangeError(`${k} records do not fit`);
+    this.#count += k;
+  }
+
   /** Record i (a view: copy it to keep it past later writes). */
   at(i: number): Buffer {
     return this.#buf.subarray(i * this.size, (i + 1) * this.size);

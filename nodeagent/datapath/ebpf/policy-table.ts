@@ -16,6 +16,8 @@ export class PolicyTable {
   #used: Uint8Array;
   #mask: number;
   #size = 0;
+  /** entries read back but not inserted yet (see `deferred`) */
+  #pending: { keys: Buffer; values: Buffer; valueSize: number; count: number } | undefined;
 
   /** `keySize`: the kernel key's size in bytes (a multiple of 4); room for `expected` entries before growing. */
   constructor(
@@ -33,22 +35,62 @@ export class PolicyTable {
     this.#used = new Uint8Array(cap);
   }
 
+  /**
+   * A table of `count` entries packed back to back (keys of `keySize` bytes
+   * in `keys`, values as their first 4 bytes of `valueSize` in `values`, as a
+   * batch lookup returns them), inserted on first use or `materialize()`: an
+   * apply reads a policy map back and hashes it before its ACK, and builds
+   * the table after. The buffers are the table's from now on.
+   */
+  static deferred(
+    keySize: number,
+    keys: Buffer,
+    values: Buffer,
+    valueSize: number,
+    count: number,
+  ): PolicyTable {
+    const t = new PolicyTable(keySize);
+    t.#pending = { keys, values, valueSize, count };
+    return t;
+  }
+
+  /** Inserts the entries of `deferred` now (idempotent). */
+  materialize(): void {
+    const p = this.#pending;
+    if (p === undefined) return;
+    this.#pending = undefined;
+    let cap = this.#used.length;
+    while (cap < p.count * 2) cap *= 2;
+    if (cap !== this.#used.length) {
+      this.#mask = cap - 1;
+      this.#keys = new Uint32Array(cap * this.keyWords);
+      this.#values = new Uint32Array(cap);
+      this.#used = new Uint8Array(cap);
+    }
+    for (let i = 0; i < p.count; i++)
+      this.set(p.keys, i * this.keySize, p.values.readUInt32LE(i * p.valueSize));
+  }
+
   get size(): number {
+    this.materialize();
     return this.#size;
   }
 
   /** The value held for the key at `buf[off..]`, or -1. */
   get(buf: Buffer, off: number): number {
+    this.materialize();
     const i = this.#find(buf, off);
     return i < 0 ? -1 : this.#values[i]!;
   }
 
   has(buf: Buffer, off: number): boolean {
+    this.materialize();
     return this.#find(buf, off) >= 0;
   }
 
   /** Holds `value` for the key at `buf[off..]`; returns the value it replaced, or -1. */
   set(buf: Buffer, off: number, value: number): number {
+    this.materialize();
     if ((this.#size + 1) * 2 > this.#used.length) this.#grow();
     const w = this.keyWords;
     let i = hashKey(buf, off, w) & this.#mask;
@@ -71,6 +113,7 @@ export class PolicyTable {
 
   /** Forgets the key at `buf[off..]`; returns the value it held, or -1. */
   delete(buf: Buffer, off: number): number {
+    this.materialize();
     let i = this.#find(buf, off);
     if (i < 0) return -1;
     const old = this.#values[i]!;
@@ -94,6 +137,7 @@ export class PolicyTable {
 
   /** Calls `f` for every entry with its key written into `key` (keySize bytes, reused) and its value. */
   forEach(f: (key: Buffer, value: number) => void): void {
+    this.materialize();
     const w = this.keyWords;
     const key = Buffer.alloc(this.keySize);
     for (let i = 0; i < this.#used.length; i++) {

@@ -7,6 +7,7 @@ import {
   serviceName,
 } from '../entries.js';
 import type { DatapathChange } from '../types.js';
+import type { PolicyDump } from './commit.js';
 import type { KernelMap } from './kernel-map.js';
 import {
   STRUCTS,
@@ -47,6 +48,8 @@ export function readBack(
   plan: Plan,
   copy: Copy,
   state: HeldState,
+  /** slot -> its policy map as dumped and hashed during the commit (`policyOfDump`) */
+  dumped: ReadonlyMap<number, HeldPolicy> = new Map(),
 ): void {
   const m = state.mirror;
   const d = state.digest;
@@ -87,7 +90,15 @@ export function readBack(
     d.add(endpointDigestEntry(ep));
   }
   for (const [slot, ops] of plan.policy) {
-    readBackPolicy(maps.innerOf(copy, slot)!, ops, m.policies.get(ops.endpoint)!, d);
+    const held = m.policies.get(ops.endpoint)!;
+    const got = dumped.get(slot);
+    if (got === undefined) readBackPolicy(maps.innerOf(copy, slot)!, ops, held, d);
+    else {
+      d.subtract(held.digest);
+      held.table = got.table;
+      held.digest = got.digest;
+      d.merge(held.digest);
+    }
   }
   for (const n of change.services.deletes) {
     const old = m.services.get(n);
@@ -124,7 +135,7 @@ function readBackPolicy(inner: KernelMap, ops: PolicyOps, held: HeldPolicy, tota
   const keys = ops.forward.keys;
   const n = keys.count;
   const size = keys.size;
-  if (n >= 256 && n * 4 >= held.table.size + n) {
+  if (readsWholeMap(ops, held)) {
     readPolicyMap(inner, held);
   } else {
     const { table, digest, hasher } = held;
@@ -144,6 +155,34 @@ function readBackPolicy(inner: KernelMap, ops: PolicyOps, held: HeldPolicy, tota
     }
   }
   total.merge(held.digest);
+}
+
+/**
+ * Whether an endpoint's policy change is read back by reading its whole map
+ * (a change of at least a quarter of the map: a few batch calls, still
+ * proportional to the change) rather than key by key.
+ */
+export function readsWholeMap(ops: PolicyOps, held: HeldPolicy | undefined): boolean {
+  const n = ops.forward.keys.count;
+  return n >= 256 && n * 4 >= (held?.table.size ?? 0) + n;
+}
+
+/**
+ * An endpoint's policy map as dumped (every entry of the kernel map): its
+ * digest, hashed now from the dump's bytes, and its table, built from the
+ * same bytes on first use (`PolicyTable.deferred`; the datapath builds it
+ * after the ACK).
+ */
+export function policyOfDump(hasher: PolicyEntryHasher, got: PolicyDump): HeldPolicy {
+  const kb = got.keys.bytes();
+  const vb = got.values.bytes();
+  const ks = got.keys.size;
+  const vs = got.values.size;
+  const n = got.keys.count;
+  const digest = new Digest();
+  for (let i = 0; i < n; i++)
+    digest.addHashed(hashPolicy(hasher, kb, i * ks, vb.readUInt32LE(i * vs)));
+  return { table: PolicyTable.deferred(ks, kb, vb, vs, n), digest, hasher };
 }
 
 /** Replaces `held`'s table and digest with a full read of the endpoint's kernel policy map (batch lookups). */
