@@ -33,6 +33,12 @@ export interface CommitOptions {
    */
   dumpAfterWrite?: (slot: number, ops: PolicyOps) => boolean;
   dumped?: (slot: number, got: PolicyDump) => void;
+  /**
+   * Inner maps being created already (`DatapathMaps.createInnerAsync`) for
+   * the slots new endpoints will get; the ones the plan uses are taken out
+   * of this map (the caller closes the rest).
+   */
+  created?: Map<number, Promise<[KernelMap, KernelMap]>>;
   /** policy maps written (and read back) at once; default 2 */
   parallel?: number;
 }
@@ -58,7 +64,11 @@ export async function commitPlan(
 ): Promise<Committed> {
   const created = new Map<number, [KernelMap, KernelMap]>();
   try {
-    for (const slot of plan.newSlots.values()) created.set(slot, maps.createInner(slot));
+    for (const slot of plan.newSlots.values()) {
+      const early = opts.created?.get(slot);
+      opts.created?.delete(slot);
+      created.set(slot, early !== undefined ? await early : maps.createInner(slot));
+    }
   } catch (err) {
     for (const pair of created.values()) for (const m of pair) m.close();
     throw err;

@@ -1,4 +1,5 @@
 import { Digest, MeshError } from '../../../common/index.js';
+import { endpointName } from '../entries.js';
 import { checkChange, type DatapathView } from '../check.js';
 import { DatapathError } from '../errors.js';
 import type {
@@ -20,6 +21,7 @@ import { commitPlan } from './commit.js';
 import { checkEncodable } from './encodable.js';
 import { FlowEventReader, readCounters, type CounterSample, type FlowEvent } from './events.js';
 import { STRUCTS, decodeConfig, encodeConfig, encodeSlot } from './layout.js';
+import type { KernelMap } from './kernel-map.js';
 import { Libbpf } from './libbpf.js';
 import { DatapathMaps } from './maps.js';
 import { DEFAULT_OBJECT_PATH, type LoadedObject } from './object.js';
@@ -134,8 +136,11 @@ export class EbpfDatapath implements Datapath {
 
   async apply(change: DatapathChange, opts: { signal?: AbortSignal } = {}): Promise<void> {
     this.#enter();
+    let created: Map<number, Promise<[KernelMap, KernelMap]>> | undefined;
     try {
       opts.signal?.throwIfAborted();
+      // New endpoints' inner maps are created on worker threads while the change is checked and planned.
+      created = this.#createInnerEarly(change);
       const problems = [
         ...checkChange(change, this.#view(), this.capacity),
         ...checkEncodable(change),
@@ -144,13 +149,37 @@ export class EbpfDatapath implements Datapath {
 
       await Promise.resolve();
       opts.signal?.throwIfAborted();
-      const committing = this.#commit(change);
+      const committing = this.#commit(change, created);
       this.#applying = committing;
       await committing;
     } finally {
+      // Maps created early for slots the plan did not use (or for a refused change).
+      for (const pair of created?.values() ?? [])
+        pair.then(
+          (p) => p.forEach((m) => m.close()),
+          () => undefined,
+        );
       this.#applying = undefined;
       this.#busy = false;
     }
+  }
+
+  /** Starts creating inner maps for the slots the change's new endpoints will get (as planChange gives them). */
+  #createInnerEarly(change: DatapathChange): Map<number, Promise<[KernelMap, KernelMap]>> {
+    const out = new Map<number, Promise<[KernelMap, KernelMap]>>();
+    const free = [...this.#state.free];
+    const seen = new Set<string>();
+    for (const u of change.endpoints.upserts) {
+      const name = endpointName(u);
+      if (this.#state.mirror.endpoints.has(name) || seen.has(name)) continue;
+      seen.add(name);
+      const slot = free.pop();
+      if (slot === undefined) break;
+      const pair = this.maps.createInnerAsync(slot);
+      pair.catch(() => undefined); // awaited by the commit, or dropped
+      out.set(slot, pair);
+    }
+    return out;
   }
 
   digest(): string {
@@ -329,7 +358,10 @@ export class EbpfDatapath implements Datapath {
     };
   }
 
-  async #commit(change: DatapathChange): Promise<void> {
+  async #commit(
+    change: DatapathChange,
+    created: Map<number, Promise<[KernelMap, KernelMap]>> | undefined,
+  ): Promise<void> {
     this.syncStandby();
     if (this.#standbyStale !== undefined) this.#resyncStandby();
     const plan = planChange(change, this.#state.mirror, this.#state.free);
@@ -339,6 +371,7 @@ export class EbpfDatapath implements Datapath {
     const mirror = this.#state.mirror;
     const dumped = new Map<number, HeldPolicy>();
     const committed = await commitPlan(this.maps, plan, {
+      ...(created ? { created } : {}),
       dumpAfterWrite: (_slot, ops) => readsWholeMap(ops, mirror.policies.get(ops.endpoint)),
       dumped: (slot, got) => {
         const endpoint = plan.policy.get(slot)!.endpoint;

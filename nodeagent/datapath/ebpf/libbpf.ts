@@ -35,6 +35,13 @@ const BATCH_OPTS_SIZE = 24;
 
 export type Pointer = object;
 
+function mapCreateOpts(flags: number): Buffer {
+  const opts = Buffer.alloc(MAP_CREATE_OPTS_SIZE);
+  opts.writeBigUInt64LE(BigInt(MAP_CREATE_OPTS_SIZE), 0);
+  opts.writeUInt32LE(flags, 28);
+  return opts;
+}
+
 function errnoName(code: number): string {
   const names: Record<number, string> = {
     1: 'EPERM',
@@ -236,13 +243,31 @@ export class Libbpf {
     maxEntries: number,
     flags: number,
   ): number {
-    const opts = Buffer.alloc(MAP_CREATE_OPTS_SIZE);
-    opts.writeBigUInt64LE(BigInt(MAP_CREATE_OPTS_SIZE), 0);
-    opts.writeUInt32LE(flags, 28);
     return check(
       `bpf_map_create(${name})`,
-      this.mapCreateRaw(type, name, keySize, valueSize, maxEntries, opts),
+      this.mapCreateRaw(type, name, keySize, valueSize, maxEntries, mapCreateOpts(flags)),
     );
+  }
+
+  /** `mapCreate` on a koffi worker thread. */
+  async mapCreateAsync(
+    type: number,
+    name: string,
+    keySize: number,
+    valueSize: number,
+    maxEntries: number,
+    flags: number,
+  ): Promise<number> {
+    const ret = await this.callAsync(
+      this.mapCreateRaw,
+      type,
+      name,
+      keySize,
+      valueSize,
+      maxEntries,
+      mapCreateOpts(flags),
+    );
+    return check(`bpf_map_create(${name})`, ret);
   }
 
   tcHook(ifindex: number, attachPoint: number): Buffer {

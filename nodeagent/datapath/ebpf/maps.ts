@@ -151,18 +151,7 @@ export class DatapathMaps {
   /** Creates two empty inner maps for a slot (not yet in the outer maps). */
   createInner(slot: number): [KernelMap, KernelMap] {
     const make = (c: Copy): KernelMap =>
-      this.#innerMap(
-        slot,
-        c,
-        this.lib.mapCreate(
-          BPF_MAP_TYPE_HASH,
-          `mp_pol_${slot}_${c}`,
-          S.policy_key.size,
-          S.policy_value.size,
-          this.sizes.policyEntriesPerEndpoint,
-          BPF_F_NO_PREALLOC,
-        ),
-      );
+      this.#innerMap(slot, c, this.lib.mapCreate(...this.#innerSpec(slot, c)));
     const a = make(0);
     try {
       return [a, make(1)];
@@ -170,6 +159,29 @@ export class DatapathMaps {
       a.close();
       throw err;
     }
+  }
+
+  /** `createInner` on koffi worker threads (both maps at once). */
+  async createInnerAsync(slot: number): Promise<[KernelMap, KernelMap]> {
+    const [a, b] = await Promise.allSettled([
+      this.lib.mapCreateAsync(...this.#innerSpec(slot, 0)),
+      this.lib.mapCreateAsync(...this.#innerSpec(slot, 1)),
+    ]);
+    if (a.status === 'fulfilled' && b.status === 'fulfilled')
+      return [this.#innerMap(slot, 0, a.value), this.#innerMap(slot, 1, b.value)];
+    for (const r of [a, b]) if (r.status === 'fulfilled') this.lib.close(r.value);
+    throw (a.status === 'rejected' ? a.reason : (b as PromiseRejectedResult).reason) as Error;
+  }
+
+  #innerSpec(slot: number, c: Copy): [number, string, number, number, number, number] {
+    return [
+      BPF_MAP_TYPE_HASH,
+      `mp_pol_${slot}_${c}`,
+      S.policy_key.size,
+      S.policy_value.size,
+      this.sizes.policyEntriesPerEndpoint,
+      BPF_F_NO_PREALLOC,
+    ];
   }
 
   /** Remembers inner maps created by `createInner` as the slot's. */
