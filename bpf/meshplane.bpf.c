@@ -58,12 +58,18 @@
 		__uint(max_entries, DEFAULT_ENDPOINTS);             \
 	} n SEC(".maps")
 
+/*
+ * Inner policy maps are preallocated (layout 4): a batch write of a
+ * preallocated hash map costs ~1/3 of one that allocates every element
+ * (nodeagent/datapath/ebpf/README.md, "Policy map memory"). The agent creates
+ * the inner maps with the same flags (maps.ts POLICY_INNER_FLAGS).
+ */
 struct policy_inner {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__type(key, struct policy_key);
 	__type(value, struct policy_value);
 	__uint(max_entries, DEFAULT_POLICY);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(map_flags, 0);
 };
 
 #define POLICY_MAP(n)                                       \

@@ -12,7 +12,7 @@
 
 #include <linux/types.h>
 
-#define MESHPLANE_LAYOUT_VERSION 3
+#define MESHPLANE_LAYOUT_VERSION 4
 
 #define FAMILY_IPV4 4
 #define FAMILY_IPV6 6

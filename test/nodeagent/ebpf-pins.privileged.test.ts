@@ -12,6 +12,7 @@ import { requirePrivileged } from '../harness/index.js';
 import { Verdict } from '../../proto/index.js';
 import {
   LAYOUT_VERSION,
+  POLICY_INNER_FLAGS,
   Libbpf,
   STRUCTS,
   encodePolicyKey,
@@ -151,6 +152,49 @@ describe.skipIf(!requirePrivileged())('eBPF datapath pins', () => {
     expect(policies?.entries).toEqual([rule(0x10101, 80, Verdict.VERDICT_DENY)]);
     expect(dp.digest()).toBe(applied); // the ACK-side digest is what was applied
     await dp.close();
+  });
+
+  it('creates inner policy maps with the template flags (preallocated since layout 4), in both copies', async () => {
+    const pinDir = pins.next();
+    const dp = await openDatapath(lib, { pinDir, ...SIZES });
+    try {
+      await dp.apply(someState());
+      dp.syncStandby(); // the other copy's writes (and its outer map entry) follow the ACK
+      const slot = dp.slotOf('eu/default/a')!;
+      for (const copy of [0, 1]) {
+        const { stdout } = await run('bpftool', [
+          '-j',
+          'map',
+          'lookup',
+          'pinned',
+          join(layoutDir(pinDir), `policy_${copy}`),
+          'key',
+          'hex',
+          ...hex4(slot),
+        ]);
+        const bytes = (JSON.parse(stdout) as { value: string[] }).value.map((x) => parseInt(x, 16));
+        const shown = await run('bpftool', [
+          '-j',
+          'map',
+          'show',
+          'id',
+          String(Buffer.from(bytes).readUInt32LE(0)),
+        ]);
+        const info = JSON.parse(shown.stdout) as {
+          type: string;
+          flags: number;
+          max_entries: number;
+        };
+        expect(info).toMatchObject({
+          type: 'hash',
+          flags: POLICY_INNER_FLAGS,
+          max_entries: SIZES.policyEntriesPerEndpoint,
+        });
+      }
+      expect(POLICY_INNER_FLAGS).toBe(0);
+    } finally {
+      await dp.close();
+    }
   });
 });
 

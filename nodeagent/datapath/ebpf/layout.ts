@@ -11,7 +11,7 @@ import type { EndpointRecord, PolicyKey, PolicyRecord, ServiceRecord } from '../
  */
 
 /** Bump together with MESHPLANE_LAYOUT_VERSION in bpf/meshplane.h. */
-export const LAYOUT_VERSION = 3;
+export const LAYOUT_VERSION = 4;
 
 export interface FieldLayout {
   offset: number;

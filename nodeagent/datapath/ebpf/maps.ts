@@ -3,7 +3,6 @@ import { KernelMap } from './kernel-map.js';
 import { STRUCTS, decodeConfig, encodeConfig, encodeSlot } from './layout.js';
 import {
   BPF_ANY,
-  BPF_F_NO_PREALLOC,
   BPF_MAP_TYPE_ARRAY,
   BPF_MAP_TYPE_HASH,
   check,
@@ -12,6 +11,14 @@ import {
 import type { LoadedObject, ObjectSizes } from './object.js';
 
 export type Copy = 0 | 1;
+
+/**
+ * map_flags of the inner policy maps: preallocated (0), as the outer maps'
+ * template `struct policy_inner` in bpf/meshplane.bpf.c says (the kernel
+ * refuses an inner map whose flags differ). Layout 4; layout 3 had
+ * BPF_F_NO_PREALLOC.
+ */
+export const POLICY_INNER_FLAGS = 0;
 
 /** One copy of the revisioned maps. */
 export interface CopyMaps {
@@ -180,7 +187,7 @@ export class DatapathMaps {
       S.policy_key.size,
       S.policy_value.size,
       this.sizes.policyEntriesPerEndpoint,
-      BPF_F_NO_PREALLOC,
+      POLICY_INNER_FLAGS,
     ];
   }
 
