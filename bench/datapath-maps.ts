@@ -12,8 +12,18 @@
  * is checked against a full read of the kernel maps. The median of R rounds
  * (default 3), each on its own pins, removed afterwards. `measureMapProgramming` is exported for
  * the datapath benchmark (bench/lib/ebpf-scenario.ts) to report the same key.
+ *
+ * Beside it, the kernel's floor (`kernel_floor`): bench/native/maps-floor.c
+ * (built with clang against libbpf) makes the same kernel calls for one copy
+ * — create the E inner maps with the datapath's flags, one batch update and
+ * one batch lookup of each — from C with nothing around them, on one thread
+ * and on two; median of 5. What the apply takes beyond that is ours.
  */
+import { createHash } from 'node:crypto';
+import { access, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { run } from '../hosts/index.js';
 import { performance } from 'node:perf_hooks';
 import { Direction, Verdict } from '../proto/index.js';
 import {
@@ -23,6 +33,7 @@ import {
   removePins,
   type DatapathChange,
 } from '../nodeagent/index.js';
+import { POLICY_INNER_FLAGS } from '../nodeagent/datapath/ebpf/index.js';
 import { interruptSignal, numericOptions } from './lib/runner-options.js';
 import { round } from './lib/stats.js';
 
@@ -146,6 +157,59 @@ export async function measureMapProgramming(opts: {
   }
 }
 
+const FLOOR_SOURCE = fileURLToPath(new URL('native/maps-floor.c', import.meta.url));
+/** Build output, not committed (.gitignore: .build/). */
+const FLOOR_BUILD_DIR = fileURLToPath(new URL('../.build/bench/', import.meta.url));
+
+/** Compiles bench/native/maps-floor.c once per source version (clang, -lbpf); returns the binary. */
+async function buildFloor(signal?: AbortSignal): Promise<string> {
+  const source = await readFile(FLOOR_SOURCE);
+  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
+  const binary = `${FLOOR_BUILD_DIR}maps-floor-${hash}`;
+  try {
+    await access(binary);
+    return binary;
+  } catch {
+    // not built yet
+  }
+  await mkdir(FLOOR_BUILD_DIR, { recursive: true });
+  const partial = `${binary}.${process.pid}.tmp`;
+  try {
+    await run('clang', ['-O2', '-Wall', '-pthread', '-o', partial, FLOOR_SOURCE, '-lbpf'], {
+      signal,
+    });
+    await rename(partial, binary);
+  } finally {
+    await rm(partial, { force: true });
+  }
+  return binary;
+}
+
+export interface KernelFloor {
+  create_ms: number;
+  update_ms: number;
+  lookup_ms: number;
+  total_ms: number;
+}
+
+/** The kernel calls of one copy's policy maps from C (see the header): one thread and two. */
+export async function measureKernelFloor(opts: {
+  entries: number;
+  endpoints: number;
+  signal?: AbortSignal;
+}): Promise<{ oneThread: KernelFloor; twoThreads: KernelFloor }> {
+  const binary = await buildFloor(opts.signal);
+  const once = async (threads: number): Promise<KernelFloor> =>
+    JSON.parse(
+      await run(
+        binary,
+        [opts.entries, opts.endpoints, POLICY_INNER_FLAGS, threads, 5].map(String),
+        opts.signal ? { signal: opts.signal } : {},
+      ),
+    ) as KernelFloor;
+  return { oneThread: await once(1), twoThreads: await once(2) };
+}
+
 export async function datapathMapsBench(json: boolean, argv: readonly string[]): Promise<void> {
   const o = numericOptions(argv, ['entries', 'endpoints', 'rounds']);
   const entries = o.entries ?? 100_000;
@@ -154,6 +218,7 @@ export async function datapathMapsBench(json: boolean, argv: readonly string[]):
   const { signal, dispose } = interruptSignal();
   const libbpf = new Libbpf();
   const results: MapProgramming[] = [];
+  let floor: Awaited<ReturnType<typeof measureKernelFloor>>;
   try {
     for (let r = 0; r < rounds; r++) {
       const m = await measureMapProgramming({
@@ -169,6 +234,7 @@ export async function datapathMapsBench(json: boolean, argv: readonly string[]):
           `round ${r + 1}: ${entries} entries over ${endpoints} endpoints in ${round(m.seconds * 1000, 1)} ms (CPU ${round(m.cpuSeconds * 1000, 1)} ms) = ${Math.round(m.entriesPerS)} entries/s; standby replay after the ACK ${round(m.replaySeconds * 1000, 1)} ms (CPU ${round(m.replayCpuSeconds * 1000, 1)} ms)\n`,
         );
     }
+    floor = await measureKernelFloor({ entries, endpoints, signal });
   } finally {
     dispose();
   }
@@ -182,11 +248,15 @@ export async function datapathMapsBench(json: boolean, argv: readonly string[]):
     map_replay_cpu_ms: round(median.replayCpuSeconds * 1000, 1),
     entries,
     endpoints,
+    kernel_floor_ms: floor.oneThread.total_ms,
+    kernel_floor_2_threads_ms: floor.twoThreads.total_ms,
+    kernel_floor: floor,
     load_avg_1m: round(loadavg()[0]!, 2),
   };
   if (json) process.stdout.write(`${JSON.stringify({ bench: 'datapath-maps', figures })}\n`);
   else
     process.stdout.write(
-      `median: ${figures.map_entries_per_s} entries/s (${figures.map_apply_ms} ms, CPU ${figures.map_apply_cpu_ms} ms; replay after the ACK ${figures.map_replay_ms} ms, CPU ${figures.map_replay_cpu_ms} ms), load ${figures.load_avg_1m}\n`,
+      `median: ${figures.map_entries_per_s} entries/s (${figures.map_apply_ms} ms, CPU ${figures.map_apply_cpu_ms} ms; replay after the ACK ${figures.map_replay_ms} ms, CPU ${figures.map_replay_cpu_ms} ms), load ${figures.load_avg_1m}\n` +
+        `kernel floor (C, same calls for one copy): ${floor.oneThread.total_ms} ms on one thread (create ${floor.oneThread.create_ms}, update ${floor.oneThread.update_ms}, lookup ${floor.oneThread.lookup_ms}), ${floor.twoThreads.total_ms} ms on two\n`,
     );
 }
