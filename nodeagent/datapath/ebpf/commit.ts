@@ -107,6 +107,8 @@ export async function commitPlan(
     };
     for (let w = 0; w < Math.max(1, opts.parallel ?? 2); w++) pending.push(worker());
     const settled = await Promise.allSettled(pending);
+    // Every endpoint's writes encoded (plan.ts encodes them on first use) before the mirror changes.
+    for (const ops of plan.policy.values()) void ops.forward;
     const failed = settled.find((r) => r.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
     for (const slot of plan.deletedSlots.values()) m.policyOuter.delete(encodeSlot(slot));

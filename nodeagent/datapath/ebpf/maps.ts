@@ -1,13 +1,7 @@
 import { Packed } from './packed.js';
 import { KernelMap } from './kernel-map.js';
 import { STRUCTS, decodeConfig, encodeConfig, encodeSlot } from './layout.js';
-import {
-  BPF_ANY,
-  BPF_MAP_TYPE_ARRAY,
-  BPF_MAP_TYPE_HASH,
-  check,
-  type Libbpf,
-} from './libbpf.js';
+import { BPF_ANY, BPF_MAP_TYPE_ARRAY, BPF_MAP_TYPE_HASH, check, type Libbpf } from './libbpf.js';
 import type { LoadedObject, ObjectSizes } from './object.js';
 
 export type Copy = 0 | 1;

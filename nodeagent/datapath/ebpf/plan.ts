@@ -193,7 +193,7 @@ export function planChange(change: DatapathChange, mirror: Mirror, freeSlots: nu
   const policy = new Map<number, PolicyOps>();
   for (const pm of change.policies) {
     const slot = mirror.endpoints.get(pm.endpoint)?.slot ?? newSlots.get(pm.endpoint)!;
-    policy.set(slot, planPolicy(pm, mirror.policies.get(pm.endpoint)?.table));
+    policy.set(slot, lazyPolicyOps(pm, mirror.policies.get(pm.endpoint)?.table));
   }
 
   const ranges = planRanges(
@@ -220,6 +220,29 @@ export function planChange(change: DatapathChange, mirror: Mirror, freeSlots: nu
     );
   }
   return { forward, undo, newSlots, deletedSlots, policy, ranges };
+}
+
+/**
+ * An endpoint's policy writes, encoded when first read: the commit encodes
+ * each endpoint's just before writing it, so encoding overlaps the kernel
+ * writes of the ones before (commit.ts). Every one is read before the
+ * mirror changes (`commitPlan` reads them all before it returns).
+ */
+function lazyPolicyOps(
+  pm: DatapathChange['policies'][number],
+  held: PolicyTable | undefined,
+): PolicyOps {
+  let ops: PolicyOps | undefined;
+  const get = (): PolicyOps => (ops ??= planPolicy(pm, held));
+  return {
+    endpoint: pm.endpoint,
+    get forward() {
+      return get().forward;
+    },
+    get undo() {
+      return get().undo;
+    },
+  };
 }
 
 /**
