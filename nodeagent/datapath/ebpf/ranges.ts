@@ -31,6 +31,14 @@ export function isRange(k: PolicyKey): boolean {
   return k.portHigh > k.portLow;
 }
 
+function hasRange(keys: readonly PolicyKey[]): boolean {
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i]!;
+    if (k.portHigh > k.portLow) return true;
+  }
+  return false;
+}
+
 /** The group of a range key: direction, protocol, identity. */
 export function rangeGroupId(k: { direction: number; protocol: number; identity: number }): string {
   return `${k.direction}|${k.protocol}|${k.identity}`;
@@ -204,6 +212,8 @@ export function planRanges(
   }
 
   for (const pm of change.policies) {
+    // Most changes hold no range at all: a plain loop says so (no closure or Map per entry).
+    if (!hasRange(pm.upserts) && !hasRange(pm.deletes)) continue;
     // The range entries this change touches, by group: id -> new entry (null: deleted).
     const touched = new Map<
       string,
