@@ -248,6 +248,8 @@ export async function datapathMapsBench(json: boolean, argv: readonly string[]):
     map_replay_cpu_ms: round(median.replayCpuSeconds * 1000, 1),
     entries,
     endpoints,
+    /** every round's apply, in order: the first runs on code the JIT has not optimized yet */
+    map_apply_ms_rounds: results.map((m) => round(m.seconds * 1000, 1)),
     kernel_floor_ms: floor.oneThread.total_ms,
     kernel_floor_2_threads_ms: floor.twoThreads.total_ms,
     kernel_floor: floor,
