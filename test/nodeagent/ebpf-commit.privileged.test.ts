@@ -3,16 +3,31 @@
 // written and read back must leave the datapath as it was (the standby copy
 // undone, the active copy and the digest untouched), and the next apply works.
 import { afterAll, describe, expect, it } from 'vitest';
-import { Libbpf } from '../../nodeagent/datapath/ebpf/index.js';
+import { BpfError, Libbpf } from '../../nodeagent/datapath/ebpf/index.js';
 import type { DatapathChange } from '../../nodeagent/datapath/index.js';
 import { requirePrivileged } from '../harness/index.js';
 import { emptyChange, ep, rule, sorted } from './datapath-builders.js';
 import { newRunId, openDatapath, pinDirs } from './ebpf-helpers.js';
 
-/** Fails the n-th batch update run on a worker thread (ENOMEM), once. */
+/** Fails the n-th batch update run on a worker thread (ENOMEM), once; or the next map creation on the calling thread. */
 class FailingLibbpf extends Libbpf {
   failAt = 0;
+  failCreate = false;
   #seen = 0;
+  override mapCreate(
+    type: number,
+    name: string,
+    keySize: number,
+    valueSize: number,
+    maxEntries: number,
+    flags: number,
+  ): number {
+    if (this.failCreate) {
+      this.failCreate = false;
+      throw new BpfError(`bpf_map_create(${name})`, 12);
+    }
+    return super.mapCreate(type, name, keySize, valueSize, maxEntries, flags);
+  }
   override callAsync(fn: (...args: never[]) => number, ...args: unknown[]): Promise<number> {
     if (fn === this.updateBatch && this.failAt > 0 && ++this.#seen === this.failAt) {
       this.failAt = 0;
@@ -74,6 +89,38 @@ describe.skipIf(!requirePrivileged())('eBPF commit on worker threads', () => {
       // The other copy got the same writes: flip to it with an empty revision and verify again.
       await dp.apply(emptyChange());
       expect(await dp.verify()).toBe(dp.digest());
+    } finally {
+      await dp.close();
+    }
+  });
+
+  it("creates the other copy's maps for new endpoints after the ACK; a failure there is repaired by the next apply", async () => {
+    const lib = new FailingLibbpf();
+    const dp = await openDatapath(lib, {
+      pinDir: pins.next(),
+      endpoints: 16,
+      ipcacheEntries: 64,
+      policyEntriesPerEndpoint: 2048,
+    });
+    try {
+      await dp.apply(revision(['a', 'b'], 600, 1000));
+      lib.failCreate = true; // the replay's first inner map creation fails
+      dp.syncStandby();
+      expect(lib.failCreate).toBe(false);
+      const digest = dp.digest();
+      expect(await dp.verify()).toBe(digest);
+      const contents = sorted(await dp.read());
+
+      // The next apply copies the active copy onto the stale one first, then writes it and flips.
+      await dp.apply(revision(['c'], 300, 3000));
+      expect(await dp.verify()).toBe(dp.digest());
+      dp.syncStandby();
+      // Flip back to the repaired copy: it holds a, b and c as well.
+      await dp.apply(emptyChange());
+      expect(await dp.verify()).toBe(dp.digest());
+      const now = sorted(await dp.read());
+      expect(now.policies.filter((p) => p.endpoint !== 'eu/default/c')).toEqual(contents.policies);
+      expect(dp.counts().policyEntries).toBe(1500);
     } finally {
       await dp.close();
     }

@@ -34,11 +34,14 @@ export interface CommitOptions {
   dumpAfterWrite?: (slot: number, ops: PolicyOps) => boolean;
   dumped?: (slot: number, got: PolicyDump) => void;
   /**
-   * Inner maps being created already (`DatapathMaps.createInnerAsync`) for
-   * the slots new endpoints will get; the ones the plan uses are taken out
-   * of this map (the caller closes the rest).
+   * The standby copy's inner maps being created already
+   * (`DatapathMaps.createInnerOneAsync`) for the slots new endpoints will
+   * get; the ones the plan uses are taken out of this map (the caller closes
+   * the rest).
    */
-  created?: Map<number, Promise<[KernelMap, KernelMap]>>;
+  created?: Map<number, Promise<KernelMap>>;
+  /** the copy `created` was made for: used only if it is the standby copy */
+  createdCopy?: Copy;
   /** policy maps written (and read back) at once; default 2 */
   parallel?: number;
 }
@@ -62,19 +65,22 @@ export async function commitPlan(
   plan: Plan,
   opts: CommitOptions = {},
 ): Promise<Committed> {
-  const created = new Map<number, [KernelMap, KernelMap]>();
-  try {
-    for (const slot of plan.newSlots.values()) {
-      const early = opts.created?.get(slot);
-      opts.created?.delete(slot);
-      created.set(slot, early !== undefined ? await early : maps.createInner(slot));
-    }
-  } catch (err) {
-    for (const pair of created.values()) for (const m of pair) m.close();
-    throw err;
-  }
   const previous = maps.activeCopy();
   const standby = (1 - previous) as Copy;
+  // New slots' inner maps: the standby copy's now; the other copy's with the replay, after the ACK.
+  const created = new Map<number, Pair>();
+  try {
+    for (const slot of plan.newSlots.values()) {
+      const early = opts.createdCopy === standby ? opts.created?.get(slot) : undefined;
+      if (early !== undefined) opts.created?.delete(slot);
+      const pair: Pair = [undefined, undefined];
+      pair[standby] = early !== undefined ? await early : maps.createInnerOne(slot, standby);
+      created.set(slot, pair);
+    }
+  } catch (err) {
+    closeAll(created);
+    throw err;
+  }
   const pending: Promise<unknown>[] = [];
   const reads: Promise<unknown>[] = [];
   try {
@@ -83,7 +89,7 @@ export async function commitPlan(
     pending.push(
       maps.setOuterManyAsync(
         standby,
-        [...created].map(([s, pair]) => [s, pair[standby]]),
+        [...created].map(([s, pair]) => [s, pair[standby]!]),
       ),
     );
     const jobs = [...plan.policy];
@@ -121,7 +127,22 @@ export async function commitPlan(
 
   return {
     active: standby,
-    replay: () => writeCopy(maps, previous, plan, created, 'forward'),
+    replay: () => {
+      const made: KernelMap[] = [];
+      try {
+        for (const [slot, pair] of created) {
+          if (pair[previous] !== undefined) continue;
+          pair[previous] = maps.createInnerOne(slot, previous);
+          made.push(pair[previous]);
+        }
+        writeCopy(maps, previous, plan, created, 'forward');
+      } catch (err) {
+        // Not the slots' maps: whatever an outer map holds is opened from it again (innerOf).
+        for (const m of made) m.close();
+        throw err;
+      }
+      for (const [slot, pair] of created) maps.adoptInner(slot, [pair[0], pair[1]]);
+    },
   };
 }
 
@@ -129,13 +150,13 @@ function rollback(
   maps: DatapathMaps,
   copies: Copy[],
   plan: Plan,
-  created: Map<number, [KernelMap, KernelMap]>,
+  created: Map<number, Pair>,
   cause: unknown,
 ): never {
   try {
     for (const c of copies) writeCopy(maps, c, plan, created, 'undo');
   } finally {
-    for (const pair of created.values()) for (const m of pair) m.close();
+    closeAll(created);
   }
   throw new DatapathError(
     [
@@ -154,7 +175,7 @@ function writeCopy(
   maps: DatapathMaps,
   copy: Copy,
   plan: Plan,
-  created: Map<number, [KernelMap, KernelMap]>,
+  created: Map<number, Pair>,
   dir: 'forward' | 'undo',
 ): void {
   const m = maps.copies[copy];
@@ -163,7 +184,7 @@ function writeCopy(
   if (dir === 'forward')
     maps.setOuterMany(
       copy,
-      [...created].map(([s, pair]) => [s, pair[copy]]),
+      [...created].map(([s, pair]) => [s, pair[copy]!]),
     );
   else for (const slot of created.keys()) m.policyOuter.delete(encodeSlot(slot));
   for (const [slot, ops] of plan.policy) {
@@ -178,6 +199,13 @@ function writeCopy(
       if (inner !== undefined) maps.setOuter(copy, slot, inner);
     }
   }
+}
+
+/** A new slot's inner maps by copy (the other copy's is made by the replay). */
+type Pair = [KernelMap | undefined, KernelMap | undefined];
+
+function closeAll(created: Map<number, Pair>): void {
+  for (const pair of created.values()) for (const m of pair) m?.close();
 }
 
 function applyOps(map: KernelMap, o: TableOps): void {

@@ -23,7 +23,7 @@ import { FlowEventReader, readCounters, type CounterSample, type FlowEvent } fro
 import { STRUCTS, decodeConfig, encodeConfig, encodeSlot } from './layout.js';
 import type { KernelMap } from './kernel-map.js';
 import { Libbpf } from './libbpf.js';
-import { DatapathMaps } from './maps.js';
+import { DatapathMaps, type Copy } from './maps.js';
 import { DEFAULT_OBJECT_PATH, type LoadedObject } from './object.js';
 import { openPins } from './pins.js';
 import { emptyHeldPolicy, emptyMirror, planChange, type HeldPolicy } from './plan.js';
@@ -136,10 +136,10 @@ export class EbpfDatapath implements Datapath {
 
   async apply(change: DatapathChange, opts: { signal?: AbortSignal } = {}): Promise<void> {
     this.#enter();
-    let created: Map<number, Promise<[KernelMap, KernelMap]>> | undefined;
+    let created: { copy: Copy; maps: Map<number, Promise<KernelMap>> } | undefined;
     try {
       opts.signal?.throwIfAborted();
-      // New endpoints' inner maps are created on worker threads while the change is checked and planned.
+      // New endpoints' standby inner maps are created on worker threads while the change is checked and planned.
       created = this.#createInnerEarly(change);
       const problems = [
         ...checkChange(change, this.#view(), this.capacity),
@@ -154,9 +154,9 @@ export class EbpfDatapath implements Datapath {
       await committing;
     } finally {
       // Maps created early for slots the plan did not use (or for a refused change).
-      for (const pair of created?.values() ?? [])
-        pair.then(
-          (p) => p.forEach((m) => m.close()),
+      for (const early of created?.maps.values() ?? [])
+        early.then(
+          (m) => m.close(),
           () => undefined,
         );
       this.#applying = undefined;
@@ -164,22 +164,26 @@ export class EbpfDatapath implements Datapath {
     }
   }
 
-  /** Starts creating inner maps for the slots the change's new endpoints will get (as planChange gives them). */
-  #createInnerEarly(change: DatapathChange): Map<number, Promise<[KernelMap, KernelMap]>> {
-    const out = new Map<number, Promise<[KernelMap, KernelMap]>>();
+  /** Starts creating the standby copy's inner maps for the slots the change's new endpoints will get (as planChange gives them). */
+  #createInnerEarly(change: DatapathChange): {
+    copy: Copy;
+    maps: Map<number, Promise<KernelMap>>;
+  } {
+    const out = new Map<number, Promise<KernelMap>>();
     const free = [...this.#state.free];
     const seen = new Set<string>();
+    const standby = (1 - this.maps.activeCopy()) as Copy;
     for (const u of change.endpoints.upserts) {
       const name = endpointName(u);
       if (this.#state.mirror.endpoints.has(name) || seen.has(name)) continue;
       seen.add(name);
       const slot = free.pop();
       if (slot === undefined) break;
-      const pair = this.maps.createInnerAsync(slot);
-      pair.catch(() => undefined); // awaited by the commit, or dropped
-      out.set(slot, pair);
+      const early = this.maps.createInnerOneAsync(slot, standby);
+      early.catch(() => undefined); // awaited by the commit, or dropped
+      out.set(slot, early);
     }
-    return out;
+    return { copy: standby, maps: out };
   }
 
   digest(): string {
@@ -360,7 +364,7 @@ export class EbpfDatapath implements Datapath {
 
   async #commit(
     change: DatapathChange,
-    created: Map<number, Promise<[KernelMap, KernelMap]>> | undefined,
+    created: { copy: Copy; maps: Map<number, Promise<KernelMap>> } | undefined,
   ): Promise<void> {
     this.syncStandby();
     if (this.#standbyStale !== undefined) this.#resyncStandby();
@@ -371,7 +375,7 @@ export class EbpfDatapath implements Datapath {
     const mirror = this.#state.mirror;
     const dumped = new Map<number, HeldPolicy>();
     const committed = await commitPlan(this.maps, plan, {
-      ...(created ? { created } : {}),
+      ...(created ? { created: created.maps, createdCopy: created.copy } : {}),
       dumpAfterWrite: (_slot, ops) => readsWholeMap(ops, mirror.policies.get(ops.endpoint)),
       dumped: (slot, got) => {
         const endpoint = plan.policy.get(slot)!.endpoint;

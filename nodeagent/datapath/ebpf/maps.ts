@@ -162,16 +162,14 @@ export class DatapathMaps {
     }
   }
 
-  /** `createInner` on koffi worker threads (both maps at once). */
-  async createInnerAsync(slot: number): Promise<[KernelMap, KernelMap]> {
-    const [a, b] = await Promise.allSettled([
-      this.lib.mapCreateAsync(...this.#innerSpec(slot, 0)),
-      this.lib.mapCreateAsync(...this.#innerSpec(slot, 1)),
-    ]);
-    if (a.status === 'fulfilled' && b.status === 'fulfilled')
-      return [this.#innerMap(slot, 0, a.value), this.#innerMap(slot, 1, b.value)];
-    for (const r of [a, b]) if (r.status === 'fulfilled') this.lib.close(r.value);
-    throw (a.status === 'rejected' ? a.reason : (b as PromiseRejectedResult).reason) as Error;
+  /** One copy's empty inner map for a slot, on a koffi worker thread. */
+  async createInnerOneAsync(slot: number, c: Copy): Promise<KernelMap> {
+    return this.#innerMap(slot, c, await this.lib.mapCreateAsync(...this.#innerSpec(slot, c)));
+  }
+
+  /** One copy's empty inner map for a slot. */
+  createInnerOne(slot: number, c: Copy): KernelMap {
+    return this.#innerMap(slot, c, this.lib.mapCreate(...this.#innerSpec(slot, c)));
   }
 
   #innerSpec(slot: number, c: Copy): [number, string, number, number, number, number] {
@@ -185,9 +183,22 @@ export class DatapathMaps {
     ];
   }
 
-  /** Remembers inner maps created by `createInner` as the slot's. */
-  adoptInner(slot: number, pair: [KernelMap, KernelMap]): void {
-    this.#inner.set(slot, pair);
+  /**
+   * Remembers inner maps created by `createInner*` as the slot's (a copy
+   * left undefined keeps what is held, or is opened from its outer map on
+   * first use). Only maps the outer map holds (or is about to) belong here.
+   */
+  adoptInner(slot: number, pair: readonly [KernelMap | undefined, KernelMap | undefined]): void {
+    const held = this.#inner.get(slot);
+    const next: [KernelMap | undefined, KernelMap | undefined] = [
+      pair[0] ?? held?.[0],
+      pair[1] ?? held?.[1],
+    ];
+    for (const c of [0, 1] as const) {
+      const old = held?.[c];
+      if (old !== undefined && old !== next[c]) old.close();
+    }
+    this.#inner.set(slot, next);
   }
 
   /** Closes the fds of a slot's inner maps (the kernel frees them once no outer map holds them). */
