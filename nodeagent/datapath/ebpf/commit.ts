@@ -101,12 +101,10 @@ export async function commitPlan(
         if (inner === undefined) continue;
         inner.deleteMany(ops.forward.deletes);
         await inner.updateManyAsync(ops.forward.keys, ops.forward.values);
-
         if (opts.dumpAfterWrite?.(slot, ops) === true) {
           const got = inner.dumpAsync();
           reads.push(got);
           const dumped = await got;
-
           opts.dumped?.(slot, dumped);
         }
       }
@@ -124,7 +122,6 @@ export async function commitPlan(
   }
   await maps.flipAsync(standby);
   for (const [slot, pair] of created) maps.adoptInner(slot, pair);
-
   return {
     active: standby,
     replay: () => {
