@@ -43,3 +43,4 @@ export {
 } from './lib/propagation-workload.js';
 export { ackLatencies, syncView } from './lib/ack-latency.js';
 export { runPropagationCpu, type PropagationCpuOptions } from './propagation-cpu.js';
+export { runPropagationFloor, type PropagationFloorOptions } from './propagation-floor.js';

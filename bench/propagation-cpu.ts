@@ -26,8 +26,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import * as grpc from '@grpc/grpc-js';
 import { systemClock, type Logger, type MeshObject } from '../common/index.js';
 import { readTlsMaterial, serverCredentials, writeMeshTls } from '../common/tls/index.js';
@@ -49,6 +47,7 @@ import {
   propagationShape,
 } from './lib/propagation-workload.js';
 import { interruptSignal } from './lib/runner-options.js';
+import { collector, settledMemory } from './lib/settled-memory.js';
 import { percentile, round } from './lib/stats.js';
 
 export interface PropagationCpuOptions {
@@ -91,21 +90,6 @@ function put(layout: ReturnType<typeof keyLayout>, clusterId: number, o: MeshObj
         }
       : o;
   return { type: 'put' as const, key: layout.object(o.cluster, o), value: JSON.stringify(value) };
-}
-
-/** A full garbage collection, without needing node --expose-gc on the command line. */
-function collector(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
-
-async function settledMemory(gc: () => void): Promise<NodeJS.MemoryUsage> {
-  gc();
-  await new Promise((r) => setTimeout(r, 50));
-  gc();
-  // GC observers (the heap trim after connection churn) run on later turns of the event loop.
-  await new Promise((r) => setTimeout(r, 250));
-  return process.memoryUsage();
 }
 
 export async function runPropagationCpu(

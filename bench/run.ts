@@ -9,6 +9,7 @@ import { identityChurnBench } from './identity-churn.js';
 import { policyCompileBench } from './policy-compile.js';
 import { propagationBench } from './propagation.js';
 import { propagationCpuBench } from './propagation-cpu.js';
+import { propagationFloorBench } from './propagation-floor.js';
 import { servicesBench } from './services.js';
 import { servicesReplayBench } from './services-replay.js';
 import { trackerBench } from './tracker.js';
@@ -22,6 +23,7 @@ const benches: Record<string, (json: boolean, argv: readonly string[]) => Promis
   'policy-compile': policyCompileBench,
   propagation: propagationBench,
   'propagation-cpu': propagationCpuBench,
+  'propagation-floor': propagationFloorBench,
   services: servicesBench,
   'services-replay': servicesReplayBench,
   tracker: trackerBench,
