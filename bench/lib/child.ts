@@ -36,16 +36,26 @@ export function spawnTsx(
   );
   child.stdin?.on('error', () => undefined);
   const killOnExit = (): void => void child.kill('SIGKILL');
+  // One listener per running child is expected (benchmarks run dozens of
+  // workers): raise the limit with it rather than trip Node's leak warning.
+  process.setMaxListeners(process.getMaxListeners() + 1);
   process.once('exit', killOnExit);
+  let forgotten = false;
+  const forget = (): void => {
+    if (forgotten) return;
+    forgotten = true;
+    process.removeListener('exit', killOnExit);
+    process.setMaxListeners(Math.max(10, process.getMaxListeners() - 1));
+  };
   createInterface({ input: child.stdout! }).on('line', opts.onLine);
   createInterface({ input: child.stderr! }).on('line', (l) => opts.onStderr?.(l));
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, signal) => {
-      process.removeListener('exit', killOnExit);
+      forget();
       resolve(code ?? signal ?? 'unknown');
     });
     child.once('error', (err) => {
-      process.removeListener('exit', killOnExit);
+      forget();
       resolve(err.message);
     });
   });
