@@ -51,6 +51,28 @@ function isPrefix(prefix: string): boolean {
 
 const isPort = (p: number): boolean => Number.isInteger(p) && p >= 0 && p <= 65535;
 
+/**
+ * Whether checkPolicyRecord would find nothing wrong with `e`, without
+ * building anything: a revision can carry 100,000 entries, and the messages
+ * are only needed for the few that are wrong.
+ */
+function policyRecordValid(e: PolicyRecord): boolean {
+  const { direction, verdict, protocol, portLow, portHigh } = e;
+  return (
+    (direction === Direction.DIRECTION_INGRESS || direction === Direction.DIRECTION_EGRESS) &&
+    (verdict === Verdict.VERDICT_ALLOW ||
+      verdict === Verdict.VERDICT_DENY ||
+      verdict === Verdict.VERDICT_AUDIT) &&
+    Number.isInteger(protocol) &&
+    protocol >= 0 &&
+    protocol <= 255 &&
+    isPort(portLow) &&
+    isPort(portHigh) &&
+    (portHigh === 0 || portHigh >= portLow) &&
+    (protocol !== 0 || (portLow === 0 && portHigh === 0))
+  );
+}
+
 function checkPolicyRecord(resource: string, endpoint: string, e: PolicyRecord): Rejection[] {
   const out: Rejection[] = [];
   const where = `policy entry of ${endpoint}`;
@@ -103,7 +125,8 @@ function checkValues(change: DatapathChange): Rejection[] {
     }
   }
   for (const pm of change.policies) {
-    for (const e of pm.upserts) out.push(...checkPolicyRecord(pm.resource, pm.endpoint, e));
+    for (const e of pm.upserts)
+      if (!policyRecordValid(e)) out.push(...checkPolicyRecord(pm.resource, pm.endpoint, e));
   }
   for (const s of change.services.upserts) {
     if (s.namespace === '' || s.name === '')

@@ -93,3 +93,60 @@ describe('checkChange: duplicate policy keys', () => {
     }
   });
 });
+
+describe('checkChange: policy entry values', () => {
+  // The oracle, written from the rules (common/policy-map.ts) rather than from check.ts.
+  function expectedMessages(e: PolicyRecord): string[] {
+    const out: string[] = [];
+    const where = 'policy entry of eu/default/a';
+    if (e.direction !== Direction.DIRECTION_INGRESS && e.direction !== Direction.DIRECTION_EGRESS)
+      out.push(`${where}: direction ${e.direction} is not INGRESS or EGRESS`);
+    if (![Verdict.VERDICT_ALLOW, Verdict.VERDICT_DENY, Verdict.VERDICT_AUDIT].includes(e.verdict))
+      out.push(`${where}: verdict ${e.verdict} is not ALLOW, DENY or AUDIT`);
+    if (!Number.isInteger(e.protocol) || e.protocol < 0 || e.protocol > 255)
+      out.push(`${where}: protocol ${e.protocol} is not 0..255`);
+    const port = (p: number): boolean => Number.isInteger(p) && p >= 0 && p <= 65535;
+    if (!port(e.portLow) || !port(e.portHigh) || (e.portHigh !== 0 && e.portHigh < e.portLow))
+      out.push(`${where}: port range ${e.portLow}-${e.portHigh} is invalid`);
+    else if (e.protocol === 0 && (e.portLow !== 0 || e.portHigh !== 0))
+      out.push(`${where}: port ${e.portLow}-${e.portHigh} needs a protocol, not ANY`);
+    return out;
+  }
+
+  it('refuses exactly the entries with a bad field, with one message per bad field (random entries, valid ones among them)', () => {
+    const next = random(7);
+    const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)]!;
+    const directions = [Direction.DIRECTION_INGRESS, Direction.DIRECTION_EGRESS, 0, 3, 1.5];
+    const verdicts = [Verdict.VERDICT_ALLOW, Verdict.VERDICT_DENY, Verdict.VERDICT_AUDIT, 0, 9];
+    const protocols = [6, 17, 132, 0, 256, -1, 6.5];
+    const ports = [0, 80, 443, 8080, 65535, 65536, -1, 80.5];
+    let refused = 0;
+    for (let i = 0; i < 3000; i++) {
+      // Mostly valid entries around one random one, as a large revision with one bad entry looks.
+      const ok: PolicyRecord = {
+        direction: Direction.DIRECTION_INGRESS,
+        identity: 1000 + i,
+        protocol: 6,
+        portLow: 80,
+        portHigh: 0,
+        verdict: Verdict.VERDICT_ALLOW,
+      };
+      const e: PolicyRecord = {
+        direction: pick(directions),
+        identity: 7,
+        protocol: pick(protocols),
+        portLow: pick(ports),
+        portHigh: pick(ports),
+        verdict: pick(verdicts),
+      };
+      const problems = checkChange(change([ok, e]), empty, capacity);
+      const expected = expectedMessages(e);
+      expect(problems.map((p) => p.message)).toEqual(expected);
+      for (const p of problems) expect(p.resourceNames).toEqual(['endpoint/a']);
+      if (expected.length > 0) refused += 1;
+    }
+    // Both kinds were drawn.
+    expect(refused).toBeGreaterThan(100);
+    expect(refused).toBeLessThan(3000);
+  });
+});
