@@ -167,73 +167,23 @@ export class KernelMap {
   }
 
   async #dumpBatchAsync(): Promise<{ keys: Packed; values: Packed } | undefined> {
-    const chunk = this.#chunk;
-    const out = {
-      keys: new Packed(this.keySize, chunk),
-      values: new Packed(this.valueSize, chunk),
-    };
-    let inBatch: Buffer | null = null;
-    const outBatch = Buffer.alloc(Math.max(8, this.keySize));
+    const dump = new BatchDump(this.keySize, this.valueSize, this.#chunk);
     for (;;) {
-      const count = [chunk];
       // The kernel writes straight into the packed buffers' free room.
-      const ret = await this.lib.callAsync(
-        this.lib.lookupBatch,
-        this.fd,
-        inBatch,
-        outBatch,
-        out.keys.room(chunk),
-        out.values.room(chunk),
-        count,
-        this.lib.batchOpts(),
-      );
-      if (ret < 0 && ret !== -ENOENT) {
-        if (isUnsupported(ret) && out.keys.count === 0 && inBatch === null) {
-          this.#batch = false;
-          return undefined;
-        }
-        throw new BpfError(`batch lookup in ${this.name}`, -ret);
-      }
-      const n = count[0] ?? 0;
-      out.keys.added(n);
-      out.values.added(n);
-      if (ret === -ENOENT) return out;
-      inBatch = Buffer.from(outBatch);
+      const ret = await this.lib.callAsync(this.lib.lookupBatch, this.fd, ...dump.args(this.lib));
+      const next = dump.after(ret, this.name);
+      if (next === 'unsupported') this.#batch = false;
+      if (next !== 'more') return dump.result(next);
     }
   }
 
   #dumpBatch(): { keys: Packed; values: Packed } | undefined {
-    const chunk = this.#chunk;
-    const out = {
-      keys: new Packed(this.keySize, chunk),
-      values: new Packed(this.valueSize, chunk),
-    };
-    // The batch token is a bucket index for hash maps, a key for others: room for either.
-    let inBatch: Buffer | null = null;
-    const outBatch = Buffer.alloc(Math.max(8, this.keySize));
+    const dump = new BatchDump(this.keySize, this.valueSize, this.#chunk);
     for (;;) {
-      const count = [chunk];
-      const ret = this.lib.lookupBatch(
-        this.fd,
-        inBatch,
-        outBatch,
-        out.keys.room(chunk),
-        out.values.room(chunk),
-        count,
-        this.lib.batchOpts(),
-      );
-      if (ret < 0 && ret !== -ENOENT) {
-        if (isUnsupported(ret) && out.keys.count === 0 && inBatch === null) {
-          this.#batch = false;
-          return undefined;
-        }
-        throw new BpfError(`batch lookup in ${this.name}`, -ret);
-      }
-      const n = count[0] ?? 0;
-      out.keys.added(n);
-      out.values.added(n);
-      if (ret === -ENOENT) return out;
-      inBatch = Buffer.from(outBatch);
+      const ret = this.lib.lookupBatch(this.fd, ...dump.args(this.lib));
+      const next = dump.after(ret, this.name);
+      if (next === 'unsupported') this.#batch = false;
+      if (next !== 'more') return dump.result(next);
     }
   }
 
@@ -244,4 +194,59 @@ export class KernelMap {
 
 function isUnsupported(ret: number): boolean {
   return ret === -EINVAL || ret === -EOPNOTSUPP || ret === -ENOTSUPP;
+}
+
+/**
+ * One whole-map dump by `bpf_map_lookup_batch` calls, `chunk` entries at a
+ * time into packed buffers: the arguments of the next call and what a call's
+ * return value means. The same for a call on this thread and on a koffi
+ * worker thread.
+ */
+class BatchDump {
+  readonly keys: Packed;
+  readonly values: Packed;
+  readonly #chunk: number;
+  /** The batch token is a bucket index for hash maps, a key for others: room for either. */
+  readonly #outBatch: Buffer;
+  #inBatch: Buffer | null = null;
+  #count = [0];
+
+  constructor(keySize: number, valueSize: number, chunk: number) {
+    this.#chunk = chunk;
+    this.keys = new Packed(keySize, chunk);
+    this.values = new Packed(valueSize, chunk);
+    this.#outBatch = Buffer.alloc(Math.max(8, keySize));
+  }
+
+  /** The arguments after the map's fd: in/out batch tokens, key and value room, count, opts. */
+  args(lib: Libbpf): [Buffer | null, Buffer, Buffer, Buffer, number[], Buffer] {
+    this.#count = [this.#chunk];
+    return [
+      this.#inBatch,
+      this.#outBatch,
+      this.keys.room(this.#chunk),
+      this.values.room(this.#chunk),
+      this.#count,
+      lib.batchOpts(),
+    ];
+  }
+
+  /** After a call that returned `ret`: more to read, done, or no batch lookup for this map type. */
+  after(ret: number, name: string): 'more' | 'done' | 'unsupported' {
+    if (ret < 0 && ret !== -ENOENT) {
+      if (isUnsupported(ret) && this.keys.count === 0 && this.#inBatch === null)
+        return 'unsupported';
+      throw new BpfError(`batch lookup in ${name}`, -ret);
+    }
+    const n = this.#count[0] ?? 0;
+    this.keys.added(n);
+    this.values.added(n);
+    if (ret === -ENOENT) return 'done';
+    this.#inBatch = Buffer.from(this.#outBatch);
+    return 'more';
+  }
+
+  result(state: 'done' | 'unsupported'): { keys: Packed; values: Packed } | undefined {
+    return state === 'done' ? { keys: this.keys, values: this.values } : undefined;
+  }
 }
