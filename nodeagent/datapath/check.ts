@@ -170,15 +170,10 @@ function checkKeys(change: DatapathChange, view: DatapathView): Rejection[] {
       );
     }
     const what = `policy key of ${pm.endpoint}`;
-    if (pm.upserts.every(packable) && pm.deletes.every(packable)) {
-      // Packed numbers instead of an id string per key; the id only for a message.
-      const keys = new PolicyKeySet(pm.upserts.length + pm.deletes.length);
-      const add = (k: PolicyKey): void => {
-        if (!keys.add(k)) twice(policyKeyId(k), pm.resource, what);
-      };
-      for (const k of pm.upserts) add(k);
-      for (const k of pm.deletes) add(k);
-    } else {
+    if (
+      !repeatedPolicyKeys(pm.upserts, pm.deletes, (k) => twice(policyKeyId(k), pm.resource, what))
+    ) {
+      // A field that cannot be packed: an id string per key.
       const keys = new Set<string>();
       for (const k of pm.upserts) once(keys, policyKeyId(k), pm.resource, what);
       for (const k of pm.deletes) once(keys, policyKeyId(k), pm.resource, what);
@@ -190,6 +185,27 @@ function checkKeys(change: DatapathChange, view: DatapathView): Rejection[] {
   for (const d of change.services.deletes) once(services, d, '', 'service');
   // Deletes carry no resource; drop the empty names so NACKs list only real resources.
   return out.map((r) => ({ ...r, resourceNames: r.resourceNames.filter((n) => n !== '') }));
+}
+
+/**
+ * Reports each repeat of a key in `upserts` then `deletes` (in order) with
+ * packed numbers instead of an id string per key; the id is built only for
+ * a message. False, having reported nothing, when some key cannot be packed
+ * (`packable`): the caller then checks with strings.
+ */
+function repeatedPolicyKeys(
+  upserts: readonly PolicyKey[],
+  deletes: readonly PolicyKey[],
+  repeated: (k: PolicyKey) => void,
+): boolean {
+  // One plain loop per list: a revision can carry 100,000 keys, mostly
+  // checked once by code the JIT has not optimized yet.
+  for (let i = 0; i < upserts.length; i++) if (!packable(upserts[i]!)) return false;
+  for (let i = 0; i < deletes.length; i++) if (!packable(deletes[i]!)) return false;
+  const keys = new PolicyKeySet(upserts.length + deletes.length);
+  for (let i = 0; i < upserts.length; i++) if (!keys.add(upserts[i]!)) repeated(upserts[i]!);
+  for (let i = 0; i < deletes.length; i++) if (!keys.add(deletes[i]!)) repeated(deletes[i]!);
+  return true;
 }
 
 function checkCapacity(
