@@ -119,19 +119,7 @@ describe.skipIf(!requirePrivileged())('eBPF datapath pins', () => {
     // The active copy's inner map of endpoint a, found through its outer map's pin.
     const copy = dp.maps.activeCopy();
     const slot = dp.slotOf('eu/default/a')!;
-    const { stdout } = await run('bpftool', [
-      '-j',
-      'map',
-      'lookup',
-      'pinned',
-      join(layoutDir(pinDir), `policy_${copy}`),
-      'key',
-      'hex',
-      ...hex4(slot),
-    ]);
-    // bpftool prints a map-in-map value as its bytes: the inner map's id, little-endian.
-    const bytes = (JSON.parse(stdout) as { value: string[] }).value.map((x) => parseInt(x, 16));
-    const innerId = Buffer.from(bytes).readUInt32LE(0);
+    const innerId = await innerMapId(pinDir, copy, slot);
     const key = encodePolicyKey(rule(0x10101, 80));
     await run('bpftool', [
       'map',
@@ -162,23 +150,12 @@ describe.skipIf(!requirePrivileged())('eBPF datapath pins', () => {
       dp.syncStandby(); // the other copy's writes (and its outer map entry) follow the ACK
       const slot = dp.slotOf('eu/default/a')!;
       for (const copy of [0, 1]) {
-        const { stdout } = await run('bpftool', [
-          '-j',
-          'map',
-          'lookup',
-          'pinned',
-          join(layoutDir(pinDir), `policy_${copy}`),
-          'key',
-          'hex',
-          ...hex4(slot),
-        ]);
-        const bytes = (JSON.parse(stdout) as { value: string[] }).value.map((x) => parseInt(x, 16));
         const shown = await run('bpftool', [
           '-j',
           'map',
           'show',
           'id',
-          String(Buffer.from(bytes).readUInt32LE(0)),
+          String(await innerMapId(pinDir, copy, slot)),
         ]);
         const info = JSON.parse(shown.stdout) as {
           type: string;
@@ -197,6 +174,23 @@ describe.skipIf(!requirePrivileged())('eBPF datapath pins', () => {
     }
   });
 });
+
+/** The id of the inner policy map at `slot` of copy `copy`, through the outer map's pin (bpftool). */
+async function innerMapId(pinDir: string, copy: number, slot: number): Promise<number> {
+  const { stdout } = await run('bpftool', [
+    '-j',
+    'map',
+    'lookup',
+    'pinned',
+    join(layoutDir(pinDir), `policy_${copy}`),
+    'key',
+    'hex',
+    ...hex4(slot),
+  ]);
+  // bpftool prints a map-in-map value as its bytes: the inner map's id, little-endian.
+  const bytes = (JSON.parse(stdout) as { value: string[] }).value.map((x) => parseInt(x, 16));
+  return Buffer.from(bytes).readUInt32LE(0);
+}
 
 function hex4(n: number): string[] {
   const b = Buffer.alloc(4);

@@ -56,18 +56,8 @@ export class KernelMap {
     const n = keys.count;
     if (n === 0) return;
     if (this.#batch && n > 1) {
-      const count = [n];
-      const ret = this.lib.updateBatch(
-        this.fd,
-        keys.bytes(),
-        values.bytes(),
-        count,
-        this.lib.batchOpts(),
-      );
-      if (ret >= 0) return;
-      if (!isUnsupported(ret)) throw new BpfError(`batch update of ${this.name}`, -ret);
-      // Not supported by this map type: remember, then fall through (nothing was written).
-      this.#batch = false;
+      const ret = this.lib.updateBatch(this.fd, ...this.#updateArgs(keys, values));
+      if (this.#batchWritten(ret)) return;
     }
     for (let i = 0; i < n; i++) this.update(keys.at(i), values.at(i));
   }
@@ -80,20 +70,31 @@ export class KernelMap {
     const n = keys.count;
     if (n === 0) return;
     if (this.#batch && n > 1) {
-      const count = [n];
       const ret = await this.lib.callAsync(
         this.lib.updateBatch,
         this.fd,
-        keys.bytes(),
-        values.bytes(),
-        count,
-        this.lib.batchOpts(),
+        ...this.#updateArgs(keys, values),
       );
-      if (ret >= 0) return;
-      if (!isUnsupported(ret)) throw new BpfError(`batch update of ${this.name}`, -ret);
-      this.#batch = false;
+      if (this.#batchWritten(ret)) return;
     }
     for (let i = 0; i < n; i++) this.update(keys.at(i), values.at(i));
+  }
+
+  /** `bpf_map_update_batch`'s arguments after the fd. */
+  #updateArgs(keys: Packed, values: Packed): [Buffer, Buffer, number[], Buffer] {
+    return [keys.bytes(), values.bytes(), [keys.count], this.lib.batchOpts()];
+  }
+
+  /**
+   * Whether a batch update that returned `ret` wrote everything; false when
+   * the map type has no batch update (remembered; nothing was written, the
+   * caller writes element by element). Any other failure throws.
+   */
+  #batchWritten(ret: number): boolean {
+    if (ret >= 0) return true;
+    if (!isUnsupported(ret)) throw new BpfError(`batch update of ${this.name}`, -ret);
+    this.#batch = false;
+    return false;
   }
 
   /** Deletes every key that is present (callers pass keys they know are held). */
