@@ -19,11 +19,9 @@
  * one batch lookup of each — from C with nothing around them, on one thread
  * and on two; median of 5. What the apply takes beyond that is ours.
  */
-import { createHash } from 'node:crypto';
-import { access, mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { run } from '../hosts/index.js';
+import { buildNative, run } from '../hosts/index.js';
 import { performance } from 'node:perf_hooks';
 import { Direction, Verdict } from '../proto/index.js';
 import {
@@ -157,32 +155,14 @@ export async function measureMapProgramming(opts: {
   }
 }
 
-const FLOOR_SOURCE = fileURLToPath(new URL('native/maps-floor.c', import.meta.url));
-/** Build output, not committed (.gitignore: .build/). */
-const FLOOR_BUILD_DIR = fileURLToPath(new URL('../.build/bench/', import.meta.url));
-
-/** Compiles bench/native/maps-floor.c once per source version (clang, -lbpf); returns the binary. */
-async function buildFloor(signal?: AbortSignal): Promise<string> {
-  const source = await readFile(FLOOR_SOURCE);
-  const hash = createHash('sha256').update(source).digest('hex').slice(0, 16);
-  const binary = `${FLOOR_BUILD_DIR}maps-floor-${hash}`;
-  try {
-    await access(binary);
-    return binary;
-  } catch {
-    // not built yet
-  }
-  await mkdir(FLOOR_BUILD_DIR, { recursive: true });
-  const partial = `${binary}.${process.pid}.tmp`;
-  try {
-    await run('clang', ['-O2', '-Wall', '-pthread', '-o', partial, FLOOR_SOURCE, '-lbpf'], {
-      signal,
-    });
-    await rename(partial, binary);
-  } finally {
-    await rm(partial, { force: true });
-  }
-  return binary;
+/** bench/native/maps-floor.c, built once per source version (clang, -lbpf) into .build/bench/. */
+function buildFloor(signal?: AbortSignal): Promise<string> {
+  return buildNative({
+    source: fileURLToPath(new URL('native/maps-floor.c', import.meta.url)),
+    buildDir: fileURLToPath(new URL('../.build/bench/', import.meta.url)),
+    libs: ['-lbpf'],
+    ...(signal ? { signal } : {}),
+  });
 }
 
 export interface KernelFloor {

@@ -23,7 +23,7 @@ export {
   type WorldSpec,
 } from './plan.js';
 export { HostProcess, type LoadResult, type Outcome } from './host-process.js';
-export { buildMpHost } from './native-build.js';
+export { buildMpHost, buildNative } from './native-build.js';
 export { run } from './command.js';
 export {
   BPF_PIN_ROOT,
