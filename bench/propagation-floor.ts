@@ -26,14 +26,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { readTlsMaterial, serverCredentials, writeMeshTls } from '../common/tls/index.js';
 import { discoveryServerOptions, glibcMallocTrim } from '../controlplane/xds/index.js';
 import { spawnTsx, type Child } from './lib/child.js';
 import { FLOOR_SERVICE, type FloorPlan } from './lib/floor-service.js';
 import { processCpuSeconds } from './lib/proc-cpu.js';
-import { interruptSignal } from './lib/runner-options.js';
+import { interruptSignal, numericOptions } from './lib/runner-options.js';
 import { collector, settledMemory } from './lib/settled-memory.js';
 import { percentile, round } from './lib/stats.js';
 
@@ -49,7 +48,7 @@ export interface PropagationFloorOptions {
   perWorker?: number;
   /** the first message as messages of at most this many bytes, each written once the previous has gone out */
   firstPartBytes?: number;
-  /** streams written per event-loop turn in a round (0: all in one turn) */
+  /** streams written per event-loop turn in a round (default 64) */
   sliceSize?: number;
   log?: (line: string) => void;
   signal?: AbortSignal;
@@ -203,8 +202,7 @@ export async function runPropagationFloor(
       roundStart = performance.now();
       for (let i = 0; i < n; i++) {
         streams[i]!.write(push);
-        if (slice > 0 && (i + 1) % slice === 0 && i + 1 < n)
-          await new Promise((res) => setImmediate(res));
+        if ((i + 1) % slice === 0 && i + 1 < n) await new Promise((res) => setImmediate(res));
       }
       await done;
       return latencies;
@@ -236,28 +234,16 @@ export async function runPropagationFloor(
 }
 
 export async function propagationFloorBench(json: boolean, argv: readonly string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: [...argv],
-    options: {
-      json: { type: 'boolean' },
-      connections: { type: 'string' },
-      'first-bytes': { type: 'string' },
-      'push-bytes': { type: 'string' },
-      'answer-bytes': { type: 'string' },
-      rounds: { type: 'string' },
-      'per-worker': { type: 'string' },
-      'slice-size': { type: 'string' },
-      'first-part-bytes': { type: 'string' },
-    },
-    strict: true,
-  });
-  const num = (name: string, v: string | undefined, min: number): number | undefined => {
-    if (v === undefined) return undefined;
-    const x = Number(v);
-    if (!Number.isInteger(x) || x < min)
-      throw new Error(`--${name}: not an integer ≥ ${min}: ${v}`);
-    return x;
-  };
+  const n = numericOptions(argv, [
+    'connections',
+    'first-bytes',
+    'first-part-bytes',
+    'push-bytes',
+    'answer-bytes',
+    'rounds',
+    'per-worker',
+    'slice-size',
+  ]);
   const interrupt = interruptSignal();
   try {
     const o: PropagationFloorOptions = {
@@ -270,14 +256,14 @@ export async function propagationFloorBench(json: boolean, argv: readonly string
     ): void => {
       if (v !== undefined) o[k] = v;
     };
-    set('connections', num('connections', values.connections, 1));
-    set('firstBytes', num('first-bytes', values['first-bytes'], 1));
-    set('pushBytes', num('push-bytes', values['push-bytes'], 1));
-    set('answerBytes', num('answer-bytes', values['answer-bytes'], 1));
-    set('rounds', num('rounds', values.rounds, 1));
-    set('perWorker', num('per-worker', values['per-worker'], 1));
-    set('sliceSize', num('slice-size', values['slice-size'], 0));
-    set('firstPartBytes', num('first-part-bytes', values['first-part-bytes'], 1));
+    set('connections', n.connections);
+    set('firstBytes', n['first-bytes']);
+    set('firstPartBytes', n['first-part-bytes']);
+    set('pushBytes', n['push-bytes']);
+    set('answerBytes', n['answer-bytes']);
+    set('rounds', n.rounds);
+    set('perWorker', n['per-worker']);
+    set('sliceSize', n['slice-size']);
     const f = await runPropagationFloor(o);
     const text = Object.entries(f)
       .map(([k, v]) => `  ${k.padEnd(26)} ${v}`)
