@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- propagation-cpu [--json] [--agents N] [--changes R]
- *    [--burst C] [--burst-ms W] [--agents-per-worker A] [--server-option K=V ...]`
+ *    [--burst C] [--burst-ms W] [--agents-per-worker A] [--server-option K=V ...]
+ *    [--no-heap-trim] [--no-mmap-threshold]`
  *
  * The distribution path alone, for CPU A/B of the xDS server and the node
  * agent: the real SnapshotCache and XdsServer (with the gRPC server options
@@ -35,6 +36,7 @@ import { keyLayout } from '../controlplane/store/index.js';
 import {
   XdsServer,
   discoveryServerOptions,
+  glibcFixMmapThreshold,
   glibcMallocTrim,
   type XdsCallbacks,
 } from '../controlplane/xds/index.js';
@@ -65,6 +67,8 @@ export interface PropagationCpuOptions {
   sliceSize?: number;
   /** the control plane's heap trim after connection churn (default on, as the control plane) */
   heapTrim?: boolean;
+  /** glibc's mmap threshold fixed as the control plane fixes it (default on; process-wide, so off only in a fresh process) */
+  mmapThreshold?: boolean;
   /** a pass-through server interceptor, as the control plane's admin guard is for discovery (default on) */
   interceptor?: boolean;
   log?: (line: string) => void;
@@ -144,6 +148,7 @@ export async function runPropagationCpu(
         }
       },
     };
+    if (opts.mmapThreshold !== false) glibcFixMmapThreshold();
     const heapTrim = opts.heapTrim === false ? undefined : glibcMallocTrim();
     const xds = new XdsServer(cache, callbacks, systemClock, quiet, {
       ...(heapTrim ? { heapTrim } : {}),
@@ -334,6 +339,7 @@ export async function propagationCpuBench(json: boolean, argv: readonly string[]
       'server-option': { type: 'string', multiple: true },
       'no-interceptor': { type: 'boolean' },
       'no-heap-trim': { type: 'boolean' },
+      'no-mmap-threshold': { type: 'boolean' },
       'agent-profile': { type: 'string' },
       'slice-size': { type: 'string' },
     },
@@ -360,6 +366,7 @@ export async function propagationCpuBench(json: boolean, argv: readonly string[]
       serverOptions,
       interceptor: !values['no-interceptor'],
       heapTrim: !values['no-heap-trim'],
+      mmapThreshold: !values['no-mmap-threshold'],
     };
     const set = <K extends keyof PropagationCpuOptions>(
       k: K,

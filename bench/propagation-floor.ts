@@ -28,7 +28,11 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { readTlsMaterial, serverCredentials, writeMeshTls } from '../common/tls/index.js';
-import { discoveryServerOptions, glibcMallocTrim } from '../controlplane/xds/index.js';
+import {
+  discoveryServerOptions,
+  glibcFixMmapThreshold,
+  glibcMallocTrim,
+} from '../controlplane/xds/index.js';
 import { spawnTsx, type Child } from './lib/child.js';
 import { FLOOR_SERVICE, type FloorPlan } from './lib/floor-service.js';
 import { processCpuSeconds } from './lib/proc-cpu.js';
@@ -124,7 +128,9 @@ export async function runPropagationFloor(
       ),
     );
     cleanups.push(() => new Promise<void>((r) => server.tryShutdown(() => r())));
-    // As the xDS server's heap trim does after connection churn: glibc's free memory back to the OS after each full GC.
+    // As the control plane's process: glibc's mmap threshold fixed, and, as the xDS server's heap
+    // trim does after connection churn, glibc's free memory back to the OS after each full GC.
+    glibcFixMmapThreshold();
     const trim = glibcMallocTrim();
     const fullGc = collector();
     const gc = (): void => {

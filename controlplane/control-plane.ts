@@ -52,6 +52,7 @@ import {
   XdsServer,
   combineCallbacks,
   discoveryServerOptions,
+  glibcFixMmapThreshold,
   glibcMallocTrim,
   type XdsCallbacks,
 } from './xds/index.js';
@@ -216,6 +217,8 @@ export class ControlPlane {
       log.child({ part: 'sync' }),
     );
     const tls = this.#opts.tls ?? 'insecure';
+    // Process-wide: keeps first-sync buffers out of the heap (see glibcFixMmapThreshold).
+    glibcFixMmapThreshold();
     const heapTrim = glibcMallocTrim();
     this.#xds = new XdsServer(cache, callbacks, clock, log.child({ part: 'xds' }), {
       requireNodeCertificate: tls !== 'insecure',

@@ -12,4 +12,4 @@ export {
 } from './response-encoding.js';
 export { discoveryServerOptions } from './server-options.js';
 export { HeapTrimmer } from './heap-trim.js';
-export { glibcMallocTrim } from './malloc-trim.js';
+export { MMAP_THRESHOLD_BYTES, glibcFixMmapThreshold, glibcMallocTrim } from './glibc-malloc.js';
