@@ -64,9 +64,19 @@ export class ResourceStore implements KeyOwners {
 
   /** Records a delta the datapath has applied. */
   commit(delta: ResourceDelta): void {
-    // Release every old key first: keys may move between resources in one revision.
+    // Release every old key first: keys may move between resources in one revision. An
+    // ipcache shard's prefixes it keeps are not released (they would be owned again at once).
     for (const r of delta.removals) this.#index(r.name, r.before, false);
-    for (const u of delta.updates) if (u.before !== undefined) this.#index(u.name, u.before, false);
+    for (const u of delta.updates) {
+      if (u.before === undefined) continue;
+      if (u.before.typeUrl === TYPE_IPCACHE && u.after.typeUrl === TYPE_IPCACHE) {
+        const kept = new Set(u.after.value.entries.map((e) => e.prefix));
+        for (const e of u.before.value.entries)
+          if (!kept.has(e.prefix)) own(this.#ipcache, e.prefix, u.name, false);
+      } else {
+        this.#index(u.name, u.before, false);
+      }
+    }
     for (const r of delta.removals) this.#resources.delete(resourceKey(r.typeUrl, r.name));
     for (const u of delta.updates) {
       this.#resources.set(resourceKey(u.typeUrl, u.name), {

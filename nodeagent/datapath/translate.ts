@@ -138,14 +138,10 @@ export function translateDelta(delta: ResourceDelta, owners: KeyOwners): Transla
       case TYPE_IPCACHE:
         for (const e of value.value.entries) {
           const owned = { resource: name, value: e.identity };
-          claim(
-            newIp,
-            e.prefix,
-            owned,
-            'ipcache prefix',
-            owners.ipcacheOwner(e.prefix),
-            touched.ipcache,
-          );
+          // A prefix a touched resource held is that resource's (held state was valid): only
+          // prefixes new to the touched resources need the store's index.
+          const held = oldIp.get(e.prefix)?.resource ?? owners.ipcacheOwner(e.prefix);
+          claim(newIp, e.prefix, owned, 'ipcache prefix', held, touched.ipcache);
         }
         break;
       case TYPE_ENDPOINT: {

@@ -125,6 +125,36 @@ describe('translateDelta', () => {
     expect(store.ipcacheOwner('10.1.0.1/32')).toBe('ipcache/1');
   });
 
+  it("keeps the store's prefix owners right as prefixes stay, move between shards and vanish", async () => {
+    const prefixes = Array.from({ length: 6 }, (_, i) => `10.6.0.${i}/32`);
+    // Per revision, each prefix in shard 0, 1 or 2, or in none.
+    const revision = fc.array(fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }), {
+      minLength: 6,
+      maxLength: 6,
+    });
+    await fc.assert(
+      fc.asyncProperty(fc.array(revision, { minLength: 1, maxLength: 6 }), async (revisions) => {
+        const store = new ResourceStore();
+        const dp = new EmulatedDatapath();
+        for (const where of revisions) {
+          const shards = [0, 1, 2].map((s) =>
+            shard(
+              s,
+              prefixes.flatMap((p, i): [string, number][] => (where[i] === s ? [[p, 7]] : [])),
+            ),
+          );
+          expect(await applyRevision(store, dp, shards)).toBeUndefined();
+          for (const [i, p] of prefixes.entries()) {
+            const s = where[i];
+            expect(store.ipcacheOwner(p)).toBe(s === undefined ? undefined : `ipcache/${s}`);
+          }
+          expect(dp.digest()).toBe(expectedDigest(shards));
+        }
+      }),
+      { numRuns: 80 },
+    );
+  });
+
   it('refuses a key claimed by two resources, naming the newcomer', async () => {
     const store = new ResourceStore();
     const dp = new EmulatedDatapath();
