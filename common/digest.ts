@@ -13,7 +13,10 @@ import { murmurFinalize, murmurMix } from './murmur3.js';
  * name endpoints by cluster/namespace/pod, never by ifindex, so the control
  * plane (from resources), the emulated datapath and the eBPF datapath (from
  * what the kernel maps hold) compute the same number for the same state.
- * Adding and removing entries updates a digest in O(delta).
+ * Adding and removing entries updates a digest in O(delta). A policy entry
+ * (the bulk of a node's state: up to 100,000 per revision) is text up to its
+ * endpoint and binary after it (`policyEntry`): the fields as six 16-bit
+ * code units, so hashing one from a kernel map's words takes three blocks.
  *
  * The per-entry hash detects divergence (a lost write, a map altered behind
  * the agent's back); it is not meant to resist an adversary who already has
@@ -162,7 +165,58 @@ export function policyEntry(
     verdict: Verdict;
   },
 ): string {
-  return `policy|${endpoint}|${Direction[e.direction]}|${e.identity}|${e.protocol}|${e.portLow}-${e.portHigh}|${Verdict[e.verdict]}`;
+  return `policy|${endpoint}|${policyFields(e.direction, e.identity, e.protocol, e.portLow, e.portHigh, e.verdict)}`;
+}
+
+/**
+ * A policy entry's fields after `policy|<endpoint>|`. Binary where every
+ * field fits what a kernel entry can hold (direction, protocol and verdict
+ * one byte each, identity 32 bits, ports 16 bits): six UTF-16 code units,
+ * the three 32-bit blocks `identity`, `direction | protocol << 8 |
+ * portLow << 16` and `portHigh | verdict << 16` (low unit first) — three
+ * MurmurHash3 blocks per lane where the prefix has an even length. Values
+ * no kernel entry can hold (an unknown enum number from the wire, a port
+ * above 65535) keep a text form (`~<direction name>|<identity>|...`, always
+ * longer than six units), so the function stays total and injective on its
+ * fields.
+ */
+function policyFields(
+  direction: number,
+  identity: number,
+  protocol: number,
+  portLow: number,
+  portHigh: number,
+  verdict: number,
+): string {
+  if (fitsBinary(direction, identity, protocol, portLow, portHigh, verdict))
+    return String.fromCharCode(
+      identity & 0xffff,
+      identity >>> 16,
+      direction | (protocol << 8),
+      portLow,
+      portHigh,
+      verdict,
+    );
+  return `~${enumName(DIRECTION_NAMES, Direction, direction)}|${identity}|${protocol}|${portLow}-${portHigh}|${enumName(VERDICT_NAMES, Verdict, verdict)}`;
+}
+
+/** Whether a policy entry's fields have the binary form (see policyFields). */
+function fitsBinary(
+  direction: number,
+  identity: number,
+  protocol: number,
+  portLow: number,
+  portHigh: number,
+  verdict: number,
+): boolean {
+  return (
+    (direction & 0xff) === direction &&
+    (protocol & 0xff) === protocol &&
+    (verdict & 0xff) === verdict &&
+    (portLow & 0xffff) === portLow &&
+    (portHigh & 0xffff) === portHigh &&
+    identity >>> 0 === identity
+  );
 }
 
 /**
@@ -170,38 +224,39 @@ export function policyEntry(
  * without building their strings: `hash(...)` then `digest.addHashed(h)`
  * counts exactly as `digest.add(policyEntry(endpoint, e))` does (same
  * MurmurHash3 lanes, fed the same UTF-16 code units). The entry's common
- * prefix `policy|<endpoint>|` is hashed once, in the constructor. For the
- * datapaths' read-back of large policy maps, where building ~100,000
- * strings cost more than the kernel calls. Not reentrant: one hash at a time.
+ * prefix `policy|<endpoint>|` is hashed once, in the constructor; the
+ * fields' binary form is three or four blocks per lane, built from the
+ * numbers with shifts. For the datapaths' read-back of large policy maps.
+ * Not reentrant: one hash at a time.
  */
 export class PolicyEntryHasher {
   /** the last entry's hash, high and low halves */
   hi = 0;
   lo = 0;
+  readonly #endpoint: string;
   readonly #prefixHi: number;
   readonly #prefixLo: number;
+  /** the prefix's last code unit when its length is odd (it pairs with the fields' first), else -1 */
   readonly #prefixPending: number;
-  readonly #prefixLength: number;
-  #h1 = 0;
-  #h2 = 0;
-  /** a code unit waiting for its pair, or -1 */
-  #pending = -1;
-  #length = 0;
-  /** per direction value (0..255): h1, h2, pending, length after its name; length -1 = not yet */
-  readonly #directions = new Int32Array(256 * 4).fill(-1);
-  /** scratch for #digitsOf: a safe integer has at most 16 digits */
-  readonly #digits = new Uint8Array(16);
-  /** scratch for hash(): the code units after the direction; grows for long non-integer texts */
-  #tail = new Uint16Array(128);
+  /** the whole entry's length in bytes (UTF-16: 2 per unit), binary form */
+  readonly #bytes: number;
 
   constructor(endpoint: string) {
-    this.#h1 = SEED_HI | 0;
-    this.#h2 = SEED_LO | 0;
-    this.#text(`policy|${endpoint}|`);
-    this.#prefixHi = this.#h1;
-    this.#prefixLo = this.#h2;
-    this.#prefixPending = this.#pending;
-    this.#prefixLength = this.#length;
+    this.#endpoint = endpoint;
+    const prefix = `policy|${endpoint}|`;
+    let h1 = SEED_HI | 0;
+    let h2 = SEED_LO | 0;
+    const n = prefix.length;
+    let i = 0;
+    for (; i + 1 < n; i += 2) {
+      const k = prefix.charCodeAt(i) | (prefix.charCodeAt(i + 1) << 16);
+      h1 = murmurMix(h1, k);
+      h2 = murmurMix(h2, k);
+    }
+    this.#prefixHi = h1;
+    this.#prefixLo = h2;
+    this.#prefixPending = i < n ? prefix.charCodeAt(i) : -1;
+    this.#bytes = (n + 6) * 2;
   }
 
   /** Hashes `policyEntry(endpoint, {direction, identity, protocol, portLow, portHigh, verdict})` into hi/lo. */
@@ -213,134 +268,55 @@ export class PolicyEntryHasher {
     portHigh: number,
     verdict: number,
   ): this {
-    this.#afterDirection(direction);
-    // The rest of the entry's code units into #tail, then mixed in one loop over locals.
-    let n = this.#digitsOf(identity, 0);
-    const tail = this.#tail;
-    tail[n++] = PIPE;
-    n = this.#digitsOf(protocol, n);
-    tail[n++] = PIPE;
-    n = this.#digitsOf(portLow, n);
-    tail[n++] = DASH;
-    n = this.#digitsOf(portHigh, n);
-    tail[n++] = PIPE;
-    const name = enumName(VERDICT_NAMES, Verdict, verdict);
-    for (let i = 0; i < name.length; i++) tail[n++] = name.charCodeAt(i);
-    let a = this.#h1;
-    let b = this.#h2;
-    let pending = this.#pending;
-    let i = 0;
-    if (pending >= 0 && n > 0) {
-      const k = pending | (tail[0]! << 16);
+    if (!fitsBinary(direction, identity, protocol, portLow, portHigh, verdict)) {
+      hashInto(
+        `policy|${this.#endpoint}|${policyFields(direction, identity, protocol, portLow, portHigh, verdict)}`,
+        scratch,
+      );
+      this.hi = scratch[0]!;
+      this.lo = scratch[1]!;
+      return this;
+    }
+    let a = this.#prefixHi;
+    let b = this.#prefixLo;
+    const mid = direction | (protocol << 8);
+    const pending = this.#prefixPending;
+    let k: number;
+    if (pending < 0) {
+      // Units: identity (2), mid, portLow, portHigh, verdict: three whole blocks.
+      k = identity | 0;
       a = murmurMix(a, k);
       b = murmurMix(b, k);
-      pending = -1;
-      i = 1;
-    }
-    for (; i + 1 < n; i += 2) {
-      const k = tail[i]! | (tail[i + 1]! << 16);
+      k = mid | (portLow << 16);
       a = murmurMix(a, k);
       b = murmurMix(b, k);
-    }
-    if (i < n) pending = tail[i]!;
-    this.#h1 = a;
-    this.#h2 = b;
-    this.#pending = pending;
-    this.#length += n;
-    let h1 = this.#h1;
-    let h2 = this.#h2;
-    if (this.#pending >= 0) {
-      let k = Math.imul(this.#pending, 0xcc9e2d51);
+      k = portHigh | (verdict << 16);
+      a = murmurMix(a, k);
+      b = murmurMix(b, k);
+    } else {
+      // The prefix's last unit pairs with the identity's low half; the verdict is the tail.
+      k = pending | ((identity & 0xffff) << 16);
+      a = murmurMix(a, k);
+      b = murmurMix(b, k);
+      k = (identity >>> 16) | (mid << 16);
+      a = murmurMix(a, k);
+      b = murmurMix(b, k);
+      k = portLow | (portHigh << 16);
+      a = murmurMix(a, k);
+      b = murmurMix(b, k);
+      k = Math.imul(verdict, 0xcc9e2d51);
       k = (k << 15) | (k >>> 17);
       k = Math.imul(k, 0x1b873593);
-      h1 ^= k;
-      h2 ^= k;
+      a ^= k;
+      b ^= k;
     }
-    this.hi = murmurFinalize(h1 ^ (this.#length * 2));
-    this.lo = murmurFinalize(h2 ^ (this.#length * 2));
+    this.hi = murmurFinalize(a ^ this.#bytes);
+    this.lo = murmurFinalize(b ^ this.#bytes);
     return this;
-  }
-
-  /** The state after `policy|<endpoint>|<direction name>|`: computed once per direction value, then copied. */
-  #afterDirection(direction: number): void {
-    const cached = direction >= 0 && direction < 256 && Number.isInteger(direction);
-    const at = direction * 4;
-    const known = this.#directions;
-    if (cached && known[at + 3] !== -1) {
-      this.#h1 = known[at]!;
-      this.#h2 = known[at + 1]!;
-      this.#pending = known[at + 2]!;
-      this.#length = known[at + 3]!;
-      return;
-    }
-    this.#h1 = this.#prefixHi;
-    this.#h2 = this.#prefixLo;
-    this.#pending = this.#prefixPending;
-    this.#length = this.#prefixLength;
-    this.#text(enumName(DIRECTION_NAMES, Direction, direction));
-    this.#unit(PIPE);
-    if (!cached) return;
-    known[at] = this.#h1;
-    known[at + 1] = this.#h2;
-    known[at + 2] = this.#pending;
-    known[at + 3] = this.#length;
-  }
-
-  #unit(c: number): void {
-    this.#length += 1;
-    if (this.#pending < 0) {
-      this.#pending = c;
-      return;
-    }
-    const k = this.#pending | (c << 16);
-    this.#pending = -1;
-    this.#h1 = murmurMix(this.#h1, k);
-    this.#h2 = murmurMix(this.#h2, k);
-  }
-
-  #text(s: string): void {
-    for (let i = 0; i < s.length; i++) this.#unit(s.charCodeAt(i));
-  }
-
-  /** Writes `${v}`'s code units (as a template literal writes v) into #tail at `at`; returns the offset after them. */
-  #digitsOf(v: number, at: number): number {
-    if (!Number.isSafeInteger(v) || v < 0) {
-      const text = `${v}`;
-      if (at + text.length + 64 > this.#tail.length) {
-        const grown = new Uint16Array((at + text.length + 64) * 2);
-        grown.set(this.#tail);
-        this.#tail = grown;
-      }
-      for (let i = 0; i < text.length; i++) this.#tail[at++] = text.charCodeAt(i);
-      return at;
-    }
-    const tail = this.#tail;
-    if (v < 10) {
-      tail[at] = ZERO + v;
-      return at + 1;
-    }
-    const digits = this.#digits;
-    let count = 0;
-    // Small integers divide as int32 (most fields); others as doubles.
-    while (v > 0x7fffffff) {
-      const q = Math.floor(v / 10);
-      digits[count++] = v - q * 10;
-      v = q;
-    }
-    while (v > 0) {
-      const q = (v / 10) | 0;
-      digits[count++] = v - q * 10;
-      v = q;
-    }
-    while (count > 0) tail[at++] = ZERO + digits[--count]!;
-    return at;
   }
 }
 
-const PIPE = 0x7c;
-const DASH = 0x2d;
-const ZERO = 0x30;
-/** `${Enum[v]}` for every value a kernel byte can hold, as policyEntry writes them ('undefined' where the enum names none). */
+/** `${Enum[v]}` for every value a kernel byte can hold ('undefined' where the enum names none). */
 const DIRECTION_NAMES: readonly string[] = Array.from({ length: 256 }, (_, v) => `${Direction[v]}`);
 const VERDICT_NAMES: readonly string[] = Array.from({ length: 256 }, (_, v) => `${Verdict[v]}`);
 

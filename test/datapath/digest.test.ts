@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Digest, PolicyEntryHasher, entryHash, policyEntry } from '../../common/index.js';
+import { Direction, Verdict } from '../../proto/index.js';
 
 describe('the shared digest (common/digest.ts)', () => {
   const entries = [
@@ -110,6 +111,67 @@ describe('PolicyEntryHasher (policy entries hashed without their strings)', () =
         },
       ),
       { numRuns: 300 },
+    );
+  });
+
+  it('agrees with policyEntry for fields no kernel entry can hold (the text form)', () => {
+    const hasher = new PolicyEntryHasher('eu/default/web-1');
+    const odd = [
+      [-1, 65794, 6, 80, 80, 1],
+      [256, 65794, 6, 80, 80, 1],
+      [1, 2 ** 32, 6, 80, 80, 1],
+      [1, 65794, 300, 80, 80, 1],
+      [1, 65794, 6, 70000, 80, 1],
+      [1, 65794, 6, 80, 1.5, 1],
+      [1, 65794, 6, 80, 80, -7],
+    ] as const;
+    const hashes = new Set<string>();
+    for (const [direction, identity, protocol, portLow, portHigh, verdict] of odd) {
+      const h = hasher.hash(direction, identity, protocol, portLow, portHigh, verdict);
+      const hex = `${h.hi.toString(16).padStart(8, '0')}${h.lo.toString(16).padStart(8, '0')}`;
+      expect(hex).toBe(
+        entryHash(
+          policyEntry('eu/default/web-1', {
+            direction: direction as Direction,
+            identity,
+            protocol,
+            portLow,
+            portHigh,
+            verdict: verdict as Verdict,
+          }),
+        ),
+      );
+      hashes.add(hex);
+    }
+    expect(hashes.size).toBe(odd.length);
+  });
+
+  it('changes when any one field of a policy entry changes', () => {
+    const base = {
+      direction: Direction.DIRECTION_INGRESS,
+      identity: 65794,
+      protocol: 6,
+      portLow: 8080,
+      portHigh: 8081,
+      verdict: Verdict.VERDICT_ALLOW,
+    };
+    const changed = [
+      { ...base, direction: Direction.DIRECTION_EGRESS },
+      { ...base, identity: 65795 },
+      { ...base, identity: 65794 + 0x10000 },
+      { ...base, protocol: 17 },
+      { ...base, portLow: 8079 },
+      { ...base, portHigh: 8082 },
+      { ...base, verdict: Verdict.VERDICT_DENY },
+      // fields swapped between positions
+      { ...base, portLow: 8081, portHigh: 8080 },
+    ];
+    for (const endpoint of ['eu/default/web-1', 'eu/default/web-10']) {
+      const hashes = new Set([base, ...changed].map((e) => entryHash(policyEntry(endpoint, e))));
+      expect(hashes.size).toBe(changed.length + 1);
+    }
+    expect(entryHash(policyEntry('eu/default/web-1', base))).not.toBe(
+      entryHash(policyEntry('eu/default/web-2', base)),
     );
   });
 
