@@ -9,11 +9,16 @@ import { requirePrivileged } from '../harness/index.js';
 import { emptyChange, ep, rule, sorted } from './datapath-builders.js';
 import { newRunId, openDatapath, pinDirs } from './ebpf-helpers.js';
 
-/** Fails the n-th batch update run on a worker thread (ENOMEM), once; or the next map creation on the calling thread. */
+/**
+ * Fails the n-th batch update (or batch lookup) run on a worker thread
+ * (ENOMEM), once; or the next map creation on the calling thread.
+ */
 class FailingLibbpf extends Libbpf {
   failAt = 0;
+  failLookupAt = 0;
   failCreate = false;
   #seen = 0;
+  #lookups = 0;
   override mapCreate(
     type: number,
     name: string,
@@ -31,6 +36,10 @@ class FailingLibbpf extends Libbpf {
   override callAsync(fn: (...args: never[]) => number, ...args: unknown[]): Promise<number> {
     if (fn === this.updateBatch && this.failAt > 0 && ++this.#seen === this.failAt) {
       this.failAt = 0;
+      return Promise.resolve(-12);
+    }
+    if (fn === this.lookupBatch && this.failLookupAt > 0 && ++this.#lookups === this.failLookupAt) {
+      this.failLookupAt = 0;
       return Promise.resolve(-12);
     }
     return super.callAsync(fn, ...args);
@@ -87,6 +96,46 @@ describe.skipIf(!requirePrivileged())('eBPF commit on worker threads', () => {
       expect(await dp.verify()).toBe(dp.digest());
       dp.syncStandby();
       // The other copy got the same writes: flip to it with an empty revision and verify again.
+      await dp.apply(emptyChange());
+      expect(await dp.verify()).toBe(dp.digest());
+    } finally {
+      await dp.close();
+    }
+  });
+
+  it('undoes a revision whose write or read-back fails in a later batch of one large map', async () => {
+    const lib = new FailingLibbpf();
+    const dp = await openDatapath(lib, {
+      pinDir: pins.next(),
+      endpoints: 4,
+      ipcacheEntries: 64,
+      policyEntriesPerEndpoint: 65_536,
+    });
+    try {
+      await dp.apply(revision(['a'], 20_000, 1000));
+      const digest = dp.digest();
+      const contents = sorted(await dp.read());
+      const unchanged = async (): Promise<void> => {
+        expect(dp.digest()).toBe(digest);
+        expect(await dp.verify()).toBe(digest);
+        expect(sorted(await dp.read())).toEqual(contents);
+        expect(dp.counts().policyEntries).toBe(20_000);
+      };
+
+      // 40,000 new entries for a are written (and read back) in batches (commit.ts POLICY_BATCH).
+      lib.failAt = 2; // the second batch write
+      await expect(dp.apply(revision(['a'], 40_000, 2000))).rejects.toThrow(/rolled back/);
+      expect(lib.failAt).toBe(0);
+      await unchanged();
+      lib.failLookupAt = 2; // the read-back's second batch lookup, after every write
+      await expect(dp.apply(revision(['a'], 40_000, 2000))).rejects.toThrow(/rolled back/);
+      expect(lib.failLookupAt).toBe(0);
+      await unchanged();
+
+      await dp.apply(revision(['a', 'b'], 40_000, 2000));
+      expect(dp.counts().policyEntries).toBe(60_000 + 40_000);
+      expect(await dp.verify()).toBe(dp.digest());
+      dp.syncStandby();
       await dp.apply(emptyChange());
       expect(await dp.verify()).toBe(dp.digest());
     } finally {

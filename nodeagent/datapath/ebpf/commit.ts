@@ -23,16 +23,31 @@ export interface PolicyDump {
   values: Packed;
 }
 
+/** Receives one endpoint's policy map as it is read back, a batch at a time, on the event loop thread. */
+export interface PolicyDumpReader {
+  /** records [from, to) of `got` (read while the next batch is being read) */
+  read(got: PolicyDump, from: number, to: number): void;
+  /** the whole map, after its last `read` */
+  done(got: PolicyDump): void;
+}
+
+/**
+ * Entries per batch write and per batch lookup of a policy map: a large
+ * map's next batch is encoded, and its last one hashed, on the event loop
+ * thread while a worker thread writes or reads one.
+ */
+export const POLICY_BATCH = 16_384;
+
 export interface CommitOptions {
   /**
-   * Slots whose whole policy map is read back as soon as it is written
-   * (batch lookups on a worker thread); `dumped` receives each dump on the
-   * event loop thread while other maps are still being written. The maps
-   * read are the ones the programs read after the flip, and nothing else
-   * writes them, so a dump is what the active copy holds.
+   * A reader for each slot whose whole policy map is read back as soon as it
+   * is written (batch lookups on a worker thread, `POLICY_BATCH` entries per
+   * call), or undefined; the reader gets each batch on the event loop thread
+   * while the next batch and other maps are read and written. The maps read
+   * are the ones the programs read after the flip, and nothing else writes
+   * them, so a dump is what the active copy holds.
    */
-  dumpAfterWrite?: (slot: number, ops: PolicyOps) => boolean;
-  dumped?: (slot: number, got: PolicyDump) => void;
+  dumpAfterWrite?: (slot: number, ops: PolicyOps) => PolicyDumpReader | undefined;
   /**
    * The standby copy's inner maps being created already
    * (`DatapathMaps.createInnerOneAsync`) for the slots new endpoints will
@@ -99,13 +114,15 @@ export async function commitPlan(
         const [slot, ops] = jobs[next++]!;
         const inner = created.get(slot)?.[standby] ?? maps.innerOf(standby, slot);
         if (inner === undefined) continue;
-        inner.deleteMany(ops.forward.deletes);
-        await inner.updateManyAsync(ops.forward.keys, ops.forward.values);
-        if (opts.dumpAfterWrite?.(slot, ops) === true) {
-          const got = inner.dumpAsync();
+        await writePolicy(inner, ops);
+        const reader = opts.dumpAfterWrite?.(slot, ops);
+        if (reader !== undefined) {
+          const got = inner.dumpAsync({
+            batch: POLICY_BATCH,
+            onBatch: (d, from, to) => reader.read(d, from, to),
+          });
           reads.push(got);
-          const dumped = await got;
-          opts.dumped?.(slot, dumped);
+          reader.done(await got);
         }
       }
     };
@@ -141,6 +158,29 @@ export async function commitPlan(
       for (const [slot, pair] of created) maps.adoptInner(slot, [pair[0], pair[1]]);
     },
   };
+}
+
+/**
+ * One endpoint's policy writes into its standby inner map: the deletes, then
+ * the upserts `POLICY_BATCH` at a time on a worker thread, the next batch
+ * encoded meanwhile. Settles only after every write it started.
+ */
+async function writePolicy(inner: KernelMap, ops: PolicyOps): Promise<void> {
+  const n = ops.upserts;
+  inner.deleteMany(ops.encode(Math.min(n, POLICY_BATCH)).deletes);
+  let writing: Promise<void> = Promise.resolve();
+  try {
+    for (let from = 0; from < n; from += POLICY_BATCH) {
+      const to = Math.min(n, from + POLICY_BATCH);
+      const f = ops.encode(to);
+      await writing;
+      writing = inner.updateManyAsync(f.keys.range(from, to), f.values.range(from, to));
+    }
+    await writing;
+  } catch (err) {
+    await writing.catch(() => undefined);
+    throw err;
+  }
 }
 
 function rollback(

@@ -28,7 +28,7 @@ import { DEFAULT_OBJECT_PATH, type LoadedObject } from './object.js';
 import { openPins } from './pins.js';
 import { emptyHeldPolicy, emptyMirror, planChange, type HeldPolicy } from './plan.js';
 import { writeKeyIfEncodable } from './policy-key-id.js';
-import { policyOfDump, readBack, readsWholeMap, type HeldState } from './read-back.js';
+import { policyDumpReader, readBack, readsWholeMap, type HeldState } from './read-back.js';
 import { commitRanges, rangeCapacityProblems } from './ranges.js';
 import { digestOfCopy, readCopy } from './read.js';
 
@@ -376,11 +376,11 @@ export class EbpfDatapath implements Datapath {
     const dumped = new Map<number, HeldPolicy>();
     const committed = await commitPlan(this.maps, plan, {
       ...(created ? { created: created.maps, createdCopy: created.copy } : {}),
-      dumpAfterWrite: (_slot, ops) => readsWholeMap(ops, mirror.policies.get(ops.endpoint)),
-      dumped: (slot, got) => {
-        const endpoint = plan.policy.get(slot)!.endpoint;
-        const hasher = mirror.policies.get(endpoint)?.hasher ?? emptyHeldPolicy(endpoint).hasher;
-        dumped.set(slot, policyOfDump(hasher, got));
+      dumpAfterWrite: (slot, ops) => {
+        const held = mirror.policies.get(ops.endpoint);
+        if (!readsWholeMap(ops, held)) return undefined;
+        const hasher = held?.hasher ?? emptyHeldPolicy(ops.endpoint).hasher;
+        return policyDumpReader(hasher, (got) => dumped.set(slot, got));
       },
     });
     this.#replay = committed.replay;

@@ -156,24 +156,47 @@ export class KernelMap {
 
   /**
    * `dumpPacked` with the batch lookups on a koffi worker thread (one call
-   * where the map's capacity is known); the element-wise walk where the map
-   * type has no batch lookup.
+   * where the map's capacity is known, or `batch` entries per call); the
+   * element-wise walk where the map type has no batch lookup. `onBatch`
+   * receives each call's records [from, to) on the event loop thread while
+   * the next call runs (the records before `to` no longer change). Settles
+   * only after every call it made.
    */
-  async dumpAsync(): Promise<{ keys: Packed; values: Packed }> {
+  async dumpAsync(
+    opts: { batch?: number; onBatch?: (got: DumpedRecords, from: number, to: number) => void } = {},
+  ): Promise<DumpedRecords> {
     if (this.#batch) {
-      const got = await this.#dumpBatchAsync();
+      const got = await this.#dumpBatchAsync(opts.batch ?? this.#chunk, opts.onBatch);
       if (got !== undefined) return got;
     }
-    return this.dumpPacked();
+    const got = this.dumpPacked();
+    opts.onBatch?.(got, 0, got.keys.count);
+    return got;
   }
 
-  async #dumpBatchAsync(): Promise<{ keys: Packed; values: Packed } | undefined> {
-    const dump = new BatchDump(this.keySize, this.valueSize, this.#chunk);
+  async #dumpBatchAsync(
+    batch: number,
+    onBatch: ((got: DumpedRecords, from: number, to: number) => void) | undefined,
+  ): Promise<DumpedRecords | undefined> {
+    const dump = new BatchDump(this.keySize, this.valueSize, this.#chunk, Math.max(1, batch));
+    const call = (): Promise<number> =>
+      this.lib.callAsync(this.lib.lookupBatch, this.fd, ...dump.args(this.lib));
+    let calling = call();
+    let from = 0;
     for (;;) {
-      // The kernel writes straight into the packed buffers' free room.
-      const ret = await this.lib.callAsync(this.lib.lookupBatch, this.fd, ...dump.args(this.lib));
-      const next = dump.after(ret, this.name);
+      const next = dump.after(await calling, this.name);
       if (next === 'unsupported') this.#batch = false;
+      // The kernel writes straight into the packed buffers' free room: the next call's
+      // records land after these, which onBatch reads meanwhile.
+      if (next === 'more') calling = call();
+      try {
+        const to = dump.keys.count;
+        if (next !== 'unsupported' && to > from) onBatch?.(dump, from, to);
+        from = to;
+      } catch (err) {
+        if (next === 'more') await calling.catch(() => undefined);
+        throw err;
+      }
       if (next !== 'more') return dump.result(next);
     }
   }
@@ -191,6 +214,12 @@ export class KernelMap {
   close(): void {
     if (this.owned) this.lib.close(this.fd);
   }
+}
+
+/** A map's records as batch lookups read them: packed keys and values, record i of each together. */
+export interface DumpedRecords {
+  keys: Packed;
+  values: Packed;
 }
 
 function isUnsupported(ret: number): boolean {
@@ -212,10 +241,13 @@ class BatchDump {
   #inBatch: Buffer | null = null;
   #count = [0];
 
-  constructor(keySize: number, valueSize: number, chunk: number) {
+  /** `capacity` records preallocated (the map's size where known), `chunk` asked for per call. */
+  constructor(keySize: number, valueSize: number, capacity: number, chunk = capacity) {
     this.#chunk = chunk;
-    this.keys = new Packed(keySize, chunk);
-    this.values = new Packed(valueSize, chunk);
+    // Room for the last call's `chunk` after a full map's records: the buffers never grow.
+    const room = chunk < capacity ? capacity + chunk : chunk;
+    this.keys = new Packed(keySize, room);
+    this.values = new Packed(valueSize, room);
     this.#outBatch = Buffer.alloc(Math.max(8, keySize));
   }
 

@@ -90,6 +90,17 @@ export class Packed {
     return this.#buf.subarray(i * this.size, (i + 1) * this.size);
   }
 
+  /**
+   * Records [from, to) as a Packed sharing this one's bytes (no copy): for
+   * writing a large map a batch at a time. Valid while this one is not grown.
+   */
+  range(from: number, to: number): Packed {
+    const view = new Packed(this.size, 1);
+    view.#buf = this.#buf.subarray(from * this.size, to * this.size);
+    view.#count = to - from;
+    return view;
+  }
+
   /** All records, one view. */
   bytes(): Buffer {
     return this.#buf.subarray(0, this.#count * this.size);

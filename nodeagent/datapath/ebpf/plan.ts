@@ -11,7 +11,7 @@ import {
   encodeServiceKey,
   encodeServiceValue,
   encodeSlot,
-  writePolicyKey,
+  writeCheckedPolicyKey,
   writePolicyValue,
 } from './layout.js';
 import { Packed } from './packed.js';
@@ -96,11 +96,20 @@ const tableOps = (): Record<Table, TableOps> => ({
   ranges: ops('ranges'),
 });
 
-/** One endpoint's policy writes (deletes only of keys held) and their undo. */
+/**
+ * One endpoint's policy writes (deletes only of keys held) and their undo,
+ * encoded on demand: `encode(n)` encodes the deletes and the first `n`
+ * upserts (the commit writes a large map a batch at a time, encoding the
+ * next batch while the kernel writes one); `forward` and `undo` encode all.
+ */
 export interface PolicyOps {
   endpoint: string;
-  forward: TableOps;
-  undo: TableOps;
+  /** the change's upserts for this endpoint: `forward.keys.count` once encoded */
+  readonly upserts: number;
+  /** Encodes up to the first `n` upserts (and every delete); returns the forward writes so far. */
+  encode(n: number): TableOps;
+  readonly forward: TableOps;
+  readonly undo: TableOps;
 }
 
 /**
@@ -223,64 +232,67 @@ export function planChange(change: DatapathChange, mirror: Mirror, freeSlots: nu
 }
 
 /**
- * An endpoint's policy writes, encoded when first read: the commit encodes
- * each endpoint's just before writing it, so encoding overlaps the kernel
- * writes of the ones before (commit.ts). Every one is read before the
- * mirror changes (`commitPlan` reads them all before it returns).
+ * An endpoint's policy writes, encoded when first asked for: the commit
+ * encodes each endpoint's a batch at a time, just before writing it, so
+ * encoding overlaps the kernel writes of the batch (and the endpoints) before
+ * (commit.ts). Every one is encoded before the mirror changes (`commitPlan`
+ * reads them all before it returns). Keys and values go straight into packed
+ * batch buffers. A new endpoint (nothing held) needs no undo: its new inner
+ * maps are dropped whole on rollback.
  */
 function lazyPolicyOps(
   pm: DatapathChange['policies'][number],
   held: PolicyTable | undefined,
 ): PolicyOps {
-  let ops: PolicyOps | undefined;
-  const get = (): PolicyOps => (ops ??= planPolicy(pm, held));
+  const n = pm.upserts.length;
+  let f: TableOps | undefined;
+  let u: TableOps | undefined;
+  let done = 0;
+  const key = Buffer.alloc(S.policy_key.size);
+  const start = (): [TableOps, TableOps] => {
+    const fw = ops('policy', n);
+    const un = ops('policy', held === undefined ? 1 : n + pm.deletes.length);
+    for (const k of pm.deletes) {
+      if (held === undefined || !writeKeyIfEncodable(key, k)) continue;
+      const before = held.get(key, 0);
+      if (before < 0) continue; // not held: nothing to do
+      fw.deletes.push(key);
+      un.keys.push(key);
+      valueInto(un.values, before);
+    }
+    return [fw, un];
+  };
+  const encode = (upto: number): TableOps => {
+    if (f === undefined || u === undefined) [f, u] = start();
+    const end = Math.min(upto, n);
+    for (; done < end; done++) {
+      const e = pm.upserts[done]!;
+      const off = f.keys.next(); // may grow the buffer: take it afterwards
+      writeCheckedPolicyKey(f.keys.buffer, off, e);
+      const v = f.values.next();
+      writePolicyValue(f.values.buffer, v, e.verdict);
+      if (held === undefined) continue;
+      const before = held.get(f.keys.buffer, off);
+      if (before < 0) u.deletes.push(f.keys.at(done));
+      else {
+        u.keys.push(f.keys.at(done));
+        valueInto(u.values, before);
+      }
+    }
+    return f;
+  };
   return {
     endpoint: pm.endpoint,
+    upserts: n,
+    encode,
     get forward() {
-      return get().forward;
+      return encode(n);
     },
     get undo() {
-      return get().undo;
+      encode(n);
+      return u!;
     },
   };
-}
-
-/**
- * One endpoint's policy writes, keys and values encoded straight into packed
- * batch buffers. A new endpoint (nothing held) needs no undo: its new inner
- * maps are dropped whole on rollback.
- */
-function planPolicy(
-  pm: DatapathChange['policies'][number],
-  held: PolicyTable | undefined,
-): PolicyOps {
-  const n = pm.upserts.length;
-  const f = ops('policy', n);
-  const u = ops('policy', held === undefined ? 1 : n + pm.deletes.length);
-  const key = Buffer.alloc(S.policy_key.size);
-  for (const k of pm.deletes) {
-    if (held === undefined || !writeKeyIfEncodable(key, k)) continue;
-    const before = held.get(key, 0);
-    if (before < 0) continue; // not held: nothing to do
-    f.deletes.push(key);
-    u.keys.push(key);
-    valueInto(u.values, before);
-  }
-  for (let i = 0; i < n; i++) {
-    const e = pm.upserts[i]!;
-    const off = f.keys.next(); // may grow the buffer: take it afterwards
-    writePolicyKey(f.keys.buffer, off, e);
-    const v = f.values.next();
-    writePolicyValue(f.values.buffer, v, e.verdict);
-    if (held === undefined) continue;
-    const before = held.get(f.keys.buffer, off);
-    if (before < 0) u.deletes.push(f.keys.at(i));
-    else {
-      u.keys.push(f.keys.at(i));
-      valueInto(u.values, before);
-    }
-  }
-  return { endpoint: pm.endpoint, forward: f, undo: u };
 }
 
 /** A held policy value (the kernel's 4 bytes, as PolicyTable keeps them). */

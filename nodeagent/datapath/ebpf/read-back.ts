@@ -7,7 +7,7 @@ import {
   serviceName,
 } from '../entries.js';
 import type { DatapathChange } from '../types.js';
-import type { PolicyDump } from './commit.js';
+import type { PolicyDumpReader } from './commit.js';
 import type { KernelMap } from './kernel-map.js';
 import {
   STRUCTS,
@@ -48,7 +48,7 @@ export function readBack(
   plan: Plan,
   copy: Copy,
   state: HeldState,
-  /** slot -> its policy map as dumped and hashed during the commit (`policyOfDump`) */
+  /** slot -> its policy map as dumped and hashed during the commit (`policyDumpReader`) */
   dumped: ReadonlyMap<number, HeldPolicy> = new Map(),
 ): void {
   const m = state.mirror;
@@ -163,26 +163,41 @@ function readBackPolicy(inner: KernelMap, ops: PolicyOps, held: HeldPolicy, tota
  * proportional to the change) rather than key by key.
  */
 export function readsWholeMap(ops: PolicyOps, held: HeldPolicy | undefined): boolean {
-  const n = ops.forward.keys.count;
+  const n = ops.upserts;
   return n >= 256 && n * 4 >= (held?.table.size ?? 0) + n;
 }
 
 /**
- * An endpoint's policy map as dumped (every entry of the kernel map): its
- * digest, hashed now from the dump's bytes, and its table, built from the
- * same bytes on first use (`PolicyTable.deferred`; the datapath builds it
+ * An endpoint's policy map as it is dumped (every entry of the kernel map),
+ * into a HeldPolicy for `done`: its digest, hashed from the dump's bytes a
+ * batch at a time (while the next batch is read), and its table, built from
+ * the same bytes on first use (`PolicyTable.deferred`; the datapath builds it
  * after the ACK).
  */
-export function policyOfDump(hasher: PolicyEntryHasher, got: PolicyDump): HeldPolicy {
-  const kb = got.keys.bytes();
-  const vb = got.values.bytes();
-  const ks = got.keys.size;
-  const vs = got.values.size;
-  const n = got.keys.count;
+export function policyDumpReader(
+  hasher: PolicyEntryHasher,
+  done: (held: HeldPolicy) => void,
+): PolicyDumpReader {
   const digest = new Digest();
-  for (let i = 0; i < n; i++)
-    digest.addHashed(hashPolicy(hasher, kb, i * ks, vb.readUInt32LE(i * vs)));
-  return { table: PolicyTable.deferred(ks, kb, vb, vs, n), digest, hasher };
+  return {
+    read(got, from, to) {
+      const kb = got.keys.buffer;
+      const vb = got.values.buffer;
+      const ks = got.keys.size;
+      const vs = got.values.size;
+      for (let i = from; i < to; i++) {
+        const v = i * vs;
+        const value = (vb[v]! | (vb[v + 1]! << 8) | (vb[v + 2]! << 16) | (vb[v + 3]! << 24)) >>> 0;
+        digest.addHashed(hashPolicy(hasher, kb, i * ks, value));
+      }
+    },
+    done(got) {
+      const kb = got.keys.bytes();
+      const vb = got.values.bytes();
+      const table = PolicyTable.deferred(got.keys.size, kb, vb, got.values.size, got.keys.count);
+      done({ table, digest, hasher });
+    },
+  };
 }
 
 /** Replaces `held`'s table and digest with a full read of the endpoint's kernel policy map (batch lookups). */
@@ -213,12 +228,16 @@ export function hashPolicy(
   off: number,
   value: number,
 ): PolicyEntryHasher {
+  // Bytes by index (little-endian fields): the Buffer read methods' checks cost more than the hash.
+  const id = off + K.identity.offset;
+  const lo = off + K.port_low.offset;
+  const hi = off + K.port_high.offset;
   return hasher.hash(
-    keys.readUInt8(off + K.direction.offset),
-    keys.readUInt32LE(off + K.identity.offset),
-    keys.readUInt8(off + K.protocol.offset),
-    keys.readUInt16LE(off + K.port_low.offset),
-    keys.readUInt16LE(off + K.port_high.offset),
+    keys[off + K.direction.offset]!,
+    (keys[id]! | (keys[id + 1]! << 8) | (keys[id + 2]! << 16) | (keys[id + 3]! << 24)) >>> 0,
+    keys[off + K.protocol.offset]!,
+    keys[lo]! | (keys[lo + 1]! << 8),
+    keys[hi]! | (keys[hi + 1]! << 8),
     (value >>> VERDICT_SHIFT) & 0xff,
   );
 }
