@@ -1,11 +1,11 @@
-import { Digest } from '../../../common/index.js';
-import { endpointName, entriesOfContents } from '../entries.js';
-import type { DatapathContents, EndpointRecord } from '../types.js';
+import { contentsDigest, endpointName } from '../entries.js';
+import type { DatapathContents, EndpointRecord, PolicyRecord } from '../types.js';
+import type { KernelMap } from './kernel-map.js';
 import {
   decodeEpInfo,
   decodeIpcacheKey,
   decodeIpcacheValue,
-  decodePolicy,
+  decodePolicyAt,
   decodeServiceValue,
 } from './layout.js';
 import type { Copy, DatapathMaps } from './maps.js';
@@ -43,10 +43,7 @@ export function readCopy(maps: DatapathMaps, copy: Copy): CopyRead {
     contents.endpoints.push(ep);
     slots.set(name, slot);
     const inner = maps.innerOf(copy, slot);
-    contents.policies.push({
-      endpoint: name,
-      entries: inner === undefined ? [] : inner.dump().map(([pk, pv]) => decodePolicy(pk, pv)),
-    });
+    contents.policies.push({ endpoint: name, entries: inner === undefined ? [] : policyOf(inner) });
   }
   for (const [, v] of m.services.dump()) {
     try {
@@ -58,6 +55,17 @@ export function readCopy(maps: DatapathMaps, copy: Copy): CopyRead {
   return { contents, slots, trie: decodeTrie(m.ranges.dumpPacked()) };
 }
 
+/** An inner policy map's entries (batch lookups into packed buffers: no Buffer per entry). */
+function policyOf(inner: KernelMap): PolicyRecord[] {
+  const { keys, values } = inner.dumpPacked();
+  const kb = keys.bytes();
+  const vb = values.bytes();
+  const out: PolicyRecord[] = new Array<PolicyRecord>(keys.count);
+  for (let i = 0; i < keys.count; i++)
+    out[i] = decodePolicyAt(kb, i * keys.size, vb, i * values.size);
+  return out;
+}
+
 /**
  * The digest of a full read of one copy: its contents' digest entries, plus
  * one entry per endpoint whose port-range trie entries are not what its range
@@ -66,7 +74,7 @@ export function readCopy(maps: DatapathMaps, copy: Copy): CopyRead {
  */
 export function digestOfCopy(maps: DatapathMaps, copy: Copy): string {
   const { contents, slots, trie } = readCopy(maps, copy);
-  const d = Digest.of(entriesOfContents(contents));
+  const d = contentsDigest(contents);
   for (const e of trieMismatches(contents.policies, slots, trie)) d.add(e);
   return d.toString();
 }
