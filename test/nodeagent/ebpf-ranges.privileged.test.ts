@@ -7,7 +7,7 @@
 // ranges needing more prefixes than an endpoint may hold are refused whole.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { isMeshError } from '../../common/index.js';
 import { Verdict } from '../../proto/index.js';
 import { DatapathError, type EbpfDatapath, type PolicyRecord } from '../../nodeagent/index.js';
@@ -50,8 +50,13 @@ function derived(slot: number, entries: PolicyRecord[]): Map<string, Map<number,
   return out;
 }
 
-/** One event-loop turn: a datapath may replay a revision on its standby copy just after apply() returns. */
-const standbyReplayed = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+/**
+ * Waits until `check` passes: a datapath replays a revision on its standby
+ * copy by itself soon after apply() returns (once the switch's RCU grace
+ * period has passed), with no call from the caller.
+ */
+const standbyReplayed = (check: () => void): Promise<void> =>
+  vi.waitFor(check, { timeout: 5_000, interval: 5 });
 
 const pin = (dp: EbpfDatapath, copy: number): string =>
   `${layoutDir(dp.pinDir)}/policy_ranges_${copy}`;
@@ -90,8 +95,7 @@ describe.skipIf(!requirePrivileged())('eBPF port-range trie', () => {
       expect(want.size).toBe(2);
       const active = dp.maps.activeCopy();
       expect(trieOf(dp, active)).toEqual(want);
-      await standbyReplayed();
-      expect(trieOf(dp, (1 - active) as 0 | 1)).toEqual(want);
+      await standbyReplayed(() => expect(trieOf(dp, (1 - active) as 0 | 1)).toEqual(want));
       const digest = dp.digest();
       expect(await dp.verify()).toBe(digest);
 
@@ -161,20 +165,22 @@ describe.skipIf(!requirePrivileged())('eBPF port-range trie', () => {
         deletes: [range(7, 8000, 8010), range(7, 8005, 8020)],
       });
       await dp.apply(narrow);
-      await standbyReplayed();
       const now = [
         rule(7, 8005),
         range(0, 7000, 7010, Verdict.VERDICT_AUDIT),
         range(7, 8000, 8003),
       ];
-      for (const copy of [0, 1] as const) expect(trieOf(dp, copy)).toEqual(derived(slot, now));
+      await standbyReplayed(() => {
+        for (const copy of [0, 1] as const) expect(trieOf(dp, copy)).toEqual(derived(slot, now));
+      });
       expect(await dp.verify()).toBe(dp.digest());
 
       const gone = emptyChange();
       gone.endpoints.deletes.push('eu/default/a');
       await dp.apply(gone);
-      await standbyReplayed();
-      for (const copy of [0, 1] as const) expect(trieOf(dp, copy).size).toBe(0);
+      await standbyReplayed(() => {
+        for (const copy of [0, 1] as const) expect(trieOf(dp, copy).size).toBe(0);
+      });
       expect(await dp.verify()).toBe(dp.digest());
     } finally {
       await dp.close();

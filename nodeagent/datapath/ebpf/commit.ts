@@ -9,10 +9,16 @@ import { TABLES, type Plan, type PolicyOps, type TableOps } from './plan.js';
 export interface Committed {
   active: Copy;
   /**
-   * Replays the plan on the other copy (no packet is judged by it: the flip
-   * waited for the programs). Must run before the next plan is written;
-   * throws a BpfError when a kernel write fails (the copy is then partly
-   * written and must be copied from the active one).
+   * Resolves after an RCU grace period that began with the switch: no
+   * program is judging a packet with the other copy any more. Rejects with a
+   * BpfError if the kernel refused the wait (then `maps.graceSync()` first).
+   */
+  grace: Promise<void>;
+  /**
+   * Replays the plan on the other copy. Must run after `grace` resolved (or
+   * after `maps.graceSync()`) and before the next plan is written; throws a
+   * BpfError when a kernel write fails (the copy is then partly written and
+   * must be copied from the active one).
    */
   replay: () => void;
 }
@@ -37,6 +43,9 @@ export interface PolicyDumpReader {
  * thread while a worker thread writes or reads one.
  */
 export const POLICY_BATCH = 16_384;
+
+/** Batch writes of one policy map in flight at once (see `writePolicy`). */
+export const POLICY_WRITERS = 2;
 
 export interface CommitOptions {
   /**
@@ -63,8 +72,9 @@ export interface CommitOptions {
 
 /**
  * Carries out a plan as one revision switch: writes the standby copy, then
- * flips the programs to it, returning once no packet can still be judged by
- * the other copy. A failed write undoes what was written and throws a
+ * switches the programs to it: every packet judged after the returned
+ * promise resolves is judged by the new revision (`grace` says when the
+ * packets judged before have finished). A failed write undoes what was written and throws a
  * DatapathError; nothing is left half-applied. The other copy is brought up
  * to date by `replay()`, which the caller runs after acknowledging the
  * revision: the active copy holds all of it already.
@@ -72,7 +82,7 @@ export interface CommitOptions {
  * The policy maps' batch writes (and the reads of `dumpAfterWrite`) and the
  * outer map's write run on koffi worker threads, `parallel` maps at a time,
  * so the event loop thread hashes the dumps meanwhile (both cores work);
- * the rest is written on the calling thread. Resolves after the flip and
+ * the rest is written on the calling thread. Resolves after the switch and
  * after every `dumped` call.
  */
 export async function commitPlan(
@@ -137,10 +147,13 @@ export async function commitPlan(
     await Promise.allSettled([...pending, ...reads]);
     rollback(maps, [standby], plan, created, err);
   }
-  await maps.flipAsync(standby);
+  maps.switchTo(standby);
+  const grace = maps.graceAsync();
+  grace.catch(() => undefined); // the caller's to await
   for (const [slot, pair] of created) maps.adoptInner(slot, pair);
   return {
     active: standby,
+    grace,
     replay: () => {
       const made: KernelMap[] = [];
       try {
@@ -162,23 +175,29 @@ export async function commitPlan(
 
 /**
  * One endpoint's policy writes into its standby inner map: the deletes, then
- * the upserts `POLICY_BATCH` at a time on a worker thread, the next batch
- * encoded meanwhile. Settles only after every write it started.
+ * the upserts `POLICY_BATCH` at a time on worker threads, `POLICY_WRITERS`
+ * batches in flight and the next one encoded meanwhile. The upserts of one
+ * revision are distinct keys (checked), so the batches may land in any order;
+ * two threads writing one hash map take about half the time of one (each
+ * CPU takes preallocated elements from its own free list). Settles only
+ * after every write it started.
  */
 async function writePolicy(inner: KernelMap, ops: PolicyOps): Promise<void> {
   const n = ops.upserts;
   inner.deleteMany(ops.encode(Math.min(n, POLICY_BATCH)).deletes);
-  let writing: Promise<void> = Promise.resolve();
+  const writing: Promise<void>[] = [];
   try {
     for (let from = 0; from < n; from += POLICY_BATCH) {
       const to = Math.min(n, from + POLICY_BATCH);
       const f = ops.encode(to);
-      await writing;
-      writing = inner.updateManyAsync(f.keys.range(from, to), f.values.range(from, to));
+      if (writing.length >= POLICY_WRITERS) await writing.shift();
+      const write = inner.updateManyAsync(f.keys.range(from, to), f.values.range(from, to));
+      write.catch(() => undefined); // awaited below, in order
+      writing.push(write);
     }
-    await writing;
+    for (const write of writing) await write;
   } catch (err) {
-    await writing.catch(() => undefined);
+    await Promise.allSettled(writing);
     throw err;
   }
 }

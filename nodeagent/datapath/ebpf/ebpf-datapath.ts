@@ -54,12 +54,13 @@ export interface EbpfDatapathOptions {
 /**
  * The kernel datapath: the maps of bpf/meshplane.bpf.o, pinned in a pin dir.
  *
- * apply() writes the standby copy of the revisioned maps, flips the active
- * copy (waiting for running programs), then reads the changed entries back
- * from the now active copy to update the digest, and returns: the kernel
- * enforces the whole revision and the digest is what it holds. The same
- * writes on the other copy, which judges no packet, follow right after
- * (syncStandby).
+ * apply() writes the standby copy of the revisioned maps, switches the
+ * programs to it, then reads the changed entries back from the now active
+ * copy to update the digest, and returns: every packet judged from then on
+ * is judged by the whole revision, and the digest is what the kernel holds.
+ * The same writes on the other copy follow once no program still judges a
+ * packet with it (an RCU grace period, waited for on a worker thread, after
+ * the ACK) — see syncStandby.
  * open() adopts pins that exist (as after an agent restart); close() releases
  * file descriptors and leaves maps and attached programs enforcing.
  */
@@ -78,6 +79,8 @@ export class EbpfDatapath implements Datapath {
   /** the last revision's writes still owed to the standby copy (see syncStandby) */
   #replay: (() => void) | undefined;
   #replayTimer: NodeJS.Immediate | undefined;
+  /** the RCU grace period after the last switch while it runs: the standby copy may still judge packets */
+  #grace: Promise<void> | undefined;
   /** set when a replay failed: the standby copy must be copied from the active one before the next write */
   #standbyStale: unknown;
   #events: FlowEventReader | undefined;
@@ -308,10 +311,12 @@ export class EbpfDatapath implements Datapath {
   /**
    * Brings the standby copy up to date with the active one now. apply()
    * returns once the active copy holds the revision and the digest is read
-   * back; the same writes on the other copy (which judges no packet) follow
-   * right after, on the next turn of the event loop — after the agent's ACK
-   * — or at the latest when the next apply or close() starts. For
-   * benchmarks and tests that time that part on its own. Idempotent.
+   * back; the same writes on the other copy follow once the grace period
+   * after the switch has passed (no program still judges a packet with that
+   * copy), on the next turn of the event loop after it — after the agent's
+   * ACK — or at the latest when the next apply or close() starts, which
+   * then wait for the grace period on this thread. For benchmarks and tests
+   * that time that part on its own. Idempotent.
    */
   syncStandby(): void {
     if (this.#replayTimer !== undefined) clearImmediate(this.#replayTimer);
@@ -320,9 +325,13 @@ export class EbpfDatapath implements Datapath {
     this.#replay = undefined;
     if (replay === undefined) return;
     try {
+      if (this.#grace !== undefined) this.maps.graceSync();
       replay();
     } catch (err) {
+      // A refused wait too: the next apply copies the active copy onto it after a grace period.
       this.#standbyStale = err;
+    } finally {
+      this.#grace = undefined;
     }
     // The mirror's tables of policy maps read back whole are built now, after the ACK.
     for (const held of this.#state.mirror.policies.values()) held.table.materialize();
@@ -330,6 +339,8 @@ export class EbpfDatapath implements Datapath {
 
   async close(): Promise<void> {
     if (this.#applying !== undefined) await this.#applying.catch(() => undefined);
+    // The grace period's wait holds the sync map's fd on a worker thread.
+    if (this.#grace !== undefined) await this.#grace.catch(() => undefined);
     if (!this.#closed) {
       this.syncStandby();
       this.#closed = true;
@@ -384,15 +395,24 @@ export class EbpfDatapath implements Datapath {
       },
     });
     this.#replay = committed.replay;
+    const grace = committed.grace;
+    this.#grace = grace;
 
     readBack(this.maps, change, plan, committed.active, this.#state, dumped);
     commitRanges(this.#state.mirror.ranges, plan.ranges);
 
-    // After the caller's continuation (the agent sends its ACK there), before any later I/O.
-    this.#replayTimer = setImmediate(() => {
-      this.#replayTimer = undefined;
-      if (!this.#busy && !this.#closed) this.syncStandby();
-    });
+    // After the grace period and after the caller's continuation (the agent sends its ACK there).
+    grace.then(
+      () => {
+        if (this.#grace !== grace) return; // synced already (next apply, close)
+        this.#grace = undefined;
+        this.#replayTimer = setImmediate(() => {
+          this.#replayTimer = undefined;
+          if (!this.#busy && !this.#closed) this.syncStandby();
+        });
+      },
+      () => undefined, // syncStandby waits on this thread (or marks the copy stale)
+    );
   }
 
   /** Copies the active copy onto the standby one after a failed replay; a failure refuses the apply. */
@@ -400,6 +420,7 @@ export class EbpfDatapath implements Datapath {
     const active = this.maps.activeCopy();
     const used = new Set([...this.#state.mirror.endpoints.values()].map((e) => e.slot));
     try {
+      this.maps.graceSync();
       resyncStandby(this.maps, active, (1 - active) as 0 | 1, used, this.capacity.endpoints);
       this.#standbyStale = undefined;
     } catch (err) {

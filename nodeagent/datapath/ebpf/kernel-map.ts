@@ -77,7 +77,12 @@ export class KernelMap {
       );
       if (this.#batchWritten(ret)) return;
     }
-    for (let i = 0; i < n; i++) this.update(keys.at(i), values.at(i));
+    // One by one, also on a worker thread: a map-in-map write waits for an RCU grace period.
+    for (let i = 0; i < n; i++)
+      check(
+        `update of ${this.name}`,
+        await this.lib.callAsync(this.lib.update, this.fd, keys.at(i), values.at(i), BPF_ANY),
+      );
   }
 
   /** `bpf_map_update_batch`'s arguments after the fd. */

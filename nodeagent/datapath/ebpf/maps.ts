@@ -107,29 +107,41 @@ export class DatapathMaps {
   }
 
   /**
-   * Makes `copy` the one the programs read, and returns once no program can
-   * still be judging a packet with the other copy: a map-in-map update waits
-   * for an RCU grace period (synchronize_rcu) before it returns. config.active
-   * counts the switches (low bit = copy), so conntrack verdicts judged under an
-   * earlier revision are judged again on the flow's next forward packet.
+   * Makes `copy` the one the programs read: every packet judged from this
+   * write on is judged by it (the programs read config.active once per
+   * packet). Programs already running may still be judging a packet with the
+   * other copy until an RCU grace period has passed: wait for one
+   * (`graceAsync`, `graceSync`) before writing the other copy. config.active
+   * counts the switches (low bit = copy), so conntrack verdicts judged under
+   * an earlier revision are judged again on the flow's next forward packet.
    */
-  flip(copy: Copy): void {
+  switchTo(copy: Copy): void {
     const key = encodeSlot(0);
     const cur = decodeConfig(this.config.lookup(key) ?? Buffer.alloc(S.config_value.size));
     this.config.update(key, encodeConfig({ ...cur, active: nextActive(cur.active, copy) }));
-    this.#sync.update(key, encodeSlot(this.#syncInnerFd));
   }
 
-  /** `flip` with its grace period waited for on a koffi worker thread (the event loop runs meanwhile). */
-  async flipAsync(copy: Copy): Promise<void> {
-    const key = encodeSlot(0);
-    const cur = decodeConfig(this.config.lookup(key) ?? Buffer.alloc(S.config_value.size));
-    this.config.update(key, encodeConfig({ ...cur, active: nextActive(cur.active, copy) }));
-    const value = encodeSlot(this.#syncInnerFd);
+  /**
+   * Resolves once no program started before the call is still running: a
+   * map-in-map update waits for an RCU grace period (synchronize_rcu) before
+   * it returns. On a koffi worker thread (the event loop runs meanwhile).
+   */
+  async graceAsync(): Promise<void> {
     check(
       'update of sync',
-      await this.lib.callAsync(this.lib.update, this.#sync.fd, key, value, BPF_ANY),
+      await this.lib.callAsync(
+        this.lib.update,
+        this.#sync.fd,
+        encodeSlot(0),
+        encodeSlot(this.#syncInnerFd),
+        BPF_ANY,
+      ),
     );
+  }
+
+  /** `graceAsync` on the calling thread. */
+  graceSync(): void {
+    this.#sync.update(encodeSlot(0), encodeSlot(this.#syncInnerFd));
   }
 
   /** The inner policy map of a slot in one copy, opened from the outer map on first use. */
