@@ -30,7 +30,8 @@ export function checkChange(
   view: DatapathView,
   capacity: DatapathCapacity,
 ): Rejection[] {
-  const problems = [...checkValues(change), ...checkKeys(change, view)];
+  const scans = change.policies.map((pm) => scanPolicy(pm.upserts, pm.deletes));
+  const problems = [...checkValues(change, scans), ...checkKeys(change, view, scans)];
   // Capacity is only meaningful for a structurally valid change.
   if (problems.length > 0) return problems;
   return checkCapacity(change, view, capacity);
@@ -51,26 +52,58 @@ function isPrefix(prefix: string): boolean {
 
 const isPort = (p: number): boolean => Number.isInteger(p) && p >= 0 && p <= 65535;
 
+/** What one pass over a policy map's change found (see scanPolicy). */
+interface PolicyScan {
+  /** indexes of upserts checkPolicyRecord finds something wrong with */
+  invalid: number[];
+  /** each repeat of a key, upserts then deletes in order; undefined when some key cannot be packed */
+  repeated: PolicyKey[] | undefined;
+}
+
 /**
- * Whether checkPolicyRecord would find nothing wrong with `e`, without
- * building anything: a revision can carry 100,000 entries, and the messages
- * are only needed for the few that are wrong.
+ * One pass over a policy map's upserts (then its deletes): which records
+ * checkPolicyRecord would find wrong, and which keys repeat — with packed
+ * numbers (`PolicyKeySet`), no string per key; `repeated` is undefined when
+ * a key cannot be packed (`packable`), and the caller then checks with
+ * strings. A revision can carry 100,000 entries, checked once by code the
+ * JIT has mostly not optimized yet (the records' hidden classes are new
+ * each revision): each record's fields are read once, in one plain loop.
  */
-function policyRecordValid(e: PolicyRecord): boolean {
-  const { direction, verdict, protocol, portLow, portHigh } = e;
-  return (
-    (direction === Direction.DIRECTION_INGRESS || direction === Direction.DIRECTION_EGRESS) &&
-    (verdict === Verdict.VERDICT_ALLOW ||
-      verdict === Verdict.VERDICT_DENY ||
-      verdict === Verdict.VERDICT_AUDIT) &&
-    Number.isInteger(protocol) &&
-    protocol >= 0 &&
-    protocol <= 255 &&
-    isPort(portLow) &&
-    isPort(portHigh) &&
-    (portHigh === 0 || portHigh >= portLow) &&
-    (protocol !== 0 || (portLow === 0 && portHigh === 0))
-  );
+function scanPolicy(upserts: readonly PolicyRecord[], deletes: readonly PolicyKey[]): PolicyScan {
+  const invalid: number[] = [];
+  const repeated: PolicyKey[] = [];
+  let keys: PolicyKeySet | undefined = new PolicyKeySet(upserts.length + deletes.length);
+  for (let i = 0; i < upserts.length; i++) {
+    const e = upserts[i]!;
+    const direction = e.direction;
+    const protocol = e.protocol;
+    const portLow = e.portLow;
+    const portHigh = e.portHigh;
+    const verdict = e.verdict;
+    if (!(
+      (direction === Direction.DIRECTION_INGRESS || direction === Direction.DIRECTION_EGRESS) &&
+      (verdict === Verdict.VERDICT_ALLOW ||
+        verdict === Verdict.VERDICT_DENY ||
+        verdict === Verdict.VERDICT_AUDIT) &&
+      Number.isInteger(protocol) &&
+      protocol >= 0 &&
+      protocol <= 255 &&
+      isPort(portLow) &&
+      isPort(portHigh) &&
+      (portHigh === 0 || portHigh >= portLow) &&
+      (protocol !== 0 || (portLow === 0 && portHigh === 0))
+    ))
+      invalid.push(i);
+    if (keys === undefined) continue;
+    if (!packable(e)) keys = undefined;
+    else if (!keys.add(e)) repeated.push(e);
+  }
+  for (let i = 0; i < deletes.length && keys !== undefined; i++) {
+    const k = deletes[i]!;
+    if (!packable(k)) keys = undefined;
+    else if (!keys.add(k)) repeated.push(k);
+  }
+  return { invalid, repeated: keys === undefined ? undefined : repeated };
 }
 
 function checkPolicyRecord(resource: string, endpoint: string, e: PolicyRecord): Rejection[] {
@@ -102,7 +135,7 @@ function checkPolicyRecord(resource: string, endpoint: string, e: PolicyRecord):
 }
 
 /** Values a map cannot hold. */
-function checkValues(change: DatapathChange): Rejection[] {
+function checkValues(change: DatapathChange, scans: readonly PolicyScan[]): Rejection[] {
   const out: Rejection[] = [];
   for (const u of change.ipcache.upserts) {
     if (!isPrefix(u.prefix))
@@ -124,10 +157,10 @@ function checkValues(change: DatapathChange): Rejection[] {
         );
     }
   }
-  for (const pm of change.policies) {
-    for (const e of pm.upserts)
-      if (!policyRecordValid(e)) out.push(...checkPolicyRecord(pm.resource, pm.endpoint, e));
-  }
+  change.policies.forEach((pm, i) => {
+    for (const at of scans[i]!.invalid)
+      out.push(...checkPolicyRecord(pm.resource, pm.endpoint, pm.upserts[at]!));
+  });
   for (const s of change.services.upserts) {
     if (s.namespace === '' || s.name === '')
       out.push(invalid(s.resource, 'service needs a namespace and name'));
@@ -136,7 +169,11 @@ function checkValues(change: DatapathChange): Rejection[] {
 }
 
 /** Each key at most once per table; policy changes name endpoints that exist afterwards. */
-function checkKeys(change: DatapathChange, view: DatapathView): Rejection[] {
+function checkKeys(
+  change: DatapathChange,
+  view: DatapathView,
+  scans: readonly PolicyScan[],
+): Rejection[] {
   const out: Rejection[] = [];
   const twice = (key: string, resource: string, what: string): void => {
     out.push(invalid(resource, `${what} "${key}" appears more than once in one change`));
@@ -159,7 +196,7 @@ function checkKeys(change: DatapathChange, view: DatapathView): Rejection[] {
   }
 
   const policyMaps = new Set<string>();
-  for (const pm of change.policies) {
+  for (const [i, pm] of change.policies.entries()) {
     once(policyMaps, pm.endpoint, pm.resource, 'policy map of endpoint');
     if (
       deleted.has(pm.endpoint) ||
@@ -170,9 +207,10 @@ function checkKeys(change: DatapathChange, view: DatapathView): Rejection[] {
       );
     }
     const what = `policy key of ${pm.endpoint}`;
-    if (
-      !repeatedPolicyKeys(pm.upserts, pm.deletes, (k) => twice(policyKeyId(k), pm.resource, what))
-    ) {
+    const repeated = scans[i]!.repeated;
+    if (repeated !== undefined) {
+      for (const k of repeated) twice(policyKeyId(k), pm.resource, what);
+    } else {
       // A field that cannot be packed: an id string per key.
       const keys = new Set<string>();
       for (const k of pm.upserts) once(keys, policyKeyId(k), pm.resource, what);
@@ -185,27 +223,6 @@ function checkKeys(change: DatapathChange, view: DatapathView): Rejection[] {
   for (const d of change.services.deletes) once(services, d, '', 'service');
   // Deletes carry no resource; drop the empty names so NACKs list only real resources.
   return out.map((r) => ({ ...r, resourceNames: r.resourceNames.filter((n) => n !== '') }));
-}
-
-/**
- * Reports each repeat of a key in `upserts` then `deletes` (in order) with
- * packed numbers instead of an id string per key; the id is built only for
- * a message. False, having reported nothing, when some key cannot be packed
- * (`packable`): the caller then checks with strings.
- */
-function repeatedPolicyKeys(
-  upserts: readonly PolicyKey[],
-  deletes: readonly PolicyKey[],
-  repeated: (k: PolicyKey) => void,
-): boolean {
-  // One plain loop per list: a revision can carry 100,000 keys, mostly
-  // checked once by code the JIT has not optimized yet.
-  for (let i = 0; i < upserts.length; i++) if (!packable(upserts[i]!)) return false;
-  for (let i = 0; i < deletes.length; i++) if (!packable(deletes[i]!)) return false;
-  const keys = new PolicyKeySet(upserts.length + deletes.length);
-  for (let i = 0; i < upserts.length; i++) if (!keys.add(upserts[i]!)) repeated(upserts[i]!);
-  for (let i = 0; i < deletes.length; i++) if (!keys.add(deletes[i]!)) repeated(deletes[i]!);
-  return true;
 }
 
 function checkCapacity(

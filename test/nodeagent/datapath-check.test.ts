@@ -65,6 +65,28 @@ describe('checkChange: duplicate policy keys', () => {
     expect(problems.every((p) => p.code === 'VALIDATION')).toBe(true);
   });
 
+  it('names each repeat once when a key that cannot be packed comes after repeats (string fallback)', () => {
+    const r = (identity: number, port: number): PolicyRecord => ({
+      direction: Direction.DIRECTION_INGRESS,
+      identity,
+      protocol: 6,
+      portLow: port,
+      portHigh: port,
+      verdict: Verdict.VERDICT_ALLOW,
+    });
+    // 2 ** 32 is no uint32 identity: the packed set cannot hold it.
+    const problems = checkChange(
+      change([r(7, 80), r(7, 80), r(2 ** 32, 81), r(2 ** 32, 81)], [r(7, 80)]),
+      empty,
+      capacity,
+    ).filter((p) => p.message.includes('more than once'));
+    expect(problems.map((p) => p.message)).toEqual([
+      `policy key of eu/default/a "${policyKeyId(r(7, 80))}" appears more than once in one change`,
+      `policy key of eu/default/a "${policyKeyId(r(2 ** 32, 81))}" appears more than once in one change`,
+      `policy key of eu/default/a "${policyKeyId(r(7, 80))}" appears more than once in one change`,
+    ]);
+  });
+
   it('finds the same repeats as comparing key id strings (random keys with many collisions)', () => {
     const next = random(7);
     for (let round = 0; round < 20; round++) {
