@@ -4,20 +4,24 @@
  * Map programming of the eBPF datapath (needs root): one revision carrying N
  * policy entries (default 100,000) spread over E new endpoints (default 10),
  * applied to a fresh pin dir: `map_entries_per_s` = N ÷ the time of
- * `EbpfDatapath.apply` — checks, writes of the standby copy, the flip (an RCU
- * grace period) and the read-back of every changed entry into the digest:
- * what the agent does between receiving the revision and its ACK. The same
- * writes on the other copy follow after the ACK (`syncStandby`), timed on
- * their own (`map_replay_ms`, `map_replay_cpu_ms`). After timing, the digest
- * is checked against a full read of the kernel maps. The median of R rounds
- * (default 3), each on its own pins, removed afterwards. `measureMapProgramming` is exported for
- * the datapath benchmark (bench/lib/ebpf-scenario.ts) to report the same key.
+ * `EbpfDatapath.apply` — checks, writes of the standby copy, the switch and
+ * the read-back of every changed entry into the digest: what the agent does
+ * between receiving the revision and its ACK. The same writes on the other
+ * copy follow after the ACK and the switch's RCU grace period
+ * (`syncStandby`, which waits for it on the calling thread), timed on their
+ * own (`map_replay_ms`, `map_replay_cpu_ms`). After timing, the digest is
+ * checked against a full read of the kernel maps. The median of R rounds
+ * (default 3), each on its own pins, removed afterwards. The datapath
+ * benchmark reports the same key for its own revision (one endpoint, timed
+ * in bench/lib/ebpf-scenario.ts).
  *
  * Beside it, the kernel's floor (`kernel_floor`): bench/native/maps-floor.c
  * (built with clang against libbpf) makes the same kernel calls for one copy
- * — create the E inner maps with the datapath's flags, one batch update and
- * one batch lookup of each — from C with nothing around them, on one thread
- * and on two; median of 5. What the apply takes beyond that is ours.
+ * — create the E inner maps with the datapath's flags, write their entries
+ * with batch updates, one batch lookup of each — from C with nothing around
+ * them, on one thread and on two (each thread writing half of every map's
+ * entries, as the apply keeps two batches of a map in flight); median of 5.
+ * What the apply takes beyond that is ours.
  */
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';

@@ -6,9 +6,13 @@
  * entries, map_flags F): create it, write its entries with one
  * BPF_MAP_UPDATE_BATCH, read them all back with one BPF_MAP_LOOKUP_BATCH. The
  * keys are the bench's (bigRevision): identity 0x20100 + i/8, direction
- * alternating, TCP, ports 1000 + i%8. T threads share the maps (T = 1: one
- * after the other). Prints one JSON line of wall times in ms (the median
- * of R rounds) per phase: create, update, lookup, total.
+ * alternating, TCP, ports 1000 + i%8. T threads share the work (T = 1: one
+ * after the other): thread t creates and reads back maps t, t + T, ...,
+ * and writes its 1/T slice of every map's entries (the datapath writes one
+ * map's batches two at a time: `POLICY_WRITERS`); each phase starts when
+ * every thread has finished the one before. Prints one JSON line of wall
+ * times in ms (the median of R rounds) per phase: create, update, lookup,
+ * total.
  *
  * usage: maps-floor ENTRIES ENDPOINTS FLAGS THREADS ROUNDS
  */
@@ -34,6 +38,7 @@ static struct key *keys;
 static uint32_t *values;
 static int *fds;
 static double t_create[64], t_update[64], t_lookup[64];
+static pthread_barrier_t phase;
 
 static double now_ms(void)
 {
@@ -48,7 +53,7 @@ static void die(const char *what, int ret)
 	exit(1);
 }
 
-/* Thread t handles maps t, t + T, ...: create all of them, then write, then read back. */
+/* Thread t: create maps t, t + T, ...; write its slice of every map; read back maps t, t + T, .... */
 static void *work(void *arg)
 {
 	int t = (int)(intptr_t)arg;
@@ -63,13 +68,16 @@ static void *work(void *arg)
 		if (fds[m] < 0)
 			die("bpf_map_create", fds[m]);
 	}
+	pthread_barrier_wait(&phase);
 	double b = now_ms();
-	for (int m = t; m < n_maps; m += n_threads) {
-		__u32 count = per;
-		int ret = bpf_map_update_batch(fds[m], keys, values, &count, &bopts);
-		if (ret < 0 || count != (__u32)per)
+	int from = (int)((long)per * t / n_threads), to = (int)((long)per * (t + 1) / n_threads);
+	for (int m = 0; m < n_maps && to > from; m++) {
+		__u32 count = to - from;
+		int ret = bpf_map_update_batch(fds[m], keys + from, values + from, &count, &bopts);
+		if (ret < 0 || count != (__u32)(to - from))
 			die("bpf_map_update_batch", ret);
 	}
+	pthread_barrier_wait(&phase);
 	double c = now_ms();
 	for (int m = t; m < n_maps; m += n_threads) {
 		__u32 count = per;
@@ -117,6 +125,7 @@ int main(int argc, char **argv)
 		values[i] = i % 97 == 0 ? 2 : 1;
 	}
 	double create[64], update[64], lookup[64], total[64];
+	pthread_barrier_init(&phase, NULL, n_threads);
 	for (int r = 0; r < rounds; r++) {
 		pthread_t th[64];
 		double a = now_ms();
