@@ -31,17 +31,32 @@ const SEED_HI = 0x9e3779b9;
 const SEED_LO = 0x85ebca6b;
 const TWO32 = 0x1_0000_0000;
 
-/** The two 32-bit halves of an entry's 64-bit hash, written to `out` (no allocation). */
-function hashInto(entry: string, out: Uint32Array): void {
+/**
+ * Both lanes' state after mixing `text`'s whole 32-bit blocks (pairs of
+ * UTF-16 code units) from the seeds, written to `out` (no allocation);
+ * returns how many code units were mixed (a last odd unit is left).
+ */
+function mixBlocks(text: string, out: Uint32Array): number {
   let hi = SEED_HI | 0;
   let lo = SEED_LO | 0;
-  const n = entry.length;
+  const n = text.length;
   let i = 0;
   for (; i + 1 < n; i += 2) {
-    const k = entry.charCodeAt(i) | (entry.charCodeAt(i + 1) << 16);
+    const k = text.charCodeAt(i) | (text.charCodeAt(i + 1) << 16);
     hi = murmurMix(hi, k);
     lo = murmurMix(lo, k);
   }
+  out[0] = hi;
+  out[1] = lo;
+  return i;
+}
+
+/** The two 32-bit halves of an entry's 64-bit hash, written to `out` (no allocation). */
+function hashInto(entry: string, out: Uint32Array): void {
+  const n = entry.length;
+  const i = mixBlocks(entry, out);
+  let hi = out[0]! | 0;
+  let lo = out[1]! | 0;
   if (i < n) {
     // MurmurHash3's tail: mixed into h without the rotate-multiply step.
     let k = Math.imul(entry.charCodeAt(i), 0xcc9e2d51);
@@ -244,17 +259,11 @@ export class PolicyEntryHasher {
   constructor(endpoint: string) {
     this.#endpoint = endpoint;
     const prefix = `policy|${endpoint}|`;
-    let h1 = SEED_HI | 0;
-    let h2 = SEED_LO | 0;
     const n = prefix.length;
-    let i = 0;
-    for (; i + 1 < n; i += 2) {
-      const k = prefix.charCodeAt(i) | (prefix.charCodeAt(i + 1) << 16);
-      h1 = murmurMix(h1, k);
-      h2 = murmurMix(h2, k);
-    }
-    this.#prefixHi = h1;
-    this.#prefixLo = h2;
+    const lanes = new Uint32Array(2);
+    const i = mixBlocks(prefix, lanes);
+    this.#prefixHi = lanes[0]! | 0;
+    this.#prefixLo = lanes[1]! | 0;
     this.#prefixPending = i < n ? prefix.charCodeAt(i) : -1;
     this.#bytes = (n + 6) * 2;
   }
