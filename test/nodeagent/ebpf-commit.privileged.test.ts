@@ -4,7 +4,11 @@
 // undone, the active copy and the digest untouched), and the next apply works.
 import { afterAll, describe, expect, it } from 'vitest';
 import { BpfError, Libbpf } from '../../nodeagent/datapath/ebpf/index.js';
-import type { DatapathChange } from '../../nodeagent/datapath/index.js';
+import type {
+  DatapathChange,
+  DatapathContents,
+  EbpfDatapath,
+} from '../../nodeagent/datapath/index.js';
 import { requirePrivileged } from '../harness/index.js';
 import { emptyChange, ep, rule, sorted } from './datapath-builders.js';
 import { newRunId, openDatapath, pinDirs } from './ebpf-helpers.js';
@@ -63,6 +67,31 @@ function revision(names: string[], per: number, port: number): DatapathChange {
   return c;
 }
 
+/** What a datapath holds now: its digest and contents. */
+async function held(dp: EbpfDatapath): Promise<{ digest: string; contents: DatapathContents }> {
+  return { digest: dp.digest(), contents: sorted(await dp.read()) };
+}
+
+/** The datapath still holds `before` (digest, kernel read-back, contents) and `entries` policy entries. */
+async function expectHeld(
+  dp: EbpfDatapath,
+  before: { digest: string; contents: DatapathContents },
+  entries: number,
+): Promise<void> {
+  expect(dp.digest()).toBe(before.digest);
+  expect(await dp.verify()).toBe(before.digest);
+  expect(sorted(await dp.read())).toEqual(before.contents);
+  expect(dp.counts().policyEntries).toBe(entries);
+}
+
+/** Both copies hold what the digest says: verify, then switch to the other copy (an empty revision) and verify again. */
+async function expectBothCopiesVerify(dp: EbpfDatapath): Promise<void> {
+  expect(await dp.verify()).toBe(dp.digest());
+  dp.syncStandby();
+  await dp.apply(emptyChange());
+  expect(await dp.verify()).toBe(dp.digest());
+}
+
 describe.skipIf(!requirePrivileged())('eBPF commit on worker threads', () => {
   const pins = pinDirs(newRunId('c'));
   afterAll(() => pins.cleanup());
@@ -77,27 +106,20 @@ describe.skipIf(!requirePrivileged())('eBPF commit on worker threads', () => {
     });
     try {
       await dp.apply(revision(['a', 'b', 'c'], 600, 1000));
-      const digest = dp.digest();
-      const contents = sorted(await dp.read());
-      expect(await dp.verify()).toBe(digest);
+      const before = await held(dp);
+      expect(await dp.verify()).toBe(before.digest);
 
       // Adds 900 entries to a, b, c (whole-map read-backs) and adds d, e; the third map's write fails.
       lib.failAt = 3;
       await expect(dp.apply(revision(['a', 'b', 'c', 'd', 'e'], 900, 2000))).rejects.toThrow(
         /rolled back/,
       );
-      expect(dp.digest()).toBe(digest);
-      expect(await dp.verify()).toBe(digest);
-      expect(sorted(await dp.read())).toEqual(contents);
-      expect(dp.counts().policyEntries).toBe(1800);
+      await expectHeld(dp, before, 1800);
 
       await dp.apply(revision(['a', 'b', 'c', 'd', 'e'], 900, 2000));
       expect(dp.counts().policyEntries).toBe(3 * 1500 + 2 * 900);
-      expect(await dp.verify()).toBe(dp.digest());
-      dp.syncStandby();
-      // The other copy got the same writes: flip to it with an empty revision and verify again.
-      await dp.apply(emptyChange());
-      expect(await dp.verify()).toBe(dp.digest());
+      // The other copy got the same writes.
+      await expectBothCopiesVerify(dp);
     } finally {
       await dp.close();
     }
@@ -113,14 +135,8 @@ describe.skipIf(!requirePrivileged())('eBPF commit on worker threads', () => {
     });
     try {
       await dp.apply(revision(['a'], 20_000, 1000));
-      const digest = dp.digest();
-      const contents = sorted(await dp.read());
-      const unchanged = async (): Promise<void> => {
-        expect(dp.digest()).toBe(digest);
-        expect(await dp.verify()).toBe(digest);
-        expect(sorted(await dp.read())).toEqual(contents);
-        expect(dp.counts().policyEntries).toBe(20_000);
-      };
+      const before = await held(dp);
+      const unchanged = (): Promise<void> => expectHeld(dp, before, 20_000);
 
       // 40,000 new entries for a are written (and read back) in batches (commit.ts POLICY_BATCH).
       lib.failAt = 2; // the second batch write
@@ -134,10 +150,7 @@ describe.skipIf(!requirePrivileged())('eBPF commit on worker threads', () => {
 
       await dp.apply(revision(['a', 'b'], 40_000, 2000));
       expect(dp.counts().policyEntries).toBe(60_000 + 40_000);
-      expect(await dp.verify()).toBe(dp.digest());
-      dp.syncStandby();
-      await dp.apply(emptyChange());
-      expect(await dp.verify()).toBe(dp.digest());
+      await expectBothCopiesVerify(dp);
     } finally {
       await dp.close();
     }
@@ -162,11 +175,8 @@ describe.skipIf(!requirePrivileged())('eBPF commit on worker threads', () => {
 
       // The next apply copies the active copy onto the stale one first, then writes it and flips.
       await dp.apply(revision(['c'], 300, 3000));
-      expect(await dp.verify()).toBe(dp.digest());
-      dp.syncStandby();
-      // Flip back to the repaired copy: it holds a, b and c as well.
-      await dp.apply(emptyChange());
-      expect(await dp.verify()).toBe(dp.digest());
+      // Then the repaired copy is switched to: it holds a, b and c as well.
+      await expectBothCopiesVerify(dp);
       const now = sorted(await dp.read());
       expect(now.policies.filter((p) => p.endpoint !== 'eu/default/c')).toEqual(contents.policies);
       expect(dp.counts().policyEntries).toBe(1500);
