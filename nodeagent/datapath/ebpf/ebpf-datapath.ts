@@ -314,9 +314,10 @@ export class EbpfDatapath implements Datapath {
    * back; the same writes on the other copy follow once the grace period
    * after the switch has passed (no program still judges a packet with that
    * copy), on the next turn of the event loop after it — after the agent's
-   * ACK — or at the latest when the next apply or close() starts, which
-   * then wait for the grace period on this thread. For benchmarks and tests
-   * that time that part on its own. Idempotent.
+   * ACK — or at the latest when the next apply or close() starts (they
+   * await the grace period first). Called directly while it still runs, it
+   * waits for one on this thread. For benchmarks and tests that time that
+   * part on its own. Idempotent.
    */
   syncStandby(): void {
     if (this.#replayTimer !== undefined) clearImmediate(this.#replayTimer);
@@ -377,6 +378,8 @@ export class EbpfDatapath implements Datapath {
     change: DatapathChange,
     created: { copy: Copy; maps: Map<number, Promise<KernelMap>> } | undefined,
   ): Promise<void> {
+    // The last switch's grace period, if it is still running, off the event loop (syncStandby would block it).
+    if (this.#grace !== undefined) await this.#grace.catch(() => undefined);
     this.syncStandby();
     if (this.#standbyStale !== undefined) this.#resyncStandby();
     const plan = planChange(change, this.#state.mirror, this.#state.free);
