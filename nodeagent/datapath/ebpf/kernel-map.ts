@@ -45,6 +45,17 @@ export class KernelMap {
     check(`update of ${this.name}`, this.lib.update(this.fd, key, value, BPF_ANY));
   }
 
+  /**
+   * `update` on a koffi worker thread (the event loop runs meanwhile): a
+   * map-in-map write waits for an RCU grace period before it returns.
+   */
+  async updateAsync(key: Buffer, value: Buffer): Promise<void> {
+    check(
+      `update of ${this.name}`,
+      await this.lib.callAsync(this.lib.update, this.fd, key, value, BPF_ANY),
+    );
+  }
+
   /** Deletes a key; a missing key is not an error. */
   delete(key: Buffer): void {
     const ret = this.lib.remove(this.fd, key);
@@ -77,12 +88,7 @@ export class KernelMap {
       );
       if (this.#batchWritten(ret)) return;
     }
-    // One by one, also on a worker thread: a map-in-map write waits for an RCU grace period.
-    for (let i = 0; i < n; i++)
-      check(
-        `update of ${this.name}`,
-        await this.lib.callAsync(this.lib.update, this.fd, keys.at(i), values.at(i), BPF_ANY),
-      );
+    for (let i = 0; i < n; i++) await this.updateAsync(keys.at(i), values.at(i));
   }
 
   /** `bpf_map_update_batch`'s arguments after the fd. */

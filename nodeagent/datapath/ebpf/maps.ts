@@ -126,17 +126,8 @@ export class DatapathMaps {
    * map-in-map update waits for an RCU grace period (synchronize_rcu) before
    * it returns. On a koffi worker thread (the event loop runs meanwhile).
    */
-  async graceAsync(): Promise<void> {
-    check(
-      'update of sync',
-      await this.lib.callAsync(
-        this.lib.update,
-        this.#sync.fd,
-        encodeSlot(0),
-        encodeSlot(this.#syncInnerFd),
-        BPF_ANY,
-      ),
-    );
+  graceAsync(): Promise<void> {
+    return this.#sync.updateAsync(encodeSlot(0), encodeSlot(this.#syncInnerFd));
   }
 
   /** `graceAsync` on the calling thread. */
