@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeResource, type EncodedResource } from '../../common/index.js';
 import { ResponseEncoder } from '../../controlplane/xds/index.js';
-import { DeltaDiscoveryResponse, TYPE_IPCACHE } from '../../proto/index.js';
+import { DeltaDiscoveryResponse, TYPE_ENDPOINT, TYPE_IPCACHE } from '../../proto/index.js';
 
 const shard = (s: number, identity: number): EncodedResource =>
   encodeResource(`ipcache/${s}`, {
@@ -20,13 +20,15 @@ const plain = (m: DeltaDiscoveryResponse) => ({
 
 describe('ResponseEncoder', () => {
   it('decodes to the same message as encoding it whole', () => {
+    // One encoder for every case: heads it keeps for a revision must never leak into another head.
+    const enc = new ResponseEncoder();
     const headArb = fc.record({
-      typeUrl: fc.constant(TYPE_IPCACHE),
-      removedResources: fc.array(fc.string(), { maxLength: 3 }),
+      typeUrl: fc.constantFrom(TYPE_IPCACHE, TYPE_ENDPOINT),
+      removedResources: fc.oneof(fc.constant([]), fc.array(fc.string(), { maxLength: 3 })),
       nonce: fc.uuid(),
-      meshRevision: fc.integer({ min: 0, max: 2 ** 40 }),
+      meshRevision: fc.oneof(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 2 ** 40 })),
       revisionComplete: fc.boolean(),
-      systemVersionInfo: fc.string(),
+      systemVersionInfo: fc.oneof(fc.constantFrom('', '1', '2'), fc.string()),
       traceContext: fc.dictionary(fc.string({ minLength: 1 }), fc.string()),
     });
     const shardsArb = fc.array(fc.tuple(fc.nat(255), fc.integer({ min: 256, max: 9999 })), {
@@ -35,7 +37,7 @@ describe('ResponseEncoder', () => {
     fc.assert(
       fc.property(headArb, shardsArb, (head, shards) => {
         const resources = shards.map(([s, id]) => shard(s, id));
-        const bytes = new ResponseEncoder().encode(head, resources);
+        const bytes = enc.encode(head, resources);
         const whole = {
           ...head,
           resources: resources.map((r) => ({
@@ -51,6 +53,7 @@ describe('ResponseEncoder', () => {
         );
         expect(plain(DeltaDiscoveryResponse.decode(bytes))).toEqual(plain(expected));
       }),
+      { numRuns: 500 },
     );
   });
 
@@ -71,6 +74,12 @@ describe('ResponseEncoder', () => {
     // Same tail (the shared entry), different heads.
     const tail = (x: Buffer): string => x.subarray(x.length - r.payload.length).toString('hex');
     expect(tail(a)).toBe(tail(b));
+    // The fields every node of the revision shares come first, the same bytes for both.
+    const shared = DeltaDiscoveryResponse.encode({
+      ...head(''),
+      resources: [],
+    }).finish().length;
+    expect(a.subarray(0, shared).equals(b.subarray(0, shared))).toBe(true);
     expect(DeltaDiscoveryResponse.decode(a).nonce).toBe('a');
     expect(plain(DeltaDiscoveryResponse.decode(b)).resources).toEqual([
       { name: r.name, version: r.version, payload: r.payload.toString('hex') },
