@@ -142,11 +142,6 @@ export class NodeSession {
   } {
     const changed = new Map<string, EncodedResource[]>();
     const removed = new Map<string, string[]>();
-    const add = <T>(m: Map<string, T[]>, typeUrl: string, v: T): void => {
-      const list = m.get(typeUrl);
-      if (list) list.push(v);
-      else m.set(typeUrl, [v]);
-    };
     const held = this.#heldSnapshot;
     if (held && held.parts.length === target.parts.length) {
       target.parts.forEach((part, i) => {
@@ -219,6 +214,13 @@ export class NodeSession {
   get heldRevision(): number {
     return this.#heldRevision;
   }
+}
+
+/** Appends `v` to the list of `typeUrl` (a module function: no closure per push). */
+function add<T>(m: Map<string, T[]>, typeUrl: string, v: T): void {
+  const list = m.get(typeUrl);
+  if (list) list.push(v);
+  else m.set(typeUrl, [v]);
 }
 
 function versionsOf(snapshot: NodeSnapshot): Map<string, string> {

@@ -175,29 +175,23 @@ function checkKeys(
   scans: readonly PolicyScan[],
 ): Rejection[] {
   const out: Rejection[] = [];
-  const twice = (key: string, resource: string, what: string): void => {
-    out.push(invalid(resource, `${what} "${key}" appears more than once in one change`));
-  };
-  const once = (seen: Set<string>, key: string, resource: string, what: string): void => {
-    if (seen.has(key)) twice(key, resource, what);
-    seen.add(key);
-  };
   const prefixes = new Set<string>();
-  for (const u of change.ipcache.upserts) once(prefixes, u.prefix, u.resource, 'ipcache prefix');
-  for (const d of change.ipcache.deletes) once(prefixes, d, '', 'ipcache prefix');
+  for (const u of change.ipcache.upserts)
+    once(out, prefixes, u.prefix, u.resource, 'ipcache prefix');
+  for (const d of change.ipcache.deletes) once(out, prefixes, d, '', 'ipcache prefix');
 
   const upserted = new Set<string>();
   for (const ep of change.endpoints.upserts)
-    once(upserted, endpointName(ep), ep.resource, 'endpoint');
+    once(out, upserted, endpointName(ep), ep.resource, 'endpoint');
   const deleted = new Set<string>();
   for (const d of change.endpoints.deletes) {
     if (upserted.has(d)) out.push(invalid('', `endpoint "${d}" is both upserted and deleted`));
-    once(deleted, d, '', 'endpoint');
+    once(out, deleted, d, '', 'endpoint');
   }
 
   const policyMaps = new Set<string>();
   for (const [i, pm] of change.policies.entries()) {
-    once(policyMaps, pm.endpoint, pm.resource, 'policy map of endpoint');
+    once(out, policyMaps, pm.endpoint, pm.resource, 'policy map of endpoint');
     if (
       deleted.has(pm.endpoint) ||
       (!upserted.has(pm.endpoint) && !view.hasEndpoint(pm.endpoint))
@@ -209,20 +203,38 @@ function checkKeys(
     const what = `policy key of ${pm.endpoint}`;
     const repeated = scans[i]!.repeated;
     if (repeated !== undefined) {
-      for (const k of repeated) twice(policyKeyId(k), pm.resource, what);
+      for (const k of repeated) out.push(repeatedKey(policyKeyId(k), pm.resource, what));
     } else {
       // A field that cannot be packed: an id string per key.
       const keys = new Set<string>();
-      for (const k of pm.upserts) once(keys, policyKeyId(k), pm.resource, what);
-      for (const k of pm.deletes) once(keys, policyKeyId(k), pm.resource, what);
+      for (const k of pm.upserts) once(out, keys, policyKeyId(k), pm.resource, what);
+      for (const k of pm.deletes) once(out, keys, policyKeyId(k), pm.resource, what);
     }
   }
 
   const services = new Set<string>();
-  for (const s of change.services.upserts) once(services, serviceName(s), s.resource, 'service');
-  for (const d of change.services.deletes) once(services, d, '', 'service');
+  for (const s of change.services.upserts)
+    once(out, services, serviceName(s), s.resource, 'service');
+  for (const d of change.services.deletes) once(out, services, d, '', 'service');
   // Deletes carry no resource; drop the empty names so NACKs list only real resources.
   return out.map((r) => ({ ...r, resourceNames: r.resourceNames.filter((n) => n !== '') }));
+}
+
+// Module functions, not closures made per call: a hot path (every revision of every agent).
+function repeatedKey(key: string, resource: string, what: string): Rejection {
+  return invalid(resource, `${what} "${key}" appears more than once in one change`);
+}
+
+/** Adds `key` to `seen`; a key already there is a rejection in `out`. */
+function once(
+  out: Rejection[],
+  seen: Set<string>,
+  key: string,
+  resource: string,
+  what: string,
+): void {
+  if (seen.has(key)) out.push(repeatedKey(key, resource, what));
+  seen.add(key);
 }
 
 function checkCapacity(
@@ -259,11 +271,12 @@ function checkCapacity(
 
   for (const pm of change.policies) {
     const held = view.hasEndpoint(pm.endpoint);
-    const before = held ? view.policyCount(pm.endpoint) : 0;
-    const has = (k: PolicyKey): boolean => view.hasPolicy(pm.endpoint, k);
-    const after = held
-      ? before - pm.deletes.filter(has).length + pm.upserts.filter((k) => !has(k)).length
-      : pm.upserts.length;
+    let after = pm.upserts.length;
+    if (held) {
+      after = view.policyCount(pm.endpoint);
+      for (const k of pm.deletes) if (view.hasPolicy(pm.endpoint, k)) after -= 1;
+      for (const k of pm.upserts) if (!view.hasPolicy(pm.endpoint, k)) after += 1;
+    }
     if (after > capacity.policyEntriesPerEndpoint) {
       out.push({
         code: 'CAPACITY',

@@ -89,36 +89,6 @@ export function translateDelta(delta: ResourceDelta, owners: KeyOwners): Transla
   const newSvc = new Map<string, Owned<string>>();
   const svcValues = new Map<string, ResourceValue & { typeUrl: typeof TYPE_SERVICE }>();
 
-  const claim = <T>(
-    map: Map<string, Owned<T>>,
-    key: string,
-    owned: Owned<T>,
-    what: string,
-    held: string | undefined,
-    touchedOfKind: Set<string>,
-  ): void => {
-    const other = map.get(key);
-    if (other !== undefined) {
-      const names = [...new Set([other.resource, owned.resource])].sort();
-      rejections.push({
-        code: 'VALIDATION',
-        message: `${what} "${key}" is claimed more than once (by ${names.join(', ')})`,
-        resourceNames: names,
-      });
-      return;
-    }
-    // A key held by a resource this revision does not touch stays there.
-    if (held !== undefined && held !== owned.resource && !touchedOfKind.has(held)) {
-      rejections.push({
-        code: 'VALIDATION',
-        message: `${what} "${key}" of ${owned.resource} is already held by ${held}`,
-        resourceNames: [owned.resource],
-      });
-      return;
-    }
-    map.set(key, owned);
-  };
-
   for (const { name, value } of olds) {
     switch (value.typeUrl) {
       case TYPE_IPCACHE:
@@ -141,12 +111,13 @@ export function translateDelta(delta: ResourceDelta, owners: KeyOwners): Transla
           // A prefix a touched resource held is that resource's (held state was valid): only
           // prefixes new to the touched resources need the store's index.
           const held = oldIp.get(e.prefix)?.resource ?? owners.ipcacheOwner(e.prefix);
-          claim(newIp, e.prefix, owned, 'ipcache prefix', held, touched.ipcache);
+          claim(rejections, newIp, e.prefix, owned, 'ipcache prefix', held, touched.ipcache);
         }
         break;
       case TYPE_ENDPOINT: {
         const key = endpointName(value.value);
         claim(
+          rejections,
           newEp,
           key,
           { resource: name, value: value.value },
@@ -159,7 +130,7 @@ export function translateDelta(delta: ResourceDelta, owners: KeyOwners): Transla
       case TYPE_SERVICE: {
         const key = serviceName(value.value);
         const owned = { resource: name, value: serviceEntry(value.value) };
-        claim(newSvc, key, owned, 'service', owners.serviceOwner(key), touched.service);
+        claim(rejections, newSvc, key, owned, 'service', owners.serviceOwner(key), touched.service);
         svcValues.set(key, value);
         break;
       }
@@ -270,4 +241,40 @@ function diffPolicies(
   for (const [k, e] of next)
     if (old.get(k)?.verdict !== e.verdict) pm.upserts.push(policyRecord(e));
   return pm;
+}
+
+/**
+ * Records `owned` as the owner of `key` in `map`, or a rejection: the key is
+ * claimed twice in this revision, or held by a resource it does not touch.
+ * (A module function, not a closure made per revision: every agent's hot path.)
+ */
+function claim<T>(
+  rejections: Rejection[],
+  map: Map<string, Owned<T>>,
+  key: string,
+  owned: Owned<T>,
+  what: string,
+  held: string | undefined,
+  touchedOfKind: Set<string>,
+): void {
+  const other = map.get(key);
+  if (other !== undefined) {
+    const names = [...new Set([other.resource, owned.resource])].sort();
+    rejections.push({
+      code: 'VALIDATION',
+      message: `${what} "${key}" is claimed more than once (by ${names.join(', ')})`,
+      resourceNames: names,
+    });
+    return;
+  }
+  // A key held by a resource this revision does not touch stays there.
+  if (held !== undefined && held !== owned.resource && !touchedOfKind.has(held)) {
+    rejections.push({
+      code: 'VALIDATION',
+      message: `${what} "${key}" of ${owned.resource} is already held by ${held}`,
+      resourceNames: [owned.resource],
+    });
+    return;
+  }
+  map.set(key, owned);
 }
