@@ -115,7 +115,7 @@ const cp = new ControlPlane({
   log,
   telemetry: {
     meter: providers.meterProvider.getMeter('meshplane'),
-    tracer: providers.tracerProvider.getTracer('meshplane'),
+    ...(providers.tracing ? { tracer: providers.tracerProvider.getTracer('meshplane') } : {}),
     perNodeMetrics: values['metrics-per-node'],
   },
 });

@@ -103,10 +103,13 @@ async function main(argv: string[]): Promise<number> {
     logger,
   });
   const metrics = registerAgentMetrics(meter, agent, { cluster: args.cluster, node: args.node });
-  const tracing = registerAgentTracing(providers.tracerProvider.getTracer('meshplane'), agent, {
-    cluster: args.cluster,
-    node: args.node,
-  });
+  // Spans only when they are exported (--otlp): made and dropped they are pure cost.
+  const tracing = providers.tracing
+    ? registerAgentTracing(providers.tracerProvider.getTracer('meshplane'), agent, {
+        cluster: args.cluster,
+        node: args.node,
+      })
+    : undefined;
   const unsubscribe = agent.on('revisionApplied', () => {
     unsubscribe();
     process.stdout.write(
@@ -168,7 +171,7 @@ async function main(argv: string[]): Promise<number> {
   await datapath.close();
   metrics.close();
   datapathMetrics?.close();
-  tracing.close();
+  tracing?.close();
   await providers.shutdown();
   await prometheus?.close();
   return 0;

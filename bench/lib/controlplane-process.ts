@@ -1,7 +1,10 @@
 // A control plane replica in its own process, for the propagation benchmark:
 //   node --expose-gc --import tsx bench/lib/controlplane-process.ts \
 //        --etcd URL --nats URL --tls-ca F --tls-cert F --tls-key F
-// The same ControlPlane class controlplane/main.ts wires, with mTLS. Prints
+// The same ControlPlane class controlplane/main.ts wires, with mTLS and its
+// telemetry as `meshctl up --metrics` runs it: a meter with a Prometheus
+// reader (metrics recorded as served, the endpoint not listening); no
+// tracer, as without --otlp. Prints
 // {"event":"ready","address":"127.0.0.1:PORT"} when serving. Each line
 // "memory" on stdin is answered with one JSON line on stdout, after two full
 // garbage collections (needs --expose-gc): {"event":"memory","rss":B,
@@ -13,6 +16,7 @@ import { readdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { jsonLogger, type Logger } from '../../common/index.js';
+import { buildTelemetryProviders, PrometheusEndpoint } from '../../common/telemetry/index.js';
 import { readTlsMaterial } from '../../common/tls/index.js';
 import { ControlPlane } from '../../controlplane/index.js';
 import { meterTracker } from './tracker-meter.js';
@@ -70,12 +74,21 @@ async function main(): Promise<number> {
     );
     return 2;
   }
+  const prometheus = new PrometheusEndpoint();
+  const providers = buildTelemetryProviders({
+    serviceName: 'meshplane-controlplane',
+    metricReaders: [prometheus.reader],
+  });
   const cp = new ControlPlane({
     etcdEndpoints: [etcd],
     natsUrl: nats,
     listen: '127.0.0.1:0',
     tls: await readTlsMaterial({ ca, cert, key }),
     log: warningsOnly(),
+    telemetry: {
+      meter: providers.meterProvider.getMeter('meshplane'),
+      ...(providers.tracing ? { tracer: providers.tracerProvider.getTracer('meshplane') } : {}),
+    },
   });
   const stopped = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
@@ -96,6 +109,7 @@ async function main(): Promise<number> {
   });
   await stopped;
   await cp.stop();
+  await providers.shutdown();
   return 0;
 }
 

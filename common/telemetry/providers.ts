@@ -15,6 +15,13 @@ import {
 export interface TelemetryProviders {
   meterProvider: MeterProvider;
   tracerProvider: BasicTracerProvider;
+  /**
+   * Whether spans go anywhere (an OTLP exporter or a given span processor).
+   * Without that the tracer provider still makes every span and drops it;
+   * callers leave tracing out then, since spans per node and revision cost
+   * the control plane real CPU (see bench/RESULTS.md, 2026-12-06 fifth session).
+   */
+  tracing: boolean;
   /** flushes and stops both providers (and their exporters) */
   shutdown(): Promise<void>;
 }
@@ -60,6 +67,7 @@ export function buildTelemetryProviders(opts: TelemetryProviderOptions): Telemet
   return {
     meterProvider,
     tracerProvider,
+    tracing: spanProcessors.length > 0,
     shutdown: async () => {
       await Promise.allSettled([meterProvider.shutdown(), tracerProvider.shutdown()]);
     },

@@ -128,7 +128,7 @@ export class PropagationTracing implements XdsCallbacks {
 
   pushContext(n: NodeIdentity, revision: number): Record<string, string> {
     this.#pushes.get(n.key)?.end();
-    const synced = this.#tracker.node(n.cluster, n.node)?.syncedRevision ?? 0;
+    const synced = this.#tracker.syncedRevision(n);
     const covered = [...this.#revisions.entries()].filter(([r]) => r > synced && r <= revision);
     const newest = covered.at(-1)?.[1];
     const parent = newest?.clusters.get(n.cluster) ?? newest?.span;

@@ -187,7 +187,7 @@ export class Tracker implements XdsCallbacks {
   }
 
   onStreamOpen(n: NodeIdentity): void {
-    const f = this.#facts(n.cluster, n.node);
+    const f = this.#nodes.get(n.key);
     if (!f) {
       // Not (yet) a node of the mesh: remembered until it becomes one.
       this.#openUnknown.set(n.key, this.#clock.now());
@@ -200,7 +200,7 @@ export class Tracker implements XdsCallbacks {
   }
 
   onStreamClosed(n: NodeIdentity): void {
-    const f = this.#facts(n.cluster, n.node);
+    const f = this.#nodes.get(n.key);
     if (!f) {
       this.#openUnknown.delete(n.key);
       return;
@@ -212,7 +212,7 @@ export class Tracker implements XdsCallbacks {
   }
 
   onPush(n: NodeIdentity, push: PushInfo): void {
-    const f = this.#facts(n.cluster, n.node);
+    const f = this.#nodes.get(n.key);
     const covers = f
       ? this.#window.range(f.syncedRevision, push.revision).map((r) => r.revision)
       : [push.revision];
@@ -220,7 +220,7 @@ export class Tracker implements XdsCallbacks {
   }
 
   onAck(n: NodeIdentity, ack: AckInfo): void {
-    const f = this.#facts(n.cluster, n.node);
+    const f = this.#nodes.get(n.key);
     if (!f) return;
     const wasNacked = f.nack !== undefined;
     f.ackedRevision = ack.revision;
@@ -276,7 +276,7 @@ export class Tracker implements XdsCallbacks {
   }
 
   onNack(n: NodeIdentity, nack: NackInfo): void {
-    const f = this.#facts(n.cluster, n.node);
+    const f = this.#nodes.get(n.key);
     if (!f) return;
     const detail = nack.resourceNames.length > 0 ? ` (${nack.resourceNames.join(', ')})` : '';
     const message = `revision ${nack.revision} rejected: ${nack.message}${detail}`;
@@ -294,7 +294,7 @@ export class Tracker implements XdsCallbacks {
   }
 
   onVerification(n: NodeIdentity, v: VerificationInfo): void {
-    const f = this.#facts(n.cluster, n.node);
+    const f = this.#nodes.get(n.key);
     if (!f) return;
     const before = f.divergence;
     f.digest = v.digest;
@@ -342,6 +342,11 @@ export class Tracker implements XdsCallbacks {
   view(cluster: string, node: string): NodeView {
     const f = this.#facts(cluster, node) ?? newNodeFacts(cluster, node);
     return viewOf(f, this.#latest, this.#clock.now());
+  }
+
+  /** The revision a node has synced (0: unknown node); no view is built — a per-push read. */
+  syncedRevision(n: NodeIdentity): number {
+    return this.#nodes.get(n.key)?.syncedRevision ?? 0;
   }
 
   node(cluster: string, node: string): NodeDetail | undefined {
