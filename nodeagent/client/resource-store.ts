@@ -1,9 +1,4 @@
-import {
-  endpointName,
-  resourceKey,
-  type ResourceType,
-  type ResourceValue,
-} from '../../common/index.js';
+import { endpointName, type ResourceType, type ResourceValue } from '../../common/index.js';
 import {
   TYPE_ENDPOINT,
   TYPE_IPCACHE,
@@ -26,28 +21,30 @@ export interface HeldResource {
  * resource owns each datapath key, so revisions are checked in O(delta).
  */
 export class ResourceStore implements KeyOwners {
-  readonly #resources = new Map<string, HeldResource>();
+  /** type URL -> name -> resource: no key string is built per lookup (a revision's hot path) */
+  readonly #resources = new Map<string, Map<string, HeldResource>>();
+  #size = 0;
   readonly #ipcache = new Map<string, string>();
   readonly #endpoints = new Map<string, string>();
   readonly #services = new Map<string, string>();
 
   get(typeUrl: string, name: string): HeldResource | undefined {
-    return this.#resources.get(resourceKey(typeUrl, name));
+    return this.#resources.get(typeUrl)?.get(name);
   }
 
   get size(): number {
-    return this.#resources.size;
+    return this.#size;
   }
 
   /** Every held resource (for initial_resource_versions), sorted by type and name. */
   versions(): ResourceVersion[] {
-    return [...this.#resources.values()]
+    return [...this.values()]
       .map((r) => ({ typeUrl: r.typeUrl, name: r.name, version: r.version }))
       .sort((a, b) => cmp(a.typeUrl, b.typeUrl) || cmp(a.name, b.name));
   }
 
-  values(): IterableIterator<HeldResource> {
-    return this.#resources.values();
+  *values(): IterableIterator<HeldResource> {
+    for (const byName of this.#resources.values()) yield* byName.values();
   }
 
   ipcacheOwner(prefix: string): string | undefined {
@@ -77,14 +74,18 @@ export class ResourceStore implements KeyOwners {
         this.#index(u.name, u.before, false);
       }
     }
-    for (const r of delta.removals) this.#resources.delete(resourceKey(r.typeUrl, r.name));
+    for (const r of delta.removals) {
+      if (this.#resources.get(r.typeUrl)?.delete(r.name)) this.#size -= 1;
+    }
     for (const u of delta.updates) {
-      this.#resources.set(resourceKey(u.typeUrl, u.name), {
-        typeUrl: u.typeUrl,
-        name: u.name,
-        version: u.version,
-        value: u.after,
-      });
+      let byName = this.#resources.get(u.typeUrl);
+      if (byName === undefined) {
+        byName = new Map();
+        this.#resources.set(u.typeUrl, byName);
+      }
+      const before = byName.size;
+      byName.set(u.name, { typeUrl: u.typeUrl, name: u.name, version: u.version, value: u.after });
+      this.#size += byName.size - before;
       this.#index(u.name, u.after, true);
     }
   }
