@@ -1,5 +1,5 @@
 import type { Clock } from '../../common/index.js';
-import type { MeshRevision } from '../snapshot/index.js';
+import { nodeKey, type MeshRevision } from '../snapshot/index.js';
 import type {
   AckInfo,
   NackInfo,
@@ -85,8 +85,9 @@ export class Tracker implements XdsCallbacks {
     for (const l of this.#listeners) l(e);
   }
 
+  /** The key the xDS server gives a node's stream (NodeIdentity.key): hooks look nodes up by it. */
   #key(cluster: string, node: string): string {
-    return `${cluster}/${node}`;
+    return nodeKey(cluster, node);
   }
 
   #facts(cluster: string, node: string): NodeFacts | undefined {
