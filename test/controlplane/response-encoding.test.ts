@@ -24,7 +24,10 @@ describe('ResponseEncoder', () => {
     const enc = new ResponseEncoder();
     const headArb = fc.record({
       typeUrl: fc.constantFrom(TYPE_IPCACHE, TYPE_ENDPOINT),
-      removedResources: fc.oneof(fc.constant<string[]>([]), fc.array(fc.string(), { maxLength: 3 })),
+      removedResources: fc.oneof(
+        fc.constant<string[]>([]),
+        fc.array(fc.string(), { maxLength: 3 }),
+      ),
       nonce: fc.uuid(),
       meshRevision: fc.oneof(fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 2 ** 40 })),
       revisionComplete: fc.boolean(),
