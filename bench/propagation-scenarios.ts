@@ -57,10 +57,18 @@ export async function allNodesScenario(ctx: ScenarioContext, reps: number): Prom
   return all;
 }
 
-/** (b): `reps` changes of a policy selecting endpoints on `shape.pctNodes` nodes. */
-export async function onePercentScenario(ctx: ScenarioContext, reps: number): Promise<number[]> {
+/**
+ * (b): `reps` changes of a policy selecting endpoints on `shape.pctNodes`
+ * nodes, the k-th (from `first`) allowing port 10,000 + k: the change with
+ * k = 0 creates the policy, every later one changes it.
+ */
+export async function onePercentScenario(
+  ctx: ScenarioContext,
+  reps: number,
+  first = 0,
+): Promise<number[]> {
   const all: number[] = [];
-  for (let r = 0; r < reps; r++) {
+  for (let r = first; r < first + reps; r++) {
     const { latencies, revision } = await step(
       ctx,
       () => ctx.mesh.publish(pctPolicyChange(ctx.clusters, r)),
