@@ -12,7 +12,14 @@ import {
 } from '../../proto/index.js';
 import { endpointName, policyKeyId, serviceName } from './entries.js';
 import type { Rejection } from './errors.js';
-import type { DatapathChange, EndpointRecord, PolicyMapChange, PolicyRecord } from './types.js';
+import { PolicyKeyIndex, packable } from './policy-key-set.js';
+import type {
+  DatapathChange,
+  EndpointRecord,
+  PolicyKey,
+  PolicyMapChange,
+  PolicyRecord,
+} from './types.js';
 
 /** A resource a revision adds or replaces; `before` is the held value it replaces. */
 export interface ResourceUpdate {
@@ -204,7 +211,13 @@ function policyRecord(e: PolicyRecord): PolicyRecord {
   };
 }
 
-/** Entry-level diff of one endpoint's policy map; a new endpoint starts empty. */
+/**
+ * Entry-level diff of one endpoint's policy map; a new endpoint starts empty.
+ * Keys are compared packed into numbers (`PolicyKeyIndex`) when every key of
+ * both sides can be (a map of 100,000 entries: a string per key made this the
+ * slowest step of a large revision), else as `policyKeyId` strings; both give
+ * the same upserts, deletes and rejections, in the same order.
+ */
 function diffPolicies(
   endpoint: string,
   resource: string,
@@ -212,32 +225,82 @@ function diffPolicies(
   after: EndpointPolicy,
   rejections: Rejection[],
 ): PolicyMapChange {
+  const olds = before?.entries ?? [];
+  const news = after.entries;
+  return allPackable(olds) && allPackable(news)
+    ? diffPacked(endpoint, resource, olds, news, rejections)
+    : diffById(endpoint, resource, olds, news, rejections);
+}
+
+function allPackable(entries: readonly PolicyRecord[]): boolean {
+  for (let i = 0; i < entries.length; i++) if (!packable(entries[i]!)) return false;
+  return true;
+}
+
+function repeatedEntry(endpoint: string, resource: string, e: PolicyRecord): Rejection {
+  return {
+    code: 'VALIDATION',
+    message: `endpoint ${endpoint} has more than one policy entry for key ${policyKeyId(e)}`,
+    resourceNames: [resource],
+  };
+}
+
+function policyKey(e: PolicyRecord): PolicyKey {
+  return {
+    direction: e.direction,
+    identity: e.identity,
+    protocol: e.protocol,
+    portLow: e.portLow,
+    portHigh: e.portHigh,
+  };
+}
+
+function diffPacked(
+  endpoint: string,
+  resource: string,
+  olds: readonly PolicyRecord[],
+  news: readonly PolicyRecord[],
+  rejections: Rejection[],
+): PolicyMapChange {
+  const pm: PolicyMapChange = { endpoint, resource, upserts: [], deletes: [] };
+  const next = new PolicyKeyIndex(news.length);
+  let repeated = false;
+  for (let i = 0; i < news.length; i++) {
+    if (next.set(news[i]!, i) < 0) continue;
+    repeated = true;
+    rejections.push(repeatedEntry(endpoint, resource, news[i]!));
+  }
+  // A repeated key refuses the revision: the diff is not used.
+  if (repeated) return pm;
+  const old = new PolicyKeyIndex(olds.length);
+  for (let i = 0; i < olds.length; i++) old.set(olds[i]!, i);
+  for (let i = 0; i < olds.length; i++)
+    if (next.get(olds[i]!) < 0) pm.deletes.push(policyKey(olds[i]!));
+  for (let i = 0; i < news.length; i++) {
+    const e = news[i]!;
+    const j = old.get(e);
+    if (j < 0 || olds[j]!.verdict !== e.verdict) pm.upserts.push(policyRecord(e));
+  }
+  return pm;
+}
+
+function diffById(
+  endpoint: string,
+  resource: string,
+  olds: readonly PolicyRecord[],
+  news: readonly PolicyRecord[],
+  rejections: Rejection[],
+): PolicyMapChange {
   const old = new Map<string, PolicyRecord>();
-  for (const e of before?.entries ?? []) old.set(policyKeyId(e), e);
+  for (const e of olds) old.set(policyKeyId(e), e);
   const next = new Map<string, PolicyRecord>();
-  for (const e of after.entries) {
+  for (const e of news) {
     const k = policyKeyId(e);
-    if (next.has(k)) {
-      rejections.push({
-        code: 'VALIDATION',
-        message: `endpoint ${endpoint} has more than one policy entry for key ${k}`,
-        resourceNames: [resource],
-      });
-    }
+    if (next.has(k)) rejections.push(repeatedEntry(endpoint, resource, e));
     next.set(k, e);
   }
   const pm: PolicyMapChange = { endpoint, resource, upserts: [], deletes: [] };
-  for (const [k, e] of old) {
-    if (!next.has(k)) {
-      pm.deletes.push({
-        direction: e.direction,
-        identity: e.identity,
-        protocol: e.protocol,
-        portLow: e.portLow,
-        portHigh: e.portHigh,
-      });
-    }
-  }
+  for (const [k, e] of old) if (!next.has(k)) pm.deletes.push(policyKey(e));
   for (const [k, e] of next)
     if (old.get(k)?.verdict !== e.verdict) pm.upserts.push(policyRecord(e));
   return pm;

@@ -9,6 +9,9 @@ import {
 } from '../../nodeagent/index.js';
 import {
   DeltaDiscoveryResponse,
+  Direction,
+  Verdict,
+  type PolicyEntry,
   TYPE_ENDPOINT,
   TYPE_IPCACHE,
   TYPE_SERVICE,
@@ -179,6 +182,102 @@ describe('translateDelta', () => {
     ]);
     expect(errs).toHaveLength(1);
     expect(errs![0]).toMatch(/more than one policy entry/);
+  });
+
+  it('diffs a policy map the same with keys packed into numbers as with key strings', () => {
+    // Against an oracle written from the rules. A key no packed form holds (a
+    // port above 65535) on either side makes translateDelta compare strings.
+    type Entry = PolicyEntry;
+    const id = (e: Entry): string =>
+      `${e.direction}|${e.identity}|${e.protocol}|${e.portLow}|${e.portHigh}`;
+    const keyOf = (e: Entry) => ({
+      direction: e.direction,
+      identity: e.identity,
+      protocol: e.protocol,
+      portLow: e.portLow,
+      portHigh: e.portHigh,
+    });
+    const entryArb = fc.record({
+      direction: fc.constantFrom(Direction.DIRECTION_INGRESS, Direction.DIRECTION_EGRESS),
+      identity: fc.constantFrom(0x10100, 0x10101, 0xff000001),
+      protocol: fc.constantFrom(6, 17),
+      portLow: fc.constantFrom(0, 80),
+      portHigh: fc.constantFrom(0, 80, 443),
+      verdict: fc.constantFrom(Verdict.VERDICT_ALLOW, Verdict.VERDICT_DENY),
+    });
+    const odd: Entry = {
+      direction: Direction.DIRECTION_INGRESS,
+      identity: 0x10100,
+      protocol: 6,
+      portLow: 1,
+      portHigh: 70_000,
+      verdict: Verdict.VERDICT_ALLOW,
+    };
+    const ep = (entries: Entry[]) => ({
+      typeUrl: TYPE_ENDPOINT,
+      value: {
+        cluster: 'eu',
+        namespace: 'default',
+        name: 'a',
+        identity: 0x10100,
+        ips: ['10.1.0.1'],
+        namedPorts: [],
+        ingressEnforced: true,
+        egressEnforced: false,
+        entries,
+      },
+    });
+    fc.assert(
+      fc.property(
+        fc.array(entryArb, { maxLength: 14 }),
+        fc.array(entryArb, { maxLength: 14 }),
+        fc.constantFrom('none', 'before', 'after', 'both'),
+        fc.boolean(),
+        (beforeRaw, afterRaw, oddSide, held) => {
+          // What an agent holds was checked: no key twice.
+          const before: Entry[] = [...new Map(beforeRaw.map((e) => [id(e), e])).values()];
+          const after: Entry[] = [...afterRaw];
+          if (oddSide === 'before' || oddSide === 'both') before.push(odd);
+          if (oddSide === 'after' || oddSide === 'both') after.push({ ...odd });
+          const olds = held ? before : [];
+          const t = translateDelta(
+            {
+              updates: [
+                {
+                  typeUrl: TYPE_ENDPOINT,
+                  name: 'endpoint/eu/default/a',
+                  version: 'v2',
+                  before: held ? (ep(before) as never) : undefined,
+                  after: ep(after) as never,
+                },
+              ],
+              removals: [],
+            },
+            new ResourceStore(),
+          );
+          const seen = new Set<string>();
+          const repeats = after.filter((e) => seen.size === seen.add(id(e)).size).length;
+          if (repeats > 0) {
+            expect(t.ok).toBe(false);
+            if (!t.ok)
+              expect(t.rejections.filter((r) => /more than one/.test(r.message))).toHaveLength(
+                repeats,
+              );
+            return;
+          }
+          expect(t.ok).toBe(true);
+          if (!t.ok) return;
+          const next = new Map(after.map((e) => [id(e), e]));
+          const old = new Map(olds.map((e) => [id(e), e]));
+          const pm = t.change.policies.find((p) => p.endpoint === 'eu/default/a');
+          expect(pm?.deletes ?? []).toEqual(olds.filter((e) => !next.has(id(e))).map(keyOf));
+          expect(pm?.upserts ?? []).toEqual(
+            after.filter((e) => old.get(id(e))?.verdict !== e.verdict),
+          );
+        },
+      ),
+      { numRuns: 400 },
+    );
   });
 
   it('keeps the datapath digest equal to the digest of the held resources (as the control plane computes it)', async () => {
