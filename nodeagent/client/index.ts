@@ -13,4 +13,5 @@ export { silentLogger, type LogFields, type Logger } from './logger.js';
 export { ProtocolMismatchError, StreamError, errorDetailOf, rpcCodeOf } from './errors.js';
 export { ResourceStore, type HeldResource } from './resource-store.js';
 export { RevisionAssembler, type AssembledRevision } from './revision-assembler.js';
+export { RevisionApplier, type ApplyOutcome } from './revision-applier.js';
 export { buildDelta, type DeltaResult } from './revision-delta.js';

@@ -2,7 +2,12 @@
 // produces the contract keys (DESIGN.md "Benchmarks") (CI's leftover check sees any namespace it leaves).
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { runDatapathBench, runDatapathProgBench } from '../../bench/index.js';
+import {
+  measureAgentApply,
+  measureMapProgramming,
+  runDatapathBench,
+  runDatapathProgBench,
+} from '../../bench/index.js';
 import { requirePrivileged } from '../harness/index.js';
 
 describe.skipIf(!requirePrivileged())('datapath benchmark', () => {
@@ -25,5 +30,17 @@ describe.skipIf(!requirePrivileged())('datapath-prog benchmark', () => {
       expect(r[`${path}_ret`], path).toBe(0);
     }
     expect(r['entries']).toBe(10);
+  });
+});
+
+describe.skipIf(!requirePrivileged())('datapath-maps benchmark', () => {
+  it('programs a revision from a DatapathChange and through the agent whole, from its encoded parts', async () => {
+    const runId = `test-maps-${process.pid}`;
+    // Each throws unless the datapath then holds every entry (and, directly, the digest verifies).
+    const direct = await measureMapProgramming({ entries: 3_000, endpoints: 3, runId });
+    expect(direct.entriesPerS).toBeGreaterThan(0);
+    const agent = await measureAgentApply({ entries: 3_000, endpoints: 3, runId });
+    expect(agent.entriesPerS).toBeGreaterThan(0);
+    expect(agent.seconds).toBeGreaterThan(0);
   });
 });
