@@ -47,6 +47,7 @@ import {
   Libbpf,
   ResourceStore,
   RevisionApplier,
+  endpointPolicyOf,
   RevisionAssembler,
   defaultPinDir,
   removePins,
@@ -122,6 +123,22 @@ export function bigRevision(entries: number, endpoints: number): DatapathChange 
   return change;
 }
 
+/** A fresh datapath with room for `endpoints` endpoints of `per` entries each. */
+function openSized(
+  pinDir: string,
+  endpoints: number,
+  per: number,
+  libbpf: Libbpf | undefined,
+): Promise<EbpfDatapath> {
+  return EbpfDatapath.open({
+    pinDir,
+    endpoints: Math.max(16, endpoints),
+    ipcacheEntries: Math.max(1024, endpoints * 2),
+    policyEntriesPerEndpoint: Math.max(1024, per),
+    ...(libbpf ? { libbpf } : {}),
+  });
+}
+
 /** `bigRevision` as the control plane sends it: encoded response parts (ipcache, then the endpoints, complete). */
 export function bigRevisionParts(change: DatapathChange, revision = 1): Uint8Array[] {
   const part = (typeUrl: string, resources: EncodedResource[], complete: boolean): Uint8Array =>
@@ -147,17 +164,7 @@ export function bigRevisionParts(change: DatapathChange, revision = 1): Uint8Arr
     const entries = change.policies.find((p) => p.endpoint === name)?.upserts ?? [];
     return encodeResource(ep.resource, {
       typeUrl: TYPE_ENDPOINT,
-      value: {
-        cluster: ep.cluster,
-        namespace: ep.namespace,
-        name: ep.name,
-        identity: ep.identity,
-        ips: ep.ips,
-        namedPorts: ep.namedPorts,
-        ingressEnforced: ep.ingressEnforced,
-        egressEnforced: ep.egressEnforced,
-        entries,
-      },
+      value: endpointPolicyOf(ep, entries),
     });
   });
   return [part(TYPE_IPCACHE, [shard], false), part(TYPE_ENDPOINT, endpoints, true)];
@@ -177,13 +184,7 @@ export async function measureAgentApply(opts: {
   const pinDir = defaultPinDir(opts.runId, 'agent');
   const per = Math.ceil(opts.entries / opts.endpoints);
   const parts = bigRevisionParts(bigRevision(opts.entries, opts.endpoints));
-  const dp = await EbpfDatapath.open({
-    pinDir,
-    endpoints: Math.max(16, opts.endpoints),
-    ipcacheEntries: Math.max(1024, opts.endpoints * 2),
-    policyEntriesPerEndpoint: Math.max(1024, per),
-    ...(opts.libbpf ? { libbpf: opts.libbpf } : {}),
-  });
+  const dp = await openSized(pinDir, opts.endpoints, per, opts.libbpf);
   try {
     const monotonic = { now: () => performance.now() };
     const applier = new RevisionApplier(new ResourceStore(), dp, monotonic);
@@ -219,13 +220,7 @@ export async function measureMapProgramming(opts: {
   const pinDir = defaultPinDir(opts.runId, 'maps');
   const per = Math.ceil(opts.entries / opts.endpoints);
   const change = bigRevision(opts.entries, opts.endpoints);
-  const dp = await EbpfDatapath.open({
-    pinDir,
-    endpoints: Math.max(16, opts.endpoints),
-    ipcacheEntries: Math.max(1024, opts.endpoints * 2),
-    policyEntriesPerEndpoint: Math.max(1024, per),
-    ...(opts.libbpf ? { libbpf: opts.libbpf } : {}),
-  });
+  const dp = await openSized(pinDir, opts.endpoints, per, opts.libbpf);
   try {
     opts.signal?.throwIfAborted();
     const cpu0 = process.cpuUsage();

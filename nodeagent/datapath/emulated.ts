@@ -1,6 +1,7 @@
 import { Digest, MeshError } from '../../common/index.js';
 import { checkChange, type DatapathView } from './check.js';
 import {
+  copyPolicyRecord,
   digestOfContents,
   endpointDigestEntry,
   endpointName,
@@ -179,7 +180,7 @@ export class EmulatedDatapath implements Datapath {
       for (const e of pm.upserts) {
         const k = policyKeyId(e);
         this.#policyBefore(pm.endpoint, map, k);
-        map.set(k, copyPolicy(e));
+        map.set(k, copyPolicyRecord(e));
         d.add(policyDigestEntry(pm.endpoint, map.get(k)!));
       }
     }
@@ -248,17 +249,6 @@ function copyEndpoint(ep: EndpointRecord): EndpointRecord {
     namedPorts: ep.namedPorts.map((p) => ({ name: p.name, port: p.port, protocol: p.protocol })),
     ingressEnforced: ep.ingressEnforced,
     egressEnforced: ep.egressEnforced,
-  };
-}
-
-function copyPolicy(e: PolicyRecord): PolicyRecord {
-  return {
-    direction: e.direction,
-    identity: e.identity,
-    protocol: e.protocol,
-    portLow: e.portLow,
-    portHigh: e.portHigh,
-    verdict: e.verdict,
   };
 }
 

@@ -7,6 +7,7 @@ import {
   policyEntry,
   serviceEntry,
 } from '../../common/index.js';
+import type { EndpointPolicy } from '../../proto/index.js';
 import type {
   DatapathContents,
   EndpointRecord,
@@ -27,13 +28,34 @@ export function serviceName(svc: { namespace: string; name: string }): string {
   return `${svc.namespace}/${svc.name}`;
 }
 
+/** A policy record's own fields, nothing else (a decoded entry's or a caller's object may carry more). */
+export function copyPolicyRecord(e: PolicyRecord): PolicyRecord {
+  return { ...copyPolicyKey(e), verdict: e.verdict };
+}
+
+/** A policy record's key fields. */
+export function copyPolicyKey(k: PolicyKey): PolicyKey {
+  return {
+    direction: k.direction,
+    identity: k.identity,
+    protocol: k.protocol,
+    portLow: k.portLow,
+    portHigh: k.portHigh,
+  };
+}
+
 /** A policy key as one string, for use as a Map key. */
 export function policyKeyId(k: PolicyKey): string {
   return `${k.direction}|${k.identity}|${k.protocol}|${k.portLow}|${k.portHigh}`;
 }
 
 export function endpointDigestEntry(ep: EndpointRecord): string {
-  return endpointEntry({
+  return endpointEntry(endpointPolicyOf(ep, []));
+}
+
+/** The EndpointPolicy resource value an endpoint record and its entries come from. */
+export function endpointPolicyOf(ep: EndpointRecord, entries: PolicyRecord[]): EndpointPolicy {
+  return {
     cluster: ep.cluster,
     namespace: ep.namespace,
     name: ep.name,
@@ -42,8 +64,8 @@ export function endpointDigestEntry(ep: EndpointRecord): string {
     namedPorts: ep.namedPorts,
     ingressEnforced: ep.ingressEnforced,
     egressEnforced: ep.egressEnforced,
-    entries: [],
-  });
+    entries,
+  };
 }
 
 export function policyDigestEntry(endpoint: string, e: PolicyRecord): string {

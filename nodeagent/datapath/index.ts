@@ -19,6 +19,7 @@ export { checkChange, type DatapathView } from './check.js';
 export {
   digestOfContents,
   endpointDigestEntry,
+  endpointPolicyOf,
   entriesOfContents,
   ipcacheDigestEntry,
   policyDigestEntry,

@@ -10,16 +10,16 @@ import {
   TYPE_SERVICE,
   type EndpointPolicy,
 } from '../../proto/index.js';
-import { endpointName, policyKeyId, serviceName } from './entries.js';
+import {
+  copyPolicyKey,
+  copyPolicyRecord,
+  endpointName,
+  policyKeyId,
+  serviceName,
+} from './entries.js';
 import type { Rejection } from './errors.js';
 import { PolicyKeyIndex, packable } from './policy-key-set.js';
-import type {
-  DatapathChange,
-  EndpointRecord,
-  PolicyKey,
-  PolicyMapChange,
-  PolicyRecord,
-} from './types.js';
+import type { DatapathChange, EndpointRecord, PolicyMapChange, PolicyRecord } from './types.js';
 
 /** A resource a revision adds or replaces; `before` is the held value it replaces. */
 export interface ResourceUpdate {
@@ -200,17 +200,6 @@ function endpointRecord(ep: EndpointPolicy): EndpointRecord {
   };
 }
 
-function policyRecord(e: PolicyRecord): PolicyRecord {
-  return {
-    direction: e.direction,
-    identity: e.identity,
-    protocol: e.protocol,
-    portLow: e.portLow,
-    portHigh: e.portHigh,
-    verdict: e.verdict,
-  };
-}
-
 /**
  * Entry-level diff of one endpoint's policy map; a new endpoint starts empty.
  * Keys are compared packed into numbers (`PolicyKeyIndex`) when every key of
@@ -245,16 +234,6 @@ function repeatedEntry(endpoint: string, resource: string, e: PolicyRecord): Rej
   };
 }
 
-function policyKey(e: PolicyRecord): PolicyKey {
-  return {
-    direction: e.direction,
-    identity: e.identity,
-    protocol: e.protocol,
-    portLow: e.portLow,
-    portHigh: e.portHigh,
-  };
-}
-
 function diffPacked(
   endpoint: string,
   resource: string,
@@ -275,11 +254,11 @@ function diffPacked(
   const old = new PolicyKeyIndex(olds.length);
   for (let i = 0; i < olds.length; i++) old.set(olds[i]!, i);
   for (let i = 0; i < olds.length; i++)
-    if (next.get(olds[i]!) < 0) pm.deletes.push(policyKey(olds[i]!));
+    if (next.get(olds[i]!) < 0) pm.deletes.push(copyPolicyKey(olds[i]!));
   for (let i = 0; i < news.length; i++) {
     const e = news[i]!;
     const j = old.get(e);
-    if (j < 0 || olds[j]!.verdict !== e.verdict) pm.upserts.push(policyRecord(e));
+    if (j < 0 || olds[j]!.verdict !== e.verdict) pm.upserts.push(copyPolicyRecord(e));
   }
   return pm;
 }
@@ -300,9 +279,9 @@ function diffById(
     next.set(k, e);
   }
   const pm: PolicyMapChange = { endpoint, resource, upserts: [], deletes: [] };
-  for (const [k, e] of old) if (!next.has(k)) pm.deletes.push(policyKey(e));
+  for (const [k, e] of old) if (!next.has(k)) pm.deletes.push(copyPolicyKey(e));
   for (const [k, e] of next)
-    if (old.get(k)?.verdict !== e.verdict) pm.upserts.push(policyRecord(e));
+    if (old.get(k)?.verdict !== e.verdict) pm.upserts.push(copyPolicyRecord(e));
   return pm;
 }
 
