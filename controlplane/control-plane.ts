@@ -93,7 +93,7 @@ export interface ControlPlaneOptions {
    * global): propagation metrics on `meter` (per-node series only with
    * `perNodeMetrics`), revision/cluster/node spans on `tracer`.
    */
-  telemetry?: { meter?: Meter; tracer?: Tracer; perNodeMetrics?: boolean };
+  telemetry?: { meter?: Meter; tracer?: Tracer | undefined; perNodeMetrics?: boolean };
   /** HOST:PORT of the live dashboard's HTTP server (port 0 = any); absent = no dashboard */
   dashboardListen?: string;
   /** recent flows kept for `meshctl observe` (default 10,000) */

@@ -115,7 +115,7 @@ const cp = new ControlPlane({
   log,
   telemetry: {
     meter: providers.meterProvider.getMeter('meshplane'),
-    ...(providers.tracing ? { tracer: providers.tracerProvider.getTracer('meshplane') } : {}),
+    tracer: providers.exportingTracer('meshplane'),
     perNodeMetrics: values['metrics-per-node'],
   },
 });

@@ -104,11 +104,9 @@ async function main(argv: string[]): Promise<number> {
   });
   const metrics = registerAgentMetrics(meter, agent, { cluster: args.cluster, node: args.node });
   // Spans only when they are exported (--otlp): made and dropped they are pure cost.
-  const tracing = providers.tracing
-    ? registerAgentTracing(providers.tracerProvider.getTracer('meshplane'), agent, {
-        cluster: args.cluster,
-        node: args.node,
-      })
+  const tracer = providers.exportingTracer('meshplane');
+  const tracing = tracer
+    ? registerAgentTracing(tracer, agent, { cluster: args.cluster, node: args.node })
     : undefined;
   const unsubscribe = agent.on('revisionApplied', () => {
     unsubscribe();

@@ -87,7 +87,7 @@ async function main(): Promise<number> {
     log: warningsOnly(),
     telemetry: {
       meter: providers.meterProvider.getMeter('meshplane'),
-      ...(providers.tracing ? { tracer: providers.tracerProvider.getTracer('meshplane') } : {}),
+      tracer: providers.exportingTracer('meshplane'),
     },
   });
   const stopped = new Promise<void>((resolve) => {

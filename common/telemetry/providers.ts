@@ -1,3 +1,4 @@
+import type { Tracer } from '@opentelemetry/api';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
@@ -16,12 +17,13 @@ export interface TelemetryProviders {
   meterProvider: MeterProvider;
   tracerProvider: BasicTracerProvider;
   /**
-   * Whether spans go anywhere (an OTLP exporter or a given span processor).
-   * Without that the tracer provider still makes every span and drops it;
-   * callers leave tracing out then, since spans per node and revision cost
-   * the control plane real CPU (see bench/RESULTS.md, 2026-12-06 fifth session).
+   * A tracer only when spans go somewhere (an OTLP exporter or a given span
+   * processor); undefined otherwise, and callers leave tracing out: the
+   * tracer provider would make every span and drop it, and spans per node
+   * and revision cost the control plane real CPU (bench/RESULTS.md,
+   * 2026-12-06 fifth session).
    */
-  tracing: boolean;
+  exportingTracer(name: string): Tracer | undefined;
   /** flushes and stops both providers (and their exporters) */
   shutdown(): Promise<void>;
 }
@@ -67,7 +69,8 @@ export function buildTelemetryProviders(opts: TelemetryProviderOptions): Telemet
   return {
     meterProvider,
     tracerProvider,
-    tracing: spanProcessors.length > 0,
+    exportingTracer: (name) =>
+      spanProcessors.length > 0 ? tracerProvider.getTracer(name) : undefined,
     shutdown: async () => {
       await Promise.allSettled([meterProvider.shutdown(), tracerProvider.shutdown()]);
     },

@@ -23,7 +23,6 @@ export interface HeldResource {
 export class ResourceStore implements KeyOwners {
   /** type URL -> name -> resource: no key string is built per lookup (a revision's hot path) */
   readonly #resources = new Map<string, Map<string, HeldResource>>();
-  #size = 0;
   readonly #ipcache = new Map<string, string>();
   readonly #endpoints = new Map<string, string>();
   readonly #services = new Map<string, string>();
@@ -33,7 +32,9 @@ export class ResourceStore implements KeyOwners {
   }
 
   get size(): number {
-    return this.#size;
+    let n = 0;
+    for (const byName of this.#resources.values()) n += byName.size;
+    return n;
   }
 
   /** Every held resource (for initial_resource_versions), sorted by type and name. */
@@ -74,18 +75,14 @@ export class ResourceStore implements KeyOwners {
         this.#index(u.name, u.before, false);
       }
     }
-    for (const r of delta.removals) {
-      if (this.#resources.get(r.typeUrl)?.delete(r.name)) this.#size -= 1;
-    }
+    for (const r of delta.removals) this.#resources.get(r.typeUrl)?.delete(r.name);
     for (const u of delta.updates) {
       let byName = this.#resources.get(u.typeUrl);
       if (byName === undefined) {
         byName = new Map();
         this.#resources.set(u.typeUrl, byName);
       }
-      const before = byName.size;
       byName.set(u.name, { typeUrl: u.typeUrl, name: u.name, version: u.version, value: u.after });
-      this.#size += byName.size - before;
       this.#index(u.name, u.after, true);
     }
   }

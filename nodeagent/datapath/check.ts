@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import { Direction, Verdict } from '../../proto/index.js';
 import type { Rejection } from './errors.js';
 import { endpointName, policyKeyId, serviceName } from './entries.js';
-import { PolicyKeySet, packable } from './policy-key-set.js';
+import { PolicyKeyIndex, packable } from './policy-key-set.js';
 import type { DatapathCapacity, DatapathChange, PolicyKey, PolicyRecord } from './types.js';
 
 /**
@@ -63,7 +63,7 @@ interface PolicyScan {
 /**
  * One pass over a policy map's upserts (then its deletes): which records
  * checkPolicyRecord would find wrong, and which keys repeat — with packed
- * numbers (`PolicyKeySet`), no string per key; `repeated` is undefined when
+ * numbers (`PolicyKeyIndex`), no string per key; `repeated` is undefined when
  * a key cannot be packed (`packable`), and the caller then checks with
  * strings. A revision can carry 100,000 entries, checked once by code the
  * JIT has mostly not optimized yet (the records' hidden classes are new
@@ -72,7 +72,7 @@ interface PolicyScan {
 function scanPolicy(upserts: readonly PolicyRecord[], deletes: readonly PolicyKey[]): PolicyScan {
   const invalid: number[] = [];
   const repeated: PolicyKey[] = [];
-  let keys: PolicyKeySet | undefined = new PolicyKeySet(upserts.length + deletes.length);
+  let keys: PolicyKeyIndex | undefined = new PolicyKeyIndex(upserts.length + deletes.length);
   for (let i = 0; i < upserts.length; i++) {
     const e = upserts[i]!;
     const direction = e.direction;
@@ -96,12 +96,12 @@ function scanPolicy(upserts: readonly PolicyRecord[], deletes: readonly PolicyKe
       invalid.push(i);
     if (keys === undefined) continue;
     if (!packable(e)) keys = undefined;
-    else if (!keys.add(e)) repeated.push(e);
+    else if (keys.set(e, i) >= 0) repeated.push(e);
   }
   for (let i = 0; i < deletes.length && keys !== undefined; i++) {
     const k = deletes[i]!;
     if (!packable(k)) keys = undefined;
-    else if (!keys.add(k)) repeated.push(k);
+    else if (keys.set(k, upserts.length + i) >= 0) repeated.push(k);
   }
   return { invalid, repeated: keys === undefined ? undefined : repeated };
 }

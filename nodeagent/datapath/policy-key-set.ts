@@ -1,29 +1,13 @@
 import type { PolicyKey } from './types.js';
 
 /**
- * A set of policy keys held as two numbers each (identity; direction,
- * protocol and ports packed into 48 bits) in typed arrays: the checks'
- * duplicate detection without building a string per key. Only keys whose
+ * Policy keys to non-negative numbers (an index into the caller's array),
+ * each key held as two numbers (identity; direction, protocol and ports
+ * packed into 48 bits) in typed arrays: an open-addressing table, no string
+ * and no object per key — the checks' duplicate detection and the
+ * entry-level diff of policy maps of up to 100,000 entries. Only keys whose
  * fields are integers in their field's range can be packed (`packable`);
  * two packable keys are equal exactly when their `policyKeyId` strings are.
- */
-export class PolicyKeySet {
-  readonly #index: PolicyKeyIndex;
-
-  constructor(expected: number) {
-    this.#index = new PolicyKeyIndex(expected);
-  }
-
-  /** Adds a packable key; false when it was in the set already. */
-  add(k: PolicyKey): boolean {
-    return this.#index.set(k, 0) < 0;
-  }
-}
-
-/**
- * Packable policy keys to non-negative numbers (an index into the caller's
- * array), in typed arrays: an open-addressing table, no string and no object
- * per key. For the entry-level diff of a policy map of up to 100,000 entries.
  */
 export class PolicyKeyIndex {
   readonly #hi: Float64Array;
@@ -86,7 +70,7 @@ function slotOf(k: PolicyKey, mask: number): number {
 
 const inRange = (n: number, max: number): boolean => Number.isInteger(n) && n >= 0 && n <= max;
 
-/** Whether `PolicyKeySet` can hold `k` (every field an integer in its range). */
+/** Whether `PolicyKeyIndex` can hold `k` (every field an integer in its range). */
 export function packable(k: PolicyKey): boolean {
   return (
     inRange(k.identity, 0xffffffff) &&

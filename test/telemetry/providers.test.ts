@@ -16,9 +16,9 @@ describe('buildTelemetryProviders', () => {
     // Nothing listens there: constructing the exporters sends nothing.
     const otlp = buildTelemetryProviders({ serviceName: 't', otlpUrl: 'http://127.0.0.1:9' });
     try {
-      expect(none.tracing).toBe(false);
-      expect(given.tracing).toBe(true);
-      expect(otlp.tracing).toBe(true);
+      expect(none.exportingTracer('t')).toBeUndefined();
+      expect(given.exportingTracer('t')).toBeDefined();
+      expect(otlp.exportingTracer('t')).toBeDefined();
     } finally {
       await Promise.all([none.shutdown(), given.shutdown(), otlp.shutdown()]);
     }
