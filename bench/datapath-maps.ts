@@ -5,7 +5,9 @@
  * policy entries (default 100,000) spread over E new endpoints (default 10),
  * applied to a fresh pin dir: `map_entries_per_s` = N ÷ the time of
  * `EbpfDatapath.apply` — checks, writes of the standby copy, the switch and
- * the read-back of every changed entry into the digest: what the agent does
+ * the read-back of every changed entry into the digest (for these new maps,
+ * each map's digest computed in the kernel: read-back.ts
+ * readWrittenPolicy): what the agent does
  * between receiving the revision and its ACK. The same writes on the other
  * copy follow after the ACK and the switch's RCU grace period
  * (`syncStandby`, which waits for it on the calling thread), timed on their
@@ -21,7 +23,10 @@
  * with batch updates, one batch lookup of each — from C with nothing around
  * them, on one thread and on two (each thread writing half of every map's
  * entries, as the apply keeps two batches of a map in flight); median of 5.
- * What the apply takes beyond that is ours.
+ * What the apply takes beyond that is ours. (The apply reads a map back
+ * with a batch lookup only when its in-kernel digest differs from what was
+ * written; the floor's lookup stands for that read, the floor's create +
+ * update for the writes.)
  *
  * And the agent's whole path (`agent_entries_per_s`, `agent_apply_ms`): the
  * same revision as the control plane sends it — an ipcache shard and one

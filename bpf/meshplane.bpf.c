@@ -610,4 +610,112 @@ int to_endpoint(struct __sk_buff *skb)
 	return judge(skb, DIR_INGRESS);
 }
 
+/*
+ * In-kernel digest of one endpoint's policy map, for the agent's read-back of
+ * a large write: policy_digest is run on demand (BPF_PROG_TEST_RUN, never
+ * attached) with the endpoint's slot in skb->mark and the copy in
+ * skb->priority; it walks that copy's inner map (bpf_for_each_map_elem),
+ * hashes each entry as the agent's digest does (MurmurHash3 x86_32, two
+ * lanes, from the prefix state the agent wrote into policy_digests[slot]) and
+ * stores the sum and count there. No entry is copied to user space. Returns
+ * 0, or POLICY_DIGEST_NO_STATE / POLICY_DIGEST_NO_MAP. Digests of different
+ * slots may run at once; one slot's, once at a time.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__type(key, __u32); /* the endpoint's slot */
+	__type(value, struct policy_digest_state);
+	__uint(max_entries, DEFAULT_ENDPOINTS);
+} policy_digests SEC(".maps");
+
+static __always_inline __u32 rotl32(__u32 x, int r)
+{
+	return (x << r) | (x >> (32 - r));
+}
+
+static __always_inline __u32 murmur_k(__u32 k)
+{
+	k *= 0xcc9e2d51;
+	k = rotl32(k, 15);
+	return k * 0x1b873593;
+}
+
+static __always_inline __u32 murmur_mix(__u32 h, __u32 k)
+{
+	h ^= murmur_k(k);
+	h = rotl32(h, 13);
+	return h * 5 + 0xe6546b64;
+}
+
+static __always_inline __u32 murmur_final(__u32 h)
+{
+	h ^= h >> 16;
+	h *= 0x85ebca6b;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35;
+	return h ^ (h >> 16);
+}
+
+/* bpf_for_each_map_elem callback: one entry into the running state (on the stack). */
+static long digest_entry(void *map, struct policy_key *k, struct policy_value *v,
+			 struct policy_digest_state *s)
+{
+	__u32 a = s->prefix_hi;
+	__u32 b = s->prefix_lo;
+	__u32 mid = k->direction | ((__u32)k->protocol << 8);
+
+	if (s->pending == POLICY_DIGEST_NO_PENDING) {
+		/* UTF-16 units: identity (2), direction|protocol, port_low, port_high, verdict */
+		__u32 w0 = k->identity;
+		__u32 w1 = mid | ((__u32)k->port_low << 16);
+		__u32 w2 = k->port_high | ((__u32)v->verdict << 16);
+
+		a = murmur_mix(murmur_mix(murmur_mix(a, w0), w1), w2);
+		b = murmur_mix(murmur_mix(murmur_mix(b, w0), w1), w2);
+	} else {
+		/* the prefix's last unit pairs with the identity's low half; the verdict is the tail */
+		__u32 w0 = s->pending | (k->identity << 16);
+		__u32 w1 = (k->identity >> 16) | (mid << 16);
+		__u32 w2 = k->port_low | ((__u32)k->port_high << 16);
+		__u32 tail = murmur_k(v->verdict);
+
+		a = murmur_mix(murmur_mix(murmur_mix(a, w0), w1), w2) ^ tail;
+		b = murmur_mix(murmur_mix(murmur_mix(b, w0), w1), w2) ^ tail;
+	}
+	a = murmur_final(a ^ s->bytes);
+	b = murmur_final(b ^ s->bytes);
+	s->sum += ((__u64)a << 32) | b;
+	s->count++;
+	return 0;
+}
+
+SEC("tc")
+int policy_digest(struct __sk_buff *skb)
+{
+	__u32 slot = skb->mark;
+	struct policy_digest_state *out = bpf_map_lookup_elem(&policy_digests, &slot);
+	struct policy_digest_state s;
+	void *inner;
+
+	if (!out)
+		return POLICY_DIGEST_NO_STATE;
+	s = *out;
+	s.sum = 0;
+	s.count = 0;
+	if (skb->priority) {
+		inner = bpf_map_lookup_elem(&policy_1, &slot);
+		if (!inner)
+			return POLICY_DIGEST_NO_MAP;
+		bpf_for_each_map_elem(inner, digest_entry, &s, 0);
+	} else {
+		inner = bpf_map_lookup_elem(&policy_0, &slot);
+		if (!inner)
+			return POLICY_DIGEST_NO_MAP;
+		bpf_for_each_map_elem(inner, digest_entry, &s, 0);
+	}
+	out->sum = s.sum;
+	out->count = s.count;
+	return 0;
+}
+
 char _license[] SEC("license") = "Dual BSD/GPL";

@@ -149,6 +149,20 @@ export class Digest {
     return hex64(this.#hi, this.#lo);
   }
 
+  /** Whether both hold the same sum over the same number of entries. */
+  equals(other: Digest): boolean {
+    return this.#hi === other.#hi && this.#lo === other.#lo && this.#count === other.#count;
+  }
+
+  /** A digest from its sum (two 32-bit halves) and entry count, as computed elsewhere (the kernel). */
+  static fromSum(hi: number, lo: number, entries: number): Digest {
+    const d = new Digest();
+    d.#hi = hi >>> 0;
+    d.#lo = lo >>> 0;
+    d.#count = entries;
+    return d;
+  }
+
   static of(entries: Iterable<string>): Digest {
     const d = new Digest();
     for (const e of entries) d.add(e);
@@ -266,6 +280,21 @@ export class PolicyEntryHasher {
     this.#prefixLo = lanes[1]! | 0;
     this.#prefixPending = i < n ? prefix.charCodeAt(i) : -1;
     this.#bytes = (n + 6) * 2;
+  }
+
+  /**
+   * The prefix's hashed state: both lanes after the prefix's whole 4-byte
+   * blocks, its last UTF-16 unit when its length is odd (else -1) and an
+   * entry's length in bytes. What an in-kernel hash of the same entries
+   * starts from (bpf/meshplane.h, struct policy_digest_state).
+   */
+  get prefixState(): { hi: number; lo: number; pending: number; bytes: number } {
+    return {
+      hi: this.#prefixHi >>> 0,
+      lo: this.#prefixLo >>> 0,
+      pending: this.#prefixPending,
+      bytes: this.#bytes,
+    };
   }
 
   /** Hashes `policyEntry(endpoint, {direction, identity, protocol, portLow, portHigh, verdict})` into hi/lo. */

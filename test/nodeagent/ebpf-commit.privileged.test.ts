@@ -1,6 +1,6 @@
 // An apply whose policy maps are written on koffi worker threads (commit.ts),
-// failing part-way: a batch write that fails while other maps are being
-// written and read back must leave the datapath as it was (the standby copy
+// failing part-way: a batch write (or read-back) that fails while other maps
+// are being written and read back must leave the datapath as it was (the standby copy
 // undone, the active copy and the digest untouched), and the next apply works.
 import { afterAll, describe, expect, it } from 'vitest';
 import { BpfError, Libbpf } from '../../nodeagent/datapath/ebpf/index.js';
@@ -20,6 +20,8 @@ import { newRunId, openDatapath, pinDirs } from './ebpf-helpers.js';
 class FailingLibbpf extends Libbpf {
   failAt = 0;
   failLookupAt = 0;
+  /** fail the next in-kernel digest run (the read-back then dumps the map) */
+  failRun = false;
   failCreate = false;
   #seen = 0;
   #lookups = 0;
@@ -40,6 +42,10 @@ class FailingLibbpf extends Libbpf {
   override callAsync(fn: (...args: never[]) => number, ...args: unknown[]): Promise<number> {
     if (fn === this.updateBatch && this.failAt > 0 && ++this.#seen === this.failAt) {
       this.failAt = 0;
+      return Promise.resolve(-12);
+    }
+    if (fn === this.testRun && this.failRun) {
+      this.failRun = false;
       return Promise.resolve(-12);
     }
     if (fn === this.lookupBatch && this.failLookupAt > 0 && ++this.#lookups === this.failLookupAt) {
@@ -143,9 +149,15 @@ describe.skipIf(!requirePrivileged())('eBPF commit on worker threads', () => {
       await expect(dp.apply(revision(['a'], 40_000, 2000))).rejects.toThrow(/rolled back/);
       expect(lib.failAt).toBe(0);
       await unchanged();
-      lib.failLookupAt = 2; // the read-back's second batch lookup, after every write
+      // The read-back's second batch lookup, after every write: the in-kernel
+      // digest fails first, so the read-back dumps the map.
+      lib.failRun = true;
+      lib.failLookupAt = 2;
       await expect(dp.apply(revision(['a'], 40_000, 2000))).rejects.toThrow(/rolled back/);
-      expect(lib.failLookupAt).toBe(0);
+      expect({ failRun: lib.failRun, failLookupAt: lib.failLookupAt }).toEqual({
+        failRun: false,
+        failLookupAt: 0,
+      });
       await unchanged();
 
       await dp.apply(revision(['a', 'b'], 40_000, 2000));

@@ -2,7 +2,6 @@ import { DatapathError } from '../errors.js';
 import type { KernelMap } from './kernel-map.js';
 import { encodeSlot } from './layout.js';
 import type { Copy, DatapathMaps } from './maps.js';
-import type { Packed } from './packed.js';
 import { TABLES, type Plan, type PolicyOps, type TableOps } from './plan.js';
 
 /** A committed plan: the copy the programs read now, and the writes still owed to the other one. */
@@ -23,20 +22,6 @@ export interface Committed {
   replay: () => void;
 }
 
-/** An endpoint's whole policy map as read back right after its write (see `CommitOptions.dumpAfterWrite`). */
-export interface PolicyDump {
-  keys: Packed;
-  values: Packed;
-}
-
-/** Receives one endpoint's policy map as it is read back, a batch at a time, on the event loop thread. */
-export interface PolicyDumpReader {
-  /** records [from, to) of `got` (read while the next batch is being read) */
-  read(got: PolicyDump, from: number, to: number): void;
-  /** the whole map, after its last `read` */
-  done(got: PolicyDump): void;
-}
-
 /**
  * Entries per batch write and per batch lookup of a policy map: a large
  * map's next batch is encoded, and its last one hashed, on the event loop
@@ -49,14 +34,19 @@ export const POLICY_WRITERS = 2;
 
 export interface CommitOptions {
   /**
-   * A reader for each slot whose whole policy map is read back as soon as it
-   * is written (batch lookups on a worker thread, `POLICY_BATCH` entries per
-   * call), or undefined; the reader gets each batch on the event loop thread
-   * while the next batch and other maps are read and written. The maps read
-   * are the ones the programs read after the flip, and nothing else writes
-   * them, so a dump is what the active copy holds.
+   * Runs as soon as a slot's policy map is written (and, for a new slot, the
+   * copy's outer map holds it), with the map and the copy written; a
+   * promise it returns (a read of the map on a worker thread, say) runs while
+   * other maps are written, and the switch waits for it. The maps written
+   * are the ones the programs read after the switch, and nothing else writes
+   * them, so what is read there is what the active copy holds.
    */
-  dumpAfterWrite?: (slot: number, ops: PolicyOps) => PolicyDumpReader | undefined;
+  afterWrite?: (
+    slot: number,
+    ops: PolicyOps,
+    inner: KernelMap,
+    copy: Copy,
+  ) => Promise<void> | undefined;
   /**
    * The standby copy's inner maps being created already
    * (`DatapathMaps.createInnerOneAsync`) for the slots new endpoints will
@@ -79,11 +69,11 @@ export interface CommitOptions {
  * to date by `replay()`, which the caller runs after acknowledging the
  * revision: the active copy holds all of it already.
  *
- * The policy maps' batch writes (and the reads of `dumpAfterWrite`) and the
- * outer map's write run on koffi worker threads, `parallel` maps at a time,
- * so the event loop thread hashes the dumps meanwhile (both cores work);
- * the rest is written on the calling thread. Resolves after the switch and
- * after every `dumped` call.
+ * The policy maps' batch writes (and the reads of `afterWrite`) and the
+ * outer map's write run on worker threads, `parallel` maps at a time, so the
+ * event loop thread encodes and hashes meanwhile (both cores work); the rest
+ * is written on the calling thread. Resolves after the switch and after
+ * every `afterWrite` promise.
  */
 export async function commitPlan(
   maps: DatapathMaps,
@@ -111,12 +101,11 @@ export async function commitPlan(
   try {
     const m = maps.copies[standby];
     for (const t of TABLES) applyOps(m[t], plan.forward[t]);
-    pending.push(
-      maps.setOuterManyAsync(
-        standby,
-        [...created].map(([s, pair]) => [s, pair[standby]!]),
-      ),
+    const outer = maps.setOuterManyAsync(
+      standby,
+      [...created].map(([s, pair]) => [s, pair[standby]!]),
     );
+    pending.push(outer);
     const jobs = [...plan.policy];
     let next = 0;
     const worker = async (): Promise<void> => {
@@ -125,14 +114,13 @@ export async function commitPlan(
         const inner = created.get(slot)?.[standby] ?? maps.innerOf(standby, slot);
         if (inner === undefined) continue;
         await writePolicy(inner, ops);
-        const reader = opts.dumpAfterWrite?.(slot, ops);
-        if (reader !== undefined) {
-          const got = inner.dumpAsync({
-            batch: POLICY_BATCH,
-            onBatch: (d, from, to) => reader.read(d, from, to),
-          });
-          reads.push(got);
-          reader.done(await got);
+        if (opts.afterWrite === undefined) continue;
+        // A new slot's map is the copy's (its outer entry written) before it is read as the copy's.
+        if (created.has(slot)) await outer;
+        const read = opts.afterWrite(slot, ops, inner, standby);
+        if (read !== undefined) {
+          reads.push(read);
+          await read;
         }
       }
     };

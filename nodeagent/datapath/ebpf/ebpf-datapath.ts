@@ -21,14 +21,21 @@ import { commitPlan } from './commit.js';
 import { checkEncodable } from './encodable.js';
 import { FlowEventReader, readCounters, type CounterSample, type FlowEvent } from './events.js';
 import { STRUCTS, decodeConfig, encodeConfig, encodeSlot } from './layout.js';
-import type { KernelMap } from './kernel-map.js';
 import { Libbpf } from './libbpf.js';
 import { DatapathMaps, type Copy } from './maps.js';
 import { DEFAULT_OBJECT_PATH, type LoadedObject } from './object.js';
 import { openPins } from './pins.js';
-import { emptyHeldPolicy, emptyMirror, planChange, type HeldPolicy } from './plan.js';
+import { emptyHeldPolicy, emptyMirror, planChange } from './plan.js';
 import { writeKeyIfEncodable } from './policy-key-id.js';
-import { policyDumpReader, readBack, readsWholeMap, type HeldState } from './read-back.js';
+import { PolicyMapDigester } from './kernel-digest.js';
+import { KernelMap } from './kernel-map.js';
+import {
+  readBack,
+  readWrittenPolicy,
+  readsWholeMap,
+  type HeldState,
+  type WrittenPolicy,
+} from './read-back.js';
 import { commitRanges, rangeCapacityProblems } from './ranges.js';
 import { digestOfCopy, readCopy } from './read.js';
 
@@ -84,6 +91,8 @@ export class EbpfDatapath implements Datapath {
   /** set when a replay failed: the standby copy must be copied from the active one before the next write */
   #standbyStale: unknown;
   #events: FlowEventReader | undefined;
+  /** reads a policy map written whole back as its in-kernel digest (see readWrittenPolicy) */
+  readonly #digester: PolicyMapDigester;
   /** the commit of the apply in progress (kernel calls on worker threads): close() waits for it */
   #applying: Promise<void> | undefined;
 
@@ -101,6 +110,18 @@ export class EbpfDatapath implements Datapath {
     this.capacity = capacity;
     this.pinDir = pinDir;
     this.created = created;
+    const { programFd, statesFd } = object.policyDigest;
+    const states = new KernelMap(
+      lib,
+      'policy_digests',
+      statesFd,
+      4,
+      STRUCTS.policy_digest_state.size,
+      {
+        batch: false,
+      },
+    );
+    this.#digester = new PolicyMapDigester(lib, programFd, states);
   }
 
   static async open(opts: EbpfDatapathOptions): Promise<EbpfDatapath> {
@@ -387,21 +408,23 @@ export class EbpfDatapath implements Datapath {
 
     if (problems.length > 0) throw new DatapathError(problems);
     const mirror = this.#state.mirror;
-    const dumped = new Map<number, HeldPolicy>();
+    const written = new Map<number, WrittenPolicy>();
     const committed = await commitPlan(this.maps, plan, {
       ...(created ? { created: created.maps, createdCopy: created.copy } : {}),
-      dumpAfterWrite: (slot, ops) => {
+      afterWrite: (slot, ops, inner, copy) => {
         const held = mirror.policies.get(ops.endpoint);
         if (!readsWholeMap(ops, held)) return undefined;
-        const hasher = held?.hasher ?? emptyHeldPolicy(ops.endpoint).hasher;
-        return policyDumpReader(hasher, (got) => dumped.set(slot, got));
+        const from = held ?? emptyHeldPolicy(ops.endpoint);
+        return readWrittenPolicy({ slot, copy, inner }, ops, from, this.#digester).then((w) => {
+          written.set(slot, w);
+        });
       },
     });
     this.#replay = committed.replay;
     const grace = committed.grace;
     this.#grace = grace;
 
-    readBack(this.maps, change, plan, committed.active, this.#state, dumped);
+    readBack(this.maps, change, plan, committed.active, this.#state, written);
     commitRanges(this.#state.mirror.ranges, plan.ranges);
 
     // After the grace period and after the caller's continuation (the agent sends its ACK there).

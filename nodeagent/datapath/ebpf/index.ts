@@ -41,6 +41,7 @@ export {
   encodePolicyKey,
   encodePolicyValue,
   encodeRangeKey,
+  encodeSlot,
   decodeRangeKey,
   type FieldLayout,
   type StructLayout,

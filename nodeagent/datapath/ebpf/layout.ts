@@ -64,6 +64,17 @@ export const STRUCTS = {
     },
   },
   policy_value: { size: 4, fields: { verdict: f(0, 1) } },
+  policy_digest_state: {
+    size: 32,
+    fields: {
+      prefix_hi: f(0, 4),
+      prefix_lo: f(4, 4),
+      pending: f(8, 4),
+      bytes: f(12, 4),
+      sum: f(16, 8),
+      count: f(24, 8),
+    },
+  },
   policy_range_key: {
     size: 16,
     fields: {

@@ -32,6 +32,28 @@ const TC_HOOK_SIZE = 24;
 const TC_OPTS_SIZE = 32;
 const MAP_CREATE_OPTS_SIZE = 48;
 const BATCH_OPTS_SIZE = 24;
+/** sizeof(struct bpf_test_run_opts) in libbpf 1.1; struct __sk_buff's bytes up to and including `priority`; an Ethernet header */
+const TEST_RUN_OPTS_SIZE = 80;
+const SKB_PRIORITY_END = 36;
+const ETH_HLEN = 14;
+
+interface TestRunOpts {
+  sz: number;
+  data_in: Buffer;
+  data_out: null;
+  data_size_in: number;
+  data_size_out: number;
+  ctx_in: Buffer;
+  ctx_out: null;
+  ctx_size_in: number;
+  ctx_size_out: number;
+  retval: number;
+  repeat: number;
+  duration: number;
+  flags: number;
+  cpu: number;
+  batch_size: number;
+}
 
 export type Pointer = object;
 
@@ -87,6 +109,23 @@ function declareTypes(): koffi.TypeObject {
     koffi.opaque('bpf_map');
     koffi.opaque('bpf_program');
     koffi.opaque('ring_buffer');
+    koffi.struct('bpf_test_run_opts', {
+      sz: 'size_t',
+      data_in: 'void *',
+      data_out: 'void *',
+      data_size_in: 'uint32_t',
+      data_size_out: 'uint32_t',
+      ctx_in: 'void *',
+      ctx_out: 'void *',
+      ctx_size_in: 'uint32_t',
+      ctx_size_out: 'uint32_t',
+      retval: 'uint32_t',
+      repeat: 'int',
+      duration: 'uint32_t',
+      flags: 'uint32_t',
+      cpu: 'uint32_t',
+      batch_size: 'uint32_t',
+    });
     sampleProto = koffi.proto('int meshplane_rb_sample(void *ctx, void *data, size_t size)');
   }
   return sampleProto;
@@ -133,6 +172,7 @@ export class Libbpf {
     opts: Buffer,
   ) => number;
   readonly mapFdById: (id: number) => number;
+  readonly testRun: (progFd: number, opts: TestRunOpts) => number;
   readonly objGet: (path: string) => number;
   readonly tcHookCreate: (hook: Buffer) => number;
   readonly tcAttach: (hook: Buffer, opts: Buffer) => number;
@@ -196,6 +236,9 @@ export class Libbpf {
     );
     this.mapFdById = lib.func('int bpf_map_get_fd_by_id(uint32_t id)');
     this.objGet = lib.func('int bpf_obj_get(const char *path)');
+    this.testRun = lib.func(
+      'int bpf_prog_test_run_opts(int prog_fd, _Inout_ bpf_test_run_opts *opts)',
+    );
     this.tcHookCreate = lib.func('int bpf_tc_hook_create(void *hook)');
     this.tcAttach = lib.func('int bpf_tc_attach(const void *hook, void *opts)');
     this.tcDetach = lib.func('int bpf_tc_detach(const void *hook, const void *opts)');
@@ -300,6 +343,37 @@ export class Libbpf {
 
   unregister(cb: bigint): void {
     koffi.unregister(cb);
+  }
+
+  /**
+   * Runs a tc program once on a minimal packet (BPF_PROG_TEST_RUN) with the
+   * given __sk_buff mark and priority, on a koffi worker thread; resolves
+   * with the program's return value. For programs run on demand, never
+   * attached (policy_digest).
+   */
+  async runTc(progFd: number, skb: { mark: number; priority: number }): Promise<number> {
+    const ctx = Buffer.alloc(SKB_PRIORITY_END);
+    ctx.writeUInt32LE(skb.mark, 8);
+    ctx.writeUInt32LE(skb.priority, 32);
+    const opts: TestRunOpts = {
+      sz: TEST_RUN_OPTS_SIZE,
+      data_in: Buffer.alloc(ETH_HLEN),
+      data_out: null,
+      data_size_in: ETH_HLEN,
+      data_size_out: 0,
+      ctx_in: ctx,
+      ctx_out: null,
+      ctx_size_in: ctx.length,
+      ctx_size_out: 0,
+      retval: 0,
+      repeat: 1,
+      duration: 0,
+      flags: 0,
+      cpu: 0,
+      batch_size: 0,
+    };
+    check('bpf_prog_test_run_opts', await this.callAsync(this.testRun, progFd, opts));
+    return opts.retval;
   }
 
   /** Copies `size` bytes at a C pointer into a Buffer. */

@@ -7,8 +7,9 @@ import {
   serviceName,
 } from '../entries.js';
 import type { DatapathChange } from '../types.js';
-import type { PolicyDumpReader } from './commit.js';
-import type { KernelMap } from './kernel-map.js';
+import { POLICY_BATCH } from './commit.js';
+import type { PolicyMapDigester } from './kernel-digest.js';
+import type { DumpedRecords, KernelMap } from './kernel-map.js';
 import {
   STRUCTS,
   decodeEpInfo,
@@ -48,8 +49,8 @@ export function readBack(
   plan: Plan,
   copy: Copy,
   state: HeldState,
-  /** slot -> its policy map as dumped and hashed during the commit (`policyDumpReader`) */
-  dumped: ReadonlyMap<number, HeldPolicy> = new Map(),
+  /** slot -> its policy map as read back whole during the commit (`readWrittenPolicy`) */
+  written: ReadonlyMap<number, WrittenPolicy> = new Map(),
 ): void {
   const m = state.mirror;
   const d = state.digest;
@@ -91,12 +92,13 @@ export function readBack(
   }
   for (const [slot, ops] of plan.policy) {
     const held = m.policies.get(ops.endpoint)!;
-    const got = dumped.get(slot);
+    const got = written.get(slot);
     if (got === undefined) readBackPolicy(maps.innerOf(copy, slot)!, ops, held, d);
     else {
       d.subtract(held.digest);
-      held.table = got.table;
-      held.digest = got.digest;
+      if (got.kind === 'dumped') held.table = got.held.table;
+      else applyWritten(held, ops);
+      held.digest = got.kind === 'dumped' ? got.held.digest : got.digest;
       d.merge(held.digest);
     }
   }
@@ -167,37 +169,121 @@ export function readsWholeMap(ops: PolicyOps, held: HeldPolicy | undefined): boo
   return n >= 256 && n * 4 >= (held?.table.size ?? 0) + n;
 }
 
+/** How a policy map written whole was read back during its commit (`readWrittenPolicy`). */
+export type WrittenPolicy =
+  /** the map dumped: its table and digest */
+  | { kind: 'dumped'; held: HeldPolicy }
+  /** the kernel's digest of the map is the digest of what was written: the held table takes the writes */
+  | { kind: 'verified'; digest: Digest };
+
 /**
- * An endpoint's policy map as it is dumped (every entry of the kernel map),
- * into a HeldPolicy for `done`: its digest, hashed from the dump's bytes a
- * batch at a time (while the next batch is read), and its table, built from
- * the same bytes on first use (`PolicyTable.deferred`; the datapath builds it
- * after the ACK).
+ * Reads back an endpoint's policy map right after its whole-map-sized write
+ * (`readsWholeMap`), on worker threads while other maps are written. First
+ * the kernel hashes the map (`PolicyMapDigester`, no entry copied out) while
+ * this thread hashes what the map should hold: `held` with `ops` applied.
+ * When both agree the writes are what the kernel holds. When they differ,
+ * or without a digester, or when the kernel refused the iteration, the map
+ * is dumped (batch lookups, hashed a batch at a time while the next is read)
+ * and the dump is what the mirror holds from then on.
  */
-export function policyDumpReader(
-  hasher: PolicyEntryHasher,
-  done: (held: HeldPolicy) => void,
-): PolicyDumpReader {
+export async function readWrittenPolicy(
+  written: { slot: number; copy: Copy; inner: KernelMap },
+  ops: PolicyOps,
+  held: HeldPolicy,
+  digester: PolicyMapDigester | undefined,
+): Promise<WrittenPolicy> {
+  const { slot, copy, inner } = written;
+  if (digester !== undefined) {
+    const kernel = digester.digest(slot, copy, held.hasher);
+    kernel.catch(() => undefined); // awaited below, after the hashing
+    const expected = digestAfter(held, ops);
+    const got = await kernel.catch(() => undefined);
+    if (got?.equals(expected) === true) return { kind: 'verified', digest: expected };
+  }
+  return { kind: 'dumped', held: await dumpPolicy(inner, held.hasher) };
+}
+
+/** The digest of `held` once `ops` are applied, `held` unchanged: work proportional to `ops`. */
+function digestAfter(held: HeldPolicy, ops: PolicyOps): Digest {
+  const { table, hasher } = held;
+  const d = new Digest();
+  d.merge(held.digest);
+  const f = ops.forward;
+  const ks = f.keys.size;
+  const empty = table.size === 0;
+  const db = f.deletes.buffer;
+  for (let i = 0; i < f.deletes.count && !empty; i++) {
+    const old = table.get(db, i * ks);
+    if (old >= 0) d.removeHashed(hashPolicy(hasher, db, i * ks, old));
+  }
+  const kb = f.keys.buffer;
+  const vb = f.values.buffer;
+  const vs = f.values.size;
+  for (let i = 0; i < f.keys.count; i++) {
+    const old = empty ? -1 : table.get(kb, i * ks);
+    if (old >= 0) d.removeHashed(hashPolicy(hasher, kb, i * ks, old));
+    const v = i * vs;
+    const value = (vb[v]! | (vb[v + 1]! << 8) | (vb[v + 2]! << 16) | (vb[v + 3]! << 24)) >>> 0;
+    d.addHashed(hashPolicy(hasher, kb, i * ks, value));
+  }
+  return d;
+}
+
+/**
+ * `ops` applied to `held`'s table (the kernel holds them: `readWrittenPolicy`
+ * verified it). An empty table becomes the written records themselves,
+ * inserted after the ACK (`PolicyTable.deferred`).
+ */
+function applyWritten(held: HeldPolicy, ops: PolicyOps): void {
+  const f = ops.forward;
+  const ks = f.keys.size;
+  if (held.table.size === 0) {
+    held.table = PolicyTable.deferred(
+      ks,
+      f.keys.bytes(),
+      f.values.bytes(),
+      f.values.size,
+      f.keys.count,
+    );
+    return;
+  }
+  const { table } = held;
+  for (let i = 0; i < f.deletes.count; i++) table.delete(f.deletes.buffer, i * ks);
+  const vb = f.values.buffer;
+  for (let i = 0; i < f.keys.count; i++)
+    table.set(f.keys.buffer, i * ks, vb.readUInt32LE(i * f.values.size));
+}
+
+/**
+ * An endpoint's policy map dumped (every entry of the kernel map) into a
+ * HeldPolicy: its digest, hashed from the dump's bytes a batch at a time
+ * (while the next batch is read), and its table, built from the same bytes
+ * on first use (`PolicyTable.deferred`; the datapath builds it after the ACK).
+ */
+async function dumpPolicy(inner: KernelMap, hasher: PolicyEntryHasher): Promise<HeldPolicy> {
   const digest = new Digest();
-  return {
-    read(got, from, to) {
-      const kb = got.keys.buffer;
-      const vb = got.values.buffer;
-      const ks = got.keys.size;
-      const vs = got.values.size;
+  const got = await inner.dumpAsync({
+    batch: POLICY_BATCH,
+    onBatch: (d: DumpedRecords, from: number, to: number) => {
+      const kb = d.keys.buffer;
+      const vb = d.values.buffer;
+      const ks = d.keys.size;
+      const vs = d.values.size;
       for (let i = from; i < to; i++) {
         const v = i * vs;
         const value = (vb[v]! | (vb[v + 1]! << 8) | (vb[v + 2]! << 16) | (vb[v + 3]! << 24)) >>> 0;
         digest.addHashed(hashPolicy(hasher, kb, i * ks, value));
       }
     },
-    done(got) {
-      const kb = got.keys.bytes();
-      const vb = got.values.bytes();
-      const table = PolicyTable.deferred(got.keys.size, kb, vb, got.values.size, got.keys.count);
-      done({ table, digest, hasher });
-    },
-  };
+  });
+  const table = PolicyTable.deferred(
+    got.keys.size,
+    got.keys.bytes(),
+    got.values.bytes(),
+    got.values.size,
+    got.keys.count,
+  );
+  return { table, digest, hasher };
 }
 
 /** Replaces `held`'s table and digest with a full read of the endpoint's kernel policy map (batch lookups). */

@@ -1,0 +1,142 @@
+// The read-back of a large policy write as a digest computed in the kernel
+// (program policy_digest, run with BPF_PROG_TEST_RUN: read-back.ts
+// readWrittenPolicy). It must be the agent's digest of the same entries for
+// endpoint names of both parities (the hashed prefix ends mid-block or not),
+// spare the batch lookups when it matches, and give way to a dump (what the
+// kernel really holds) when an entry was added behind the agent's back or
+// the run failed — so the digest the ACK carries is always the kernel's.
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  Libbpf,
+  encodePolicyKey,
+  encodePolicyValue,
+  encodeSlot,
+} from '../../nodeagent/datapath/ebpf/index.js';
+import type { DatapathChange, EbpfDatapath } from '../../nodeagent/datapath/index.js';
+import { Direction, Verdict } from '../../proto/index.js';
+import { requirePrivileged } from '../harness/index.js';
+import { emptyChange, ep, rule } from './datapath-builders.js';
+import { newRunId, openDatapath, pinDirs } from './ebpf-helpers.js';
+
+/** Counts batch lookups and digest runs on worker threads; can fail the next run, or write a map before it. */
+class WatchedLibbpf extends Libbpf {
+  lookups = 0;
+  runs = 0;
+  failRun = false;
+  /** called before each digest run with its slot and copy */
+  beforeRun: ((slot: number, copy: number) => void) | undefined;
+  override callAsync(fn: (...args: never[]) => number, ...args: unknown[]): Promise<number> {
+    if (fn === this.lookupBatch) this.lookups++;
+    if (fn === this.testRun) {
+      this.runs++;
+      if (this.failRun) {
+        this.failRun = false;
+        return Promise.resolve(-12); // ENOMEM
+      }
+    }
+    return super.callAsync(fn, ...args);
+  }
+  override runTc(progFd: number, skb: { mark: number; priority: number }): Promise<number> {
+    this.beforeRun?.(skb.mark, skb.priority);
+    return super.runTc(progFd, skb);
+  }
+}
+
+/** `per` allow entries for each endpoint (new or not), ports from `port`. */
+function revision(names: string[], per: number, port: number): DatapathChange {
+  const c = emptyChange();
+  names.forEach((name, e) => {
+    c.endpoints.upserts.push({ ...ep(name, `10.9.0.${e + 1}`), resource: `endpoint/${name}` });
+    const upserts = [];
+    for (let i = 0; i < per; i++) upserts.push(rule(0x30000 + i, port + (i % 7)));
+    c.policies.push({
+      endpoint: `eu/default/${name}`,
+      resource: `endpoint/${name}`,
+      upserts,
+      deletes: [],
+    });
+  });
+  return c;
+}
+
+/** The digest the datapath reports is what a full re-verification reads from the kernel. */
+async function expectKernelDigest(dp: EbpfDatapath): Promise<void> {
+  expect(await dp.verify()).toBe(dp.digest());
+}
+
+describe.skipIf(!requirePrivileged())('in-kernel digest of a large policy write', () => {
+  const pins = pinDirs(newRunId('k'));
+  afterAll(() => pins.cleanup());
+  const sizes = { endpoints: 8, ipcacheEntries: 64, policyEntriesPerEndpoint: 8192 };
+
+  it('is the agent digest for both name parities, new and replaced maps, with no batch lookup', async () => {
+    const lib = new WatchedLibbpf();
+    const dp = await openDatapath(lib, { pinDir: pins.next(), ...sizes });
+    try {
+      // "policy|eu/default/ab|" has 21 UTF-16 units, "policy|eu/default/abc|" 22.
+      await dp.apply(revision(['ab', 'abc'], 3000, 1000));
+      expect({ runs: lib.runs, lookups: lib.lookups }).toEqual({ runs: 2, lookups: 0 });
+      expect(dp.counts().policyEntries).toBe(6000);
+      await expectKernelDigest(dp);
+
+      // Replaced: 3000 more entries on each, and "ab" loses one of its first ones.
+      const next = revision(['ab', 'abc'], 3000, 4000);
+      next.policies[0]!.deletes.push(rule(0x30000, 1000));
+      lib.lookups = 0;
+      await dp.apply(next);
+      expect({ runs: lib.runs, lookups: lib.lookups }).toEqual({ runs: 4, lookups: 0 });
+      expect(dp.counts().policyEntries).toBe(12_000 - 1);
+      await expectKernelDigest(dp);
+    } finally {
+      await dp.close();
+    }
+  });
+
+  it('gives way to a dump when the kernel holds an entry nobody wrote, which the digest then counts', async () => {
+    const lib = new WatchedLibbpf();
+    const dp = await openDatapath(lib, { pinDir: pins.next(), ...sizes });
+    try {
+      const stray = {
+        direction: Direction.DIRECTION_INGRESS,
+        identity: 0x777,
+        protocol: 6,
+        portLow: 9999,
+        portHigh: 9999,
+      };
+      // Another writer adds an entry to the map just written, before its read-back.
+      lib.beforeRun = (slot, copy) => {
+        const outer = dp.maps.copies[copy as 0 | 1].policyOuter.lookup(encodeSlot(slot))!;
+        const fd = lib.mapFdById(outer.readUInt32LE(0));
+        try {
+          expect(
+            lib.update(fd, encodePolicyKey(stray), encodePolicyValue(Verdict.VERDICT_ALLOW), 0n),
+          ).toBe(0);
+        } finally {
+          lib.close(fd);
+        }
+      };
+      await dp.apply(revision(['ab'], 3000, 1000));
+      expect(lib.lookups).toBeGreaterThan(0);
+      expect(dp.counts().policyEntries).toBe(3001);
+      await expectKernelDigest(dp);
+      const held = (await dp.read()).policies.find((p) => p.endpoint === 'eu/default/ab')!;
+      expect(held.entries).toContainEqual({ ...stray, verdict: Verdict.VERDICT_ALLOW });
+    } finally {
+      await dp.close();
+    }
+  });
+
+  it('gives way to a dump when the kernel refuses the run', async () => {
+    const lib = new WatchedLibbpf();
+    const dp = await openDatapath(lib, { pinDir: pins.next(), ...sizes });
+    try {
+      lib.failRun = true;
+      await dp.apply(revision(['ab'], 3000, 1000));
+      expect(lib.lookups).toBeGreaterThan(0);
+      expect(dp.counts().policyEntries).toBe(3000);
+      await expectKernelDigest(dp);
+    } finally {
+      await dp.close();
+    }
+  });
+});
