@@ -612,22 +612,13 @@ int to_endpoint(struct __sk_buff *skb)
 
 /*
  * In-kernel digest of one endpoint's policy map, for the agent's read-back of
- * a large write: policy_digest is run on demand (BPF_PROG_TEST_RUN, never
- * attached) with the endpoint's slot in skb->mark and the copy in
- * skb->priority; it walks that copy's inner map (bpf_for_each_map_elem),
- * hashes each entry as the agent's digest does (MurmurHash3 x86_32, two
- * lanes, from the prefix state the agent wrote into policy_digests[slot]) and
- * stores the sum and count there. No entry is copied to user space. Returns
- * 0, or POLICY_DIGEST_NO_STATE / POLICY_DIGEST_NO_MAP. Digests of different
- * slots may run at once; one slot's, once at a time.
+ * a large write: policy_digest, a syscall program run on demand
+ * (BPF_PROG_TEST_RUN, never attached; preemptible), walks the policy map of
+ * the slot and copy its context names (bpf_for_each_map_elem), hashes each
+ * entry as the agent's digest does (MurmurHash3 x86_32, two lanes, from the
+ * prefix state in the context) and returns the sum and count in the context.
+ * No entry is copied to user space. Returns 0, or POLICY_DIGEST_NO_MAP.
  */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__type(key, __u32); /* the endpoint's slot */
-	__type(value, struct policy_digest_state);
-	__uint(max_entries, DEFAULT_ENDPOINTS);
-} policy_digests SEC(".maps");
-
 static __always_inline __u32 rotl32(__u32 x, int r)
 {
 	return (x << r) | (x >> (32 - r));
@@ -658,7 +649,7 @@ static __always_inline __u32 murmur_final(__u32 h)
 
 /* bpf_for_each_map_elem callback: one entry into the running state (on the stack). */
 static long digest_entry(void *map, struct policy_key *k, struct policy_value *v,
-			 struct policy_digest_state *s)
+			 struct policy_digest_ctx *s)
 {
 	__u32 a = s->prefix_hi;
 	__u32 b = s->prefix_lo;
@@ -689,20 +680,16 @@ static long digest_entry(void *map, struct policy_key *k, struct policy_value *v
 	return 0;
 }
 
-SEC("tc")
-int policy_digest(struct __sk_buff *skb)
+SEC("syscall")
+int policy_digest(struct policy_digest_ctx *ctx)
 {
-	__u32 slot = skb->mark;
-	struct policy_digest_state *out = bpf_map_lookup_elem(&policy_digests, &slot);
-	struct policy_digest_state s;
+	struct policy_digest_ctx s = *ctx;
+	__u32 slot = s.slot;
 	void *inner;
 
-	if (!out)
-		return POLICY_DIGEST_NO_STATE;
-	s = *out;
 	s.sum = 0;
 	s.count = 0;
-	if (skb->priority) {
+	if (s.copy) {
 		inner = bpf_map_lookup_elem(&policy_1, &slot);
 		if (!inner)
 			return POLICY_DIGEST_NO_MAP;
@@ -713,8 +700,8 @@ int policy_digest(struct __sk_buff *skb)
 			return POLICY_DIGEST_NO_MAP;
 		bpf_for_each_map_elem(inner, digest_entry, &s, 0);
 	}
-	out->sum = s.sum;
-	out->count = s.count;
+	ctx->sum = s.sum;
+	ctx->count = s.count;
 	return 0;
 }
 

@@ -100,23 +100,26 @@ struct policy_value {
 };
 
 /*
- * The in-kernel digest of one endpoint's policy map (program policy_digest,
- * run on demand), in policy_digests[slot]. The agent writes the first four
- * fields (the digest prefix `policy|<endpoint>|` hashed: MurmurHash3 x86_32
- * lanes, see common/digest.ts PolicyEntryHasher), runs the program and
- * reads sum and count: the digest the agent computes from the same entries.
+ * The in-kernel digest of one endpoint's policy map: the context of program
+ * policy_digest (a syscall program, run on demand with BPF_PROG_TEST_RUN;
+ * the kernel copies the context back). The agent fills slot, copy and the
+ * digest prefix `policy|<endpoint>|` hashed (MurmurHash3 x86_32 lanes, see
+ * common/digest.ts PolicyEntryHasher); the program walks that copy's policy
+ * map of the slot and fills sum and count: the digest the agent computes
+ * from the same entries.
  */
 #define POLICY_DIGEST_NO_PENDING 0xffffffffU
-#define POLICY_DIGEST_NO_STATE 1 /* policy_digest's return: no slot of that number */
-#define POLICY_DIGEST_NO_MAP 2   /* policy_digest's return: the slot has no policy map */
+#define POLICY_DIGEST_NO_MAP 1 /* policy_digest's return: the slot has no policy map */
 
-struct policy_digest_state {
+struct policy_digest_ctx {
+	__u32 slot;
+	__u32 copy;       /* 0 or 1: policy_0 or policy_1 */
 	__u32 prefix_hi;  /* lane "hi" after the prefix's whole 4-byte blocks */
 	__u32 prefix_lo;  /* lane "lo" after the same blocks */
 	__u32 pending;    /* the prefix's last UTF-16 unit if its length is odd, else POLICY_DIGEST_NO_PENDING */
 	__u32 bytes;      /* an entry's length in bytes (its UTF-16 form) */
-	__u64 sum;        /* sum of entry hashes (hi << 32 | lo) mod 2^64 */
-	__u64 count;      /* entries hashed */
+	__u64 sum;        /* out: sum of entry hashes (hi << 32 | lo) mod 2^64 */
+	__u64 count;      /* out: entries hashed */
 };
 
 /*

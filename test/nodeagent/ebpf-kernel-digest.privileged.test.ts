@@ -1,5 +1,5 @@
 // The read-back of a large policy write as a digest computed in the kernel
-// (program policy_digest, run with BPF_PROG_TEST_RUN: read-back.ts
+// (syscall program policy_digest, run with BPF_PROG_TEST_RUN: read-back.ts
 // readWrittenPolicy). It must be the agent's digest of the same entries for
 // endpoint names of both parities (the hashed prefix ends mid-block or not),
 // spare the batch lookups when it matches, and give way to a dump (what the
@@ -36,9 +36,10 @@ class WatchedLibbpf extends Libbpf {
     }
     return super.callAsync(fn, ...args);
   }
-  override runTc(progFd: number, skb: { mark: number; priority: number }): Promise<number> {
-    this.beforeRun?.(skb.mark, skb.priority);
-    return super.runTc(progFd, skb);
+  override runSyscall(progFd: number, ctx: Buffer): Promise<number> {
+    // policy_digest_ctx: slot, then copy
+    this.beforeRun?.(ctx.readUInt32LE(0), ctx.readUInt32LE(4));
+    return super.runSyscall(progFd, ctx);
   }
 }
 

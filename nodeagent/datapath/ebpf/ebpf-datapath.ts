@@ -110,18 +110,7 @@ export class EbpfDatapath implements Datapath {
     this.capacity = capacity;
     this.pinDir = pinDir;
     this.created = created;
-    const { programFd, statesFd } = object.policyDigest;
-    const states = new KernelMap(
-      lib,
-      'policy_digests',
-      statesFd,
-      4,
-      STRUCTS.policy_digest_state.size,
-      {
-        batch: false,
-      },
-    );
-    this.#digester = new PolicyMapDigester(lib, programFd, states);
+    this.#digester = new PolicyMapDigester(lib, object.policyDigestFd);
   }
 
   static async open(opts: EbpfDatapathOptions): Promise<EbpfDatapath> {

@@ -64,15 +64,17 @@ export const STRUCTS = {
     },
   },
   policy_value: { size: 4, fields: { verdict: f(0, 1) } },
-  policy_digest_state: {
-    size: 32,
+  policy_digest_ctx: {
+    size: 40,
     fields: {
-      prefix_hi: f(0, 4),
-      prefix_lo: f(4, 4),
-      pending: f(8, 4),
-      bytes: f(12, 4),
-      sum: f(16, 8),
-      count: f(24, 8),
+      slot: f(0, 4),
+      copy: f(4, 4),
+      prefix_hi: f(8, 4),
+      prefix_lo: f(12, 4),
+      pending: f(16, 4),
+      bytes: f(20, 4),
+      sum: f(24, 8),
+      count: f(32, 8),
     },
   },
   policy_range_key: {

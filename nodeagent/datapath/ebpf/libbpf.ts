@@ -32,14 +32,12 @@ const TC_HOOK_SIZE = 24;
 const TC_OPTS_SIZE = 32;
 const MAP_CREATE_OPTS_SIZE = 48;
 const BATCH_OPTS_SIZE = 24;
-/** sizeof(struct bpf_test_run_opts) in libbpf 1.1; struct __sk_buff's bytes up to and including `priority`; an Ethernet header */
+/** sizeof(struct bpf_test_run_opts) in libbpf 1.1 */
 const TEST_RUN_OPTS_SIZE = 80;
-const SKB_PRIORITY_END = 36;
-const ETH_HLEN = 14;
 
 interface TestRunOpts {
   sz: number;
-  data_in: Buffer;
+  data_in: null;
   data_out: null;
   data_size_in: number;
   data_size_out: number;
@@ -346,27 +344,24 @@ export class Libbpf {
   }
 
   /**
-   * Runs a tc program once on a minimal packet (BPF_PROG_TEST_RUN) with the
-   * given __sk_buff mark and priority, on a koffi worker thread; resolves
-   * with the program's return value. For programs run on demand, never
-   * attached (policy_digest).
+   * Runs a syscall program once (BPF_PROG_TEST_RUN) on a koffi worker
+   * thread, with `ctx` as its context; the kernel writes the context back
+   * into `ctx`. Resolves with the program's return value. For programs run
+   * on demand (policy_digest).
    */
-  async runTc(progFd: number, skb: { mark: number; priority: number }): Promise<number> {
-    const ctx = Buffer.alloc(SKB_PRIORITY_END);
-    ctx.writeUInt32LE(skb.mark, 8);
-    ctx.writeUInt32LE(skb.priority, 32);
+  async runSyscall(progFd: number, ctx: Buffer): Promise<number> {
     const opts: TestRunOpts = {
       sz: TEST_RUN_OPTS_SIZE,
-      data_in: Buffer.alloc(ETH_HLEN),
+      data_in: null,
       data_out: null,
-      data_size_in: ETH_HLEN,
+      data_size_in: 0,
       data_size_out: 0,
       ctx_in: ctx,
       ctx_out: null,
       ctx_size_in: ctx.length,
       ctx_size_out: 0,
       retval: 0,
-      repeat: 1,
+      repeat: 0,
       duration: 0,
       flags: 0,
       cpu: 0,

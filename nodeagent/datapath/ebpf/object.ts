@@ -41,8 +41,8 @@ export interface LoadedObject {
   mapFd(name: (typeof PINNED_MAPS)[number]): number;
   readonly fromEndpointFd: number;
   readonly toEndpointFd: number;
-  /** the program hashing one policy map in the kernel, run on demand, and its state map (see `PolicyMapDigester`) */
-  readonly policyDigest: { programFd: number; statesFd: number };
+  /** the program hashing one policy map in the kernel, run on demand (see `PolicyMapDigester`) */
+  readonly policyDigestFd: number;
   close(): void;
 }
 
@@ -88,7 +88,6 @@ export function loadObject(
         ),
       );
     }
-    check('set policy_digests size', lib.mapSetMaxEntries(map('policy_digests'), sizes.endpoints));
     for (const name of PINNED_MAPS)
       check(`pin path of ${name}`, lib.mapSetPinPath(map(name), join(opts.pinDir, name)));
     const ret = lib.objectLoad(obj);
@@ -102,16 +101,13 @@ export function loadObject(
     for (const name of PINNED_MAPS) fds.set(name, check(`fd of ${name}`, lib.mapFd(map(name))));
     const fromEndpointFd = prog('from_endpoint');
     const toEndpointFd = prog('to_endpoint');
-    const policyDigest = {
-      programFd: prog('policy_digest'),
-      statesFd: check('fd of policy_digests', lib.mapFd(map('policy_digests'))),
-    };
+    const policyDigestFd = prog('policy_digest');
     let closed = false;
     return {
       mapFd: (name) => fds.get(name)!,
       fromEndpointFd,
       toEndpointFd,
-      policyDigest,
+      policyDigestFd,
       close: () => {
         if (closed) return;
         closed = true;
