@@ -1,5 +1,5 @@
 import type { Meter } from '@opentelemetry/api';
-import type { CounterSample } from '../datapath/ebpf/index.js';
+import type { CounterSample, KernelDigestCounts } from '../datapath/ebpf/index.js';
 import type { FlowReporterStats } from './flow-reporter.js';
 
 /** The datapath's metric names (README "Metrics"), on the agent's --metrics-listen endpoint. */
@@ -8,11 +8,13 @@ export const DATAPATH_METRICS = {
   bytes: 'meshplane_datapath_bytes_total',
   flowEventsRead: 'meshplane_agent_flow_events_read_total',
   flowEventsLost: 'meshplane_agent_flow_events_lost_total',
+  kernelDigests: 'meshplane_datapath_kernel_digests_total',
 } as const;
 
-/** Where the kernel's counters come from (the eBPF datapath's `counters()`). */
+/** Where the kernel's counters come from (the eBPF datapath's `counters()`, `kernelDigests()`). */
 export interface CounterSource {
   counters(): CounterSample[];
+  kernelDigests(): KernelDigestCounts;
 }
 
 const counterName = (n: string): string => n.replace(/_total$/, '');
@@ -43,13 +45,21 @@ export function registerDatapathMetrics(
   const lost = meter.createObservableCounter(counterName(M.flowEventsLost), {
     description: 'flow events dropped by the agent because the control plane was away or slow',
   });
-  const observables = [packets, bytes, read, lost];
+  const digests = meter.createObservableCounter(counterName(M.kernelDigests), {
+    description:
+      'policy maps written whole, read back by an in-kernel digest: matched what was written, or mismatched / refused (then dumped)',
+  });
+  const observables = [packets, bytes, read, lost, digests];
   const collect: Parameters<Meter['addBatchObservableCallback']>[0] = (r) => {
     for (const c of source.counters()) {
       const labels = { ...attrs, direction: c.direction, reason: c.reason, verdict: c.verdict };
       r.observe(packets, Number(c.packets), labels);
       r.observe(bytes, Number(c.bytes), labels);
     }
+    const d = source.kernelDigests();
+    r.observe(digests, d.matched, { ...attrs, result: 'matched' });
+    r.observe(digests, d.mismatched, { ...attrs, result: 'mismatched' });
+    r.observe(digests, d.refused, { ...attrs, result: 'refused' });
     if (reporter) {
       r.observe(read, reporter.stats.read, attrs);
       r.observe(lost, reporter.stats.lost, attrs);

@@ -280,6 +280,16 @@ describe.skipIf(!privileged)('flows: meshctl observe and agent metrics', () => {
         verdict: 'forwarded',
       }),
     ).toBeGreaterThan(0);
+    // The lab's revisions are small: no policy map was written whole, so no in-kernel digest ran;
+    // the series are there from the start, at 0.
+    const text = await (await fetch(String(lab.mesh.agent('eu', 'eu-2').ready.metrics))).text();
+    for (const result of ['matched', 'mismatched', 'refused'])
+      expect(text).toMatch(
+        new RegExp(
+          `^meshplane_datapath_kernel_digests_total\\{[^}]*result="${result}"[^}]*\\} 0$`,
+          'm',
+        ),
+      );
   });
 
   it('reports would-be drops of an audit-mode policy as AUDIT while traffic passes', async () => {

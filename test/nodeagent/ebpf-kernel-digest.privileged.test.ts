@@ -88,6 +88,7 @@ describe.skipIf(!requirePrivileged())('in-kernel digest of a large policy write'
       expect({ runs: lib.runs, lookups: lib.lookups }).toEqual({ runs: 4, lookups: 0 });
       expect(dp.counts().policyEntries).toBe(12_000 - 1);
       await expectKernelDigest(dp);
+      expect(dp.kernelDigests()).toEqual({ matched: 4, mismatched: 0, refused: 0 });
     } finally {
       await dp.close();
     }
@@ -122,6 +123,7 @@ describe.skipIf(!requirePrivileged())('in-kernel digest of a large policy write'
       await expectKernelDigest(dp);
       const held = (await dp.read()).policies.find((p) => p.endpoint === 'eu/default/ab')!;
       expect(held.entries).toContainEqual({ ...stray, verdict: Verdict.VERDICT_ALLOW });
+      expect(dp.kernelDigests()).toEqual({ matched: 0, mismatched: 1, refused: 0 });
     } finally {
       await dp.close();
     }
@@ -136,6 +138,7 @@ describe.skipIf(!requirePrivileged())('in-kernel digest of a large policy write'
       expect(lib.lookups).toBeGreaterThan(0);
       expect(dp.counts().policyEntries).toBe(3000);
       await expectKernelDigest(dp);
+      expect(dp.kernelDigests()).toEqual({ matched: 0, mismatched: 0, refused: 1 });
     } finally {
       await dp.close();
     }

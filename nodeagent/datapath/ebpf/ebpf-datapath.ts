@@ -45,6 +45,13 @@ export const EBPF_DEFAULT_CAPACITY = {
   policyEntriesPerEndpoint: 16384,
 } as const;
 
+/** See `EbpfDatapath.kernelDigests()`. */
+export interface KernelDigestCounts {
+  matched: number;
+  mismatched: number;
+  refused: number;
+}
+
 export interface EbpfDatapathOptions {
   /** this node's pin directory, e.g. /sys/fs/bpf/meshplane/<run-id>/<node> (see defaultPinDir) */
   pinDir: string;
@@ -93,6 +100,7 @@ export class EbpfDatapath implements Datapath {
   #events: FlowEventReader | undefined;
   /** reads a policy map written whole back as its in-kernel digest (see readWrittenPolicy) */
   readonly #digester: PolicyMapDigester;
+  readonly #kernelDigests: KernelDigestCounts = { matched: 0, mismatched: 0, refused: 0 };
   /** the commit of the apply in progress (kernel calls on worker threads): close() waits for it */
   #applying: Promise<void> | undefined;
 
@@ -221,6 +229,15 @@ export class EbpfDatapath implements Datapath {
     } finally {
       this.#busy = false;
     }
+  }
+
+  /**
+   * How the policy maps written whole were read back since open: by an
+   * in-kernel digest equal to what was written, or dumped after it differed
+   * (an entry nobody wrote — someone else writes the map) or was refused.
+   */
+  kernelDigests(): KernelDigestCounts {
+    return { ...this.#kernelDigests };
   }
 
   counts(): DatapathCounts {
@@ -406,6 +423,10 @@ export class EbpfDatapath implements Datapath {
         const from = held ?? emptyHeldPolicy(ops.endpoint);
         return readWrittenPolicy({ slot, copy, inner }, ops, from, this.#digester).then((w) => {
           written.set(slot, w);
+          const counts = this.#kernelDigests;
+          if (w.kind === 'verified') counts.matched += 1;
+          else if (w.after === 'mismatch') counts.mismatched += 1;
+          else if (w.after === 'refused') counts.refused += 1;
         });
       },
     });

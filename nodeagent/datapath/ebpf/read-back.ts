@@ -171,8 +171,8 @@ export function readsWholeMap(ops: PolicyOps, held: HeldPolicy | undefined): boo
 
 /** How a policy map written whole was read back during its commit (`readWrittenPolicy`). */
 export type WrittenPolicy =
-  /** the map dumped: its table and digest */
-  | { kind: 'dumped'; held: HeldPolicy }
+  /** the map dumped: its table and digest; `after` the in-kernel digest differed or was refused */
+  | { kind: 'dumped'; held: HeldPolicy; after?: 'mismatch' | 'refused' }
   /** the kernel's digest of the map is the digest of what was written: the held table takes the writes */
   | { kind: 'verified'; digest: Digest };
 
@@ -193,14 +193,14 @@ export async function readWrittenPolicy(
   digester: PolicyMapDigester | undefined,
 ): Promise<WrittenPolicy> {
   const { slot, copy, inner } = written;
-  if (digester !== undefined) {
-    const kernel = digester.digest(slot, copy, held.hasher);
-    kernel.catch(() => undefined); // awaited below, after the hashing
-    const expected = digestAfter(held, ops);
-    const got = await kernel.catch(() => undefined);
-    if (got?.equals(expected) === true) return { kind: 'verified', digest: expected };
-  }
-  return { kind: 'dumped', held: await dumpPolicy(inner, held.hasher) };
+  if (digester === undefined) return { kind: 'dumped', held: await dumpPolicy(inner, held.hasher) };
+  const kernel = digester.digest(slot, copy, held.hasher);
+  kernel.catch(() => undefined); // awaited below, after the hashing
+  const expected = digestAfter(held, ops);
+  const got = await kernel.catch(() => undefined);
+  if (got?.equals(expected) === true) return { kind: 'verified', digest: expected };
+  const after = got === undefined ? 'refused' : 'mismatch';
+  return { kind: 'dumped', held: await dumpPolicy(inner, held.hasher), after };
 }
 
 /** The digest of `held` once `ops` are applied, `held` unchanged: work proportional to `ops`. */
