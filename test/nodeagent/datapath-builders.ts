@@ -53,6 +53,32 @@ export function rule(
   };
 }
 
+/**
+ * A change adding (or growing) endpoints `names` (IPs `<net>.1`, `<net>.2`, …),
+ * each with `per` allow entries: identities from `identity`, ports `port` to
+ * `port + ports - 1` in turn.
+ */
+export function bulkPolicyChange(
+  names: string[],
+  per: number,
+  port: number,
+  o: { net: string; identity: number; ports: number },
+): DatapathChange {
+  const c = emptyChange();
+  names.forEach((name, e) => {
+    c.endpoints.upserts.push({ ...ep(name, `${o.net}.${e + 1}`), resource: `endpoint/${name}` });
+    const upserts = [];
+    for (let i = 0; i < per; i++) upserts.push(rule(o.identity + i, port + (i % o.ports)));
+    c.policies.push({
+      endpoint: `eu/default/${name}`,
+      resource: `endpoint/${name}`,
+      upserts,
+      deletes: [],
+    });
+  });
+  return c;
+}
+
 export function svc(name: string, backendIps: string[]): ServiceRecord {
   return {
     namespace: 'default',

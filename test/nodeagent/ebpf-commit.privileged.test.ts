@@ -10,7 +10,7 @@ import type {
   EbpfDatapath,
 } from '../../nodeagent/datapath/index.js';
 import { requirePrivileged } from '../harness/index.js';
-import { emptyChange, ep, rule, sorted } from './datapath-builders.js';
+import { bulkPolicyChange, emptyChange, sorted } from './datapath-builders.js';
 import { newRunId, openDatapath, pinDirs } from './ebpf-helpers.js';
 
 /**
@@ -58,19 +58,7 @@ class FailingLibbpf extends Libbpf {
 
 /** `endpoints` endpoints (new or not) with `per` policy entries each, ports from `port`. */
 function revision(names: string[], per: number, port: number): DatapathChange {
-  const c = emptyChange();
-  names.forEach((name, e) => {
-    c.endpoints.upserts.push({ ...ep(name, `10.7.0.${e + 1}`), resource: `endpoint/${name}` });
-    const upserts = [];
-    for (let i = 0; i < per; i++) upserts.push(rule(0x20000 + i, port + (i % 3)));
-    c.policies.push({
-      endpoint: `eu/default/${name}`,
-      resource: `endpoint/${name}`,
-      upserts,
-      deletes: [],
-    });
-  });
-  return c;
+  return bulkPolicyChange(names, per, port, { net: '10.7.0', identity: 0x20000, ports: 3 });
 }
 
 /** What a datapath holds now: its digest and contents. */

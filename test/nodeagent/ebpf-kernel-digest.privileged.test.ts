@@ -15,7 +15,7 @@ import {
 import type { DatapathChange, EbpfDatapath } from '../../nodeagent/datapath/index.js';
 import { Direction, Verdict } from '../../proto/index.js';
 import { requirePrivileged } from '../harness/index.js';
-import { emptyChange, ep, rule } from './datapath-builders.js';
+import { bulkPolicyChange, rule } from './datapath-builders.js';
 import { newRunId, openDatapath, pinDirs } from './ebpf-helpers.js';
 
 /** Counts batch lookups and digest runs on worker threads; can fail the next run, or write a map before it. */
@@ -45,19 +45,7 @@ class WatchedLibbpf extends Libbpf {
 
 /** `per` allow entries for each endpoint (new or not), ports from `port`. */
 function revision(names: string[], per: number, port: number): DatapathChange {
-  const c = emptyChange();
-  names.forEach((name, e) => {
-    c.endpoints.upserts.push({ ...ep(name, `10.9.0.${e + 1}`), resource: `endpoint/${name}` });
-    const upserts = [];
-    for (let i = 0; i < per; i++) upserts.push(rule(0x30000 + i, port + (i % 7)));
-    c.policies.push({
-      endpoint: `eu/default/${name}`,
-      resource: `endpoint/${name}`,
-      upserts,
-      deletes: [],
-    });
-  });
-  return c;
+  return bulkPolicyChange(names, per, port, { net: '10.9.0', identity: 0x30000, ports: 7 });
 }
 
 /** The digest the datapath reports is what a full re-verification reads from the kernel. */
