@@ -255,10 +255,14 @@ function diffPacked(
   for (let i = 0; i < olds.length; i++) old.set(olds[i]!, i);
   for (let i = 0; i < olds.length; i++)
     if (next.get(olds[i]!) < 0) pm.deletes.push(copyPolicyKey(olds[i]!));
+  // The records themselves, not copies: decoded entries have exactly a
+  // PolicyRecord's fields in its order (one hidden class with the records built
+  // elsewhere), nothing mutates them, and a datapath copies what it keeps.
+  // Copying 100,000 of them cost ~3-7 ms of a large revision.
   for (let i = 0; i < news.length; i++) {
     const e = news[i]!;
     const j = old.get(e);
-    if (j < 0 || olds[j]!.verdict !== e.verdict) pm.upserts.push(copyPolicyRecord(e));
+    if (j < 0 || olds[j]!.verdict !== e.verdict) pm.upserts.push(e);
   }
   return pm;
 }
