@@ -182,7 +182,7 @@ export type WrittenPolicy =
  * the kernel hashes the map (`PolicyMapDigester`, no entry copied out) while
  * this thread hashes what the map should hold: `held` with `ops` applied.
  * When both agree the writes are what the kernel holds. When they differ,
- * or without a digester, or when the kernel refused the iteration, the map
+ * or without a digester, or when the kernel refused the run, the map
  * is dumped (batch lookups, hashed a batch at a time while the next is read)
  * and the dump is what the mirror holds from then on.
  */
