@@ -286,7 +286,7 @@ export class PolicyEntryHasher {
    * The prefix's hashed state: both lanes after the prefix's whole 4-byte
    * blocks, its last UTF-16 unit when its length is odd (else -1) and an
    * entry's length in bytes. What an in-kernel hash of the same entries
-   * starts from (bpf/meshplane.h, struct policy_digest_state).
+   * starts from (bpf/meshplane.h, struct policy_digest_ctx).
    */
   get prefixState(): { hi: number; lo: number; pending: number; bytes: number } {
     return {

@@ -423,10 +423,7 @@ export class EbpfDatapath implements Datapath {
         const from = held ?? emptyHeldPolicy(ops.endpoint);
         return readWrittenPolicy({ slot, copy, inner }, ops, from, this.#digester).then((w) => {
           written.set(slot, w);
-          const counts = this.#kernelDigests;
-          if (w.kind === 'verified') counts.matched += 1;
-          else if (w.after === 'mismatch') counts.mismatched += 1;
-          else if (w.after === 'refused') counts.refused += 1;
+          this.#kernelDigests[w.result] += 1;
         });
       },
     });

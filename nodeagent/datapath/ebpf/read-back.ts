@@ -93,14 +93,19 @@ export function readBack(
   for (const [slot, ops] of plan.policy) {
     const held = m.policies.get(ops.endpoint)!;
     const got = written.get(slot);
-    if (got === undefined) readBackPolicy(maps.innerOf(copy, slot)!, ops, held, d);
-    else {
-      d.subtract(held.digest);
-      if (got.kind === 'dumped') held.table = got.held.table;
-      else applyWritten(held, ops);
-      held.digest = got.kind === 'dumped' ? got.held.digest : got.digest;
-      d.merge(held.digest);
+    if (got === undefined) {
+      readBackPolicy(maps.innerOf(copy, slot)!, ops, held, d);
+      continue;
     }
+    d.subtract(held.digest);
+    if (got.result === 'matched') {
+      applyWritten(held, ops);
+      held.digest = got.digest;
+    } else {
+      held.table = got.held.table;
+      held.digest = got.held.digest;
+    }
+    d.merge(held.digest);
   }
   for (const n of change.services.deletes) {
     const old = m.services.get(n);
@@ -126,35 +131,29 @@ export function readBack(
 }
 
 /**
- * One endpoint's changed policy entries as the kernel holds them, into its
- * mirror and digest (and so the datapath's). A change of at least a quarter
- * of the map reads the whole map in batches (a few syscalls, still
- * proportional to the change) and replaces the endpoint's mirror with it; a
- * smaller one looks up each changed key.
+ * One endpoint's changed policy entries as the kernel holds them, key by
+ * key, into its mirror and digest (and so the datapath's). A change the
+ * commit read back whole (`readsWholeMap`, `readWrittenPolicy`) does not
+ * come here.
  */
 function readBackPolicy(inner: KernelMap, ops: PolicyOps, held: HeldPolicy, total: Digest): void {
   total.subtract(held.digest);
   const keys = ops.forward.keys;
-  const n = keys.count;
   const size = keys.size;
-  if (readsWholeMap(ops, held)) {
-    readPolicyMap(inner, held);
-  } else {
-    const { table, digest, hasher } = held;
-    const forget = (buf: Buffer, off: number): void => {
-      const old = table.delete(buf, off);
-      if (old >= 0) digest.removeHashed(hashPolicy(hasher, buf, off, old));
-    };
-    const deletes = ops.forward.deletes;
-    for (let i = 0; i < deletes.count; i++) forget(deletes.buffer, i * size);
-    for (let i = 0; i < n; i++) {
-      forget(keys.buffer, i * size);
-      const v = inner.lookup(keys.at(i));
-      if (v === undefined) continue;
-      const value = v.readUInt32LE(0);
-      table.set(keys.buffer, i * size, value);
-      digest.addHashed(hashPolicy(hasher, keys.buffer, i * size, value));
-    }
+  const { table, digest, hasher } = held;
+  const forget = (buf: Buffer, off: number): void => {
+    const old = table.delete(buf, off);
+    if (old >= 0) digest.removeHashed(hashPolicy(hasher, buf, off, old));
+  };
+  const deletes = ops.forward.deletes;
+  for (let i = 0; i < deletes.count; i++) forget(deletes.buffer, i * size);
+  for (let i = 0; i < keys.count; i++) {
+    forget(keys.buffer, i * size);
+    const v = inner.lookup(keys.at(i));
+    if (v === undefined) continue;
+    const value = v.readUInt32LE(0);
+    table.set(keys.buffer, i * size, value);
+    digest.addHashed(hashPolicy(hasher, keys.buffer, i * size, value));
   }
   total.merge(held.digest);
 }
@@ -171,10 +170,10 @@ export function readsWholeMap(ops: PolicyOps, held: HeldPolicy | undefined): boo
 
 /** How a policy map written whole was read back during its commit (`readWrittenPolicy`). */
 export type WrittenPolicy =
-  /** the map dumped: its table and digest; `after` the in-kernel digest differed or was refused */
-  | { kind: 'dumped'; held: HeldPolicy; after?: 'mismatch' | 'refused' }
   /** the kernel's digest of the map is the digest of what was written: the held table takes the writes */
-  | { kind: 'verified'; digest: Digest };
+  | { result: 'matched'; digest: Digest }
+  /** the kernel's digest differed, or the run was refused: the map dumped, its table and digest */
+  | { result: 'mismatched' | 'refused'; held: HeldPolicy };
 
 /**
  * Reads back an endpoint's policy map right after its whole-map-sized write
@@ -182,7 +181,7 @@ export type WrittenPolicy =
  * the kernel hashes the map (`PolicyMapDigester`, no entry copied out) while
  * this thread hashes what the map should hold: `held` with `ops` applied.
  * When both agree the writes are what the kernel holds. When they differ,
- * or without a digester, or when the kernel refused the run, the map
+ * or when the kernel refused the run, the map
  * is dumped (batch lookups, hashed a batch at a time while the next is read)
  * and the dump is what the mirror holds from then on.
  */
@@ -190,17 +189,16 @@ export async function readWrittenPolicy(
   written: { slot: number; copy: Copy; inner: KernelMap },
   ops: PolicyOps,
   held: HeldPolicy,
-  digester: PolicyMapDigester | undefined,
+  digester: PolicyMapDigester,
 ): Promise<WrittenPolicy> {
   const { slot, copy, inner } = written;
-  if (digester === undefined) return { kind: 'dumped', held: await dumpPolicy(inner, held.hasher) };
   const kernel = digester.digest(slot, copy, held.hasher);
   kernel.catch(() => undefined); // awaited below, after the hashing
   const expected = digestAfter(held, ops);
   const got = await kernel.catch(() => undefined);
-  if (got?.equals(expected) === true) return { kind: 'verified', digest: expected };
-  const after = got === undefined ? 'refused' : 'mismatch';
-  return { kind: 'dumped', held: await dumpPolicy(inner, held.hasher), after };
+  if (got?.equals(expected) === true) return { result: 'matched', digest: expected };
+  const result = got === undefined ? 'refused' : 'mismatched';
+  return { result, held: await dumpPolicy(inner, held.hasher) };
 }
 
 /** The digest of `held` once `ops` are applied, `held` unchanged: work proportional to `ops`. */
@@ -222,9 +220,7 @@ function digestAfter(held: HeldPolicy, ops: PolicyOps): Digest {
   for (let i = 0; i < f.keys.count; i++) {
     const old = empty ? -1 : table.get(kb, i * ks);
     if (old >= 0) d.removeHashed(hashPolicy(hasher, kb, i * ks, old));
-    const v = i * vs;
-    const value = (vb[v]! | (vb[v + 1]! << 8) | (vb[v + 2]! << 16) | (vb[v + 3]! << 24)) >>> 0;
-    d.addHashed(hashPolicy(hasher, kb, i * ks, value));
+    d.addHashed(hashPolicy(hasher, kb, i * ks, u32le(vb, i * vs)));
   }
   return d;
 }
@@ -269,11 +265,8 @@ async function dumpPolicy(inner: KernelMap, hasher: PolicyEntryHasher): Promise<
       const vb = d.values.buffer;
       const ks = d.keys.size;
       const vs = d.values.size;
-      for (let i = from; i < to; i++) {
-        const v = i * vs;
-        const value = (vb[v]! | (vb[v + 1]! << 8) | (vb[v + 2]! << 16) | (vb[v + 3]! << 24)) >>> 0;
-        digest.addHashed(hashPolicy(hasher, kb, i * ks, value));
-      }
+      for (let i = from; i < to; i++)
+        digest.addHashed(hashPolicy(hasher, kb, i * ks, u32le(vb, i * vs)));
     },
   });
   const table = PolicyTable.deferred(
@@ -315,15 +308,19 @@ export function hashPolicy(
   value: number,
 ): PolicyEntryHasher {
   // Bytes by index (little-endian fields): the Buffer read methods' checks cost more than the hash.
-  const id = off + K.identity.offset;
   const lo = off + K.port_low.offset;
   const hi = off + K.port_high.offset;
   return hasher.hash(
     keys[off + K.direction.offset]!,
-    (keys[id]! | (keys[id + 1]! << 8) | (keys[id + 2]! << 16) | (keys[id + 3]! << 24)) >>> 0,
+    u32le(keys, off + K.identity.offset),
     keys[off + K.protocol.offset]!,
     keys[lo]! | (keys[lo + 1]! << 8),
     keys[hi]! | (keys[hi + 1]! << 8),
     (value >>> VERDICT_SHIFT) & 0xff,
   );
+}
+
+/** A little-endian u32 by bytes: on a hot path, Buffer's read methods' checks cost more than the hash. */
+function u32le(b: Buffer, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }
