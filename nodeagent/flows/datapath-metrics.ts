@@ -1,5 +1,5 @@
 import type { Meter } from '@opentelemetry/api';
-import type { CounterSample, KernelDigestCounts } from '../datapath/ebpf/index.js';
+import type { CounterSample, KernelDigests } from '../datapath/ebpf/index.js';
 import type { FlowReporterStats } from './flow-reporter.js';
 
 /** The datapath's metric names (README "Metrics"), on the agent's --metrics-listen endpoint. */
@@ -14,7 +14,7 @@ export const DATAPATH_METRICS = {
 /** Where the kernel's counters come from (the eBPF datapath's `counters()`, `kernelDigests()`). */
 export interface CounterSource {
   counters(): CounterSample[];
-  kernelDigests(): KernelDigestCounts;
+  kernelDigests(): KernelDigests;
 }
 
 const counterName = (n: string): string => n.replace(/_total$/, '');
@@ -47,7 +47,7 @@ export function registerDatapathMetrics(
   });
   const digests = meter.createObservableCounter(counterName(M.kernelDigests), {
     description:
-      'policy maps written whole, read back by an in-kernel digest: matched what was written, or mismatched / refused (then dumped)',
+      'policy maps read by an in-kernel digest, after a write of the whole map (read="write") or by a verification (read="verify"): matched what the agent wrote, or mismatched / refused (then dumped)',
   });
   const observables = [packets, bytes, read, lost, digests];
   const collect: Parameters<Meter['addBatchObservableCallback']>[0] = (r) => {
@@ -56,10 +56,13 @@ export function registerDatapathMetrics(
       r.observe(packets, Number(c.packets), labels);
       r.observe(bytes, Number(c.bytes), labels);
     }
-    const d = source.kernelDigests();
-    r.observe(digests, d.matched, { ...attrs, result: 'matched' });
-    r.observe(digests, d.mismatched, { ...attrs, result: 'mismatched' });
-    r.observe(digests, d.refused, { ...attrs, result: 'refused' });
+    const kd = source.kernelDigests();
+    for (const read of ['write', 'verify'] as const) {
+      const d = kd[read];
+      r.observe(digests, d.matched, { ...attrs, read, result: 'matched' });
+      r.observe(digests, d.mismatched, { ...attrs, read, result: 'mismatched' });
+      r.observe(digests, d.refused, { ...attrs, read, result: 'refused' });
+    }
     if (reporter) {
       r.observe(read, reporter.stats.read, attrs);
       r.observe(lost, reporter.stats.lost, attrs);

@@ -280,16 +280,19 @@ describe.skipIf(!privileged)('flows: meshctl observe and agent metrics', () => {
         verdict: 'forwarded',
       }),
     ).toBeGreaterThan(0);
-    // The lab's revisions are small: no policy map was written whole, so no in-kernel digest ran;
-    // the series are there from the start, at 0.
+    // The lab's revisions are small: no policy map was written whole, so no in-kernel digest ran
+    // for a write; the series are there from the start, at 0. Verifications digest every map, and
+    // nothing writes the lab's maps behind the agents' backs.
     const text = await (await fetch(String(lab.mesh.agent('eu', 'eu-2').ready.metrics))).text();
-    for (const result of ['matched', 'mismatched', 'refused'])
-      expect(text).toMatch(
-        new RegExp(
-          `^meshplane_datapath_kernel_digests_total\\{[^}]*result="${result}"[^}]*\\} 0$`,
-          'm',
-        ),
+    const digests = (read: string, result: string, value: string): RegExp =>
+      new RegExp(
+        `^meshplane_datapath_kernel_digests_total\\{[^}]*read="${read}"[^}]*result="${result}"[^}]*\\} ${value}$`,
+        'm',
       );
+    for (const result of ['matched', 'mismatched', 'refused'])
+      expect(text).toMatch(digests('write', result, '0'));
+    expect(text).toMatch(digests('verify', 'matched', '\\d+'));
+    expect(text).toMatch(digests('verify', 'mismatched', '0'));
   });
 
   it('reports would-be drops of an audit-mode policy as AUDIT while traffic passes', async () => {

@@ -5,6 +5,8 @@
 // spare the batch lookups when it matches, and give way to a dump (what the
 // kernel really holds) when an entry was added behind the agent's back or
 // the run failed — so the digest the ACK carries is always the kernel's.
+// verify() reads the policy maps the same way (read.ts verifyCopy): digested
+// in the kernel when they hold what the agent wrote, dumped when not.
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   Libbpf,
@@ -15,7 +17,7 @@ import {
 import type { DatapathChange, EbpfDatapath } from '../../nodeagent/datapath/index.js';
 import { Direction, Verdict } from '../../proto/index.js';
 import { requirePrivileged } from '../harness/index.js';
-import { bulkPolicyChange, rule } from './datapath-builders.js';
+import { bulkPolicyChange, digestOf, rule } from './datapath-builders.js';
 import { newRunId, openDatapath, pinDirs } from './ebpf-helpers.js';
 
 /** Counts batch lookups and digest runs on worker threads; can fail the next run, or write a map before it. */
@@ -48,10 +50,38 @@ function revision(names: string[], per: number, port: number): DatapathChange {
   return bulkPolicyChange(names, per, port, { net: '10.9.0', identity: 0x30000, ports: 7 });
 }
 
-/** The digest the datapath reports is what a full re-verification reads from the kernel. */
+/** The digest the datapath reports is the digest of a full read of the kernel maps (and verify() says so). */
 async function expectKernelDigest(dp: EbpfDatapath): Promise<void> {
+  expect(digestOf(await dp.read())).toBe(dp.digest());
   expect(await dp.verify()).toBe(dp.digest());
 }
+
+/** Adds `entry` to the policy map the kernel holds for `slot` in `copy`, as another process would. */
+function writeBehind(
+  lib: Libbpf,
+  dp: EbpfDatapath,
+  slot: number,
+  copy: number,
+  entry: Parameters<typeof encodePolicyKey>[0],
+): void {
+  const outer = dp.maps.copies[copy as 0 | 1].policyOuter.lookup(encodeSlot(slot))!;
+  const fd = lib.mapFdById(outer.readUInt32LE(0));
+  try {
+    expect(
+      lib.update(fd, encodePolicyKey(entry), encodePolicyValue(Verdict.VERDICT_ALLOW), 0n),
+    ).toBe(0);
+  } finally {
+    lib.close(fd);
+  }
+}
+
+const stray = {
+  direction: Direction.DIRECTION_INGRESS,
+  identity: 0x777,
+  protocol: 6,
+  portLow: 9999,
+  portHigh: 9999,
+};
 
 describe.skipIf(!requirePrivileged())('in-kernel digest of a large policy write', () => {
   const pins = pinDirs(newRunId('k'));
@@ -71,12 +101,13 @@ describe.skipIf(!requirePrivileged())('in-kernel digest of a large policy write'
       // Replaced: 3000 more entries on each, and "ab" loses one of its first ones.
       const next = revision(['ab', 'abc'], 3000, 4000);
       next.policies[0]!.deletes.push(rule(0x30000, 1000));
+      lib.runs = 0;
       lib.lookups = 0;
       await dp.apply(next);
-      expect({ runs: lib.runs, lookups: lib.lookups }).toEqual({ runs: 4, lookups: 0 });
+      expect({ runs: lib.runs, lookups: lib.lookups }).toEqual({ runs: 2, lookups: 0 });
       expect(dp.counts().policyEntries).toBe(12_000 - 1);
       await expectKernelDigest(dp);
-      expect(dp.kernelDigests()).toEqual({ matched: 4, mismatched: 0, refused: 0 });
+      expect(dp.kernelDigests().write).toEqual({ matched: 4, mismatched: 0, refused: 0 });
     } finally {
       await dp.close();
     }
@@ -86,24 +117,10 @@ describe.skipIf(!requirePrivileged())('in-kernel digest of a large policy write'
     const lib = new WatchedLibbpf();
     const dp = await openDatapath(lib, { pinDir: pins.next(), ...sizes });
     try {
-      const stray = {
-        direction: Direction.DIRECTION_INGRESS,
-        identity: 0x777,
-        protocol: 6,
-        portLow: 9999,
-        portHigh: 9999,
-      };
       // Another writer adds an entry to the map just written, before its read-back.
       lib.beforeRun = (slot, copy) => {
-        const outer = dp.maps.copies[copy as 0 | 1].policyOuter.lookup(encodeSlot(slot))!;
-        const fd = lib.mapFdById(outer.readUInt32LE(0));
-        try {
-          expect(
-            lib.update(fd, encodePolicyKey(stray), encodePolicyValue(Verdict.VERDICT_ALLOW), 0n),
-          ).toBe(0);
-        } finally {
-          lib.close(fd);
-        }
+        lib.beforeRun = undefined;
+        writeBehind(lib, dp, slot, copy, stray);
       };
       await dp.apply(revision(['ab'], 3000, 1000));
       expect(lib.lookups).toBeGreaterThan(0);
@@ -111,7 +128,7 @@ describe.skipIf(!requirePrivileged())('in-kernel digest of a large policy write'
       await expectKernelDigest(dp);
       const held = (await dp.read()).policies.find((p) => p.endpoint === 'eu/default/ab')!;
       expect(held.entries).toContainEqual({ ...stray, verdict: Verdict.VERDICT_ALLOW });
-      expect(dp.kernelDigests()).toEqual({ matched: 0, mismatched: 1, refused: 0 });
+      expect(dp.kernelDigests().write).toEqual({ matched: 0, mismatched: 1, refused: 0 });
     } finally {
       await dp.close();
     }
@@ -126,7 +143,49 @@ describe.skipIf(!requirePrivileged())('in-kernel digest of a large policy write'
       expect(lib.lookups).toBeGreaterThan(0);
       expect(dp.counts().policyEntries).toBe(3000);
       await expectKernelDigest(dp);
-      expect(dp.kernelDigests()).toEqual({ matched: 0, mismatched: 0, refused: 1 });
+      expect(dp.kernelDigests().write).toEqual({ matched: 0, mismatched: 0, refused: 1 });
+    } finally {
+      await dp.close();
+    }
+  });
+
+  it('verify() digests the maps it holds in the kernel, and dumps the one written behind its back', async () => {
+    const lib = new WatchedLibbpf();
+    const dp = await openDatapath(lib, { pinDir: pins.next(), ...sizes });
+    try {
+      // A small map too (read back key by key at apply): digested in the kernel at verify.
+      await dp.apply(revision(['ab', 'abc', 'abcd'], 3000, 1000));
+      await dp.apply(
+        bulkPolicyChange(['tiny'], 10, 1000, { net: '10.9.1', identity: 0x30000, ports: 7 }),
+      );
+      lib.runs = 0;
+      lib.lookups = 0;
+      expect(await dp.verify()).toBe(dp.digest());
+      expect({ runs: lib.runs, lookups: lib.lookups }).toEqual({ runs: 4, lookups: 0 });
+      expect(dp.kernelDigests().verify).toEqual({ matched: 4, mismatched: 0, refused: 0 });
+
+      // After the ACK: an entry added to one map by another process is in the digest verify() reports.
+      const slot = dp.slotOf('eu/default/abc')!;
+      writeBehind(lib, dp, slot, dp.maps.activeCopy(), stray);
+      lib.lookups = 0;
+      const verified = await dp.verify();
+      expect(verified).not.toBe(dp.digest());
+      expect(verified).toBe(digestOf(await dp.read()));
+      expect(dp.kernelDigests().verify).toEqual({ matched: 7, mismatched: 1, refused: 0 });
+      expect(lib.lookups).toBeGreaterThan(0);
+    } finally {
+      await dp.close();
+    }
+  });
+
+  it('verify() dumps a map whose digest run the kernel refuses, and still reports what it holds', async () => {
+    const lib = new WatchedLibbpf();
+    const dp = await openDatapath(lib, { pinDir: pins.next(), ...sizes });
+    try {
+      await dp.apply(revision(['ab', 'abc'], 3000, 1000));
+      lib.failRun = true;
+      expect(await dp.verify()).toBe(dp.digest());
+      expect(dp.kernelDigests().verify).toEqual({ matched: 1, mismatched: 0, refused: 1 });
     } finally {
       await dp.close();
     }

@@ -27,7 +27,7 @@ import { DEFAULT_OBJECT_PATH, type LoadedObject } from './object.js';
 import { openPins } from './pins.js';
 import { emptyHeldPolicy, emptyMirror, planChange } from './plan.js';
 import { writeKeyIfEncodable } from './policy-key-id.js';
-import { PolicyMapDigester } from './kernel-digest.js';
+import { PolicyMapDigester, noDigests, type KernelDigests } from './kernel-digest.js';
 import { KernelMap } from './kernel-map.js';
 import {
   readBack,
@@ -37,20 +37,13 @@ import {
   type WrittenPolicy,
 } from './read-back.js';
 import { commitRanges, rangeCapacityProblems } from './ranges.js';
-import { digestOfCopy, readCopy } from './read.js';
+import { readCopy, verifyCopy } from './read.js';
 
 export const EBPF_DEFAULT_CAPACITY = {
   ipcacheEntries: 524288,
   endpoints: 1024,
   policyEntriesPerEndpoint: 16384,
 } as const;
-
-/** See `EbpfDatapath.kernelDigests()`. */
-export interface KernelDigestCounts {
-  matched: number;
-  mismatched: number;
-  refused: number;
-}
 
 export interface EbpfDatapathOptions {
   /** this node's pin directory, e.g. /sys/fs/bpf/meshplane/<run-id>/<node> (see defaultPinDir) */
@@ -100,9 +93,9 @@ export class EbpfDatapath implements Datapath {
   #events: FlowEventReader | undefined;
   /** reads a policy map written whole back as its in-kernel digest (see readWrittenPolicy) */
   readonly #digester: PolicyMapDigester;
-  readonly #kernelDigests: KernelDigestCounts = { matched: 0, mismatched: 0, refused: 0 };
-  /** the commit of the apply in progress (kernel calls on worker threads): close() waits for it */
-  #applying: Promise<void> | undefined;
+  readonly #kernelDigests: KernelDigests = { write: noDigests(), verify: noDigests() };
+  /** the commit of the apply, or the verification, in progress (kernel calls on worker threads): close() waits for it */
+  #working: Promise<unknown> | undefined;
 
   private constructor(
     lib: Libbpf,
@@ -171,7 +164,7 @@ export class EbpfDatapath implements Datapath {
       await Promise.resolve();
       opts.signal?.throwIfAborted();
       const committing = this.#commit(change, created);
-      this.#applying = committing;
+      this.#working = committing;
       await committing;
     } finally {
       // Maps created early for slots the plan did not use (or for a refused change).
@@ -180,7 +173,7 @@ export class EbpfDatapath implements Datapath {
           (m) => m.close(),
           () => undefined,
         );
-      this.#applying = undefined;
+      this.#working = undefined;
       this.#busy = false;
     }
   }
@@ -211,13 +204,30 @@ export class EbpfDatapath implements Datapath {
     return this.#state.digest.toString();
   }
 
-  verify(opts: { signal?: AbortSignal } = {}): Promise<string> {
+  /**
+   * The digest of what the active copy holds, read now. The policy maps the
+   * agent holds are digested in the kernel (read.ts verifyCopy): one whose
+   * digest differs from the agent's, like every other map, is read whole.
+   */
+  async verify(opts: { signal?: AbortSignal } = {}): Promise<string> {
     this.#enter();
     try {
       opts.signal?.throwIfAborted();
-      return Promise.resolve(digestOfCopy(this.maps, this.maps.activeCopy()));
+      const m = this.#state.mirror;
+      const verifying = verifyCopy(this.maps, this.maps.activeCopy(), m, this.#digester);
+      this.#working = verifying;
+      const { digest, policyMaps } = await verifying;
+      const v = this.#kernelDigests.verify;
+      v.matched += policyMaps.matched;
+      v.mismatched += policyMaps.mismatched;
+      v.refused += policyMaps.refused;
+      return digest;
     } finally {
+      this.#working = undefined;
       this.#busy = false;
+      // A replay whose grace period ended meanwhile was left for later (it skips a busy datapath).
+      if (this.#replay !== undefined && this.#grace === undefined && !this.#closed)
+        this.#scheduleReplay();
     }
   }
 
@@ -232,12 +242,14 @@ export class EbpfDatapath implements Datapath {
   }
 
   /**
-   * How the policy maps written whole were read back since open: by an
-   * in-kernel digest equal to what was written, or dumped after it differed
-   * (an entry nobody wrote — someone else writes the map) or was refused.
+   * How policy maps were read since open, by the read-back of a map written
+   * whole (`write`) and by verify() (`verify`, every map the agent holds):
+   * by an in-kernel digest equal to what the agent wrote, or dumped after
+   * it differed (an entry the agent did not write — someone else writes the
+   * map) or was refused.
    */
-  kernelDigests(): KernelDigestCounts {
-    return { ...this.#kernelDigests };
+  kernelDigests(): KernelDigests {
+    return { write: { ...this.#kernelDigests.write }, verify: { ...this.#kernelDigests.verify } };
   }
 
   counts(): DatapathCounts {
@@ -366,7 +378,7 @@ export class EbpfDatapath implements Datapath {
   }
 
   async close(): Promise<void> {
-    if (this.#applying !== undefined) await this.#applying.catch(() => undefined);
+    if (this.#working !== undefined) await this.#working.catch(() => undefined);
     // The grace period's wait holds the sync map's fd on a worker thread.
     if (this.#grace !== undefined) await this.#grace.catch(() => undefined);
     if (!this.#closed) {
@@ -423,7 +435,7 @@ export class EbpfDatapath implements Datapath {
         const from = held ?? emptyHeldPolicy(ops.endpoint);
         return readWrittenPolicy({ slot, copy, inner }, ops, from, this.#digester).then((w) => {
           written.set(slot, w);
-          this.#kernelDigests[w.result] += 1;
+          this.#kernelDigests.write[w.result] += 1;
         });
       },
     });
@@ -439,13 +451,19 @@ export class EbpfDatapath implements Datapath {
       () => {
         if (this.#grace !== grace) return; // synced already (next apply, close)
         this.#grace = undefined;
-        this.#replayTimer = setImmediate(() => {
-          this.#replayTimer = undefined;
-          if (!this.#busy && !this.#closed) this.syncStandby();
-        });
+        this.#scheduleReplay();
       },
       () => undefined, // syncStandby waits on this thread (or marks the copy stale)
     );
+  }
+
+  /** The replay on the standby copy, on a next turn of the event loop when the datapath is idle. */
+  #scheduleReplay(): void {
+    if (this.#replayTimer !== undefined) return;
+    this.#replayTimer = setImmediate(() => {
+      this.#replayTimer = undefined;
+      if (!this.#busy && !this.#closed) this.syncStandby();
+    });
   }
 
   /** Copies the active copy onto the standby one after a failed replay; a failure refuses the apply. */

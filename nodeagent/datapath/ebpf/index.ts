@@ -4,12 +4,8 @@
 //   defaultPinDir(runId, node) / removePins(dir) pin directory helpers
 //   Libbpf                                      one per process, shared by the above
 // See README.md in this folder for how to attach programs and read events.
-export {
-  EbpfDatapath,
-  EBPF_DEFAULT_CAPACITY,
-  type EbpfDatapathOptions,
-  type KernelDigestCounts,
-} from './ebpf-datapath.js';
+export { EbpfDatapath, EBPF_DEFAULT_CAPACITY, type EbpfDatapathOptions } from './ebpf-datapath.js';
+export type { KernelDigestCounts, KernelDigests } from './kernel-digest.js';
 export { Libbpf, BpfError } from './libbpf.js';
 export { PolicyTable } from './policy-table.js';
 export { POLICY_INNER_FLAGS } from './maps.js';

@@ -5,6 +5,23 @@ import type { Libbpf } from './libbpf.js';
 import type { Copy } from './maps.js';
 
 const C = STRUCTS.policy_digest_ctx.fields;
+
+/** Policy maps read by their in-kernel digest: equal to the agent's, or dumped after it differed or the run was refused. */
+export interface KernelDigestCounts {
+  matched: number;
+  mismatched: number;
+  refused: number;
+}
+
+/** `KernelDigestCounts` by what read the maps: the read-back of a write, a verification. */
+export interface KernelDigests {
+  write: KernelDigestCounts;
+  verify: KernelDigestCounts;
+}
+
+export function noDigests(): KernelDigestCounts {
+  return { matched: 0, mismatched: 0, refused: 0 };
+}
 /** bpf/meshplane.h: POLICY_DIGEST_NO_PENDING, POLICY_DIGEST_NO_MAP */
 const NO_PENDING = 0xffffffff;
 const NO_MAP = 1;
