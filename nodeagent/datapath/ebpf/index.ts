@@ -41,6 +41,7 @@ export {
   encodeIpcacheValue,
   encodePolicyKey,
   encodePolicyValue,
+  decodePolicy,
   encodeRangeKey,
   encodeSlot,
   decodeRangeKey,
