@@ -12,7 +12,10 @@
  * copy follow after the ACK and the switch's RCU grace period
  * (`syncStandby`, which waits for it on the calling thread), timed on their
  * own (`map_replay_ms`, `map_replay_cpu_ms`). After timing, the digest is
- * checked against a full read of the kernel maps. The median of R rounds
+ * checked against verify() (`verify_ms`: the agent's periodic
+ * re-verification, its policy maps digested in the kernel) and against a
+ * full read() of the kernel maps (`full_read_ms`: every map dumped and
+ * decoded, what verify() did before). The median of R rounds
  * (default 3), each on its own pins, removed afterwards. The datapath
  * benchmark reports the same key for its own revision (one endpoint, timed
  * in bench/lib/ebpf-scenario.ts).
@@ -49,6 +52,7 @@ import {
 import {
   EbpfDatapath,
   Libbpf,
+  digestOfContents,
   ResourceStore,
   RevisionApplier,
   endpointPolicyOf,
@@ -59,7 +63,7 @@ import {
 } from '../nodeagent/index.js';
 import { DEFAULT_OBJECT_PATH, POLICY_INNER_FLAGS } from '../nodeagent/datapath/ebpf/index.js';
 import { interruptSignal, numericOptions } from './lib/runner-options.js';
-import { round } from './lib/stats.js';
+import { percentile, round } from './lib/stats.js';
 
 export interface MapProgramming {
   entries: number;
@@ -71,6 +75,10 @@ export interface MapProgramming {
   /** the replay on the other copy, after the ACK: wall and CPU */
   replaySeconds: number;
   replayCpuSeconds: number;
+  /** verify() of the whole datapath afterwards (policy maps digested in the kernel) */
+  verifySeconds: number;
+  /** read() of the whole datapath: every map dumped and decoded (what verify() read before) */
+  readSeconds: number;
 }
 
 /** A revision of `entries` policy entries over `endpoints` new endpoints (deterministic). */
@@ -243,9 +251,16 @@ export async function measureMapProgramming(opts: {
       );
     }
     // The incremental digest must be the digest of what the kernel holds.
+    const verifyStart = performance.now();
     const verified = await dp.verify();
+    const verifySeconds = (performance.now() - verifyStart) / 1000;
     if (verified !== dp.digest())
-      throw new Error(`digest ${dp.digest()} after apply, ${verified} from a full read`);
+      throw new Error(`digest ${dp.digest()} after apply, ${verified} from verify()`);
+    const readStart = performance.now();
+    const read = await dp.read();
+    const readSeconds = (performance.now() - readStart) / 1000;
+    if (digestOfContents(read) !== dp.digest())
+      throw new Error(`digest ${dp.digest()} after apply, another from a full read`);
     return {
       entries: opts.entries,
       endpoints: opts.endpoints,
@@ -254,6 +269,8 @@ export async function measureMapProgramming(opts: {
       entriesPerS: opts.entries / seconds,
       replaySeconds,
       replayCpuSeconds: (replayCpu.user + replayCpu.system) / 1e6,
+      verifySeconds,
+      readSeconds,
     };
   } finally {
     await dp.close();
@@ -353,6 +370,22 @@ export async function datapathMapsBench(json: boolean, argv: readonly string[]):
     map_apply_cpu_ms: round(median.cpuSeconds * 1000, 1),
     map_replay_ms: round(median.replaySeconds * 1000, 1),
     map_replay_cpu_ms: round(median.replayCpuSeconds * 1000, 1),
+    /** verify() after the round (median): the policy maps digested in the kernel */
+    verify_ms: round(
+      percentile(
+        results.map((m) => m.verifySeconds * 1000),
+        50,
+      ),
+      1,
+    ),
+    /** read() after the round (median): every map dumped and decoded */
+    full_read_ms: round(
+      percentile(
+        results.map((m) => m.readSeconds * 1000),
+        50,
+      ),
+      1,
+    ),
     entries,
     endpoints,
     /** every round's apply, in order: the first runs on code the JIT has not optimized yet */
@@ -367,6 +400,7 @@ export async function datapathMapsBench(json: boolean, argv: readonly string[]):
     process.stdout.write(
       `median: ${figures.map_entries_per_s} entries/s (${figures.map_apply_ms} ms, CPU ${figures.map_apply_cpu_ms} ms; replay after the ACK ${figures.map_replay_ms} ms, CPU ${figures.map_replay_cpu_ms} ms), load ${figures.load_avg_1m}\n` +
         `the agent's whole path (decode, checks, translation, apply, digest): ${figures.agent_entries_per_s} entries/s (${figures.agent_apply_ms} ms)\n` +
+        `verify() afterwards ${figures.verify_ms} ms (a full read() ${figures.full_read_ms} ms)\n` +
         `kernel floor (C, same calls for one copy): ${floor.oneThread.total_ms} ms on one thread (create ${floor.oneThread.create_ms}, update ${floor.oneThread.update_ms}, in-kernel digest ${floor.oneThread.digest_ms}; a batch lookup instead: ${floor.oneThread.lookup_ms}), ${floor.twoThreads.total_ms} ms on two\n`,
     );
 }

@@ -39,6 +39,8 @@ describe.skipIf(!requirePrivileged())('datapath-maps benchmark', () => {
     // Each throws unless the datapath then holds every entry (and, directly, the digest verifies).
     const direct = await measureMapProgramming({ entries: 3_000, endpoints: 3, runId });
     expect(direct.entriesPerS).toBeGreaterThan(0);
+    expect(direct.verifySeconds).toBeGreaterThan(0);
+    expect(direct.readSeconds).toBeGreaterThan(0);
     const agent = await measureAgentApply({ entries: 3_000, endpoints: 3, runId });
     expect(agent.entriesPerS).toBeGreaterThan(0);
     expect(agent.seconds).toBeGreaterThan(0);
