@@ -10,6 +10,7 @@ import {
   type Clock,
   type Logger,
 } from '../common/index.js';
+import type { HistogramSet } from '../common/telemetry/index.js';
 import { serverCredentials, type TlsMaterial } from '../common/tls/index.js';
 import {
   MeshAdminService,
@@ -93,7 +94,15 @@ export interface ControlPlaneOptions {
    * global): propagation metrics on `meter` (per-node series only with
    * `perNodeMetrics`), revision/cluster/node spans on `tracer`.
    */
-  telemetry?: { meter?: Meter; tracer?: Tracer | undefined; perNodeMetrics?: boolean };
+  /**
+   * `meter` with `histograms`: the propagation metrics (the per-ACK latency
+   * histograms are kept in `histograms`, a MetricProducer the process's
+   * metric readers were built with); `tracer`: propagation traces.
+   */
+  telemetry?: {
+    tracer?: Tracer | undefined;
+    perNodeMetrics?: boolean;
+  } & ({ meter?: undefined } | { meter: Meter; histograms: HistogramSet });
   /** HOST:PORT of the live dashboard's HTTP server (port 0 = any); absent = no dashboard */
   dashboardListen?: string;
   /** recent flows kept for `meshctl observe` (default 10,000) */
@@ -179,6 +188,7 @@ export class ControlPlane {
     const telemetry = this.#opts.telemetry ?? {};
     if (telemetry.meter) {
       const metrics = registerPropagationMetrics(telemetry.meter, tracker, {
+        histograms: telemetry.histograms,
         perNode: telemetry.perNodeMetrics ?? false,
       });
       this.#closers.push(() => metrics.close());

@@ -17,7 +17,11 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { MeshError, jsonLogger } from '../common/index.js';
-import { buildTelemetryProviders, PrometheusEndpoint } from '../common/telemetry/index.js';
+import {
+  buildTelemetryProviders,
+  HistogramSet,
+  PrometheusEndpoint,
+} from '../common/telemetry/index.js';
 import { readTlsMaterial, type TlsMaterial } from '../common/tls/index.js';
 import { ControlPlane } from './control-plane.js';
 
@@ -89,10 +93,15 @@ try {
   });
   process.exit(2);
 }
-const prometheus = values['metrics-listen'] ? new PrometheusEndpoint() : undefined;
+// The per-ACK latency histograms: kept outside the MeterProvider, collected by every reader.
+const histograms = new HistogramSet('meshplane');
+const prometheus = values['metrics-listen']
+  ? new PrometheusEndpoint({ metricProducers: [histograms] })
+  : undefined;
 const providers = buildTelemetryProviders({
   serviceName: 'meshplane-controlplane',
   metricReaders: prometheus ? [prometheus.reader] : [],
+  metricProducers: [histograms],
   ...(values.otlp ? { otlpUrl: values.otlp } : {}),
 });
 let metricsUrl: string | undefined;
@@ -115,6 +124,7 @@ const cp = new ControlPlane({
   log,
   telemetry: {
     meter: providers.meterProvider.getMeter('meshplane'),
+    histograms,
     tracer: providers.exportingTracer('meshplane'),
     perNodeMetrics: values['metrics-per-node'],
   },

@@ -16,7 +16,11 @@ import { readdir } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { jsonLogger, type Logger } from '../../common/index.js';
-import { buildTelemetryProviders, PrometheusEndpoint } from '../../common/telemetry/index.js';
+import {
+  buildTelemetryProviders,
+  HistogramSet,
+  PrometheusEndpoint,
+} from '../../common/telemetry/index.js';
 import { readTlsMaterial } from '../../common/tls/index.js';
 import { ControlPlane } from '../../controlplane/index.js';
 import { meterTracker } from './tracker-meter.js';
@@ -74,7 +78,8 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  const prometheus = new PrometheusEndpoint();
+  const histograms = new HistogramSet('meshplane');
+  const prometheus = new PrometheusEndpoint({ metricProducers: [histograms] });
   const providers = buildTelemetryProviders({
     serviceName: 'meshplane-controlplane',
     metricReaders: [prometheus.reader],
@@ -87,6 +92,7 @@ async function main(): Promise<number> {
     log: warningsOnly(),
     telemetry: {
       meter: providers.meterProvider.getMeter('meshplane'),
+      histograms,
       tracer: providers.exportingTracer('meshplane'),
     },
   });

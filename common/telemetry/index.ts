@@ -1,5 +1,11 @@
 export { PrometheusEndpoint } from './prometheus-endpoint.js';
 export {
+  HistogramSet,
+  HistogramInstrument,
+  HistogramSeries,
+  type HistogramSpec,
+} from './histogram-set.js';
+export {
   buildTelemetryProviders,
   LATENCY_BUCKETS_S,
   type TelemetryProviders,

@@ -1,5 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import type { MetricProducer } from '@opentelemetry/sdk-metrics';
 import { MeshError } from '../errors.js';
 
 /**
@@ -7,11 +8,21 @@ import { MeshError } from '../errors.js';
  * goes into the process's MeterProvider; `listen` binds HOST:PORT (port 0:
  * any free port) and returns the URL to scrape. We run the HTTP server
  * ourselves so the bound port is known and the composition root owns it.
+ * `metricProducers`: more metrics the reader collects besides the
+ * MeterProvider's (e.g. a HistogramSet).
  */
 export class PrometheusEndpoint {
-  readonly reader = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true });
+  readonly reader: PrometheusExporter;
   #server: Server | undefined;
   #url = '';
+
+  constructor(opts: { metricProducers?: MetricProducer[] } = {}) {
+    this.reader = new PrometheusExporter({
+      preventServerStart: true,
+      withoutScopeInfo: true,
+      ...(opts.metricProducers ? { metricProducers: opts.metricProducers } : {}),
+    });
+  }
 
   get url(): string {
     return this.#url;

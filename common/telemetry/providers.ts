@@ -6,6 +6,7 @@ import {
   MeterProvider,
   PeriodicExportingMetricReader,
   type IMetricReader,
+  type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
 import {
   BasicTracerProvider,
@@ -39,6 +40,8 @@ export interface TelemetryProviderOptions {
   spanProcessors?: SpanProcessor[];
   /** OTLP/HTTP collector base URL (e.g. http://127.0.0.1:4318): metrics and traces are also pushed there */
   otlpUrl?: string;
+  /** more metrics the OTLP reader exports besides the MeterProvider's (give `metricReaders` the same) */
+  metricProducers?: MetricProducer[];
 }
 
 /**
@@ -58,6 +61,7 @@ export function buildTelemetryProviders(opts: TelemetryProviderOptions): Telemet
       new PeriodicExportingMetricReader({
         exporter: new OTLPMetricExporter({ url: `${base}/v1/metrics` }),
         exportIntervalMillis: 10_000,
+        ...(opts.metricProducers ? { metricProducers: opts.metricProducers } : {}),
       }),
     );
     spanProcessors.push(

@@ -1,5 +1,9 @@
-import type { Attributes, Meter } from '@opentelemetry/api';
-import { LATENCY_BUCKETS_S } from '../../common/telemetry/index.js';
+import type { Meter } from '@opentelemetry/api';
+import {
+  LATENCY_BUCKETS_S,
+  type HistogramSeries,
+  type HistogramSet,
+} from '../../common/telemetry/index.js';
 import { NODE_STATES } from './node-state.js';
 import type { Tracker } from './tracker.js';
 
@@ -31,23 +35,44 @@ export const CONTROLPLANE_METRICS = {
 const counterName = (n: string): string => n.replace(/_total$/, '');
 
 export interface PropagationMetricsOptions {
+  /**
+   * Where the per-ACK latency histograms are kept: a MetricProducer the
+   * process's metric readers were built with (see HistogramSet).
+   */
+  histograms: HistogramSet;
   /** per-node series (synced revision, lag, state per node): off unless the user opts in */
   perNode?: boolean;
 }
 
-/** Registers the metrics on `meter`; `close()` stops feeding them. */
+/** The four latency histograms of one cluster's ACKs. */
+interface ClusterLatency {
+  propagation: HistogramSeries;
+  queue: HistogramSeries;
+  transfer: HistogramSeries;
+  apply: HistogramSeries;
+}
+
+/** Counts kept per cluster and read at collection (observable counters). */
+interface ClusterCounts {
+  pushes: number;
+  pushBytes: number;
+}
+
+/**
+ * Registers the metrics on `meter` and `opts.histograms`; `close()` stops
+ * feeding them. Work per node and change is a few additions: the latency
+ * histograms are HistogramSet series held per cluster, and pushes are
+ * counted in plain numbers read at collection, so no OTel attribute set is
+ * hashed per push or ACK (that was most of the tracker's cost per ACK).
+ */
 export function registerPropagationMetrics(
   meter: Meter,
   tracker: Tracker,
-  opts: PropagationMetricsOptions = {},
+  opts: PropagationMetricsOptions,
 ): { close(): void } {
   const M = CONTROLPLANE_METRICS;
   const seconds = (name: string, description: string) =>
-    meter.createHistogram(name, {
-      description,
-      unit: 's',
-      advice: { explicitBucketBoundaries: LATENCY_BUCKETS_S },
-    });
+    opts.histograms.histogram({ name, description, unit: 's', boundaries: LATENCY_BUCKETS_S });
   const propagation = seconds(M.propagation, 'commit of a revision → ACK covering it, per node');
   const queue = seconds(M.queue, 'commit → push sent (part of propagation)');
   const transfer = seconds(M.transfer, 'ACK receipt − send − apply (part of propagation)');
@@ -59,52 +84,75 @@ export function registerPropagationMetrics(
   const divergences = meter.createCounter(counterName(M.divergences), {
     description: 'times a node reported a digest other than the expected one',
   });
-  const pushes = meter.createCounter(counterName(M.pushes), { description: 'pushes sent' });
-  const pushBytes = meter.createCounter(counterName(M.pushBytes), {
+  const pushes = meter.createObservableCounter(counterName(M.pushes), {
+    description: 'pushes sent',
+  });
+  const pushBytes = meter.createObservableCounter(counterName(M.pushBytes), {
     description: 'resource payload bytes pushed',
     unit: 'By',
   });
 
-  // Counters start at 0 per cluster, so rules and dashboards find them before the first event.
-  const seen = new Set<string>();
+  // Every series starts at 0 per cluster, so rules and dashboards find them before the first event.
+  const latency = new Map<string, ClusterLatency>();
+  const counts = new Map<string, ClusterCounts>();
   const meet = (cluster: string): void => {
-    if (seen.has(cluster)) return;
-    seen.add(cluster);
-    for (const c of [nacks, divergences, pushes, pushBytes]) c.add(0, { cluster });
+    if (counts.has(cluster)) return;
+    counts.set(cluster, { pushes: 0, pushBytes: 0 });
+    const a = { cluster };
+    latency.set(cluster, {
+      propagation: propagation.series(a),
+      queue: queue.series(a),
+      transfer: transfer.series(a),
+      apply: apply.series(a),
+    });
+    for (const c of [nacks, divergences]) c.add(0, a);
   };
   revisions.add(0);
   const off = tracker.subscribe((e) => {
-    if ('cluster' in e) meet(e.cluster);
     switch (e.type) {
       case 'revision':
         revisions.add(1);
         for (const cluster of e.target.keys()) meet(cluster);
         for (const cluster of e.affected.keys()) meet(cluster);
         break;
-      case 'push':
-        pushes.add(1, { cluster: e.cluster });
-        pushBytes.add(e.push.bytes, { cluster: e.cluster });
+      case 'push': {
+        meet(e.cluster);
+        const c = counts.get(e.cluster)!;
+        c.pushes += 1;
+        c.pushBytes += e.push.bytes;
         break;
+      }
       case 'ack': {
-        const a: Attributes = { cluster: e.cluster };
+        meet(e.cluster);
+        const h = latency.get(e.cluster)!;
         for (const { split } of e.covered) {
-          propagation.record(split.propagationMs / 1000, a);
-          queue.record(split.queueMs / 1000, a);
-          transfer.record(split.transferMs / 1000, a);
-          apply.record(split.applyMs / 1000, a);
+          h.propagation.record(split.propagationMs / 1000);
+          h.queue.record(split.queueMs / 1000);
+          h.transfer.record(split.transferMs / 1000);
+          h.apply.record(split.applyMs / 1000);
         }
         break;
       }
       case 'nack':
+        meet(e.cluster);
         nacks.add(1, { cluster: e.cluster });
         break;
       case 'diverged':
+        meet(e.cluster);
         divergences.add(1, { cluster: e.cluster });
         break;
       default:
+        if ('cluster' in e) meet(e.cluster);
         break;
     }
   });
+  const observeCounts: Parameters<Meter['addBatchObservableCallback']>[0] = (r) => {
+    for (const [cluster, c] of counts) {
+      r.observe(pushes, c.pushes, { cluster });
+      r.observe(pushBytes, c.pushBytes, { cluster });
+    }
+  };
+  meter.addBatchObservableCallback(observeCounts, [pushes, pushBytes]);
 
   const nodes = meter.createObservableGauge(M.nodes, { description: 'nodes by state' });
   const oldest = meter.createObservableGauge(M.oldestPending, {
@@ -159,6 +207,7 @@ export function registerPropagationMetrics(
     close: () => {
       off();
       meter.removeBatchObservableCallback(collect, gauges);
+      meter.removeBatchObservableCallback(observeCounts, [pushes, pushBytes]);
     },
   };
 }
