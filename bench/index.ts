@@ -26,7 +26,7 @@ export {
 } from './lib/services-workload.js';
 export { runDatapathBench, type DatapathBenchOptions, type ScenarioFigures } from './datapath.js';
 export { runDatapathProgBench, type DatapathProgOptions } from './datapath-prog.js';
-export { measureAgentApply, measureMapProgramming } from './datapath-maps.js';
+export { measureAgentApply, measureMapProgramming, measureVerify } from './datapath-maps.js';
 export {
   runDashboardBench,
   type DashboardBenchOptions,
