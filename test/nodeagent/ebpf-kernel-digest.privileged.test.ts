@@ -23,12 +23,17 @@ import { newRunId, openDatapath, pinDirs } from './ebpf-helpers.js';
 /** Counts batch lookups and digest runs on worker threads; can fail the next run, or write a map before it. */
 class WatchedLibbpf extends Libbpf {
   lookups = 0;
+  /** the fds of those batch lookups */
+  lookupFds: number[] = [];
   runs = 0;
   failRun = false;
   /** called before each digest run with its slot and copy */
   beforeRun: ((slot: number, copy: number) => void) | undefined;
   override callAsync(fn: (...args: never[]) => number, ...args: unknown[]): Promise<number> {
-    if (fn === this.lookupBatch) this.lookups++;
+    if (fn === this.lookupBatch) {
+      this.lookups++;
+      this.lookupFds.push(args[0] as number);
+    }
     if (fn === this.testRun) {
       this.runs++;
       if (this.failRun) {
@@ -158,21 +163,33 @@ describe.skipIf(!requirePrivileged())('in-kernel digest of a large policy write'
       await dp.apply(
         bulkPolicyChange(['tiny'], 10, 1000, { net: '10.9.1', identity: 0x30000, ports: 7 }),
       );
+      const names = ['ab', 'abc', 'abcd', 'tiny'].map((n) => `eu/default/${n}`);
+      /** batch lookups of the endpoints' policy maps since the last reset (the other maps are read whole) */
+      const policyLookups = (): Record<string, number> => {
+        const out: Record<string, number> = {};
+        for (const name of names) {
+          const fd = dp.maps.innerOf(dp.maps.activeCopy(), dp.slotOf(name)!)!.fd;
+          out[name] = lib.lookupFds.filter((f) => f === fd).length;
+        }
+        return out;
+      };
+      const none = Object.fromEntries(names.map((n) => [n, 0]));
       lib.runs = 0;
-      lib.lookups = 0;
+      lib.lookupFds = [];
       expect(await dp.verify()).toBe(dp.digest());
-      expect({ runs: lib.runs, lookups: lib.lookups }).toEqual({ runs: 4, lookups: 0 });
+      expect(lib.runs).toBe(4);
+      expect(policyLookups()).toEqual(none);
       expect(dp.kernelDigests().verify).toEqual({ matched: 4, mismatched: 0, refused: 0 });
 
       // After the ACK: an entry added to one map by another process is in the digest verify() reports.
       const slot = dp.slotOf('eu/default/abc')!;
       writeBehind(lib, dp, slot, dp.maps.activeCopy(), stray);
-      lib.lookups = 0;
+      lib.lookupFds = [];
       const verified = await dp.verify();
       expect(verified).not.toBe(dp.digest());
+      expect(policyLookups()).toEqual({ ...none, 'eu/default/abc': 1 });
       expect(verified).toBe(digestOf(await dp.read()));
       expect(dp.kernelDigests().verify).toEqual({ matched: 7, mismatched: 1, refused: 0 });
-      expect(lib.lookups).toBeGreaterThan(0);
     } finally {
       await dp.close();
     }

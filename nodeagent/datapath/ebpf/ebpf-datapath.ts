@@ -37,7 +37,7 @@ import {
   type WrittenPolicy,
 } from './read-back.js';
 import { commitRanges, rangeCapacityProblems } from './ranges.js';
-import { readCopy, verifyCopy } from './read.js';
+import { readCopyAsync, verifyCopy } from './read.js';
 
 export const EBPF_DEFAULT_CAPACITY = {
   ipcacheEntries: 524288,
@@ -231,13 +231,18 @@ export class EbpfDatapath implements Datapath {
     }
   }
 
-  read(opts: { signal?: AbortSignal } = {}): Promise<DatapathContents> {
+  async read(opts: { signal?: AbortSignal } = {}): Promise<DatapathContents> {
     this.#enter();
     try {
       opts.signal?.throwIfAborted();
-      return Promise.resolve(readCopy(this.maps, this.maps.activeCopy()).contents);
+      const reading = readCopyAsync(this.maps, this.maps.activeCopy());
+      this.#working = reading;
+      return (await reading).contents;
     } finally {
+      this.#working = undefined;
       this.#busy = false;
+      if (this.#replay !== undefined && this.#grace === undefined && !this.#closed)
+        this.#scheduleReplay();
     }
   }
 

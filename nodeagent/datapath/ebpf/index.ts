@@ -7,6 +7,7 @@
 export { EbpfDatapath, EBPF_DEFAULT_CAPACITY, type EbpfDatapathOptions } from './ebpf-datapath.js';
 export type { KernelDigestCounts, KernelDigests } from './kernel-digest.js';
 export { Libbpf, BpfError } from './libbpf.js';
+export { KernelMap, type DumpedRecords } from './kernel-map.js';
 export { PolicyTable } from './policy-table.js';
 export { POLICY_INNER_FLAGS } from './maps.js';
 export { policyKeyOfId } from './policy-key-id.js';

@@ -1,6 +1,8 @@
 import { BPF_ANY, BpfError, check, type Libbpf } from './libbpf.js';
 import { Packed } from './packed.js';
 
+/** entries per walk call of a map without batch lookups (`dumpAsync`) */
+const WALK_CHUNK = 65_536;
 const ENOENT = 2;
 const EINVAL = 22;
 const EOPNOTSUPP = 95;
@@ -27,9 +29,12 @@ export class KernelMap {
     this.#batch = opts.batch;
     this.owned = opts.owned ?? false;
     this.#chunk = Math.max(1, opts.maxEntries ?? 4096);
+    this.#capacity = opts.maxEntries;
   }
 
   readonly owned: boolean;
+  /** the map's max_entries, where known */
+  readonly #capacity: number | undefined;
   /** entries per batch lookup: the map's capacity where known (one call reads it all) */
   readonly #chunk: number;
 
@@ -167,11 +172,12 @@ export class KernelMap {
 
   /**
    * `dumpPacked` with the batch lookups on a koffi worker thread (one call
-   * where the map's capacity is known, or `batch` entries per call); the
-   * element-wise walk where the map type has no batch lookup. `onBatch`
-   * receives each call's records [from, to) on the event loop thread while
-   * the next call runs (the records before `to` no longer change). Settles
-   * only after every call it made.
+   * where the map's capacity is known, or `batch` entries per call); where
+   * the map type has no batch lookup, the element-wise walk, also on a
+   * worker thread (`Libbpf.walkAsync`, WALK_CHUNK entries per call; not for
+   * per-CPU maps). `onBatch` receives each call's records [from, to)
+   * on the event loop thread while the next call runs (the records before
+   * `to` no longer change). Settles only after every call it made.
    */
   async dumpAsync(
     opts: { batch?: number; onBatch?: (got: DumpedRecords, from: number, to: number) => void } = {},
@@ -180,9 +186,35 @@ export class KernelMap {
       const got = await this.#dumpBatchAsync(opts.batch ?? this.#chunk, opts.onBatch);
       if (got !== undefined) return got;
     }
-    const got = this.dumpPacked();
+    const got = await this.#walkAsync();
     opts.onBatch?.(got, 0, got.keys.count);
     return got;
+  }
+
+  /**
+   * Every entry by get_next_key walks on a worker thread, WALK_CHUNK at a
+   * time, each after the last key of the one before. Stops at the map's
+   * capacity where known (a map rewritten under the walk could repeat keys).
+   */
+  async #walkAsync(): Promise<DumpedRecords> {
+    const chunk = Math.min(WALK_CHUNK, this.#capacity ?? WALK_CHUNK);
+    const keys = new Packed(this.keySize, chunk);
+    const values = new Packed(this.valueSize, chunk);
+    for (;;) {
+      const after = keys.count === 0 ? null : Buffer.from(keys.at(keys.count - 1));
+      const n = await this.lib.walkAsync(
+        this.fd,
+        this.keySize,
+        this.valueSize,
+        after,
+        keys.room(chunk),
+        values.room(chunk),
+        chunk,
+      );
+      keys.added(n);
+      values.added(n);
+      if (n < chunk || keys.count >= (this.#capacity ?? Infinity)) return { keys, values };
+    }
   }
 
   async #dumpBatchAsync(

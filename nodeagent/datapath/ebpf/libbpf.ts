@@ -1,5 +1,11 @@
+import { fileURLToPath } from 'node:url';
 import * as koffi from 'koffi';
 import { MeshError } from '../../../common/index.js';
+
+/** bpf/map-ops.c as `make -C bpf` builds it (scripts/bootstrap.sh runs it). */
+export const DEFAULT_MAPS_LIB_PATH = fileURLToPath(
+  new URL('../../../bpf/libmeshplane-maps.so', import.meta.url),
+);
 
 /**
  * Debian's libbpf 1.1 (libbpf.so.1) and the few libc calls the loader needs,
@@ -184,7 +190,22 @@ export class Libbpf {
   readonly setns: (fd: number, nstype: number) => number;
   readonly errno: () => number;
 
-  constructor(path = 'libbpf.so.1') {
+  readonly #mapsLibPath: string;
+  #mapWalk:
+    | ((
+        fd: number,
+        keySize: number,
+        valueSize: number,
+        after: Buffer | null,
+        keys: Buffer,
+        values: Buffer,
+        max: number,
+      ) => number)
+    | undefined;
+
+  /** `path`: libbpf; `mapsLibPath`: bpf/map-ops.c built (loaded on first use) */
+  constructor(path = 'libbpf.so.1', mapsLibPath = DEFAULT_MAPS_LIB_PATH) {
+    this.#mapsLibPath = mapsLibPath;
     let lib: koffi.LibraryHandle;
     let libc: koffi.LibraryHandle;
     try {
@@ -266,6 +287,44 @@ export class Libbpf {
         },
       );
     });
+  }
+
+  /**
+   * The entries of map `fd` after key `after` (from the first with null), at
+   * most `max`, read by bpf/map-ops.c's `meshplane_map_walk` (get_next_key
+   * and lookup per entry) on a koffi worker thread: for map types without
+   * batch lookups (LPM tries), so the thousands of syscalls of a large map
+   * do not hold the event loop. Resolves with the count written to `keys`
+   * and `values`; fewer than `max` when the walk reached the end.
+   */
+  async walkAsync(
+    fd: number,
+    keySize: number,
+    valueSize: number,
+    after: Buffer | null,
+    keys: Buffer,
+    values: Buffer,
+    max: number,
+  ): Promise<number> {
+    if (this.#mapWalk === undefined) {
+      let lib: koffi.LibraryHandle;
+      try {
+        lib = koffi.load(this.#mapsLibPath);
+      } catch (err) {
+        throw new MeshError(
+          'INTERNAL',
+          `cannot load ${this.#mapsLibPath} (built by make -C bpf; scripts/bootstrap.sh runs it): ${(err as Error).message}`,
+          { cause: err },
+        );
+      }
+      this.#mapWalk = lib.func(
+        'int meshplane_map_walk(int fd, uint32_t key_size, uint32_t value_size, const void *after, void *keys, void *values, uint32_t max)',
+      );
+    }
+    return check(
+      'map walk',
+      await this.callAsync(this.#mapWalk, fd, keySize, valueSize, after, keys, values, max),
+    );
   }
 
   /** A batch opts struct (elem_flags 0, flags 0). */

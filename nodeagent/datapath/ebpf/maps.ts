@@ -54,7 +54,7 @@ export class DatapathMaps {
         object.mapFd(`ipcache_${c}`),
         S.ipcache_key.size,
         S.ipcache_value.size,
-        { batch: false },
+        { batch: false, maxEntries: sizes.ipcacheEntries },
       ),
       epIps: new KernelMap(
         lib,
@@ -80,7 +80,10 @@ export class DatapathMaps {
         object.mapFd(`policy_ranges_${c}`),
         S.policy_range_key.size,
         S.policy_value.size,
-        { batch: false },
+        {
+          batch: false,
+          maxEntries: Math.min(sizes.endpoints * sizes.policyEntriesPerEndpoint, 0xffffffff),
+        },
       ),
     });
     this.copies = [copy(0), copy(1)];

@@ -1,5 +1,5 @@
 import { Digest } from '../../../common/index.js';
-import { contentsDigest, endpointName } from '../entries.js';
+import { contentsDigest, endpointName, ipcacheDigestEntry } from '../entries.js';
 import type { DatapathContents, EndpointRecord, PolicyRecord } from '../types.js';
 import { noDigests, type KernelDigestCounts, type PolicyMapDigester } from './kernel-digest.js';
 import type { DumpedRecords } from './kernel-map.js';
@@ -11,6 +11,7 @@ import {
   decodeServiceValue,
 } from './layout.js';
 import type { Copy, DatapathMaps } from './maps.js';
+import { Packed } from './packed.js';
 import type { Mirror } from './plan.js';
 import { decodeTrie, trieMismatches, type TrieContents } from './ranges.js';
 
@@ -25,9 +26,16 @@ export interface CopyRead {
 /**
  * A full read of one copy of the revisioned maps. Endpoints come from
  * ep_info (by slot); each endpoint's policy from its inner map in that copy.
+ * On this thread (opening: adoption).
  */
 export function readCopy(maps: DatapathMaps, copy: Copy): CopyRead {
-  const read = readTables(maps, copy);
+  const m = maps.copies[copy];
+  const read = decodeTables({
+    ipcache: m.ipcache.dumpPacked(),
+    epInfo: m.epInfo.dumpPacked(),
+    services: m.services.dumpPacked(),
+    ranges: m.ranges.dumpPacked(),
+  });
   for (const [name, slot] of read.slots) {
     const inner = maps.innerOf(copy, slot);
     read.contents.policies.push({
@@ -38,33 +46,99 @@ export function readCopy(maps: DatapathMaps, copy: Copy): CopyRead {
   return read;
 }
 
-/** One copy's maps but the policy maps (`contents.policies` left empty). */
-function readTables(maps: DatapathMaps, copy: Copy): CopyRead {
+/** `readCopy` with the kernel's reads on koffi worker threads (read()). */
+export async function readCopyAsync(maps: DatapathMaps, copy: Copy): Promise<CopyRead> {
+  const read = await readTablesAsync(maps, copy);
+  for (const [name, slot] of read.slots) {
+    const inner = maps.innerOf(copy, slot);
+    read.contents.policies.push({
+      endpoint: name,
+      entries: inner === undefined ? [] : policyRecords(await inner.dumpAsync()),
+    });
+  }
+  return read;
+}
+
+/** One copy's maps but the policy maps (`contents.policies` left empty), read on worker threads. */
+async function readTablesAsync(maps: DatapathMaps, copy: Copy): Promise<CopyRead> {
+  return decodeTables(await dumpTablesAsync(maps, copy));
+}
+
+interface TableDumps {
+  ipcache: DumpedRecords;
+  epInfo: DumpedRecords;
+  services: DumpedRecords;
+  ranges: DumpedRecords;
+}
+
+/** One copy's maps but the policy maps, as the kernel gives them, read on worker threads. */
+async function dumpTablesAsync(maps: DatapathMaps, copy: Copy): Promise<TableDumps> {
   const m = maps.copies[copy];
+  // All settle before anything is decoded or thrown: no read outlives the call (close() waits for it).
+  const [ipcache, epInfo, services, ranges] = await Promise.allSettled([
+    m.ipcache.dumpAsync(),
+    m.epInfo.dumpAsync(),
+    m.services.dumpAsync(),
+    m.ranges.dumpAsync(),
+  ]);
+  return {
+    ipcache: fulfilled(ipcache),
+    epInfo: fulfilled(epInfo),
+    services: fulfilled(services),
+    ranges: fulfilled(ranges),
+  };
+}
+
+const NO_RECORDS: DumpedRecords = { keys: new Packed(1, 1), values: new Packed(1, 1) };
+
+/** Entries hashed per turn of the event loop by `ipcacheDigest`. */
+const DIGEST_SLICE = 4096;
+
+/** The digest entries of an ipcache dump, DIGEST_SLICE at a time with the event loop let run between. */
+async function ipcacheDigest(dump: DumpedRecords): Promise<Digest> {
+  const d = new Digest();
+  for (let i = 0; i < dump.keys.count; i++) {
+    if (i > 0 && i % DIGEST_SLICE === 0) await new Promise((resolve) => setImmediate(resolve));
+    d.add(
+      ipcacheDigestEntry(decodeIpcacheKey(dump.keys.at(i)), decodeIpcacheValue(dump.values.at(i))),
+    );
+  }
+  return d;
+}
+
+function fulfilled<T>(r: PromiseSettledResult<T>): T {
+  if (r.status === 'rejected') throw r.reason;
+  return r.value;
+}
+
+function decodeTables(d: TableDumps): CopyRead {
   const contents: DatapathContents = { ipcache: [], endpoints: [], policies: [], services: [] };
-  for (const [k, v] of m.ipcache.dump()) {
-    contents.ipcache.push({ prefix: decodeIpcacheKey(k), identity: decodeIpcacheValue(v) });
+  for (let i = 0; i < d.ipcache.keys.count; i++) {
+    contents.ipcache.push({
+      prefix: decodeIpcacheKey(d.ipcache.keys.at(i)),
+      identity: decodeIpcacheValue(d.ipcache.values.at(i)),
+    });
   }
   const slots = new Map<string, number>();
-  for (const [k, v] of m.epInfo.dump()) {
+  for (let i = 0; i < d.epInfo.keys.count; i++) {
     let ep: EndpointRecord | undefined;
     try {
-      ep = decodeEpInfo(v);
+      ep = decodeEpInfo(d.epInfo.values.at(i));
     } catch {
       continue; // not a record this layout wrote (garbage written behind our back)
     }
     if (ep === undefined) continue;
     contents.endpoints.push(ep);
-    slots.set(endpointName(ep), k.readUInt32LE(0));
+    slots.set(endpointName(ep), d.epInfo.keys.at(i).readUInt32LE(0));
   }
-  for (const [, v] of m.services.dump()) {
+  for (let i = 0; i < d.services.keys.count; i++) {
     try {
-      contents.services.push(decodeServiceValue(v));
+      contents.services.push(decodeServiceValue(d.services.values.at(i)));
     } catch {
       continue;
     }
   }
-  return { contents, slots, trie: decodeTrie(m.ranges.dumpPacked()) };
+  return { contents, slots, trie: decodeTrie(d.ranges) };
 }
 
 /** An inner policy map's entries as dumped (batch lookups into packed buffers: no Buffer per entry). */
@@ -91,7 +165,10 @@ function policyRecords({ keys, values }: DumpedRecords): PolicyRecord[] {
  * against the range entries the agent wrote (the mirror's). Otherwise —
  * another digest (an entry written behind the agent's back), a refused run,
  * an endpoint the agent does not hold — the map is dumped and its entries
- * are what is digested and checked. The other maps are read whole.
+ * are what is digested and checked. The other maps are read whole, every
+ * kernel read on a worker thread (the LPM tries by bpf/map-ops.c's walk),
+ * and the ipcache hashed a slice at a time: a 60,000-prefix ipcache holds
+ * the event loop for milliseconds, not for the whole walk.
  */
 export async function verifyCopy(
   maps: DatapathMaps,
@@ -99,8 +176,11 @@ export async function verifyCopy(
   mirror: Pick<Mirror, 'policies' | 'ranges'>,
   digester: PolicyMapDigester,
 ): Promise<{ digest: string; policyMaps: KernelDigestCounts }> {
-  const { contents, slots, trie } = readTables(maps, copy);
-  const digested = new Digest();
+  const dumps = await dumpTablesAsync(maps, copy);
+  const { contents, slots, trie } = decodeTables({ ...dumps, ipcache: NO_RECORDS });
+  // The ipcache's entries and the in-kernel digests of the policy maps that match. The
+  // mesh-wide ipcache (tens of thousands of prefixes) is hashed a slice at a time.
+  const hashed = await ipcacheDigest(dumps.ipcache);
   const policyMaps = noDigests();
   // For the trie check: range entries are all expectedRanges looks at.
   const written: { endpoint: string; entries: PolicyRecord[] }[] = [];
@@ -115,7 +195,7 @@ export async function verifyCopy(
       const kernel = await digester.digest(slot, copy, held.hasher).catch(() => undefined);
       if (kernel?.equals(held.digest) === true) {
         policyMaps.matched += 1;
-        digested.merge(kernel);
+        hashed.merge(kernel);
         const entries: PolicyRecord[] = [];
         for (const g of mirror.ranges.get(name)?.values() ?? [])
           entries.push(...g.entries.values());
@@ -129,7 +209,7 @@ export async function verifyCopy(
     written.push({ endpoint: name, entries });
   }
   const d = contentsDigest(contents);
-  d.merge(digested);
+  d.merge(hashed);
   for (const e of trieMismatches(written, slots, trie)) d.add(e);
   return { digest: d.toString(), policyMaps };
 }
