@@ -45,3 +45,54 @@ int meshplane_map_walk(int fd, uint32_t key_size, uint32_t value_size, const voi
 	}
 	return (int)n;
 }
+
+// Writes `count` entries (`keys` and `values` packed) with
+// bpf_map_update_elem(`flags`), in order; returns `count`, or a negative
+// errno (the entries before the failing one are written).
+int meshplane_map_update_each(int fd, uint32_t key_size, uint32_t value_size, const void *keys,
+			      const void *values, uint32_t count, uint64_t flags)
+{
+	const uint8_t *k = keys;
+	const uint8_t *v = values;
+
+	for (uint32_t i = 0; i < count; i++) {
+		int err = bpf_map_update_elem(fd, k + (uint64_t)i * key_size,
+					      v + (uint64_t)i * value_size, flags);
+		if (err)
+			return err;
+	}
+	return (int)count;
+}
+
+// Deletes `count` keys (packed); a key that is not there is not an error.
+// Returns `count`, or a negative errno.
+int meshplane_map_delete_each(int fd, uint32_t key_size, const void *keys, uint32_t count)
+{
+	const uint8_t *k = keys;
+
+	for (uint32_t i = 0; i < count; i++) {
+		int err = bpf_map_delete_elem(fd, k + (uint64_t)i * key_size);
+		if (err && err != -ENOENT)
+			return err;
+	}
+	return (int)count;
+}
+
+// Looks `count` keys (packed) up: record i of `values` gets key i's value and
+// found[i] is 1, or found[i] is 0 when the map does not hold the key.
+// Returns `count`, or a negative errno.
+int meshplane_map_lookup_each(int fd, uint32_t key_size, uint32_t value_size, const void *keys,
+			      void *values, uint8_t *found, uint32_t count)
+{
+	const uint8_t *k = keys;
+	uint8_t *v = values;
+
+	for (uint32_t i = 0; i < count; i++) {
+		int err = bpf_map_lookup_elem(fd, k + (uint64_t)i * key_size,
+					      v + (uint64_t)i * value_size);
+		if (err && err != -ENOENT)
+			return err;
+		found[i] = err == 0;
+	}
+	return (int)count;
+}

@@ -1,7 +1,8 @@
 // An apply whose policy maps are written on koffi worker threads (commit.ts),
 // failing part-way: a batch write (or read-back) that fails while other maps
 // are being written and read back must leave the datapath as it was (the standby copy
-// undone, the active copy and the digest untouched), and the next apply works.
+// undone, the active copy and the digest untouched), and the next apply works. The
+// same for a large ipcache change, written element by element on a worker thread.
 import { afterAll, describe, expect, it } from 'vitest';
 import { BpfError, Libbpf } from '../../nodeagent/datapath/ebpf/index.js';
 import type {
@@ -23,6 +24,8 @@ class FailingLibbpf extends Libbpf {
   /** fail the next in-kernel digest run (the read-back then dumps the map) */
   failRun = false;
   failCreate = false;
+  /** fail the next element-wise write on a worker thread (an LPM trie's) after writing half of it */
+  failEach = false;
   #seen = 0;
   #lookups = 0;
   override mapCreate(
@@ -38,6 +41,23 @@ class FailingLibbpf extends Libbpf {
       throw new BpfError(`bpf_map_create(${name})`, 12);
     }
     return super.mapCreate(type, name, keySize, valueSize, maxEntries, flags);
+  }
+  override async updateEachAsync(
+    name: string,
+    fd: number,
+    keySize: number,
+    valueSize: number,
+    keys: Buffer,
+    values: Buffer,
+    count: number,
+    flags: bigint,
+  ): Promise<void> {
+    if (!this.failEach)
+      return super.updateEachAsync(name, fd, keySize, valueSize, keys, values, count, flags);
+    this.failEach = false;
+    const half = Math.floor(count / 2);
+    await super.updateEachAsync(name, fd, keySize, valueSize, keys, values, half, flags);
+    throw new BpfError(`update of ${name}`, 12);
   }
   override callAsync(fn: (...args: never[]) => number, ...args: unknown[]): Promise<number> {
     if (fn === this.updateBatch && this.failAt > 0 && ++this.#seen === this.failAt) {
@@ -59,6 +79,22 @@ class FailingLibbpf extends Libbpf {
 /** `endpoints` endpoints (new or not) with `per` policy entries each, ports from `port`. */
 function revision(names: string[], per: number, port: number): DatapathChange {
   return bulkPolicyChange(names, per, port, { net: '10.7.0', identity: 0x20000, ports: 3 });
+}
+
+/** Prefixes 10.6.x.y/32, from `from` on, `n` of them, upserted (or deleted). */
+function ipcacheChange(from: number, n: number, del = false): DatapathChange {
+  const c = emptyChange();
+  for (let i = from; i < from + n; i++) {
+    const prefix = `10.6.${i >> 8}.${i & 255}/32`;
+    if (del) c.ipcache.deletes.push(prefix);
+    else
+      c.ipcache.upserts.push({
+        prefix,
+        identity: 0x30000 + (i % 7),
+        resource: `ipcache/${i % 16}`,
+      });
+  }
+  return c;
 }
 
 /** What a datapath holds now: its digest and contents. */
@@ -151,6 +187,37 @@ describe.skipIf(!requirePrivileged())('eBPF commit on worker threads', () => {
       await dp.apply(revision(['a', 'b'], 40_000, 2000));
       expect(dp.counts().policyEntries).toBe(60_000 + 40_000);
       await expectBothCopiesVerify(dp);
+    } finally {
+      await dp.close();
+    }
+  });
+
+  it('writes a large ipcache change (an LPM trie) on a worker thread, undoing it when a write fails half-way', async () => {
+    const lib = new FailingLibbpf();
+    const dp = await openDatapath(lib, {
+      pinDir: pins.next(),
+      endpoints: 4,
+      ipcacheEntries: 4096,
+      policyEntriesPerEndpoint: 1024,
+    });
+    try {
+      // Above commit.ts ASYNC_TABLE_OPS: written, read back and verified off the event loop.
+      await dp.apply(ipcacheChange(0, 300));
+      const before = await held(dp);
+      expect(before.contents.ipcache).toHaveLength(300);
+
+      lib.failEach = true;
+      await expect(dp.apply(ipcacheChange(300, 1000))).rejects.toThrow(/rolled back/);
+      expect(lib.failEach).toBe(false);
+      await expectHeld(dp, before, 0);
+
+      // Other prefixes than the failed change's: a half it left in either copy would show below.
+      await dp.apply(ipcacheChange(2000, 1000));
+      expect(dp.counts().ipcache).toBe(1300);
+      await dp.apply(ipcacheChange(0, 300, true));
+      expect(dp.counts().ipcache).toBe(1000);
+      await expectBothCopiesVerify(dp);
+      expect((await dp.read()).ipcache).toHaveLength(1000);
     } finally {
       await dp.close();
     }

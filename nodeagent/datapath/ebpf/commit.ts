@@ -71,9 +71,11 @@ export interface CommitOptions {
  *
  * The policy maps' batch writes (and the reads of `afterWrite`) and the
  * outer map's write run on worker threads, `parallel` maps at a time, so the
- * event loop thread encodes and hashes meanwhile (both cores work); the rest
- * is written on the calling thread. Resolves after the switch and after
- * every `afterWrite` promise.
+ * event loop thread encodes and hashes meanwhile (both cores work); so do
+ * the other tables' writes of ASYNC_TABLE_OPS entries or more (a full sync's
+ * ipcache: an LPM trie, one call per prefix, by bpf/map-ops.c). The rest is
+ * written on the calling thread. Resolves after the switch and after every
+ * `afterWrite` promise.
  */
 export async function commitPlan(
   maps: DatapathMaps,
@@ -100,7 +102,12 @@ export async function commitPlan(
   const reads: Promise<unknown>[] = [];
   try {
     const m = maps.copies[standby];
-    for (const t of TABLES) applyOps(m[t], plan.forward[t]);
+    // Large table writes (a full sync's ipcache: an LPM trie, one call per prefix) on worker threads.
+    for (const t of TABLES) {
+      const ops = plan.forward[t];
+      if (ops.deletes.count + ops.keys.count < ASYNC_TABLE_OPS) applyOps(m[t], ops);
+      else pending.push(applyOpsAsync(m[t], ops));
+    }
     const outer = maps.setOuterManyAsync(
       standby,
       [...created].map(([s, pair]) => [s, pair[standby]!]),
@@ -250,6 +257,18 @@ type Pair = [KernelMap | undefined, KernelMap | undefined];
 
 function closeAll(created: Map<number, Pair>): void {
   for (const pair of created.values()) for (const m of pair) m?.close();
+}
+
+/**
+ * Entries of one table's change from which the commit writes them on a
+ * worker thread (`applyOpsAsync`); fewer are written on the calling thread,
+ * cheaper than a hop to a worker for the few entries of a typical revision.
+ */
+export const ASYNC_TABLE_OPS = 256;
+
+async function applyOpsAsync(map: KernelMap, o: TableOps): Promise<void> {
+  await map.deleteManyAsync(o.deletes);
+  await map.updateManyAsync(o.keys, o.values);
 }
 
 function applyOps(map: KernelMap, o: TableOps): void {

@@ -17,7 +17,7 @@ import {
   type Interface,
   type Netns,
 } from './attach.js';
-import { commitPlan } from './commit.js';
+import { ASYNC_TABLE_OPS, commitPlan } from './commit.js';
 import { checkEncodable } from './encodable.js';
 import { FlowEventReader, readCounters, type CounterSample, type FlowEvent } from './events.js';
 import { STRUCTS, decodeConfig, encodeConfig, encodeSlot } from './layout.js';
@@ -31,6 +31,7 @@ import { PolicyMapDigester, noDigests, type KernelDigests } from './kernel-diges
 import { KernelMap } from './kernel-map.js';
 import {
   readBack,
+  readIpcacheAsync,
   readWrittenPolicy,
   readsWholeMap,
   type HeldState,
@@ -448,7 +449,11 @@ export class EbpfDatapath implements Datapath {
     const grace = committed.grace;
     this.#grace = grace;
 
-    readBack(this.maps, change, plan, committed.active, this.#state, written);
+    const ipcacheValues =
+      change.ipcache.upserts.length >= ASYNC_TABLE_OPS
+        ? await readIpcacheAsync(this.maps, change, committed.active)
+        : undefined;
+    readBack(this.maps, change, plan, committed.active, this.#state, written, ipcacheValues);
     commitRanges(this.#state.mirror.ranges, plan.ranges);
 
     // After the grace period and after the caller's continuation (the agent sends its ACK there).

@@ -93,7 +93,16 @@ export class KernelMap {
       );
       if (this.#batchWritten(ret)) return;
     }
-    for (let i = 0; i < n; i++) await this.updateAsync(keys.at(i), values.at(i));
+    await this.lib.updateEachAsync(
+      this.name,
+      this.fd,
+      this.keySize,
+      this.valueSize,
+      keys.bytes(),
+      values.bytes(),
+      n,
+      BPF_ANY,
+    );
   }
 
   /** `bpf_map_update_batch`'s arguments after the fd. */
@@ -127,6 +136,52 @@ export class KernelMap {
       if (isUnsupported(ret)) this.#batch = false;
     }
     for (let i = 0; i < n; i++) this.delete(keys.at(i));
+  }
+
+  /** `deleteMany` with the kernel calls on a koffi worker thread (`keys` must not change until it settles). */
+  async deleteManyAsync(keys: Packed): Promise<void> {
+    const n = keys.count;
+    if (n === 0) return;
+    if (this.#batch && n > 1) {
+      const ret = await this.lib.callAsync(
+        this.lib.deleteBatch,
+        this.fd,
+        keys.bytes(),
+        [n],
+        this.lib.batchOpts(),
+      );
+      if (ret >= 0) return;
+      if (!isUnsupported(ret) && ret !== -ENOENT)
+        throw new BpfError(`batch delete from ${this.name}`, -ret);
+      if (isUnsupported(ret)) this.#batch = false;
+    }
+    await this.lib.deleteEachAsync(this.name, this.fd, this.keySize, keys.bytes(), n);
+  }
+
+  /**
+   * Looks every key up, one element call each, on a koffi worker thread:
+   * each key's value, or undefined where the map does not hold it.
+   */
+  async lookupManyAsync(keys: Packed): Promise<(Buffer | undefined)[]> {
+    const n = keys.count;
+    const values = Buffer.alloc(Math.max(1, n) * this.valueSize);
+    const found = Buffer.alloc(Math.max(1, n));
+    if (n > 0)
+      await this.lib.lookupEachAsync(
+        this.name,
+        this.fd,
+        this.keySize,
+        this.valueSize,
+        keys.bytes(),
+        values,
+        found,
+        n,
+      );
+    const out: (Buffer | undefined)[] = new Array<Buffer | undefined>(n);
+    for (let i = 0; i < n; i++)
+      out[i] =
+        found[i] === 1 ? values.subarray(i * this.valueSize, (i + 1) * this.valueSize) : undefined;
+    return out;
   }
 
   /** Every key (get_next_key walk). */

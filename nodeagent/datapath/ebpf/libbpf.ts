@@ -7,6 +7,14 @@ export const DEFAULT_MAPS_LIB_PATH = fileURLToPath(
   new URL('../../../bpf/libmeshplane-maps.so', import.meta.url),
 );
 
+/** bpf/map-ops.c's functions (see the methods that call them). */
+interface MapOps {
+  walk: (...args: never[]) => number;
+  updateEach: (...args: never[]) => number;
+  deleteEach: (...args: never[]) => number;
+  lookupEach: (...args: never[]) => number;
+}
+
 /**
  * Debian's libbpf 1.1 (libbpf.so.1) and the few libc calls the loader needs,
  * bound through koffi (no native build step). Thin: each binding is the C
@@ -191,17 +199,7 @@ export class Libbpf {
   readonly errno: () => number;
 
   readonly #mapsLibPath: string;
-  #mapWalk:
-    | ((
-        fd: number,
-        keySize: number,
-        valueSize: number,
-        after: Buffer | null,
-        keys: Buffer,
-        values: Buffer,
-        max: number,
-      ) => number)
-    | undefined;
+  #mapOps: MapOps | undefined;
 
   /** `path`: libbpf; `mapsLibPath`: bpf/map-ops.c built (loaded on first use) */
   constructor(path = 'libbpf.so.1', mapsLibPath = DEFAULT_MAPS_LIB_PATH) {
@@ -306,25 +304,98 @@ export class Libbpf {
     values: Buffer,
     max: number,
   ): Promise<number> {
-    if (this.#mapWalk === undefined) {
-      let lib: koffi.LibraryHandle;
-      try {
-        lib = koffi.load(this.#mapsLibPath);
-      } catch (err) {
-        throw new MeshError(
-          'INTERNAL',
-          `cannot load ${this.#mapsLibPath} (built by make -C bpf; scripts/bootstrap.sh runs it): ${(err as Error).message}`,
-          { cause: err },
-        );
-      }
-      this.#mapWalk = lib.func(
-        'int meshplane_map_walk(int fd, uint32_t key_size, uint32_t value_size, const void *after, void *keys, void *values, uint32_t max)',
-      );
-    }
+    const ops = this.#ops();
     return check(
       'map walk',
-      await this.callAsync(this.#mapWalk, fd, keySize, valueSize, after, keys, values, max),
+      await this.callAsync(ops.walk, fd, keySize, valueSize, after, keys, values, max),
     );
+  }
+
+  /**
+   * bpf_map_update_elem for each of `count` packed entries, in order, by
+   * bpf/map-ops.c on a koffi worker thread (maps without batch updates).
+   * Rejects with a BpfError on the first failure (the entries before it are
+   * written).
+   */
+  async updateEachAsync(
+    name: string,
+    fd: number,
+    keySize: number,
+    valueSize: number,
+    keys: Buffer,
+    values: Buffer,
+    count: number,
+    flags: bigint,
+  ): Promise<void> {
+    const ops = this.#ops();
+    check(
+      `update of ${name}`,
+      await this.callAsync(ops.updateEach, fd, keySize, valueSize, keys, values, count, flags),
+    );
+  }
+
+  /** bpf_map_delete_elem for each of `count` packed keys (a missing key is not an error), on a worker thread. */
+  async deleteEachAsync(
+    name: string,
+    fd: number,
+    keySize: number,
+    keys: Buffer,
+    count: number,
+  ): Promise<void> {
+    const ops = this.#ops();
+    check(`delete from ${name}`, await this.callAsync(ops.deleteEach, fd, keySize, keys, count));
+  }
+
+  /**
+   * bpf_map_lookup_elem for each of `count` packed keys, on a worker thread:
+   * record i of `values` gets key i's value and `found[i]` is 1, or 0 when
+   * the map does not hold the key.
+   */
+  async lookupEachAsync(
+    name: string,
+    fd: number,
+    keySize: number,
+    valueSize: number,
+    keys: Buffer,
+    values: Buffer,
+    found: Buffer,
+    count: number,
+  ): Promise<void> {
+    const ops = this.#ops();
+    check(
+      `lookup in ${name}`,
+      await this.callAsync(ops.lookupEach, fd, keySize, valueSize, keys, values, found, count),
+    );
+  }
+
+  /** bpf/map-ops.c's functions, loaded on first use. */
+  #ops(): MapOps {
+    if (this.#mapOps !== undefined) return this.#mapOps;
+    let lib: koffi.LibraryHandle;
+    try {
+      lib = koffi.load(this.#mapsLibPath);
+    } catch (err) {
+      throw new MeshError(
+        'INTERNAL',
+        `cannot load ${this.#mapsLibPath} (built by make -C bpf; scripts/bootstrap.sh runs it): ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    this.#mapOps = {
+      walk: lib.func(
+        'int meshplane_map_walk(int fd, uint32_t key_size, uint32_t value_size, const void *after, void *keys, void *values, uint32_t max)',
+      ),
+      updateEach: lib.func(
+        'int meshplane_map_update_each(int fd, uint32_t key_size, uint32_t value_size, const void *keys, const void *values, uint32_t count, uint64_t flags)',
+      ),
+      deleteEach: lib.func(
+        'int meshplane_map_delete_each(int fd, uint32_t key_size, const void *keys, uint32_t count)',
+      ),
+      lookupEach: lib.func(
+        'int meshplane_map_lookup_each(int fd, uint32_t key_size, uint32_t value_size, const void *keys, void *values, uint8_t *found, uint32_t count)',
+      ),
+    };
+    return this.#mapOps;
   }
 
   /** A batch opts struct (elem_flags 0, flags 0). */

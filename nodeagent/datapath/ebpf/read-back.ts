@@ -20,6 +20,7 @@ import {
   encodeSlot,
 } from './layout.js';
 import type { Copy, DatapathMaps } from './maps.js';
+import { Packed } from './packed.js';
 import {
   emptyHeldPolicy,
   type HeldPolicy,
@@ -51,6 +52,8 @@ export function readBack(
   state: HeldState,
   /** slot -> its policy map as read back whole during the commit (`readWrittenPolicy`) */
   written: ReadonlyMap<number, WrittenPolicy> = new Map(),
+  /** the ipcache upserts' values as read already (`readIpcacheAsync`), index by index; read here when absent */
+  ipcacheValues?: readonly (Buffer | undefined)[],
 ): void {
   const m = state.mirror;
   const d = state.digest;
@@ -61,10 +64,12 @@ export function readBack(
     d.remove(ipcacheDigestEntry(p, id));
     m.ipcache.delete(p);
   }
-  for (const u of change.ipcache.upserts) {
+  for (let i = 0; i < change.ipcache.upserts.length; i++) {
+    const u = change.ipcache.upserts[i]!;
     const old = m.ipcache.get(u.prefix);
     if (old !== undefined) d.remove(ipcacheDigestEntry(u.prefix, old));
-    const v = k.ipcache.lookup(encodeIpcacheKey(u.prefix));
+    const v =
+      ipcacheValues !== undefined ? ipcacheValues[i] : k.ipcache.lookup(encodeIpcacheKey(u.prefix));
     if (v === undefined) m.ipcache.delete(u.prefix);
     else {
       m.ipcache.set(u.prefix, decodeIpcacheValue(v));
@@ -156,6 +161,23 @@ function readBackPolicy(inner: KernelMap, ops: PolicyOps, held: HeldPolicy, tota
     digest.addHashed(hashPolicy(hasher, keys.buffer, i * size, value));
   }
   total.merge(held.digest);
+}
+
+/**
+ * The values `copy`'s ipcache holds for a change's upserts, index by index
+ * (undefined where it holds none), looked up on a koffi worker thread: for
+ * `readBack` when the change is large (a full sync's tens of thousands of
+ * prefixes, one lookup each).
+ */
+export function readIpcacheAsync(
+  maps: DatapathMaps,
+  change: DatapathChange,
+  copy: Copy,
+): Promise<(Buffer | undefined)[]> {
+  const ipcache = maps.copies[copy].ipcache;
+  const keys = new Packed(ipcache.keySize, change.ipcache.upserts.length);
+  for (const u of change.ipcache.upserts) keys.push(encodeIpcacheKey(u.prefix));
+  return ipcache.lookupManyAsync(keys);
 }
 
 /**
