@@ -304,11 +304,7 @@ export class Libbpf {
     values: Buffer,
     max: number,
   ): Promise<number> {
-    const ops = this.#ops();
-    return check(
-      'map walk',
-      await this.callAsync(ops.walk, fd, keySize, valueSize, after, keys, values, max),
-    );
+    return this.#mapOp('map walk', 'walk', fd, keySize, valueSize, after, keys, values, max);
   }
 
   /**
@@ -327,10 +323,16 @@ export class Libbpf {
     count: number,
     flags: bigint,
   ): Promise<void> {
-    const ops = this.#ops();
-    check(
+    await this.#mapOp(
       `update of ${name}`,
-      await this.callAsync(ops.updateEach, fd, keySize, valueSize, keys, values, count, flags),
+      'updateEach',
+      fd,
+      keySize,
+      valueSize,
+      keys,
+      values,
+      count,
+      flags,
     );
   }
 
@@ -342,8 +344,7 @@ export class Libbpf {
     keys: Buffer,
     count: number,
   ): Promise<void> {
-    const ops = this.#ops();
-    check(`delete from ${name}`, await this.callAsync(ops.deleteEach, fd, keySize, keys, count));
+    await this.#mapOp(`delete from ${name}`, 'deleteEach', fd, keySize, keys, count);
   }
 
   /**
@@ -361,11 +362,22 @@ export class Libbpf {
     found: Buffer,
     count: number,
   ): Promise<void> {
-    const ops = this.#ops();
-    check(
+    await this.#mapOp(
       `lookup in ${name}`,
-      await this.callAsync(ops.lookupEach, fd, keySize, valueSize, keys, values, found, count),
+      'lookupEach',
+      fd,
+      keySize,
+      valueSize,
+      keys,
+      values,
+      found,
+      count,
     );
+  }
+
+  /** One of bpf/map-ops.c's functions on a koffi worker thread; a negative errno becomes a BpfError naming `what`. */
+  async #mapOp(what: string, op: keyof MapOps, ...args: unknown[]): Promise<number> {
+    return check(what, await this.callAsync(this.#ops()[op], ...args));
   }
 
   /** bpf/map-ops.c's functions, loaded on first use. */
