@@ -4,7 +4,7 @@
 // top of it. It must read every entry exactly once, in one call or resumed
 // after the last key of the call before, and leave the event loop free.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KernelMap, Libbpf } from '../../nodeagent/datapath/ebpf/index.js';
+import { EbpfDatapath, KernelMap, Libbpf } from '../../nodeagent/datapath/ebpf/index.js';
 import { requirePrivileged } from '../harness/index.js';
 
 const BPF_MAP_TYPE_LPM_TRIE = 11;
@@ -95,5 +95,12 @@ describe.skipIf(!requirePrivileged())('map walk on a worker thread', () => {
     );
     // Not a timing: the walk ran on a worker thread, so a timer fired before it settled.
     expect(ticks).toBeGreaterThan(0);
+  });
+
+  it('refuses to open a datapath without the helper library, naming it and how to build it', async () => {
+    const missing = new Libbpf('libbpf.so.1', '/nonexistent/libmeshplane-maps.so');
+    await expect(
+      EbpfDatapath.open({ pinDir: '/nonexistent/pins', libbpf: missing }),
+    ).rejects.toThrow(/\/nonexistent\/libmeshplane-maps\.so \(built by make -C bpf/);
   });
 });

@@ -117,6 +117,8 @@ export class EbpfDatapath implements Datapath {
 
   static async open(opts: EbpfDatapathOptions): Promise<EbpfDatapath> {
     const lib = opts.libbpf ?? new Libbpf();
+    // A missing bpf/libmeshplane-maps.so fails here, not at the first large write or verification.
+    lib.loadMapOps();
     const sizes = {
       ipcacheEntries: opts.ipcacheEntries ?? EBPF_DEFAULT_CAPACITY.ipcacheEntries,
       endpoints: opts.endpoints ?? EBPF_DEFAULT_CAPACITY.endpoints,

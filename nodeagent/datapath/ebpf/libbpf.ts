@@ -380,6 +380,11 @@ export class Libbpf {
     return check(what, await this.callAsync(this.#ops()[op], ...args));
   }
 
+  /** Loads bpf/map-ops.c's library now (it loads on first use otherwise); throws a MeshError naming it when it cannot. */
+  loadMapOps(): void {
+    this.#ops();
+  }
+
   /** bpf/map-ops.c's functions, loaded on first use. */
   #ops(): MapOps {
     if (this.#mapOps !== undefined) return this.#mapOps;
