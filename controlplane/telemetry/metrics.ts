@@ -44,16 +44,13 @@ export interface PropagationMetricsOptions {
   perNode?: boolean;
 }
 
-/** The four latency histograms of one cluster's ACKs. */
-interface ClusterLatency {
+/** One cluster's series fed per event: its ACKs' four latency histograms, its pushes counted. */
+interface ClusterSeries {
   propagation: HistogramSeries;
   queue: HistogramSeries;
   transfer: HistogramSeries;
   apply: HistogramSeries;
-}
-
-/** Counts kept per cluster and read at collection (observable counters). */
-interface ClusterCounts {
+  /** read at collection (observable counters) */
   pushes: number;
   pushBytes: number;
 }
@@ -93,19 +90,22 @@ export function registerPropagationMetrics(
   });
 
   // Every series starts at 0 per cluster, so rules and dashboards find them before the first event.
-  const latency = new Map<string, ClusterLatency>();
-  const counts = new Map<string, ClusterCounts>();
-  const meet = (cluster: string): void => {
-    if (counts.has(cluster)) return;
-    counts.set(cluster, { pushes: 0, pushBytes: 0 });
+  const clusters = new Map<string, ClusterSeries>();
+  const meet = (cluster: string): ClusterSeries => {
+    let c = clusters.get(cluster);
+    if (c !== undefined) return c;
     const a = { cluster };
-    latency.set(cluster, {
+    c = {
       propagation: propagation.series(a),
       queue: queue.series(a),
       transfer: transfer.series(a),
       apply: apply.series(a),
-    });
-    for (const c of [nacks, divergences]) c.add(0, a);
+      pushes: 0,
+      pushBytes: 0,
+    };
+    clusters.set(cluster, c);
+    for (const counter of [nacks, divergences]) counter.add(0, a);
+    return c;
   };
   revisions.add(0);
   const off = tracker.subscribe((e) => {
@@ -116,20 +116,18 @@ export function registerPropagationMetrics(
         for (const cluster of e.affected.keys()) meet(cluster);
         break;
       case 'push': {
-        meet(e.cluster);
-        const c = counts.get(e.cluster)!;
+        const c = meet(e.cluster);
         c.pushes += 1;
         c.pushBytes += e.push.bytes;
         break;
       }
       case 'ack': {
-        meet(e.cluster);
-        const h = latency.get(e.cluster)!;
+        const c = meet(e.cluster);
         for (const { split } of e.covered) {
-          h.propagation.record(split.propagationMs / 1000);
-          h.queue.record(split.queueMs / 1000);
-          h.transfer.record(split.transferMs / 1000);
-          h.apply.record(split.applyMs / 1000);
+          c.propagation.record(split.propagationMs / 1000);
+          c.queue.record(split.queueMs / 1000);
+          c.transfer.record(split.transferMs / 1000);
+          c.apply.record(split.applyMs / 1000);
         }
         break;
       }
@@ -146,14 +144,6 @@ export function registerPropagationMetrics(
         break;
     }
   });
-  const observeCounts: Parameters<Meter['addBatchObservableCallback']>[0] = (r) => {
-    for (const [cluster, c] of counts) {
-      r.observe(pushes, c.pushes, { cluster });
-      r.observe(pushBytes, c.pushBytes, { cluster });
-    }
-  };
-  meter.addBatchObservableCallback(observeCounts, [pushes, pushBytes]);
-
   const nodes = meter.createObservableGauge(M.nodes, { description: 'nodes by state' });
   const oldest = meter.createObservableGauge(M.oldestPending, {
     description:
@@ -166,7 +156,7 @@ export function registerPropagationMetrics(
   const synced = meter.createObservableGauge(M.syncedRevision, {
     description: 'lowest synced revision of the cluster’s nodes',
   });
-  const gauges = [nodes, oldest, latest, synced];
+  const observables = [pushes, pushBytes, nodes, oldest, latest, synced];
   const nodeSynced = opts.perNode
     ? meter.createObservableGauge(M.nodeSynced, { description: 'per node: synced revision' })
     : undefined;
@@ -178,11 +168,15 @@ export function registerPropagationMetrics(
         description: 'per node: 1 for its current state',
       })
     : undefined;
-  if (nodeSynced && nodeLag && nodeState) gauges.push(nodeSynced, nodeLag, nodeState);
+  if (nodeSynced && nodeLag && nodeState) observables.push(nodeSynced, nodeLag, nodeState);
 
   // The tracker keeps per-cluster counts: a collection reads them, it scans
   // nodes only for the opt-in per-node series.
   const collect: Parameters<Meter['addBatchObservableCallback']>[0] = (r) => {
+    for (const [cluster, c] of clusters) {
+      r.observe(pushes, c.pushes, { cluster });
+      r.observe(pushBytes, c.pushBytes, { cluster });
+    }
     const rev = tracker.latestRevision;
     for (const c of tracker.clusterCounts()) {
       for (const state of NODE_STATES)
@@ -202,12 +196,11 @@ export function registerPropagationMetrics(
       }
     }
   };
-  meter.addBatchObservableCallback(collect, gauges);
+  meter.addBatchObservableCallback(collect, observables);
   return {
     close: () => {
       off();
-      meter.removeBatchObservableCallback(collect, gauges);
-      meter.removeBatchObservableCallback(observeCounts, [pushes, pushBytes]);
+      meter.removeBatchObservableCallback(collect, observables);
     },
   };
 }

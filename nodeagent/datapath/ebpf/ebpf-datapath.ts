@@ -17,7 +17,7 @@ import {
   type Interface,
   type Netns,
 } from './attach.js';
-import { ASYNC_TABLE_OPS, commitPlan } from './commit.js';
+import { commitPlan } from './commit.js';
 import { checkEncodable } from './encodable.js';
 import { FlowEventReader, readCounters, type CounterSample, type FlowEvent } from './events.js';
 import { STRUCTS, decodeConfig, encodeConfig, encodeSlot } from './layout.js';
@@ -95,7 +95,7 @@ export class EbpfDatapath implements Datapath {
   /** reads a policy map written whole back as its in-kernel digest (see readWrittenPolicy) */
   readonly #digester: PolicyMapDigester;
   readonly #kernelDigests: KernelDigests = { write: noDigests(), verify: noDigests() };
-  /** the commit of the apply, or the verification, in progress (kernel calls on worker threads): close() waits for it */
+  /** the apply, verification or read in progress (kernel calls on worker threads): close() waits for it */
   #working: Promise<unknown> | undefined;
 
   private constructor(
@@ -151,34 +151,30 @@ export class EbpfDatapath implements Datapath {
     }
   }
 
-  async apply(change: DatapathChange, opts: { signal?: AbortSignal } = {}): Promise<void> {
-    this.#enter();
-    let created: { copy: Copy; maps: Map<number, Promise<KernelMap>> } | undefined;
-    try {
-      opts.signal?.throwIfAborted();
-      // New endpoints' standby inner maps are created on worker threads while the change is checked and planned.
-      created = this.#createInnerEarly(change);
-      const problems = [
-        ...checkChange(change, this.#view(), this.capacity),
-        ...checkEncodable(change),
-      ];
-      if (problems.length > 0) throw new DatapathError(problems);
+  apply(change: DatapathChange, opts: { signal?: AbortSignal } = {}): Promise<void> {
+    return this.#exclusive(opts.signal, async () => {
+      let created: { copy: Copy; maps: Map<number, Promise<KernelMap>> } | undefined;
+      try {
+        // New endpoints' standby inner maps are created on worker threads while the change is checked and planned.
+        created = this.#createInnerEarly(change);
+        const problems = [
+          ...checkChange(change, this.#view(), this.capacity),
+          ...checkEncodable(change),
+        ];
+        if (problems.length > 0) throw new DatapathError(problems);
 
-      await Promise.resolve();
-      opts.signal?.throwIfAborted();
-      const committing = this.#commit(change, created);
-      this.#working = committing;
-      await committing;
-    } finally {
-      // Maps created early for slots the plan did not use (or for a refused change).
-      for (const early of created?.maps.values() ?? [])
-        early.then(
-          (m) => m.close(),
-          () => undefined,
-        );
-      this.#working = undefined;
-      this.#busy = false;
-    }
+        await Promise.resolve();
+        opts.signal?.throwIfAborted();
+        await this.#commit(change, created);
+      } finally {
+        // Maps created early for slots the plan did not use (or for a refused change).
+        for (const early of created?.maps.values() ?? [])
+          early.then(
+            (m) => m.close(),
+            () => undefined,
+          );
+      }
+    });
   }
 
   /** Starts creating the standby copy's inner maps for the slots the change's new endpoints will get (as planChange gives them). */
@@ -212,35 +208,42 @@ export class EbpfDatapath implements Datapath {
    * agent holds are digested in the kernel (read.ts verifyCopy): one whose
    * digest differs from the agent's, like every other map, is read whole.
    */
-  async verify(opts: { signal?: AbortSignal } = {}): Promise<string> {
-    this.#enter();
-    try {
-      opts.signal?.throwIfAborted();
+  verify(opts: { signal?: AbortSignal } = {}): Promise<string> {
+    return this.#exclusive(opts.signal, async () => {
       const m = this.#state.mirror;
-      const verifying = verifyCopy(this.maps, this.maps.activeCopy(), m, this.#digester);
-      this.#working = verifying;
-      const { digest, policyMaps } = await verifying;
+      const { digest, policyMaps } = await verifyCopy(
+        this.maps,
+        this.maps.activeCopy(),
+        m,
+        this.#digester,
+      );
       const v = this.#kernelDigests.verify;
       v.matched += policyMaps.matched;
       v.mismatched += policyMaps.mismatched;
       v.refused += policyMaps.refused;
       return digest;
-    } finally {
-      this.#working = undefined;
-      this.#busy = false;
-      // A replay whose grace period ended meanwhile was left for later (it skips a busy datapath).
-      if (this.#replay !== undefined && this.#grace === undefined && !this.#closed)
-        this.#scheduleReplay();
-    }
+    });
   }
 
   async read(opts: { signal?: AbortSignal } = {}): Promise<DatapathContents> {
+    return (
+      await this.#exclusive(opts.signal, () => readCopyAsync(this.maps, this.maps.activeCopy()))
+    ).contents;
+  }
+
+  /**
+   * Runs `work` as the datapath's one call in progress (calls must not
+   * overlap); close() waits for it, since its kernel calls run on worker
+   * threads. Afterwards, a replay whose grace period ended meanwhile (the
+   * replay skips a busy datapath) is scheduled.
+   */
+  async #exclusive<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
     this.#enter();
     try {
-      opts.signal?.throwIfAborted();
-      const reading = readCopyAsync(this.maps, this.maps.activeCopy());
-      this.#working = reading;
-      return (await reading).contents;
+      signal?.throwIfAborted();
+      const working = work();
+      this.#working = working;
+      return await working;
     } finally {
       this.#working = undefined;
       this.#busy = false;
@@ -451,10 +454,7 @@ export class EbpfDatapath implements Datapath {
     const grace = committed.grace;
     this.#grace = grace;
 
-    const ipcacheValues =
-      change.ipcache.upserts.length >= ASYNC_TABLE_OPS
-        ? await readIpcacheAsync(this.maps, change, committed.active)
-        : undefined;
+    const ipcacheValues = await readIpcacheAsync(this.maps, change, committed.active);
     readBack(this.maps, change, plan, committed.active, this.#state, written, ipcacheValues);
     commitRanges(this.#state.mirror.ranges, plan.ranges);
 

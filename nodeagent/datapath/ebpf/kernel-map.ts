@@ -127,13 +127,8 @@ export class KernelMap {
     const n = keys.count;
     if (n === 0) return;
     if (this.#batch && n > 1) {
-      const count = [n];
-      const ret = this.lib.deleteBatch(this.fd, keys.bytes(), count, this.lib.batchOpts());
-      if (ret >= 0) return;
-      if (!isUnsupported(ret) && ret !== -ENOENT)
-        throw new BpfError(`batch delete from ${this.name}`, -ret);
-      // ENOENT stops a batch at a missing key: finish one by one (deleting twice is harmless).
-      if (isUnsupported(ret)) this.#batch = false;
+      const ret = this.lib.deleteBatch(this.fd, ...this.#deleteArgs(keys));
+      if (this.#batchDeleted(ret)) return;
     }
     for (let i = 0; i < n; i++) this.delete(keys.at(i));
   }
@@ -146,16 +141,29 @@ export class KernelMap {
       const ret = await this.lib.callAsync(
         this.lib.deleteBatch,
         this.fd,
-        keys.bytes(),
-        [n],
-        this.lib.batchOpts(),
+        ...this.#deleteArgs(keys),
       );
-      if (ret >= 0) return;
-      if (!isUnsupported(ret) && ret !== -ENOENT)
-        throw new BpfError(`batch delete from ${this.name}`, -ret);
-      if (isUnsupported(ret)) this.#batch = false;
+      if (this.#batchDeleted(ret)) return;
     }
     await this.lib.deleteEachAsync(this.name, this.fd, this.keySize, keys.bytes(), n);
+  }
+
+  /** `bpf_map_delete_batch`'s arguments after the fd. */
+  #deleteArgs(keys: Packed): [Buffer, number[], Buffer] {
+    return [keys.bytes(), [keys.count], this.lib.batchOpts()];
+  }
+
+  /**
+   * Whether a batch delete that returned `ret` deleted everything; false
+   * when the caller must finish key by key: the map type has no batch
+   * delete (remembered), or the batch stopped at a missing key (deleting
+   * twice is harmless). Any other failure throws.
+   */
+  #batchDeleted(ret: number): boolean {
+    if (ret >= 0) return true;
+    if (isUnsupported(ret)) this.#batch = false;
+    else if (ret !== -ENOENT) throw new BpfError(`batch delete from ${this.name}`, -ret);
+    return false;
   }
 
   /**

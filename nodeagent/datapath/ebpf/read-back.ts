@@ -7,7 +7,7 @@ import {
   serviceName,
 } from '../entries.js';
 import type { DatapathChange } from '../types.js';
-import { POLICY_BATCH } from './commit.js';
+import { ASYNC_TABLE_OPS, POLICY_BATCH } from './commit.js';
 import type { PolicyMapDigester } from './kernel-digest.js';
 import type { DumpedRecords, KernelMap } from './kernel-map.js';
 import {
@@ -165,18 +165,21 @@ function readBackPolicy(inner: KernelMap, ops: PolicyOps, held: HeldPolicy, tota
 
 /**
  * The values `copy`'s ipcache holds for a change's upserts, index by index
- * (undefined where it holds none), looked up on a koffi worker thread: for
- * `readBack` when the change is large (a full sync's tens of thousands of
- * prefixes, one lookup each).
+ * (undefined where it holds none), looked up on a koffi worker thread when
+ * the change is large (ASYNC_TABLE_OPS upserts or more: a full sync's tens
+ * of thousands of prefixes, one lookup each); undefined for a smaller one,
+ * which `readBack` looks up on this thread, cheaper than a hop to a worker.
  */
-export function readIpcacheAsync(
+export async function readIpcacheAsync(
   maps: DatapathMaps,
   change: DatapathChange,
   copy: Copy,
-): Promise<(Buffer | undefined)[]> {
+): Promise<(Buffer | undefined)[] | undefined> {
+  const upserts = change.ipcache.upserts;
+  if (upserts.length < ASYNC_TABLE_OPS) return undefined;
   const ipcache = maps.copies[copy].ipcache;
-  const keys = new Packed(ipcache.keySize, change.ipcache.upserts.length);
-  for (const u of change.ipcache.upserts) keys.push(encodeIpcacheKey(u.prefix));
+  const keys = new Packed(ipcache.keySize, upserts.length);
+  for (const u of upserts) keys.push(encodeIpcacheKey(u.prefix));
   return ipcache.lookupManyAsync(keys);
 }
 

@@ -11,7 +11,6 @@ import {
   decodeServiceValue,
 } from './layout.js';
 import type { Copy, DatapathMaps } from './maps.js';
-import { Packed } from './packed.js';
 import type { Mirror } from './plan.js';
 import { decodeTrie, trieMismatches, type TrieContents } from './ranges.js';
 
@@ -30,12 +29,13 @@ export interface CopyRead {
  */
 export function readCopy(maps: DatapathMaps, copy: Copy): CopyRead {
   const m = maps.copies[copy];
+  const ipcache = m.ipcache.dumpPacked();
   const read = decodeTables({
-    ipcache: m.ipcache.dumpPacked(),
     epInfo: m.epInfo.dumpPacked(),
     services: m.services.dumpPacked(),
     ranges: m.ranges.dumpPacked(),
   });
+  read.contents.ipcache = ipcacheRecords(ipcache);
   for (const [name, slot] of read.slots) {
     const inner = maps.innerOf(copy, slot);
     read.contents.policies.push({
@@ -48,7 +48,9 @@ export function readCopy(maps: DatapathMaps, copy: Copy): CopyRead {
 
 /** `readCopy` with the kernel's reads on koffi worker threads (read()). */
 export async function readCopyAsync(maps: DatapathMaps, copy: Copy): Promise<CopyRead> {
-  const read = await readTablesAsync(maps, copy);
+  const dumps = await dumpTablesAsync(maps, copy);
+  const read = decodeTables(dumps);
+  read.contents.ipcache = ipcacheRecords(dumps.ipcache);
   for (const [name, slot] of read.slots) {
     const inner = maps.innerOf(copy, slot);
     read.contents.policies.push({
@@ -57,11 +59,6 @@ export async function readCopyAsync(maps: DatapathMaps, copy: Copy): Promise<Cop
     });
   }
   return read;
-}
-
-/** One copy's maps but the policy maps (`contents.policies` left empty), read on worker threads. */
-async function readTablesAsync(maps: DatapathMaps, copy: Copy): Promise<CopyRead> {
-  return decodeTables(await dumpTablesAsync(maps, copy));
 }
 
 interface TableDumps {
@@ -89,10 +86,18 @@ async function dumpTablesAsync(maps: DatapathMaps, copy: Copy): Promise<TableDum
   };
 }
 
-const NO_RECORDS: DumpedRecords = { keys: new Packed(1, 1), values: new Packed(1, 1) };
-
 /** Entries hashed per turn of the event loop by `ipcacheDigest`. */
 const DIGEST_SLICE = 4096;
+
+function ipcacheRecords(dump: DumpedRecords): DatapathContents['ipcache'] {
+  const out: DatapathContents['ipcache'] = [];
+  for (let i = 0; i < dump.keys.count; i++)
+    out.push({
+      prefix: decodeIpcacheKey(dump.keys.at(i)),
+      identity: decodeIpcacheValue(dump.values.at(i)),
+    });
+  return out;
+}
 
 /** The digest entries of an ipcache dump, DIGEST_SLICE at a time with the event loop let run between. */
 async function ipcacheDigest(dump: DumpedRecords): Promise<Digest> {
@@ -111,14 +116,9 @@ function fulfilled<T>(r: PromiseSettledResult<T>): T {
   return r.value;
 }
 
-function decodeTables(d: TableDumps): CopyRead {
+/** The endpoints (with their slots), services and port-range trie of one copy; `contents.ipcache` and `policies` left empty. */
+function decodeTables(d: Omit<TableDumps, 'ipcache'>): CopyRead {
   const contents: DatapathContents = { ipcache: [], endpoints: [], policies: [], services: [] };
-  for (let i = 0; i < d.ipcache.keys.count; i++) {
-    contents.ipcache.push({
-      prefix: decodeIpcacheKey(d.ipcache.keys.at(i)),
-      identity: decodeIpcacheValue(d.ipcache.values.at(i)),
-    });
-  }
   const slots = new Map<string, number>();
   for (let i = 0; i < d.epInfo.keys.count; i++) {
     let ep: EndpointRecord | undefined;
@@ -177,7 +177,7 @@ export async function verifyCopy(
   digester: PolicyMapDigester,
 ): Promise<{ digest: string; policyMaps: KernelDigestCounts }> {
   const dumps = await dumpTablesAsync(maps, copy);
-  const { contents, slots, trie } = decodeTables({ ...dumps, ipcache: NO_RECORDS });
+  const { contents, slots, trie } = decodeTables(dumps);
   // The ipcache's entries and the in-kernel digests of the policy maps that match. The
   // mesh-wide ipcache (tens of thousands of prefixes) is hashed a slice at a time.
   const hashed = await ipcacheDigest(dumps.ipcache);
