@@ -17,6 +17,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { raceAbort } from '../common/index.js';
 import { writeMeshTls, type TlsFiles } from '../common/tls/index.js';
 import { startInfra } from '../launcher/index.js';
 import {
@@ -147,16 +148,13 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
         },
       );
       workers.push(...started);
-      await Promise.race([
-        Promise.all(started.map((w) => w.ready)),
-        new Promise((_, reject) =>
-          signal.addEventListener(
-            'abort',
-            () => reject(new Error('timed out waiting for the agents', { cause: signal.reason })),
-            { once: true },
-          ),
-        ),
-      ]);
+      await raceAbort(
+        Promise.all(started.map((w) => w.ready)).then(() => undefined),
+        signal,
+        () => {
+          throw new Error('timed out waiting for the agents', { cause: signal.reason });
+        },
+      );
       await mesh.until(
         (v) => v.behind.length === 0 && v.nodes === shape.agents,
         'every node in-sync',

@@ -17,6 +17,30 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * Settles as `promise` does or, when `signal` aborts first, with what
+ * `onAbort` returns (or throws). The abort listener is removed as soon as
+ * either happens, so racing one long-lived signal again and again (a
+ * campaign per election round, a wait per benchmark step) leaves none behind.
+ */
+export async function raceAbort<T>(
+  promise: Promise<T>,
+  signal: AbortSignal,
+  onAbort: () => T,
+): Promise<T> {
+  if (signal.aborted) return onAbort();
+  let abort!: () => void;
+  const aborted = new Promise<T>((resolve) => {
+    abort = () => resolve(Promise.resolve().then(onAbort));
+  });
+  signal.addEventListener('abort', abort, { once: true });
+  try {
+    return await Promise.race([promise, aborted]);
+  } finally {
+    signal.removeEventListener('abort', abort);
+  }
+}
+
 /** Injected time source, so tests control time. */
 export interface Clock {
   now(): number;

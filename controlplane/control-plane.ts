@@ -5,6 +5,7 @@ import { Etcd3 } from 'etcd3';
 import { connect, headers as natsHeaders, type NatsConnection } from 'nats';
 import {
   MeshError,
+  raceAbort,
   SUBJECT_RESYNC_PREFIX,
   systemClock,
   type Clock,
@@ -237,16 +238,9 @@ export class ControlPlane {
     });
 
     this.#tasks.push(sync.run(signal));
-    await Promise.race([
-      sync.ready,
-      new Promise((_, reject) =>
-        signal.addEventListener(
-          'abort',
-          () => reject(new MeshError('UNAVAILABLE', 'stopped before etcd was read')),
-          { once: true },
-        ),
-      ),
-    ]);
+    await raceAbort(sync.ready, signal, () => {
+      throw new MeshError('UNAVAILABLE', 'stopped before etcd was read');
+    });
 
     const etcd = this.#etcd;
     const allocator = new IdentityAllocator(this.#etcd, layout, clock, {

@@ -1,5 +1,5 @@
 import type { Namespace } from 'etcd3';
-import { sleep, type Logger } from '../../common/index.js';
+import { raceAbort, sleep, type Logger } from '../../common/index.js';
 
 /**
  * The ingest election's lease, in seconds. etcd3 sends a keepalive every
@@ -46,11 +46,12 @@ export async function runWhileLeader(
       lost.abort();
     });
     try {
-      elected = await new Promise<boolean>((resolve) => {
+      const outcome = new Promise<boolean>((resolve) => {
         campaign.once('elected', () => resolve(true));
         lost.signal.addEventListener('abort', () => resolve(false), { once: true });
-        signal.addEventListener('abort', () => resolve(false), { once: true });
       });
+      // `signal` lives as long as the replica: no listener may stay behind per round.
+      elected = await raceAbort(outcome, signal, () => false);
       if (elected) {
         log.info('elected', { election, candidate });
         opts.onLeadership?.(true);

@@ -1,7 +1,9 @@
 // The ingest election (runWhileLeader) against a real etcd: a leader whose
 // lease is gone — what CPU starvation beyond the TTL does — stops its work
-// and is elected again without waiting, and a leader that stops hands over
-// at once, without the others waiting for its (long) lease to end.
+// and is elected again without waiting (leaving nothing behind on the
+// replica's signal), and a leader that stops hands over at once, without the
+// others waiting for its (long) lease to end.
+import { getEventListeners } from 'node:events';
 import { Etcd3 } from 'etcd3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../common/index.js';
@@ -45,7 +47,7 @@ describe('runWhileLeader (real etcd)', () => {
       },
       { ttlSeconds },
     );
-    return { terms, stop: () => stop.abort(), done };
+    return { terms, stop: () => stop.abort(), done, signal: stop.signal };
   }
 
   const candidates = async (prefix: string) =>
@@ -62,6 +64,9 @@ describe('runWhileLeader (real etcd)', () => {
     await waitFor('a to lead again', () => a.terms.length === 2, { timeoutMs: 30_000 });
     expect(a.terms[0]!.ended).toBe(true);
     expect(a.terms[1]!.ended).toBe(false);
+    // The replica's own signal lives through every round: no round may leave a listener on it
+    // (one per campaign piled up, and with etcd away a round runs every half second).
+    expect(getEventListeners(a.signal, 'abort')).toHaveLength(0);
     // A new lease, a new candidate key; the revoked one is gone.
     expect(await candidates(prefix)).not.toContain(key);
     a.stop();
