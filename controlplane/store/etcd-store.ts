@@ -1,4 +1,4 @@
-import type { Etcd3, IKeyValue, IWatchResponse } from 'etcd3';
+import type { Etcd3, IKeyValue, IWatchResponse, Watcher } from 'etcd3';
 import { AsyncQueue, MeshError } from '../../common/index.js';
 import type { KvEvent, RevisionBatch } from './events.js';
 import type { KeyLayout } from './keys.js';
@@ -38,36 +38,44 @@ export class EtcdMeshStore {
    * Every change after `afterRevision`, one batch per etcd revision. The
    * etcd3 watcher reconnects by itself and resumes from the last revision it
    * saw; an unrecoverable watch error (e.g. compaction past our revision)
-   * ends the iteration with that error, so the owner reloads.
+   * ends the iteration with that error, so the owner reloads. However the
+   * iteration ends (abort, error, or the consumer leaving the loop), the etcd
+   * watcher is cancelled and nothing stays on `signal`: the owner watches
+   * again with the same long-lived signal after every reload.
    */
-  watch(afterRevision: number, opts: { signal?: AbortSignal } = {}): AsyncIterable<RevisionBatch> {
-    const queue = new AsyncQueue<RevisionBatch>();
+  async *watch(
+    afterRevision: number,
+    opts: { signal?: AbortSignal } = {},
+  ): AsyncGenerator<RevisionBatch> {
     const signal = opts.signal;
-    void this.#client
-      .watch()
-      .prefix(this.#layout.mesh)
-      .startRevision(String(afterRevision + 1))
-      .create()
-      .then((watcher) => {
-        const stop = (): void => {
-          void watcher.cancel();
-          queue.end();
-        };
-        if (signal?.aborted) stop();
-        signal?.addEventListener('abort', stop, { once: true });
-        watcher.on('data', (res: IWatchResponse) => {
-          for (const batch of groupByRevision(res)) queue.push(batch);
-        });
-        watcher.on('error', (err: Error) => {
-          queue.end(
-            new MeshError('UNAVAILABLE', `etcd watch failed: ${err.message}`, { cause: err }),
-          );
-        });
-      })
-      .catch((err: unknown) => {
-        queue.end(new MeshError('UNAVAILABLE', 'cannot start etcd watch', { cause: err }));
-      });
-    return queue;
+    if (signal?.aborted) return;
+    let watcher: Watcher;
+    try {
+      watcher = await this.#client
+        .watch()
+        .prefix(this.#layout.mesh)
+        .startRevision(String(afterRevision + 1))
+        .create();
+    } catch (err) {
+      throw new MeshError('UNAVAILABLE', 'cannot start etcd watch', { cause: err });
+    }
+    const queue = new AsyncQueue<RevisionBatch>();
+    const stop = (): void => queue.end();
+    signal?.addEventListener('abort', stop, { once: true });
+    watcher.on('data', (res: IWatchResponse) => {
+      for (const batch of groupByRevision(res)) queue.push(batch);
+    });
+    watcher.on('error', (err: Error) => {
+      queue.end(new MeshError('UNAVAILABLE', `etcd watch failed: ${err.message}`, { cause: err }));
+    });
+    try {
+      if (signal?.aborted) return;
+      yield* queue;
+    } finally {
+      signal?.removeEventListener('abort', stop);
+      // Not awaited: with etcd away the cancel waits for a reconnect that may never come.
+      watcher.cancel().catch(() => undefined);
+    }
   }
 }
 
