@@ -296,6 +296,7 @@ export async function runPropagationCpu(
     await new Promise((r) => setTimeout(r, 1_000));
     c0 = await cpu();
     const pushesBefore = pushes;
+    const burstWindowStart = process.hrtime.bigint() / 1000n;
     const start = performance.now();
     for (let i = 0; i < count; i++) {
       const wait = start + (i * windowMs) / count - performance.now();
@@ -305,6 +306,9 @@ export async function runPropagationCpu(
     const last = Date.now();
     const burst = await allCurrent(last);
     c1 = await cpu();
+    log(
+      `profile window (burst): ${burstWindowStart}..${process.hrtime.bigint() / 1000n} µs (monotonic)`,
+    );
     figures.burst_publish_ms = round(performance.now() - start - (Date.now() - last));
     figures.burst_converge_ms = round(Math.max(0, ...burst));
     figures.burst_pushes_per_node = round((pushes - pushesBefore) / n, 2);

@@ -15,3 +15,4 @@ export { ResourceStore, type HeldResource } from './resource-store.js';
 export { RevisionAssembler, type AssembledRevision } from './revision-assembler.js';
 export { RevisionApplier, type ApplyOutcome } from './revision-applier.js';
 export { buildDelta, type DeltaResult } from './revision-delta.js';
+export { RevisionKeyOwners } from './revision-key-owners.js';

@@ -17,13 +17,13 @@ export interface HeldResource {
 /**
  * The resources the agent holds — exactly those whose entries its datapath
  * holds, since it changes only after a successful apply. Survives reconnects
- * (a new stream announces these versions), not restarts. Also indexes which
- * resource owns each datapath key, so revisions are checked in O(delta).
+ * (a new stream announces these versions), not restarts. Indexes which
+ * resource owns each endpoint and service, so revisions are checked in
+ * O(delta); ipcache prefixes have no standing index (see RevisionKeyOwners).
  */
 export class ResourceStore implements KeyOwners {
   /** type URL -> name -> resource: no key string is built per lookup (a revision's hot path) */
   readonly #resources = new Map<string, Map<string, HeldResource>>();
-  readonly #ipcache = new Map<string, string>();
   readonly #endpoints = new Map<string, string>();
   readonly #services = new Map<string, string>();
 
@@ -48,8 +48,23 @@ export class ResourceStore implements KeyOwners {
     for (const byName of this.#resources.values()) yield* byName.values();
   }
 
+  /** The held ipcache shard holding `prefix`: a scan of every held prefix (errors and tests). */
   ipcacheOwner(prefix: string): string | undefined {
-    return this.#ipcache.get(prefix);
+    for (const r of this.#resources.get(TYPE_IPCACHE)?.values() ?? []) {
+      if (r.value.typeUrl !== TYPE_IPCACHE) continue;
+      for (const e of r.value.value.entries) if (e.prefix === prefix) return r.name;
+    }
+    return undefined;
+  }
+
+  /** prefix -> the held ipcache shard holding it, built now from every held shard. */
+  ipcacheOwners(): Map<string, string> {
+    const owners = new Map<string, string>();
+    for (const r of this.#resources.get(TYPE_IPCACHE)?.values() ?? []) {
+      if (r.value.typeUrl !== TYPE_IPCACHE) continue;
+      for (const e of r.value.value.entries) owners.set(e.prefix, r.name);
+    }
+    return owners;
   }
 
   endpointOwner(endpoint: string): string | undefined {
@@ -62,19 +77,9 @@ export class ResourceStore implements KeyOwners {
 
   /** Records a delta the datapath has applied. */
   commit(delta: ResourceDelta): void {
-    // Release every old key first: keys may move between resources in one revision. An
-    // ipcache shard's prefixes it keeps are not released (they would be owned again at once).
+    // Release every old key first: keys may move between resources in one revision.
     for (const r of delta.removals) this.#index(r.name, r.before, false);
-    for (const u of delta.updates) {
-      if (u.before === undefined) continue;
-      if (u.before.typeUrl === TYPE_IPCACHE && u.after.typeUrl === TYPE_IPCACHE) {
-        const kept = new Set(u.after.value.entries.map((e) => e.prefix));
-        for (const e of u.before.value.entries)
-          if (!kept.has(e.prefix)) own(this.#ipcache, e.prefix, u.name, false);
-      } else {
-        this.#index(u.name, u.before, false);
-      }
-    }
+    for (const u of delta.updates) if (u.before !== undefined) this.#index(u.name, u.before, false);
     for (const r of delta.removals) this.#resources.get(r.typeUrl)?.delete(r.name);
     for (const u of delta.updates) {
       let byName = this.#resources.get(u.typeUrl);
@@ -89,9 +94,6 @@ export class ResourceStore implements KeyOwners {
 
   #index(name: string, r: ResourceValue, add: boolean): void {
     switch (r.typeUrl) {
-      case TYPE_IPCACHE:
-        for (const e of r.value.entries) own(this.#ipcache, e.prefix, name, add);
-        break;
       case TYPE_ENDPOINT:
         own(this.#endpoints, endpointName(r.value), name, add);
         break;

@@ -5,6 +5,7 @@ import type { AssembledRevision } from './revision-assembler.js';
 import { errorDetailOf } from './errors.js';
 import { buildDelta } from './revision-delta.js';
 import type { ResourceStore } from './resource-store.js';
+import { RevisionKeyOwners } from './revision-key-owners.js';
 
 export type ApplyOutcome =
   | { kind: 'applied'; revision: number; durationUs: number; digest: string }
@@ -44,7 +45,10 @@ export class RevisionApplier {
   async apply(rev: AssembledRevision, signal?: AbortSignal): Promise<ApplyOutcome> {
     const built = buildDelta(rev.parts, this.#store);
     if (!built.ok) return this.#rejected(rev, new DatapathError(built.rejections));
-    const translated = translateDelta(built.delta, this.#store);
+    const translated = translateDelta(
+      built.delta,
+      new RevisionKeyOwners(this.#store, this.#datapath),
+    );
     if (!translated.ok) return this.#rejected(rev, new DatapathError(translated.rejections));
     try {
       await this.#datapath.apply(translated.change, signal === undefined ? {} : { signal });

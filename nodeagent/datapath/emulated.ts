@@ -124,6 +124,10 @@ export class EmulatedDatapath implements Datapath {
     };
   }
 
+  holdsIpcachePrefix(prefix: string): boolean {
+    return this.#maps.ipcache.has(prefix);
+  }
+
   close(): Promise<void> {
     // Nothing to release; the maps (the "kernel" state) stay as they are.
     return Promise.resolve();

@@ -127,6 +127,12 @@ export interface Datapath {
   /** A full read of what the datapath holds. */
   read(opts?: { signal?: AbortSignal }): Promise<DatapathContents>;
   counts(): DatapathCounts;
+  /**
+   * Whether the ipcache holds exactly `prefix`, as this datapath last wrote
+   * or adopted it: a lookup in its own copy, no kernel read (cheap, like
+   * `counts()`).
+   */
+  holdsIpcachePrefix(prefix: string): boolean;
   /** Releases handles. Never clears state: stopping is not removing. Idempotent. */
   close(): Promise<void>;
 }

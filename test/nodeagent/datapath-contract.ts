@@ -106,6 +106,11 @@ export function describeDatapathContract(name: string, factory: DatapathFactory)
         sorted({ ipcache: [], endpoints: [], services: [], policies }).policies,
       );
       expect(contents.services).toEqual([svc('web', ['10.1.0.5'])]);
+      // Exact prefixes only: a covering or a neighbouring prefix is not held.
+      expect(datapath.holdsIpcachePrefix('10.1.0.5/32')).toBe(true);
+      expect(datapath.holdsIpcachePrefix('fd00::5/128')).toBe(true);
+      expect(datapath.holdsIpcachePrefix('10.1.0.4/31')).toBe(false);
+      expect(datapath.holdsIpcachePrefix('10.1.0.6/32')).toBe(false);
       expect(datapath.counts()).toMatchObject({
         ipcache: 2,
         endpoints: 1,
@@ -119,6 +124,7 @@ export function describeDatapathContract(name: string, factory: DatapathFactory)
       remove.services.deletes.push('default/web');
       await datapath.apply(remove);
       await expectConsistent(datapath);
+      expect(datapath.holdsIpcachePrefix('10.1.0.5/32')).toBe(false);
       expect(datapath.digest()).toBe(EMPTY);
       expect(datapath.counts()).toMatchObject({
         ipcache: 0,

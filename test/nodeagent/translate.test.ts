@@ -3,7 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { decodeResource, type EncodedResource } from '../../common/index.js';
 import {
   EmulatedDatapath,
+  EmulatedMaps,
   ResourceStore,
+  RevisionKeyOwners,
   buildDelta,
   translateDelta,
 } from '../../nodeagent/index.js';
@@ -38,7 +40,8 @@ async function applyRevision(
   );
   const built = buildDelta(parts, store);
   if (!built.ok) return built.rejections.map((r) => r.message);
-  const t = translateDelta(built.delta, store);
+  // The owners the agent uses: its datapath's prefixes, the store's shards named on need.
+  const t = translateDelta(built.delta, new RevisionKeyOwners(store, dp));
   if (!t.ok) return t.rejections.map((r) => `${r.message} [${r.resourceNames.join(',')}]`);
   await dp.apply(t.change);
   store.commit(built.delta);
@@ -174,6 +177,31 @@ describe('translateDelta', () => {
       'endpoint "eu/default/a" is claimed more than once (by endpoint/eu/default/a, endpoint/other-name) [endpoint/eu/default/a,endpoint/other-name]',
     ]);
     expect(dp.digest()).toBe(expectedDigest([shard(0, [['10.1.0.1/32', 1]])]));
+  });
+
+  it('takes over prefixes adopted from a previous agent that no resource owns, and still refuses a held one', async () => {
+    // A restarted agent: the maps hold what the last process wrote, its store holds nothing.
+    const maps = new EmulatedMaps();
+    maps.ipcache.set('10.1.0.1/32', 1);
+    maps.ipcache.set('10.1.0.2/32', 1);
+    const store = new ResourceStore();
+    const dp = new EmulatedDatapath({ maps });
+    expect(dp.holdsIpcachePrefix('10.1.0.1/32')).toBe(true);
+    expect(await applyRevision(store, dp, [shard(0, [['10.1.0.1/32', 2]])])).toBeUndefined();
+    expect(store.ipcacheOwner('10.1.0.1/32')).toBe('ipcache/0');
+    // The second adopted prefix is still nobody's; the first now is shard 0's.
+    expect(
+      await applyRevision(store, dp, [
+        shard(1, [
+          ['10.1.0.2/32', 3],
+          ['10.1.0.1/32', 3],
+        ]),
+      ]),
+    ).toEqual([
+      'ipcache prefix "10.1.0.1/32" of ipcache/1 is already held by ipcache/0 [ipcache/1]',
+    ]);
+    expect(await applyRevision(store, dp, [shard(1, [['10.1.0.2/32', 3]])])).toBeUndefined();
+    expect(store.ipcacheOwner('10.1.0.2/32')).toBe('ipcache/1');
   });
 
   it('refuses duplicate policy keys in one endpoint', async () => {

@@ -62,6 +62,7 @@ class GatedDatapath implements Datapath {
   verify = (opts?: { signal?: AbortSignal }) => this.#inner.verify(opts);
   read = (opts?: { signal?: AbortSignal }) => this.#inner.read(opts);
   counts = () => this.#inner.counts();
+  holdsIpcachePrefix = (prefix: string) => this.#inner.holdsIpcachePrefix(prefix);
   close = () => this.#inner.close();
 }
 

@@ -279,6 +279,10 @@ export class EbpfDatapath implements Datapath {
     };
   }
 
+  holdsIpcachePrefix(prefix: string): boolean {
+    return this.#state.mirror.ipcache.has(prefix);
+  }
+
   /** The local endpoints held now (cluster/namespace/name and addresses), e.g. to attach programs for them. */
   localEndpoints(): { endpoint: string; ips: string[] }[] {
     return [...this.#state.mirror.endpoints].map(([endpoint, e]) => ({
