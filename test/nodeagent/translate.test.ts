@@ -2,7 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { decodeResource, type EncodedResource } from '../../common/index.js';
 import {
+  DatapathError,
   EmulatedDatapath,
+  checkChange,
+  type DatapathView,
   EmulatedMaps,
   ResourceStore,
   RevisionKeyOwners,
@@ -19,6 +22,16 @@ import {
   TYPE_SERVICE,
 } from '../../proto/index.js';
 import { allow, endpoint, expectedDigest, part, service, shard } from './fixtures.js';
+
+/** An empty datapath, as the checks see it. */
+const EMPTY_VIEW: DatapathView = {
+  ipcacheCount: 0,
+  endpointCount: 0,
+  hasIpcache: () => false,
+  hasEndpoint: () => false,
+  policyCount: () => 0,
+  hasPolicy: () => false,
+};
 
 /** Applies `resources`/`removed` as one revision the way the agent does; returns the rejections, if any. */
 async function applyRevision(
@@ -43,7 +56,12 @@ async function applyRevision(
   // The owners the agent uses: its datapath's prefixes, the store's shards named on need.
   const t = translateDelta(built.delta, new RevisionKeyOwners(store, dp));
   if (!t.ok) return t.rejections.map((r) => `${r.message} [${r.resourceNames.join(',')}]`);
-  await dp.apply(t.change);
+  try {
+    await dp.apply(t.change);
+  } catch (err) {
+    if (!(err instanceof DatapathError)) throw err;
+    return err.rejections.map((r) => `${r.message} [${r.resourceNames.join(',')}]`);
+  }
   store.commit(built.delta);
   return undefined;
 }
@@ -204,12 +222,28 @@ describe('translateDelta', () => {
     expect(store.ipcacheOwner('10.1.0.2/32')).toBe('ipcache/1');
   });
 
-  it('refuses duplicate policy keys in one endpoint', async () => {
-    const errs = await applyRevision(new ResourceStore(), new EmulatedDatapath(), [
-      endpoint('default/a', '10.1.0.1', [allow(1, 80), allow(1, 80)]),
+  it('refuses duplicate policy keys in one endpoint, new or held, and changes nothing', async () => {
+    const store = new ResourceStore();
+    const dp = new EmulatedDatapath();
+    // A new endpoint: refused by the datapath's checks (translation leaves new entries unindexed).
+    expect(
+      await applyRevision(store, dp, [
+        endpoint('default/a', '10.1.0.1', [allow(1, 80), allow(2, 81), allow(1, 80)]),
+      ]),
+    ).toEqual([
+      'policy key of eu/default/a "1|1|6|80|80" appears more than once in one change [endpoint/eu/default/a]',
+    ]);
+    expect(dp.counts()).toMatchObject({ endpoints: 0, policyEntries: 0 });
+    expect(held(store)).toEqual([]);
+    // A held endpoint: refused by the translation's diff.
+    const a = endpoint('default/a', '10.1.0.1', [allow(1, 80)]);
+    expect(await applyRevision(store, dp, [a])).toBeUndefined();
+    const errs = await applyRevision(store, dp, [
+      endpoint('default/a', '10.1.0.1', [allow(3, 82), allow(3, 82)]),
     ]);
     expect(errs).toHaveLength(1);
-    expect(errs![0]).toMatch(/more than one policy entry/);
+    expect(errs![0]).toMatch(/more than one policy entry .* \[endpoint\/eu\/default\/a\]$/);
+    expect(dp.digest()).toBe(expectedDigest([a]));
   });
 
   it('diffs a policy map the same with keys packed into numbers as with key strings', () => {
@@ -285,6 +319,17 @@ describe('translateDelta', () => {
           );
           const seen = new Set<string>();
           const repeats = after.filter((e) => seen.size === seen.add(id(e)).size).length;
+          if (repeats > 0 && olds.length === 0) {
+            // Nothing held: every entry goes through, and the datapath's checks refuse the repeats.
+            expect(t.ok).toBe(true);
+            if (!t.ok) return;
+            expect(t.change.policies[0]?.upserts).toEqual(after);
+            const refused = checkChange(t.change, EMPTY_VIEW, new EmulatedDatapath().capacity);
+            expect(refused.filter((r) => /appears more than once/.test(r.message))).toHaveLength(
+              repeats,
+            );
+            return;
+          }
           if (repeats > 0) {
             expect(t.ok).toBe(false);
             if (!t.ok)
