@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { decodeResource, type EncodedResource } from '../../common/index.js';
 import {
   DatapathError,
@@ -220,6 +220,38 @@ describe('translateDelta', () => {
     ]);
     expect(await applyRevision(store, dp, [shard(1, [['10.1.0.2/32', 3]])])).toBeUndefined();
     expect(store.ipcacheOwner('10.1.0.2/32')).toBe('ipcache/1');
+  });
+
+  it("looks up a prefix's owner only when the datapath already holds it, building the index once per revision", async () => {
+    const store = new ResourceStore();
+    const dp = new EmulatedDatapath();
+    const indexes = vi.spyOn(store, 'ipcacheOwners');
+    await applyRevision(store, dp, [
+      shard(0, [['10.1.0.1/32', 1]]),
+      shard(1, [['10.1.0.2/32', 1]]),
+    ]);
+    // New addresses, and a shard that keeps its prefix: no index of the held prefixes.
+    await applyRevision(store, dp, [
+      shard(0, [
+        ['10.1.0.1/32', 2],
+        ['10.1.0.3/32', 2],
+      ]),
+      shard(2, [['10.1.0.4/32', 2]]),
+    ]);
+    expect(indexes).not.toHaveBeenCalled();
+    // Two prefixes other shards hold, in one revision: one index, both refusals named.
+    expect(
+      await applyRevision(store, dp, [
+        shard(3, [
+          ['10.1.0.2/32', 3],
+          ['10.1.0.4/32', 3],
+        ]),
+      ]),
+    ).toEqual([
+      'ipcache prefix "10.1.0.2/32" of ipcache/3 is already held by ipcache/1 [ipcache/3]',
+      'ipcache prefix "10.1.0.4/32" of ipcache/3 is already held by ipcache/2 [ipcache/3]',
+    ]);
+    expect(indexes).toHaveBeenCalledTimes(1);
   });
 
   it('refuses duplicate policy keys in one endpoint, new or held, and changes nothing', async () => {
