@@ -251,4 +251,46 @@ describe.skipIf(!requirePrivileged())('eBPF commit on worker threads', () => {
       await dp.close();
     }
   });
+
+  it('replays a large revision on the other copy in the background, its writes on worker threads; a failure there is repaired by the next apply', async () => {
+    const lib = new FailingLibbpf();
+    const dp = await openDatapath(lib, {
+      pinDir: pins.next(),
+      endpoints: 16,
+      ipcacheEntries: 4096,
+      policyEntriesPerEndpoint: 8192,
+    });
+    const eachWrites = (): number => async.length;
+    const async: string[] = [];
+    const update = lib.updateEachAsync.bind(lib);
+    lib.updateEachAsync = (name, ...rest) => {
+      async.push(name);
+      return update(name, ...rest);
+    };
+    try {
+      // 3,000 prefixes (an LPM trie: one call each) and 12,000 policy entries.
+      const big = revision(['a', 'b'], 6000, 1000);
+      big.ipcache = ipcacheChange(0, 3000).ipcache;
+      await dp.apply(big);
+      // The active copy's trie was written on a worker thread before the ACK; the other
+      // copy's follows in the background, without a call to syncStandby.
+      expect(eachWrites()).toBe(1);
+      await dp.standbySynced();
+      expect(eachWrites()).toBe(2);
+      await expectBothCopiesVerify(dp);
+
+      // A background replay failing half-way: the next apply copies the active copy over first.
+      await dp.apply(ipcacheChange(3000, 1000));
+      lib.failEach = true; // after the ACK, before the replay's turn of the event loop
+      await dp.standbySynced();
+      expect(lib.failEach).toBe(false);
+      const digest = dp.digest();
+      expect(await dp.verify()).toBe(digest);
+      await dp.apply(ipcacheChange(0, 500, true));
+      await expectBothCopiesVerify(dp);
+      expect(dp.counts()).toMatchObject({ ipcache: 3500, policyEntries: 12_000 });
+    } finally {
+      await dp.close();
+    }
+  });
 });

@@ -20,6 +20,14 @@ export interface Committed {
    * must be copied from the active one).
    */
   replay: () => void;
+  /**
+   * The same replay with its large writes on worker threads (the policy
+   * maps' batches, and tables of ASYNC_TABLE_OPS entries or more: a full
+   * sync's ipcache is an LPM trie, one call per prefix), so the event loop
+   * stays free while it runs. The same rules as `replay`; call one of the two,
+   * once. Settles only after every write it started.
+   */
+  replayAsync: () => Promise<void>;
 }
 
 /**
@@ -150,13 +158,8 @@ export async function commitPlan(
     active: standby,
     grace,
     replay: () => {
-      const made: KernelMap[] = [];
+      const made = createOthers(maps, previous, created);
       try {
-        for (const [slot, pair] of created) {
-          if (pair[previous] !== undefined) continue;
-          pair[previous] = maps.createInnerOne(slot, previous);
-          made.push(pair[previous]);
-        }
         writeCopy(maps, previous, plan, created, 'forward');
       } catch (err) {
         // Not the slots' maps: whatever an outer map holds is opened from it again (innerOf).
@@ -165,7 +168,76 @@ export async function commitPlan(
       }
       for (const [slot, pair] of created) maps.adoptInner(slot, [pair[0], pair[1]]);
     },
+    replayAsync: async () => {
+      const made = createOthers(maps, previous, created);
+      try {
+        await replayCopyAsync(maps, previous, plan, created);
+      } catch (err) {
+        for (const m of made) m.close();
+        throw err;
+      }
+      for (const [slot, pair] of created) maps.adoptInner(slot, [pair[0], pair[1]]);
+    },
   };
+}
+
+/** The other copy's inner maps for the plan's new slots (the ones it does not have yet). */
+function createOthers(maps: DatapathMaps, copy: Copy, created: Map<number, Pair>): KernelMap[] {
+  const made: KernelMap[] = [];
+  try {
+    for (const [slot, pair] of created) {
+      if (pair[copy] !== undefined) continue;
+      pair[copy] = maps.createInnerOne(slot, copy);
+      made.push(pair[copy]);
+    }
+  } catch (err) {
+    for (const m of made) m.close();
+    throw err;
+  }
+  return made;
+}
+
+/**
+ * `writeCopy(..., 'forward')` with its large writes on worker threads: every
+ * policy map's and every table's of ASYNC_TABLE_OPS entries or more. Nothing
+ * reads this copy meanwhile (the programs judge with the other one), so the
+ * writes may land in any order; deleted slots leave the outer map last, as
+ * in `writeCopy`. Settles after every write it started; throws the first
+ * failure.
+ */
+async function replayCopyAsync(
+  maps: DatapathMaps,
+  copy: Copy,
+  plan: Plan,
+  created: Map<number, Pair>,
+): Promise<void> {
+  const m = maps.copies[copy];
+  const pending: Promise<void>[] = [];
+  const write = (map: KernelMap, ops: TableOps): void => {
+    if (ops.deletes.count + ops.keys.count < ASYNC_TABLE_OPS) applyOps(map, ops);
+    else pending.push(applyOpsAsync(map, ops));
+  };
+  let failure: { reason: unknown } | undefined;
+  try {
+    for (const t of TABLES) write(m[t], plan.forward[t]);
+    pending.push(
+      maps.setOuterManyAsync(
+        copy,
+        [...created].map(([s, pair]) => [s, pair[copy]!]),
+      ),
+    );
+    for (const [slot, ops] of plan.policy) {
+      const inner = created.get(slot)?.[copy] ?? maps.innerOf(copy, slot);
+      if (inner !== undefined) write(inner, ops.forward);
+    }
+  } catch (err) {
+    failure = { reason: err };
+  }
+  // Every write started has settled before this returns or throws.
+  const settled = await Promise.allSettled(pending);
+  failure ??= settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
+  for (const slot of plan.deletedSlots.values()) m.policyOuter.delete(encodeSlot(slot));
 }
 
 /**

@@ -17,7 +17,7 @@ import {
   type Interface,
   type Netns,
 } from './attach.js';
-import { commitPlan } from './commit.js';
+import { commitPlan, type Committed } from './commit.js';
 import { checkEncodable } from './encodable.js';
 import { FlowEventReader, readCounters, type CounterSample, type FlowEvent } from './events.js';
 import { STRUCTS, decodeConfig, encodeConfig, encodeSlot } from './layout.js';
@@ -85,8 +85,10 @@ export class EbpfDatapath implements Datapath {
   #busy = false;
   #closed = false;
   /** the last revision's writes still owed to the standby copy (see syncStandby) */
-  #replay: (() => void) | undefined;
+  #replay: Pick<Committed, 'replay' | 'replayAsync'> | undefined;
   #replayTimer: NodeJS.Immediate | undefined;
+  /** the replay running in the background, its writes on worker threads (see #replayInBackground) */
+  #replaying: Promise<void> | undefined;
   /** the RCU grace period after the last switch while it runs: the standby copy may still judge packets */
   #grace: Promise<void> | undefined;
   /** set when a replay failed: the standby copy must be copied from the active one before the next write */
@@ -234,12 +236,14 @@ export class EbpfDatapath implements Datapath {
   /**
    * Runs `work` as the datapath's one call in progress (calls must not
    * overlap); close() waits for it, since its kernel calls run on worker
-   * threads. Afterwards, a replay whose grace period ended meanwhile (the
-   * replay skips a busy datapath) is scheduled.
+   * threads. A replay running in the background finishes first (every call
+   * sees both copies settled). Afterwards, a replay whose grace period ended
+   * meanwhile (the replay skips a busy datapath) is scheduled.
    */
   async #exclusive<T>(signal: AbortSignal | undefined, work: () => Promise<T>): Promise<T> {
     this.#enter();
     try {
+      if (this.#replaying !== undefined) await this.#replaying;
       signal?.throwIfAborted();
       const working = work();
       this.#working = working;
@@ -369,11 +373,16 @@ export class EbpfDatapath implements Datapath {
    * after the switch has passed (no program still judges a packet with that
    * copy), on the next turn of the event loop after it — after the agent's
    * ACK — or at the latest when the next apply or close() starts (they
-   * await the grace period first). Called directly while it still runs, it
-   * waits for one on this thread. For benchmarks and tests that time that
-   * part on its own. Idempotent.
+   * await the grace period first). In the agent the replay runs in the
+   * background with its writes on worker threads (#replayInBackground);
+   * called directly before that started, this runs it on this thread, and
+   * waits for a grace period still running here too — for benchmarks and
+   * tests that time that part on its own. Not while a background replay
+   * runs (`standbySynced()` waits for it). Idempotent.
    */
   syncStandby(): void {
+    if (this.#replaying !== undefined)
+      throw new MeshError('INTERNAL', 'the standby copy is being replayed in the background');
     if (this.#replayTimer !== undefined) clearImmediate(this.#replayTimer);
     this.#replayTimer = undefined;
     const replay = this.#replay;
@@ -381,19 +390,44 @@ export class EbpfDatapath implements Datapath {
     if (replay === undefined) return;
     try {
       if (this.#grace !== undefined) this.maps.graceSync();
-      replay();
+      replay.replay();
     } catch (err) {
       // A refused wait too: the next apply copies the active copy onto it after a grace period.
       this.#standbyStale = err;
     } finally {
       this.#grace = undefined;
     }
-    // The mirror's tables of policy maps read back whole are built now, after the ACK.
+    this.#materializeTables();
+  }
+
+  /**
+   * Resolves once the standby copy holds the last revision (or is marked
+   * stale): the replay done in the background, as the agent has it done
+   * after its ACK — started now if its turn had not come yet.
+   */
+  async standbySynced(): Promise<void> {
+    if (this.#working !== undefined) await this.#working.catch(() => undefined);
+    if (this.#replaying === undefined) {
+      if (this.#grace !== undefined) await this.#grace.catch(() => undefined);
+      if (this.#replay !== undefined && this.#grace === undefined && !this.#busy) {
+        if (this.#replayTimer !== undefined) clearImmediate(this.#replayTimer);
+        this.#replayTimer = undefined;
+        this.#replaying = this.#replayInBackground().finally(() => (this.#replaying = undefined));
+      }
+    }
+    if (this.#replaying !== undefined) await this.#replaying;
+    // A grace period the kernel refused to wait for off this thread: here.
+    this.syncStandby();
+  }
+
+  /** The mirror's tables of policy maps read back whole are built after the ACK, with the replay. */
+  #materializeTables(): void {
     for (const held of this.#state.mirror.policies.values()) held.table.materialize();
   }
 
   async close(): Promise<void> {
     if (this.#working !== undefined) await this.#working.catch(() => undefined);
+    if (this.#replaying !== undefined) await this.#replaying;
     // The grace period's wait holds the sync map's fd on a worker thread.
     if (this.#grace !== undefined) await this.#grace.catch(() => undefined);
     if (!this.#closed) {
@@ -434,6 +468,7 @@ export class EbpfDatapath implements Datapath {
   ): Promise<void> {
     // The last switch's grace period, if it is still running, off the event loop (syncStandby would block it).
     if (this.#grace !== undefined) await this.#grace.catch(() => undefined);
+    // A replay this apply came before (its turn of the event loop not come yet): here, now.
     this.syncStandby();
     if (this.#standbyStale !== undefined) this.#resyncStandby();
     const plan = planChange(change, this.#state.mirror, this.#state.free);
@@ -454,7 +489,7 @@ export class EbpfDatapath implements Datapath {
         });
       },
     });
-    this.#replay = committed.replay;
+    this.#replay = committed;
     const grace = committed.grace;
     this.#grace = grace;
 
@@ -475,11 +510,31 @@ export class EbpfDatapath implements Datapath {
 
   /** The replay on the standby copy, on a next turn of the event loop when the datapath is idle. */
   #scheduleReplay(): void {
-    if (this.#replayTimer !== undefined) return;
+    if (this.#replayTimer !== undefined || this.#replaying !== undefined) return;
     this.#replayTimer = setImmediate(() => {
       this.#replayTimer = undefined;
-      if (!this.#busy && !this.#closed) this.syncStandby();
+      if (this.#busy || this.#closed || this.#replay === undefined) return;
+      this.#replaying = this.#replayInBackground().finally(() => (this.#replaying = undefined));
     });
+  }
+
+  /**
+   * The replay with its large writes on worker threads (a 100,000-entry
+   * policy map, a full sync's ipcache of one call per prefix: 60–180 ms that
+   * held the event loop after the ACK). The next apply, verification, read
+   * or close waits for it; a failure marks the copy stale as syncStandby
+   * does. Never rejects.
+   */
+  async #replayInBackground(): Promise<void> {
+    const replay = this.#replay;
+    this.#replay = undefined;
+    if (replay === undefined) return;
+    try {
+      await replay.replayAsync();
+    } catch (err) {
+      this.#standbyStale = err;
+    }
+    this.#materializeTables();
   }
 
   /** Copies the active copy onto the standby one after a failed replay; a failure refuses the apply. */
