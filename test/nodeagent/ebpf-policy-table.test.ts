@@ -68,7 +68,7 @@ describe('PolicyTable (the eBPF mirror of one policy map)', () => {
           }),
           { selector: (e) => `${e.identity}/${e.port}`, maxLength: 300 },
         ),
-        fc.constantFrom('size', 'get', 'set', 'delete', 'forEach', 'materialize'),
+        fc.constantFrom('size', 'get', 'set', 'delete', 'forEach', 'materialize', 'slices'),
         (entries, first) => {
           // values of 8 bytes (the first 4 are the value), as a wider kernel value would come back
           const keys = Buffer.concat(entries.map((e) => key(e.identity, e.port)));
@@ -88,7 +88,13 @@ describe('PolicyTable (the eBPF mirror of one policy map)', () => {
             const e = entries[0]!;
             expect(table.delete(key(e.identity, e.port), 0)).toBe(e.value);
             model.delete(key(e.identity, e.port), 0);
-          } else if (first === 'materialize') table.materialize();
+          } else if (first === 'materialize') expect(table.materialize()).toBe(true);
+          else if (first === 'slices') {
+            // A slice at a time, then what any other call does: insert the rest first.
+            const done = table.materialize(7);
+            expect(done).toBe(entries.length <= 7);
+            if (!done) expect(table.materialize(7)).toBe(entries.length <= 14);
+          }
           expect(table.size).toBe(model.size);
           const seen = new Map<string, number>();
           table.forEach((k, v) => seen.set(k.toString('hex'), v));

@@ -17,7 +17,8 @@ export class PolicyTable {
   #mask: number;
   #size = 0;
   /** entries read back but not inserted yet (see `deferred`) */
-  #pending: { keys: Buffer; values: Buffer; valueSize: number; count: number } | undefined;
+  #pending:
+    { keys: Buffer; values: Buffer; valueSize: number; count: number; next: number } | undefined;
 
   /** `keySize`: the kernel key's size in bytes (a multiple of 4); room for `expected` entries before growing. */
   constructor(
@@ -50,25 +51,37 @@ export class PolicyTable {
     count: number,
   ): PolicyTable {
     const t = new PolicyTable(keySize);
-    t.#pending = { keys, values, valueSize, count };
+    t.#pending = { keys, values, valueSize, count, next: 0 };
     return t;
   }
 
-  /** Inserts the entries of `deferred` now (idempotent). */
-  materialize(): void {
+  /**
+   * Inserts the entries of `deferred` now, or the next `limit` of them (a
+   * caller spreading the work over turns of the event loop); true once all
+   * are in. Every other method inserts the rest first. Idempotent.
+   */
+  materialize(limit = Infinity): boolean {
     const p = this.#pending;
-    if (p === undefined) return;
+    if (p === undefined) return true;
+    // set() below finds nothing pending.
     this.#pending = undefined;
-    let cap = this.#used.length;
-    while (cap < p.count * 2) cap *= 2;
-    if (cap !== this.#used.length) {
-      this.#mask = cap - 1;
-      this.#keys = new Uint32Array(cap * this.keyWords);
-      this.#values = new Uint32Array(cap);
-      this.#used = new Uint8Array(cap);
+    if (p.next === 0) {
+      let cap = this.#used.length;
+      while (cap < p.count * 2) cap *= 2;
+      if (cap !== this.#used.length) {
+        this.#mask = cap - 1;
+        this.#keys = new Uint32Array(cap * this.keyWords);
+        this.#values = new Uint32Array(cap);
+        this.#used = new Uint8Array(cap);
+      }
     }
-    for (let i = 0; i < p.count; i++)
+    const end = Math.min(p.count, p.next + limit);
+    for (let i = p.next; i < end; i++)
       this.set(p.keys, i * this.keySize, p.values.readUInt32LE(i * p.valueSize));
+    if (end === p.count) return true;
+    p.next = end;
+    this.#pending = p;
+    return false;
   }
 
   get size(): number {
