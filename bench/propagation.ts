@@ -148,13 +148,9 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
         },
       );
       workers.push(...started);
-      await raceAbort(
-        Promise.all(started.map((w) => w.ready)).then(() => undefined),
-        signal,
-        () => {
-          throw new Error('timed out waiting for the agents', { cause: signal.reason });
-        },
-      );
+      await raceAbort(Promise.all(started.map((w) => w.ready)), signal, () => {
+        throw new Error('timed out waiting for the agents', { cause: signal.reason });
+      });
       await mesh.until(
         (v) => v.behind.length === 0 && v.nodes === shape.agents,
         'every node in-sync',

@@ -48,13 +48,9 @@ export class ResourceStore implements KeyOwners {
     for (const byName of this.#resources.values()) yield* byName.values();
   }
 
-  /** The held ipcache shard holding `prefix`: a scan of every held prefix (errors and tests). */
+  /** The held ipcache shard holding `prefix`: builds `ipcacheOwners()` (errors and tests). */
   ipcacheOwner(prefix: string): string | undefined {
-    for (const r of this.#resources.get(TYPE_IPCACHE)?.values() ?? []) {
-      if (r.value.typeUrl !== TYPE_IPCACHE) continue;
-      for (const e of r.value.value.entries) if (e.prefix === prefix) return r.name;
-    }
-    return undefined;
+    return this.ipcacheOwners().get(prefix);
   }
 
   /** prefix -> the held ipcache shard holding it, built now from every held shard. */

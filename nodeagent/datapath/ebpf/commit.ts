@@ -111,11 +111,7 @@ export async function commitPlan(
   try {
     const m = maps.copies[standby];
     // Large table writes (a full sync's ipcache: an LPM trie, one call per prefix) on worker threads.
-    for (const t of TABLES) {
-      const ops = plan.forward[t];
-      if (ops.deletes.count + ops.keys.count < ASYNC_TABLE_OPS) applyOps(m[t], ops);
-      else pending.push(applyOpsAsync(m[t], ops));
-    }
+    for (const t of TABLES) applyOpsSized(m[t], plan.forward[t], pending);
     const outer = maps.setOuterManyAsync(
       standby,
       [...created].map(([s, pair]) => [s, pair[standby]!]),
@@ -169,7 +165,7 @@ export async function commitPlan(
       for (const [slot, pair] of created) maps.adoptInner(slot, [pair[0], pair[1]]);
     },
     replayAsync: async () => {
-      const made = await createOthersAsync(maps, previous, created);
+      const made = createOthers(maps, previous, created);
       try {
         await replayCopyAsync(maps, previous, plan, created);
       } catch (err) {
@@ -197,26 +193,6 @@ function createOthers(maps: DatapathMaps, copy: Copy, created: Map<number, Pair>
   return made;
 }
 
-/** createOthers with each map created on a worker thread (a preallocated map of 100,000 entries takes ~20 ms). */
-async function createOthersAsync(
-  maps: DatapathMaps,
-  copy: Copy,
-  created: Map<number, Pair>,
-): Promise<KernelMap[]> {
-  const made: KernelMap[] = [];
-  try {
-    for (const [slot, pair] of created) {
-      if (pair[copy] !== undefined) continue;
-      pair[copy] = await maps.createInnerOneAsync(slot, copy);
-      made.push(pair[copy]);
-    }
-  } catch (err) {
-    for (const m of made) m.close();
-    throw err;
-  }
-  return made;
-}
-
 /**
  * `writeCopy(..., 'forward')` with its large writes on worker threads: every
  * policy map's and every table's of ASYNC_TABLE_OPS entries or more. Nothing
@@ -232,14 +208,10 @@ async function replayCopyAsync(
   created: Map<number, Pair>,
 ): Promise<void> {
   const m = maps.copies[copy];
-  const pending: Promise<void>[] = [];
-  const write = (map: KernelMap, ops: TableOps): void => {
-    if (ops.deletes.count + ops.keys.count < ASYNC_TABLE_OPS) applyOps(map, ops);
-    else pending.push(applyOpsAsync(map, ops));
-  };
+  const pending: Promise<unknown>[] = [];
   let failure: { reason: unknown } | undefined;
   try {
-    for (const t of TABLES) write(m[t], plan.forward[t]);
+    for (const t of TABLES) applyOpsSized(m[t], plan.forward[t], pending);
     pending.push(
       maps.setOuterManyAsync(
         copy,
@@ -248,7 +220,7 @@ async function replayCopyAsync(
     );
     for (const [slot, ops] of plan.policy) {
       const inner = created.get(slot)?.[copy] ?? maps.innerOf(copy, slot);
-      if (inner !== undefined) write(inner, ops.forward);
+      if (inner !== undefined) applyOpsSized(inner, ops.forward, pending);
     }
   } catch (err) {
     failure = { reason: err };
@@ -357,6 +329,12 @@ function closeAll(created: Map<number, Pair>): void {
  * cheaper than a hop to a worker for the few entries of a typical revision.
  */
 export const ASYNC_TABLE_OPS = 256;
+
+/** Writes `o` on this thread, or, from ASYNC_TABLE_OPS entries on, on a worker thread (added to `pending`). */
+function applyOpsSized(map: KernelMap, o: TableOps, pending: Promise<unknown>[]): void {
+  if (o.deletes.count + o.keys.count < ASYNC_TABLE_OPS) applyOps(map, o);
+  else pending.push(applyOpsAsync(map, o));
+}
 
 async function applyOpsAsync(map: KernelMap, o: TableOps): Promise<void> {
   await map.deleteManyAsync(o.deletes);

@@ -413,11 +413,7 @@ export class EbpfDatapath implements Datapath {
     if (this.#working !== undefined) await this.#working.catch(() => undefined);
     if (this.#replaying === undefined) {
       if (this.#grace !== undefined) await this.#grace.catch(() => undefined);
-      if (this.#replay !== undefined && this.#grace === undefined && !this.#busy) {
-        if (this.#replayTimer !== undefined) clearImmediate(this.#replayTimer);
-        this.#replayTimer = undefined;
-        this.#replaying = this.#replayInBackground().finally(() => (this.#replaying = undefined));
-      }
+      if (this.#grace === undefined && !this.#busy) this.#startReplay();
     }
     if (this.#replaying !== undefined) await this.#replaying;
     // A grace period the kernel refused to wait for off this thread: here.
@@ -517,9 +513,16 @@ export class EbpfDatapath implements Datapath {
     if (this.#replayTimer !== undefined || this.#replaying !== undefined) return;
     this.#replayTimer = setImmediate(() => {
       this.#replayTimer = undefined;
-      if (this.#busy || this.#closed || this.#replay === undefined) return;
-      this.#replaying = this.#replayInBackground().finally(() => (this.#replaying = undefined));
+      if (!this.#busy && !this.#closed) this.#startReplay();
     });
+  }
+
+  /** Starts the replay owed, if any, in the background (its timer, if set, is dropped). */
+  #startReplay(): void {
+    if (this.#replayTimer !== undefined) clearImmediate(this.#replayTimer);
+    this.#replayTimer = undefined;
+    if (this.#replay === undefined || this.#replaying !== undefined) return;
+    this.#replaying = this.#replayInBackground().finally(() => (this.#replaying = undefined));
   }
 
   /**
