@@ -6,6 +6,7 @@ export * from './abort.js';
 export * from './async-queue.js';
 export * from './log.js';
 export * from './policy-map.js';
+export * from './policy-entries.js';
 export * from './change-set-request.js';
 export * from './change-set-parts.js';
 export * from './murmur3.js';

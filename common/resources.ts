@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import {
-  EndpointPolicy,
+  type EndpointPolicy,
+  EndpointPolicyPayload,
   IpcacheShard,
   ServiceImport,
   TYPE_ENDPOINT,
@@ -9,6 +10,7 @@ import {
 } from '../proto/index.js';
 import { entriesOfEndpoint, entriesOfIpcacheShard, entriesOfService } from './digest.js';
 import { MeshError } from './errors.js';
+import { packPolicyEntries, unpackPolicyEntries } from './policy-entries.js';
 
 /** Resource type URLs, in the order a revision's parts are sent (ipcache first). */
 export const RESOURCE_TYPES = [TYPE_IPCACHE, TYPE_SERVICE, TYPE_ENDPOINT] as const;
@@ -39,14 +41,17 @@ export function encodeResource(name: string, r: ResourceValue): EncodedResource 
       bytes = IpcacheShard.encode(r.value).finish();
       break;
     case TYPE_ENDPOINT:
-      bytes = EndpointPolicy.encode(r.value).finish();
+      bytes = EndpointPolicyPayload.encode({
+        endpoint: { ...r.value, entries: [] },
+        entries: asBuffer(packPolicyEntries(r.value.entries, `endpoint policy "${name}"`)),
+      }).finish();
       break;
     case TYPE_SERVICE:
       bytes = ServiceImport.encode(r.value).finish();
       break;
   }
   // A view, not a copy: grpc-js wants Buffers for bytes fields.
-  const payload = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const payload = asBuffer(bytes);
   return { typeUrl: r.typeUrl, name, version: resourceVersion(payload), payload };
 }
 
@@ -60,7 +65,7 @@ export function decodeResource(typeUrl: string, payload: Uint8Array): ResourceVa
       case TYPE_IPCACHE:
         return { typeUrl, value: IpcacheShard.decode(payload) };
       case TYPE_ENDPOINT:
-        return { typeUrl, value: EndpointPolicy.decode(payload) };
+        return { typeUrl, value: decodeEndpointPolicy(payload) };
       case TYPE_SERVICE:
         return { typeUrl, value: ServiceImport.decode(payload) };
     }
@@ -68,6 +73,21 @@ export function decodeResource(typeUrl: string, payload: Uint8Array): ResourceVa
     throw new MeshError('VALIDATION', `cannot decode ${typeUrl} resource`, { cause: err });
   }
   throw new MeshError('VALIDATION', `unknown resource type ${typeUrl}`);
+}
+
+/** A view of `bytes` as a Buffer (ts-proto's type for bytes fields), no copy. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** An EndpointPolicyPayload back into the EndpointPolicy it carries, its entries unpacked. */
+function decodeEndpointPolicy(payload: Uint8Array): EndpointPolicy {
+  const { endpoint, entries } = EndpointPolicyPayload.decode(payload);
+  if (endpoint === undefined) throw new MeshError('VALIDATION', 'endpoint is missing');
+  if (endpoint.entries.length > 0)
+    throw new MeshError('VALIDATION', 'endpoint.entries must be empty: entries travel packed');
+  endpoint.entries = unpackPolicyEntries(entries);
+  return endpoint;
 }
 
 /** The digest entries a resource contributes to a node's logical state. */

@@ -3,6 +3,7 @@ export * from './gen/meshplane/v1/discovery.js';
 export {
   Direction,
   EndpointPolicy,
+  EndpointPolicyPayload,
   IpcacheEntry,
   IpcacheShard,
   NamedPort,
@@ -93,5 +94,5 @@ export const PROTOCOL_VERSION: number = ProtocolVersion.PROTOCOL_VERSION_CURRENT
 export const PROTOCOL_VERSION_HEADER = 'meshplane-protocol-version';
 
 export const TYPE_IPCACHE = 'meshplane.v1.IpcacheShard';
-export const TYPE_ENDPOINT = 'meshplane.v1.EndpointPolicy';
+export const TYPE_ENDPOINT = 'meshplane.v1.EndpointPolicyPayload';
 export const TYPE_SERVICE = 'meshplane.v1.ServiceImport';

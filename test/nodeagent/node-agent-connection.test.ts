@@ -2,7 +2,10 @@
 // mismatches, against ScriptedControlPlane standing in for the control plane.
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TYPE_IPCACHE } from '../../proto/index.js';
+import { PROTOCOL_VERSION, TYPE_IPCACHE } from '../../proto/index.js';
+
+/** a version this build does not speak */
+const OTHER = PROTOCOL_VERSION + 1;
 import { EMPTY, connected, revision, setup, teardown } from './agent-harness.js';
 import { endpoint, part, shard } from './fixtures.js';
 
@@ -70,7 +73,7 @@ describe('NodeAgent connection over gRPC', () => {
   });
 
   it('reports a protocol mismatch announced in the response header and keeps retrying', async () => {
-    const h = await setup({ cp: { protocolVersion: 2 } });
+    const h = await setup({ cp: { protocolVersion: OTHER } });
     const s = await h.cp.nextStream();
     s.send(
       part({
@@ -84,7 +87,9 @@ describe('NodeAgent connection over gRPC', () => {
     const ev = await h.events('disconnected').next();
     expect(ev.wasConnected).toBe(false);
     expect(ev.error?.code).toBe('PROTOCOL_MISMATCH');
-    expect(ev.error?.message).toBe('control plane speaks protocol 2, this agent speaks 1');
+    expect(ev.error?.message).toBe(
+      `control plane speaks protocol ${OTHER}, this agent speaks ${PROTOCOL_VERSION}`,
+    );
     await h.cp.nextStream(); // retried
     expect(h.agent.status()).toMatchObject({
       appliedRevision: 0,
@@ -96,17 +101,18 @@ describe('NodeAgent connection over gRPC', () => {
   it('surfaces the message of a FAILED_PRECONDITION refusal', async () => {
     const h = await setup({
       cp: {
-        protocolVersion: 2,
+        protocolVersion: OTHER,
         refuse: {
           code: GrpcStatus.FAILED_PRECONDITION,
-          details: 'agent speaks protocol 1, need 2',
+          details: `agent speaks protocol ${PROTOCOL_VERSION}, need ${OTHER}`,
         },
       },
     });
     const ev = await h.events('disconnected').next();
     expect(ev.error?.code).toBe('PROTOCOL_MISMATCH');
     expect(ev.error?.message).toBe(
-      'control plane speaks protocol 2, this agent speaks 1; control plane refused the stream: agent speaks protocol 1, need 2',
+      `control plane speaks protocol ${OTHER}, this agent speaks ${PROTOCOL_VERSION}; ` +
+        `control plane refused the stream: agent speaks protocol ${PROTOCOL_VERSION}, need ${OTHER}`,
     );
   });
 });

@@ -3,7 +3,7 @@
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Digest, ipcacheEntry } from '../../common/index.js';
-import { TYPE_ENDPOINT, TYPE_IPCACHE, TYPE_SERVICE } from '../../proto/index.js';
+import { PROTOCOL_VERSION, TYPE_ENDPOINT, TYPE_IPCACHE, TYPE_SERVICE } from '../../proto/index.js';
 import { EMPTY, connected, revision, setup, teardown } from './agent-harness.js';
 import { allow, endpoint, entriesOf, expectedDigest, part, service, shard } from './fixtures.js';
 
@@ -17,7 +17,7 @@ describe('NodeAgent revisions over gRPC', () => {
     const s = await h.cp.nextStream();
     const first = await s.nextRequest();
     expect(first.node).toEqual({ id: 'eu-1', cluster: 'eu' });
-    expect(first.protocolVersion).toBe(1);
+    expect(first.protocolVersion).toBe(PROTOCOL_VERSION);
     expect(first.capacity).toEqual({
       backend: 'emulated',
       ipcacheEntries: 100,

@@ -35,7 +35,8 @@ export const protobufFileName = "meshplane/v1/discovery.proto";
  */
 export enum ProtocolVersion {
   PROTOCOL_VERSION_UNSPECIFIED = 0,
-  PROTOCOL_VERSION_CURRENT = 1,
+  /** PROTOCOL_VERSION_CURRENT - 2: EndpointPolicy resources travel as EndpointPolicyPayload (packed entries); 1: as EndpointPolicy */
+  PROTOCOL_VERSION_CURRENT = 2,
   UNRECOGNIZED = -1,
 }
 
