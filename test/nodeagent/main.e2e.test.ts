@@ -4,7 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { TYPE_IPCACHE } from '../../proto/index.js';
+import { PROTOCOL_VERSION, TYPE_IPCACHE } from '../../proto/index.js';
 import { AsyncQueue } from './async-queue.js';
 import { expectedDigest, part, shard } from './fixtures.js';
 import { ScriptedControlPlane } from './scripted-control-plane.js';
@@ -60,7 +60,10 @@ describe('nodeagent/main.ts', () => {
     ]);
     const s = await cp.nextStream(20_000);
     const first = await s.nextRequest();
-    expect(first).toMatchObject({ node: { id: 'eu-1', cluster: 'eu' }, protocolVersion: 1 });
+    expect(first).toMatchObject({
+      node: { id: 'eu-1', cluster: 'eu' },
+      protocolVersion: PROTOCOL_VERSION,
+    });
     expect(first.capacity).toMatchObject({
       backend: 'emulated',
       endpoints: 7,
