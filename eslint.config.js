@@ -23,6 +23,15 @@ export default tseslint.config(
         { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
       ],
       'import-x/no-cycle': ['error', { ignoreExternal: true }],
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'AbortSignal',
+          property: 'timeout',
+          message:
+            'Use abortAfter (common/abort.ts): on Node 20 a timeout signal combined with AbortSignal.any() can be garbage-collected and never fire.',
+        },
+      ],
       'no-restricted-imports': [
         'error',
         {

@@ -16,7 +16,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from 'nats';
-import { EVENTS_STREAM, type ChangeSetEvent } from '../common/index.js';
+import { abortAfter, EVENTS_STREAM, type ChangeSetEvent } from '../common/index.js';
 import { ControlPlane } from '../controlplane/index.js';
 import { startInfra, type Infra } from '../launcher/index.js';
 import {
@@ -76,8 +76,7 @@ export async function runIdentityChurn(
   const debounceMs = opts.debounceMs ?? DEFAULT_DEBOUNCE_MS;
   const log = opts.log ?? (() => undefined);
   const timeoutMs = opts.timeoutMs ?? 120_000 + 30 * shape.pods;
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+  const { signal } = abortAfter(timeoutMs, opts.signal);
   const workload = generateWorkload(shape);
 
   const cleanups: (() => Promise<unknown>)[] = [];

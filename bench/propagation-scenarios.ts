@@ -3,7 +3,7 @@
  * node in-sync): publish, wait until the mesh has settled again, and read
  * commit → ACK receipt per node from the admin Status API.
  */
-import type { ClusterSpec } from '../common/index.js';
+import { abortAfter, type ClusterSpec } from '../common/index.js';
 import { ackLatencies, syncView } from './lib/ack-latency.js';
 import type { BenchMesh } from './lib/propagation-mesh.js';
 import {
@@ -30,11 +30,10 @@ async function step(
 ): Promise<{ latencies: number[]; revision: number }> {
   const before = syncView(await ctx.mesh.status());
   await publish();
-  const s = await ctx.mesh.until(
-    (v) => v.revision > before.revision && v.behind.length === 0,
-    what,
-    AbortSignal.any([ctx.signal, AbortSignal.timeout(60_000)]),
-  );
+  const limit = abortAfter(60_000, ctx.signal);
+  const s = await ctx.mesh
+    .until((v) => v.revision > before.revision && v.behind.length === 0, what, limit.signal)
+    .finally(limit.clear);
   return { latencies: ackLatencies(s).latencies, revision: s.revision };
 }
 
@@ -106,11 +105,14 @@ export async function burstScenario(
   }
   await Promise.all(acks);
   const publishMs = performance.now() - start;
-  const s = await ctx.mesh.until(
-    (v) => v.endpoints >= before.endpoints + changes && v.behind.length === 0,
-    `${changes} new pods on every node`,
-    AbortSignal.any([ctx.signal, AbortSignal.timeout(120_000)]),
-  );
+  const limit = abortAfter(120_000, ctx.signal);
+  const s = await ctx.mesh
+    .until(
+      (v) => v.endpoints >= before.endpoints + changes && v.behind.length === 0,
+      `${changes} new pods on every node`,
+      limit.signal,
+    )
+    .finally(limit.clear);
   const { latencies, lastAckAt } = ackLatencies(s);
   if (latencies.length !== ctx.shape.agents)
     throw new Error(

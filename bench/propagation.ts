@@ -17,7 +17,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { raceAbort } from '../common/index.js';
+import { abortAfter, raceAbort } from '../common/index.js';
 import { writeMeshTls, type TlsFiles } from '../common/tls/index.js';
 import { startInfra } from '../launcher/index.js';
 import {
@@ -80,8 +80,7 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
   const perWorker = opts.agentsPerWorker ?? 250;
   const reps = opts.reps ?? 20;
   const maxAgents = opts.maxAgents ?? 4 * shape.agents;
-  const timeout = AbortSignal.timeout(opts.timeoutMs ?? 1_800_000);
-  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+  const { signal } = abortAfter(opts.timeoutMs ?? 1_800_000, opts.signal);
   const figures: Record<string, number> = {};
   const cleanups: (() => Promise<unknown>)[] = [];
   try {

@@ -20,7 +20,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type NatsConnection } from 'nats';
-import { EVENTS_STREAM, type SourceHealthEvent } from '../common/index.js';
+import { abortAfter, EVENTS_STREAM, type SourceHealthEvent } from '../common/index.js';
 import { ControlPlane } from '../controlplane/index.js';
 import { startInfra, type Infra } from '../launcher/index.js';
 import { MeshAdminClient, type JoinClusterResponse } from '../proto/index.js';
@@ -81,8 +81,7 @@ export async function runServicesBench(
   const rate = opts.rate ?? DEFAULT_RATE;
   const log = opts.log ?? (() => undefined);
   const timeoutMs = opts.timeoutMs ?? 120_000 + 20 * shape.services;
-  const timeout = AbortSignal.timeout(timeoutMs);
-  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+  const { signal } = abortAfter(timeoutMs, opts.signal);
   const workload = generateServicesWorkload(shape);
   const clusterCount = workload.clusters.length;
 

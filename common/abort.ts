@@ -17,6 +17,35 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** A signal that aborts at a deadline; `clear()` stops its timer once the work is done. */
+export interface AbortAfter {
+  readonly signal: AbortSignal;
+  readonly clear: () => void;
+}
+
+/**
+ * A signal that aborts with a TimeoutError after `ms`, or with the reason of
+ * the first of `signals` to abort. Not `AbortSignal.any([AbortSignal.timeout(ms), ...])`:
+ * on Node 20 a timeout signal that only `any()` refers to can be garbage
+ * collected before it fires (nodejs/node#57736), and the combined signal then
+ * never aborts (a server-side `wait` ran past its timeout until the client's
+ * own deadline). Here the timer holds its controller until it fires or is
+ * cleared; like AbortSignal.timeout's, it does not keep the process alive.
+ */
+export function abortAfter(ms: number, ...signals: (AbortSignal | undefined)[]): AbortAfter {
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new DOMException(`timed out after ${ms} ms`, 'TimeoutError')),
+    ms,
+  );
+  timer.unref();
+  const others = signals.filter((s): s is AbortSignal => s !== undefined);
+  return {
+    signal: others.length > 0 ? AbortSignal.any([controller.signal, ...others]) : controller.signal,
+    clear: () => clearTimeout(timer),
+  };
+}
+
 /**
  * Settles as `promise` does or, when `signal` aborts first, with what
  * `onAbort` returns (or throws). The abort listener is removed as soon as

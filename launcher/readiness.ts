@@ -1,4 +1,4 @@
-import { sleep } from '../common/index.js';
+import { abortAfter, sleep } from '../common/index.js';
 import { LaunchError, describeExit } from './launch-error.js';
 import type { ServerProcess } from './server-process.js';
 
@@ -28,12 +28,24 @@ export async function waitUntilReady<T>(
 ): Promise<T> {
   const processExited = new AbortController();
   void proc.exited.then(() => processExited.abort());
-  const stopWaiting = AbortSignal.any([
+  const { signal: stopWaiting, clear } = abortAfter(
+    options.timeoutMs,
     processExited.signal,
-    AbortSignal.timeout(options.timeoutMs),
-    ...(options.signal ? [options.signal] : []),
-  ]);
+    options.signal,
+  );
+  try {
+    return await probeUntilReady(proc, probe, options, stopWaiting);
+  } finally {
+    clear();
+  }
+}
 
+async function probeUntilReady<T>(
+  proc: ServerProcess,
+  probe: ReadinessProbe<T>,
+  options: ReadinessOptions,
+  stopWaiting: AbortSignal,
+): Promise<T> {
   let lastProbeError: unknown;
   for (
     let delay = FIRST_DELAY_MS;
@@ -41,9 +53,8 @@ export async function waitUntilReady<T>(
     delay = Math.min(delay * 2, MAX_DELAY_MS)
   ) {
     try {
-      const value = await probe(
-        AbortSignal.any([stopWaiting, AbortSignal.timeout(PROBE_TIMEOUT_MS)]),
-      );
+      const attempt = abortAfter(PROBE_TIMEOUT_MS, stopWaiting);
+      const value = await probe(attempt.signal).finally(attempt.clear);
       if (value !== undefined) return value;
     } catch (err) {
       lastProbeError = err;

@@ -1,6 +1,12 @@
 import * as grpc from '@grpc/grpc-js';
 import type { Tracer } from '@opentelemetry/api';
-import { isMeshError, parseObjectKey, type ErrorCode } from '../../common/index.js';
+import {
+  abortAfter,
+  isMeshError,
+  parseObjectKey,
+  type AbortAfter,
+  type ErrorCode,
+} from '../../common/index.js';
 import { meshPeerOf } from '../../common/tls/index.js';
 import type {
   AppliedObject,
@@ -54,10 +60,10 @@ function callerOf(call: grpc.ServerUnaryCall<unknown, unknown>): string {
 }
 
 /** A signal for the call: the request's timeout, or the client going away. */
-function callSignal(call: grpc.ServerUnaryCall<unknown, unknown>, timeoutMs: number): AbortSignal {
+function callDeadline(call: grpc.ServerUnaryCall<unknown, unknown>, timeoutMs: number): AbortAfter {
   const cancelled = new AbortController();
   call.once('cancelled', () => cancelled.abort(new Error('the client cancelled the call')));
-  return AbortSignal.any([cancelled.signal, AbortSignal.timeout(timeoutMs)]);
+  return abortAfter(timeoutMs, cancelled.signal);
 }
 
 function issueMessage(issue: ClusterIssue): ApplyIssue {
@@ -102,7 +108,10 @@ export function changeSetService(deps: ChangeSetServiceDeps): MeshChangeSetsServ
   return {
     apply: (call: grpc.ServerUnaryCall<ApplyRequest, ApplyResponse>, callback) => {
       const req = call.request;
-      const signal = callSignal(call, req.timeoutMs || (deps.defaultTimeoutMs ?? 30_000));
+      const { signal, clear } = callDeadline(
+        call,
+        req.timeoutMs || (deps.defaultTimeoutMs ?? 30_000),
+      );
       const mode = req.delete ? 'delete' : 'apply';
       // The caller's trace goes on to each cluster's source (NATS header), into
       // the change set it publishes, and so to the revision and every node's apply.
@@ -124,6 +133,7 @@ export function changeSetService(deps: ChangeSetServiceDeps): MeshChangeSetsServ
         )
         .then(
           (out) => {
+            clear();
             traced.span.setAttributes(
               out.ok
                 ? { 'meshplane.revision': out.revision, 'meshplane.change_set': out.id }
@@ -150,6 +160,7 @@ export function changeSetService(deps: ChangeSetServiceDeps): MeshChangeSetsServ
             );
           },
           (err: unknown) => {
+            clear();
             traced.end(err instanceof Error ? err : String(err));
             callback(fail(err));
           },

@@ -1,4 +1,4 @@
-import { sleep } from '../../common/index.js';
+import { abortAfter, sleep } from '../../common/index.js';
 import type {
   LatencyFigureMessage,
   NodeStatus,
@@ -111,10 +111,7 @@ export async function waitForRevision(
   opts: { signal?: AbortSignal } = {},
 ): Promise<WaitResponse> {
   const timeoutMs = Math.min(req.timeoutMs > 0 ? req.timeoutMs : DEFAULT_WAIT_MS, MAX_WAIT_MS);
-  const signal = AbortSignal.any([
-    AbortSignal.timeout(timeoutMs),
-    ...(opts.signal ? [opts.signal] : []),
-  ]);
+  const { signal, clear } = abortAfter(timeoutMs, opts.signal);
   let wake: (() => void) | undefined;
   const off = d.tracker.subscribe(() => wake?.());
   try {
@@ -128,5 +125,6 @@ export async function waitForRevision(
     }
   } finally {
     off();
+    clear();
   }
 }

@@ -1,7 +1,29 @@
 // raceAbort: the promise's outcome or the abort's, and no listener left on the signal either way.
+// abortAfter: a timeout that fires even when the garbage collector runs before it.
 import { getEventListeners } from 'node:events';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
-import { raceAbort } from '../../common/index.js';
+import { abortAfter, raceAbort, sleep } from '../../common/index.js';
+import { waitForRevision } from '../../controlplane/admin/index.js';
+import { Tracker } from '../../controlplane/telemetry/index.js';
+
+/** The collector, run on demand (what a busy process does on its own, at unknown times). */
+function collector(): () => void {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+/** Runs a full collection every 20 ms while `work` is pending. */
+async function underGc<T>(work: Promise<T>): Promise<T> {
+  const gc = collector();
+  const timer = setInterval(gc, 20);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
+  }
+}
 
 describe('raceAbort', () => {
   it('settles as the promise does and removes its listener', async () => {
@@ -29,4 +51,37 @@ describe('raceAbort', () => {
     expect(await raceAbort(never, c.signal, () => -2)).toBe(-2);
     expect(getEventListeners(c.signal, 'abort')).toHaveLength(0);
   });
+});
+
+describe('abortAfter', () => {
+  // AbortSignal.any([AbortSignal.timeout(ms)]) never aborts once the timeout
+  // signal is collected (Node 20, nodejs/node#57736): this is what it replaces.
+  it('aborts with a TimeoutError after its time, however often the collector runs', async () => {
+    const { signal } = abortAfter(100, new AbortController().signal);
+    await underGc(sleep(400));
+    expect(signal.aborted).toBe(true);
+    expect((signal.reason as Error).name).toBe('TimeoutError');
+  });
+
+  it("aborts with the first other signal's reason, and not at all once cleared", async () => {
+    const c = new AbortController();
+    const a = abortAfter(60_000, undefined, c.signal);
+    c.abort(new Error('caller gone'));
+    expect((a.signal.reason as Error).message).toBe('caller gone');
+    const cleared = abortAfter(50);
+    cleared.clear();
+    await sleep(150);
+    expect(cleared.signal.aborted).toBe(false);
+  });
+
+  it("ends a server-side wait at its timeout (meshctl wait's), not at the client's deadline", async () => {
+    // A mesh whose model never reaches the revision waited for.
+    const tracker = new Tracker({ clock: { now: () => Date.now() } });
+    const started = Date.now();
+    const w = await underGc(
+      waitForRevision({ tracker, observedRevision: () => 1 }, { revision: 5, timeoutMs: 300 }),
+    );
+    expect(w).toMatchObject({ synced: false, observedRevision: 1 });
+    expect(Date.now() - started).toBeLessThan(5_000);
+  }, 15_000);
 });

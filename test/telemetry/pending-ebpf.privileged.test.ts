@@ -142,7 +142,7 @@ describe.skipIf(!requirePrivileged())(
         expect(await client(80)).toBe('connected');
         expect(await client(8080)).toBe('timeout');
         const gate = await meshctl('wait', '--revision', String(revision), '--timeout', '1s');
-        expect(gate.code).toBe(1);
+        expect(gate.code, gate.stderr).toBe(1);
         expect(gate.stderr).toContain('eu/eu-1 (pending');
       } finally {
         process.kill(agent.pid, 'SIGCONT');
@@ -164,7 +164,7 @@ describe.skipIf(!requirePrivileged())(
       expect(eu1(s).since).not.toBeNull();
       expect(eu1(s).syncedRevision).toBe(s.revision);
       const gate = await meshctl('skew', '--max-age', '1ms');
-      expect(gate.code).toBe(1);
+      expect(gate.code, gate.stderr).toBe(1);
       expect(gate.stderr).toMatch(/eu\/eu-1 \(disconnected for \d+ ms\)/);
       expect(await client(80)).toBe('timeout');
       expect(await client(8080)).toBe('connected');
