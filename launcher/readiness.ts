@@ -33,33 +33,24 @@ export async function waitUntilReady<T>(
     processExited.signal,
     options.signal,
   );
+  let lastProbeError: unknown;
   try {
-    return await probeUntilReady(proc, probe, options, stopWaiting);
+    for (
+      let delay = FIRST_DELAY_MS;
+      !stopWaiting.aborted;
+      delay = Math.min(delay * 2, MAX_DELAY_MS)
+    ) {
+      try {
+        const attempt = abortAfter(PROBE_TIMEOUT_MS, stopWaiting);
+        const value = await probe(attempt.signal).finally(attempt.clear);
+        if (value !== undefined) return value;
+      } catch (err) {
+        lastProbeError = err;
+      }
+      await sleep(delay, stopWaiting).catch(() => {});
+    }
   } finally {
     clear();
-  }
-}
-
-async function probeUntilReady<T>(
-  proc: ServerProcess,
-  probe: ReadinessProbe<T>,
-  options: ReadinessOptions,
-  stopWaiting: AbortSignal,
-): Promise<T> {
-  let lastProbeError: unknown;
-  for (
-    let delay = FIRST_DELAY_MS;
-    !stopWaiting.aborted;
-    delay = Math.min(delay * 2, MAX_DELAY_MS)
-  ) {
-    try {
-      const attempt = abortAfter(PROBE_TIMEOUT_MS, stopWaiting);
-      const value = await probe(attempt.signal).finally(attempt.clear);
-      if (value !== undefined) return value;
-    } catch (err) {
-      lastProbeError = err;
-    }
-    await sleep(delay, stopWaiting).catch(() => {});
   }
 
   options.signal?.throwIfAborted();

@@ -1,29 +1,9 @@
 // raceAbort: the promise's outcome or the abort's, and no listener left on the signal either way.
 // abortAfter: a timeout that fires even when the garbage collector runs before it.
 import { getEventListeners } from 'node:events';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { abortAfter, raceAbort, sleep } from '../../common/index.js';
-import { waitForRevision } from '../../controlplane/admin/index.js';
-import { Tracker } from '../../controlplane/telemetry/index.js';
-
-/** The collector, run on demand (what a busy process does on its own, at unknown times). */
-function collector(): () => void {
-  setFlagsFromString('--expose-gc');
-  return runInNewContext('gc') as () => void;
-}
-
-/** Runs a full collection every 20 ms while `work` is pending. */
-async function underGc<T>(work: Promise<T>): Promise<T> {
-  const gc = collector();
-  const timer = setInterval(gc, 20);
-  try {
-    return await work;
-  } finally {
-    clearInterval(timer);
-  }
-}
+import { underGc } from '../harness/index.js';
 
 describe('raceAbort', () => {
   it('settles as the promise does and removes its listener', async () => {
@@ -73,15 +53,4 @@ describe('abortAfter', () => {
     await sleep(150);
     expect(cleared.signal.aborted).toBe(false);
   });
-
-  it("ends a server-side wait at its timeout (meshctl wait's), not at the client's deadline", async () => {
-    // A mesh whose model never reaches the revision waited for.
-    const tracker = new Tracker({ clock: { now: () => Date.now() } });
-    const started = Date.now();
-    const w = await underGc(
-      waitForRevision({ tracker, observedRevision: () => 1 }, { revision: 5, timeoutMs: 300 }),
-    );
-    expect(w).toMatchObject({ synced: false, observedRevision: 1 });
-    expect(Date.now() - started).toBeLessThan(5_000);
-  }, 15_000);
 });

@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { afterAll, beforeAll } from 'vitest';
 import {
   startInfra,
@@ -133,5 +135,20 @@ export async function waitFor<T>(
       throw new Error(`timed out waiting for ${what}${opts.detail ? `: ${opts.detail()}` : ''}`);
     }
     await new Promise((r) => setTimeout(r, opts.intervalMs ?? 50));
+  }
+}
+
+/**
+ * Runs a full garbage collection every 20 ms while `work` is pending (what a
+ * busy process does on its own, at times nobody chooses).
+ */
+export async function underGc<T>(work: Promise<T>): Promise<T> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const timer = setInterval(gc, 20);
+  try {
+    return await work;
+  } finally {
+    clearInterval(timer);
   }
 }
