@@ -45,3 +45,4 @@ export {
 export { ackLatencies, syncView } from './lib/ack-latency.js';
 export { runPropagationCpu, type PropagationCpuOptions } from './propagation-cpu.js';
 export { runPropagationFloor, type PropagationFloorOptions } from './propagation-floor.js';
+export { runAgentRevision, type AgentRevisionOptions } from './agent-revision.js';

@@ -1,6 +1,7 @@
 // `npm run bench -- NAME [--json] [options]`: runs one benchmark. Benchmarks register
 // here as they are written (DESIGN.md lists the planned ones and their keys);
 // each gets `--json` and the rest of its command line.
+import { agentRevisionBench } from './agent-revision.js';
 import { dashboardBench } from './dashboard.js';
 import { datapathBench } from './datapath.js';
 import { datapathMapsBench } from './datapath-maps.js';
@@ -15,6 +16,7 @@ import { servicesReplayBench } from './services-replay.js';
 import { trackerBench } from './tracker.js';
 
 const benches: Record<string, (json: boolean, argv: readonly string[]) => Promise<void>> = {
+  'agent-revision': agentRevisionBench,
   dashboard: dashboardBench,
   datapath: datapathBench,
   'datapath-maps': datapathMapsBench,

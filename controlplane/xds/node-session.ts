@@ -41,7 +41,7 @@ export class NodeSession {
    * resource versions it announced (resource key -> version).
    */
   #heldSnapshot: NodeSnapshot | undefined;
-  #heldVersions = new Map<string, string>();
+  readonly #heldVersions = new Map<string, string>();
   #heldDigest = '';
   #heldRevision = 0;
   #inFlight: InFlight | undefined;
@@ -193,7 +193,8 @@ export class NodeSession {
       });
     } else {
       this.#heldSnapshot = inFlight.target;
-      this.#heldVersions = new Map();
+      // Only read before the first ACK: emptied, not replaced (every ACK of every node passes here).
+      this.#heldVersions.clear();
       this.#heldRevision = inFlight.revision;
       this.#heldDigest = this.#digests.digestOfParts(inFlight.target.parts);
       this.#nackedTarget = undefined;

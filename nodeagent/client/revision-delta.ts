@@ -23,7 +23,10 @@ export function buildDelta(
 ): DeltaResult {
   const rejections: Rejection[] = [];
   const delta: ResourceDelta = { updates: [], removals: [] };
-  const seen = new Set<string>();
+  // A revision of one resource (most are: one ipcache shard) cannot repeat a name.
+  let names = 0;
+  for (const part of parts) names += part.resources.length + part.removedResources.length;
+  const seen = names > 1 ? new Set<string>() : undefined;
 
   for (const part of parts) {
     const { typeUrl } = part;
@@ -36,7 +39,7 @@ export function buildDelta(
       continue;
     }
     for (const r of part.resources) {
-      if (!once(seen, typeUrl, r.name, rejections)) continue;
+      if (seen !== undefined && !once(seen, typeUrl, r.name, rejections)) continue;
       const held = store.get(typeUrl, r.name);
       if (held?.version === r.version) continue;
       let after: ResourceValue;
@@ -55,7 +58,7 @@ export function buildDelta(
       delta.updates.push({ typeUrl, name: r.name, version: r.version, before: held?.value, after });
     }
     for (const name of part.removedResources) {
-      if (!once(seen, typeUrl, name, rejections)) continue;
+      if (seen !== undefined && !once(seen, typeUrl, name, rejections)) continue;
       const held = store.get(typeUrl, name);
       if (held !== undefined) delta.removals.push({ typeUrl, name, before: held.value });
     }

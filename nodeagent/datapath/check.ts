@@ -31,7 +31,8 @@ export function checkChange(
   capacity: DatapathCapacity,
 ): Rejection[] {
   const scans = change.policies.map((pm) => scanPolicy(pm.upserts, pm.deletes));
-  const problems = [...checkValues(change, scans), ...checkKeys(change, view, scans)];
+  const problems = checkValues(change, scans);
+  problems.push(...checkKeys(change, view, scans));
   // Capacity is only meaningful for a structurally valid change.
   if (problems.length > 0) return problems;
   return checkCapacity(change, view, capacity);
@@ -168,55 +169,69 @@ function checkValues(change: DatapathChange, scans: readonly PolicyScan[]): Reje
   return out;
 }
 
-/** Each key at most once per table; policy changes name endpoints that exist afterwards. */
+/**
+ * Each key at most once per table; policy changes name endpoints that exist
+ * afterwards. A table the change writes one key of cannot repeat it, so no
+ * set is built for it (most revisions write one key per table: every
+ * agent's hot path).
+ */
 function checkKeys(
   change: DatapathChange,
   view: DatapathView,
   scans: readonly PolicyScan[],
 ): Rejection[] {
   const out: Rejection[] = [];
-  const prefixes = new Set<string>();
-  for (const u of change.ipcache.upserts)
-    once(out, prefixes, u.prefix, u.resource, 'ipcache prefix');
-  for (const d of change.ipcache.deletes) once(out, prefixes, d, '', 'ipcache prefix');
-
-  const upserted = new Set<string>();
-  for (const ep of change.endpoints.upserts)
-    once(out, upserted, endpointName(ep), ep.resource, 'endpoint');
-  const deleted = new Set<string>();
-  for (const d of change.endpoints.deletes) {
-    if (upserted.has(d)) out.push(invalid('', `endpoint "${d}" is both upserted and deleted`));
-    once(out, deleted, d, '', 'endpoint');
+  const { ipcache, endpoints, services } = change;
+  if (ipcache.upserts.length + ipcache.deletes.length > 1) {
+    const prefixes = new Set<string>();
+    for (const u of ipcache.upserts) once(out, prefixes, u.prefix, u.resource, 'ipcache prefix');
+    for (const d of ipcache.deletes) once(out, prefixes, d, '', 'ipcache prefix');
   }
 
-  const policyMaps = new Set<string>();
-  for (const [i, pm] of change.policies.entries()) {
-    once(out, policyMaps, pm.endpoint, pm.resource, 'policy map of endpoint');
-    if (
-      deleted.has(pm.endpoint) ||
-      (!upserted.has(pm.endpoint) && !view.hasEndpoint(pm.endpoint))
-    ) {
-      out.push(
-        invalid(pm.resource, `policy entries for endpoint "${pm.endpoint}", which will not exist`),
-      );
+  if (endpoints.upserts.length + endpoints.deletes.length + change.policies.length > 0) {
+    const upserted = new Set<string>();
+    for (const ep of endpoints.upserts)
+      once(out, upserted, endpointName(ep), ep.resource, 'endpoint');
+    const deleted = new Set<string>();
+    for (const d of endpoints.deletes) {
+      if (upserted.has(d)) out.push(invalid('', `endpoint "${d}" is both upserted and deleted`));
+      once(out, deleted, d, '', 'endpoint');
     }
-    const what = `policy key of ${pm.endpoint}`;
-    const repeated = scans[i]!.repeated;
-    if (repeated !== undefined) {
-      for (const k of repeated) out.push(repeatedKey(policyKeyId(k), pm.resource, what));
-    } else {
-      // A field that cannot be packed: an id string per key.
-      const keys = new Set<string>();
-      for (const k of pm.upserts) once(out, keys, policyKeyId(k), pm.resource, what);
-      for (const k of pm.deletes) once(out, keys, policyKeyId(k), pm.resource, what);
+
+    const policyMaps = new Set<string>();
+    for (const [i, pm] of change.policies.entries()) {
+      once(out, policyMaps, pm.endpoint, pm.resource, 'policy map of endpoint');
+      if (
+        deleted.has(pm.endpoint) ||
+        (!upserted.has(pm.endpoint) && !view.hasEndpoint(pm.endpoint))
+      ) {
+        out.push(
+          invalid(
+            pm.resource,
+            `policy entries for endpoint "${pm.endpoint}", which will not exist`,
+          ),
+        );
+      }
+      const what = `policy key of ${pm.endpoint}`;
+      const repeated = scans[i]!.repeated;
+      if (repeated !== undefined) {
+        for (const k of repeated) out.push(repeatedKey(policyKeyId(k), pm.resource, what));
+      } else {
+        // A field that cannot be packed: an id string per key.
+        const keys = new Set<string>();
+        for (const k of pm.upserts) once(out, keys, policyKeyId(k), pm.resource, what);
+        for (const k of pm.deletes) once(out, keys, policyKeyId(k), pm.resource, what);
+      }
     }
   }
 
-  const services = new Set<string>();
-  for (const s of change.services.upserts)
-    once(out, services, serviceName(s), s.resource, 'service');
-  for (const d of change.services.deletes) once(out, services, d, '', 'service');
+  if (services.upserts.length + services.deletes.length > 1) {
+    const names = new Set<string>();
+    for (const s of services.upserts) once(out, names, serviceName(s), s.resource, 'service');
+    for (const d of services.deletes) once(out, names, d, '', 'service');
+  }
   // Deletes carry no resource; drop the empty names so NACKs list only real resources.
+  if (out.length === 0) return out;
   return out.map((r) => ({ ...r, resourceNames: r.resourceNames.filter((n) => n !== '') }));
 }
 
@@ -243,29 +258,33 @@ function checkCapacity(
   capacity: DatapathCapacity,
 ): Rejection[] {
   const out: Rejection[] = [];
-  const adding = change.ipcache.upserts.filter((u) => !view.hasIpcache(u.prefix));
-  const ipcacheAfter =
-    view.ipcacheCount -
-    change.ipcache.deletes.filter((p) => view.hasIpcache(p)).length +
-    adding.length;
+  const { ipcache, endpoints } = change;
+  // Counted, not filtered: the resources to name are collected only for a refusal.
+  let ipcacheAfter = view.ipcacheCount;
+  for (const p of ipcache.deletes) if (view.hasIpcache(p)) ipcacheAfter -= 1;
+  for (const u of ipcache.upserts) if (!view.hasIpcache(u.prefix)) ipcacheAfter += 1;
   if (ipcacheAfter > capacity.ipcacheEntries) {
     out.push({
       code: 'CAPACITY',
       message: `ipcache would hold ${ipcacheAfter} entries, capacity is ${capacity.ipcacheEntries}`,
-      resourceNames: unique(adding.map((u) => u.resource)),
+      resourceNames: unique(
+        ipcache.upserts.filter((u) => !view.hasIpcache(u.prefix)).map((u) => u.resource),
+      ),
     });
   }
 
-  const newEndpoints = change.endpoints.upserts.filter((ep) => !view.hasEndpoint(endpointName(ep)));
-  const endpointsAfter =
-    view.endpointCount -
-    change.endpoints.deletes.filter((e) => view.hasEndpoint(e)).length +
-    newEndpoints.length;
+  let endpointsAfter = view.endpointCount;
+  for (const e of endpoints.deletes) if (view.hasEndpoint(e)) endpointsAfter -= 1;
+  for (const ep of endpoints.upserts) if (!view.hasEndpoint(endpointName(ep))) endpointsAfter += 1;
   if (endpointsAfter > capacity.endpoints) {
     out.push({
       code: 'CAPACITY',
       message: `endpoint table would hold ${endpointsAfter} endpoints, capacity is ${capacity.endpoints}`,
-      resourceNames: unique(newEndpoints.map((ep) => ep.resource)),
+      resourceNames: unique(
+        endpoints.upserts
+          .filter((ep) => !view.hasEndpoint(endpointName(ep)))
+          .map((ep) => ep.resource),
+      ),
     });
   }
 

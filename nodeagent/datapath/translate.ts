@@ -9,6 +9,7 @@ import {
   TYPE_IPCACHE,
   TYPE_SERVICE,
   type EndpointPolicy,
+  type ServiceImport,
 } from '../../proto/index.js';
 import {
   copyPolicyKey,
@@ -61,84 +62,87 @@ interface Owned<T> {
   value: T;
 }
 
+/** One kind's keys in the touched resources, before and after; made only for a kind the delta touches. */
+interface KindKeys<T> {
+  old: Map<string, Owned<T>>;
+  next: Map<string, Owned<T>>;
+}
+
+interface TouchedKeys {
+  ipcache?: KindKeys<number>;
+  endpoint?: KindKeys<EndpointPolicy>;
+  service?: KindKeys<string>;
+  /** the services' records by key, for upserts */
+  serviceValues?: Map<string, ServiceImport>;
+}
+
+/**
+ * The names of the resources the delta touches, per kind: built on first
+ * need, which is only a key held by a resource other than its claimant.
+ */
+class TouchedNames {
+  readonly #delta: ResourceDelta;
+  #names: Record<Kind, Set<string>> | undefined;
+
+  constructor(delta: ResourceDelta) {
+    this.#delta = delta;
+  }
+
+  has(kind: Kind, name: string): boolean {
+    if (this.#names === undefined) {
+      this.#names = { ipcache: new Set(), endpoint: new Set(), service: new Set() };
+      for (const u of this.#delta.updates) this.#names[kindOf(u.typeUrl)].add(u.name);
+      for (const r of this.#delta.removals) this.#names[kindOf(r.typeUrl)].add(r.name);
+    }
+    return this.#names[kind].has(name);
+  }
+}
+
 /**
  * Resources delta -> entry-level datapath change. Pure; work is proportional
  * to the size of the resources the delta touches. Emits only entries whose
  * value changes, so a resource re-sent unchanged or a key moving between two
- * resources (an ipcache prefix changing shard) writes nothing.
+ * resources (an ipcache prefix changing shard) writes nothing. Every agent
+ * runs this for every revision, most of which replace one ipcache shard: it
+ * builds maps only for the kinds the delta touches.
  */
 export function translateDelta(delta: ResourceDelta, owners: KeyOwners): TranslateResult {
   const rejections: Rejection[] = [];
-  const touched = {
-    ipcache: new Set<string>(),
-    endpoint: new Set<string>(),
-    service: new Set<string>(),
-  };
-  const olds: { name: string; value: ResourceValue }[] = [];
-  const news: { name: string; value: ResourceValue }[] = [];
-  for (const u of delta.updates) {
-    touched[kindOf(u.typeUrl)].add(u.name);
-    if (u.before !== undefined) olds.push({ name: u.name, value: u.before });
-    news.push({ name: u.name, value: u.after });
-  }
-  for (const r of delta.removals) {
-    touched[kindOf(r.typeUrl)].add(r.name);
-    olds.push({ name: r.name, value: r.before });
-  }
-
+  const touched = new TouchedNames(delta);
   // Keys of the touched resources before and after. Held state was valid, so
   // `before` values cannot clash; `after` values are checked here.
-  const oldIp = new Map<string, Owned<number>>();
-  const newIp = new Map<string, Owned<number>>();
-  const oldEp = new Map<string, Owned<EndpointPolicy>>();
-  const newEp = new Map<string, Owned<EndpointPolicy>>();
-  const oldSvc = new Map<string, Owned<string>>();
-  const newSvc = new Map<string, Owned<string>>();
-  const svcValues = new Map<string, ResourceValue & { typeUrl: typeof TYPE_SERVICE }>();
+  const keys: TouchedKeys = {};
+  for (const u of delta.updates) if (u.before !== undefined) addOld(keys, u.name, u.before);
+  for (const r of delta.removals) addOld(keys, r.name, r.before);
 
-  for (const { name, value } of olds) {
+  for (const { name, after: value } of delta.updates) {
     switch (value.typeUrl) {
-      case TYPE_IPCACHE:
-        for (const e of value.value.entries)
-          oldIp.set(e.prefix, { resource: name, value: e.identity });
-        break;
-      case TYPE_ENDPOINT:
-        oldEp.set(endpointName(value.value), { resource: name, value: value.value });
-        break;
-      case TYPE_SERVICE:
-        oldSvc.set(serviceName(value.value), { resource: name, value: serviceEntry(value.value) });
-        break;
-    }
-  }
-  for (const { name, value } of news) {
-    switch (value.typeUrl) {
-      case TYPE_IPCACHE:
+      case TYPE_IPCACHE: {
+        const ip = (keys.ipcache ??= newKindKeys());
         for (const e of value.value.entries) {
           const owned = { resource: name, value: e.identity };
           // A prefix a touched resource held is that resource's (held state was valid): only
           // prefixes new to the touched resources need the store's index.
-          const held = oldIp.get(e.prefix)?.resource ?? owners.ipcacheOwner(e.prefix);
-          claim(rejections, newIp, e.prefix, owned, 'ipcache prefix', held, touched.ipcache);
+          const held = ip.old.get(e.prefix)?.resource ?? owners.ipcacheOwner(e.prefix);
+          claim(rejections, ip.next, e.prefix, owned, 'ipcache prefix', held, touched, 'ipcache');
         }
         break;
+      }
       case TYPE_ENDPOINT: {
+        const ep = (keys.endpoint ??= newKindKeys());
         const key = endpointName(value.value);
-        claim(
-          rejections,
-          newEp,
-          key,
-          { resource: name, value: value.value },
-          'endpoint',
-          owners.endpointOwner(key),
-          touched.endpoint,
-        );
+        const owned = { resource: name, value: value.value };
+        const held = owners.endpointOwner(key);
+        claim(rejections, ep.next, key, owned, 'endpoint', held, touched, 'endpoint');
         break;
       }
       case TYPE_SERVICE: {
+        const svc = (keys.service ??= newKindKeys());
         const key = serviceName(value.value);
         const owned = { resource: name, value: serviceEntry(value.value) };
-        claim(rejections, newSvc, key, owned, 'service', owners.serviceOwner(key), touched.service);
-        svcValues.set(key, value);
+        const held = owners.serviceOwner(key);
+        claim(rejections, svc.next, key, owned, 'service', held, touched, 'service');
+        (keys.serviceValues ??= new Map()).set(key, value.value);
         break;
       }
     }
@@ -151,32 +155,71 @@ export function translateDelta(delta: ResourceDelta, owners: KeyOwners): Transla
     services: { upserts: [], deletes: [] },
   };
 
-  for (const prefix of oldIp.keys()) if (!newIp.has(prefix)) change.ipcache.deletes.push(prefix);
-  for (const [prefix, n] of newIp) {
-    if (oldIp.get(prefix)?.value !== n.value)
-      change.ipcache.upserts.push({ prefix, identity: n.value, resource: n.resource });
-  }
-
-  for (const key of oldEp.keys()) if (!newEp.has(key)) change.endpoints.deletes.push(key);
-  for (const [key, n] of newEp) {
-    const old = oldEp.get(key)?.value;
-    if (old === undefined || endpointEntry(old) !== endpointEntry(n.value)) {
-      change.endpoints.upserts.push({ ...endpointRecord(n.value), resource: n.resource });
+  const ip = keys.ipcache;
+  if (ip !== undefined) {
+    for (const prefix of ip.old.keys())
+      if (!ip.next.has(prefix)) change.ipcache.deletes.push(prefix);
+    for (const [prefix, n] of ip.next) {
+      if (ip.old.get(prefix)?.value !== n.value)
+        change.ipcache.upserts.push({ prefix, identity: n.value, resource: n.resource });
     }
-    const pm = diffPolicies(key, n.resource, old, n.value, rejections);
-    if (pm.upserts.length > 0 || pm.deletes.length > 0) change.policies.push(pm);
   }
 
-  for (const key of oldSvc.keys()) if (!newSvc.has(key)) change.services.deletes.push(key);
-  for (const [key, n] of newSvc) {
-    if (oldSvc.get(key)?.value !== n.value)
-      change.services.upserts.push({ ...svcValues.get(key)!.value, resource: n.resource });
+  const ep = keys.endpoint;
+  if (ep !== undefined) {
+    for (const key of ep.old.keys()) if (!ep.next.has(key)) change.endpoints.deletes.push(key);
+    for (const [key, n] of ep.next) {
+      const old = ep.old.get(key)?.value;
+      if (old === undefined || endpointEntry(old) !== endpointEntry(n.value)) {
+        change.endpoints.upserts.push({ ...endpointRecord(n.value), resource: n.resource });
+      }
+      const pm = diffPolicies(key, n.resource, old, n.value, rejections);
+      if (pm.upserts.length > 0 || pm.deletes.length > 0) change.policies.push(pm);
+    }
+  }
+
+  const svc = keys.service;
+  if (svc !== undefined) {
+    for (const key of svc.old.keys()) if (!svc.next.has(key)) change.services.deletes.push(key);
+    for (const [key, n] of svc.next) {
+      if (svc.old.get(key)?.value !== n.value)
+        change.services.upserts.push({ ...keys.serviceValues!.get(key)!, resource: n.resource });
+    }
   }
 
   return rejections.length > 0 ? { ok: false, rejections } : { ok: true, change };
 }
 
-function kindOf(typeUrl: ResourceType): 'ipcache' | 'endpoint' | 'service' {
+type Kind = 'ipcache' | 'endpoint' | 'service';
+
+function newKindKeys<T>(): KindKeys<T> {
+  return { old: new Map(), next: new Map() };
+}
+
+/** Records the keys a resource held before the delta. */
+function addOld(keys: TouchedKeys, name: string, value: ResourceValue): void {
+  switch (value.typeUrl) {
+    case TYPE_IPCACHE: {
+      const old = (keys.ipcache ??= newKindKeys()).old;
+      for (const e of value.value.entries) old.set(e.prefix, { resource: name, value: e.identity });
+      break;
+    }
+    case TYPE_ENDPOINT:
+      (keys.endpoint ??= newKindKeys()).old.set(endpointName(value.value), {
+        resource: name,
+        value: value.value,
+      });
+      break;
+    case TYPE_SERVICE:
+      (keys.service ??= newKindKeys()).old.set(serviceName(value.value), {
+        resource: name,
+        value: serviceEntry(value.value),
+      });
+      break;
+  }
+}
+
+function kindOf(typeUrl: ResourceType): Kind {
   switch (typeUrl) {
     case TYPE_IPCACHE:
       return 'ipcache';
@@ -305,7 +348,8 @@ function claim<T>(
   owned: Owned<T>,
   what: string,
   held: string | undefined,
-  touchedOfKind: Set<string>,
+  touched: TouchedNames,
+  kind: Kind,
 ): void {
   const other = map.get(key);
   if (other !== undefined) {
@@ -318,7 +362,7 @@ function claim<T>(
     return;
   }
   // A key held by a resource this revision does not touch stays there.
-  if (held !== undefined && held !== owned.resource && !touchedOfKind.has(held)) {
+  if (held !== undefined && held !== owned.resource && !touched.has(kind, held)) {
     rejections.push({
       code: 'VALIDATION',
       message: `${what} "${key}" of ${owned.resource} is already held by ${held}`,

@@ -1,0 +1,166 @@
+/**
+ * `npm run bench -- agent-revision [--json] [--agents N] [--changes R]
+ *    [--shards S] [--entries E]`
+ *
+ * The node agent's own work for the revision most revisions are: one
+ * ipcache shard replaced (a pod added somewhere in the mesh, propagation's
+ * scenario (a)). N agents in this process, as in a propagation agent worker
+ * (default 250), each a real RevisionApplier over a ResourceStore and an
+ * EmulatedDatapath holding S shards of E prefixes (default 1,024 × 5, the
+ * propagation workload at 1,000 nodes). Per change every agent decodes the
+ * response from its bytes (what the gRPC deserializer does), applies it and
+ * encodes its ACK; no sockets. Figures, per agent and change:
+ * - `cpu_us`: CPU time of this process (a pass without the profiler);
+ * - `alloc_bytes`: bytes allocated, from V8's sampling heap profiler with
+ *   collected objects kept (a second pass), i.e. what the young generation
+ *   has to absorb; grpc-js's own allocations come on top.
+ */
+import type { HeapProfiler } from 'node:inspector';
+import { Session } from 'node:inspector/promises';
+import { loadavg } from 'node:os';
+import { encodeResource, type EncodedResource } from '../common/index.js';
+import {
+  EmulatedDatapath,
+  ResourceStore,
+  RevisionApplier,
+  ackRequest,
+} from '../nodeagent/index.js';
+import { DeltaDiscoveryRequest, DeltaDiscoveryResponse, TYPE_IPCACHE } from '../proto/index.js';
+import { numericOptions } from './lib/runner-options.js';
+import { round } from './lib/stats.js';
+
+export interface AgentRevisionOptions {
+  agents?: number;
+  changes?: number;
+  shards?: number;
+  entries?: number;
+}
+
+interface SamplingNode {
+  selfSize: number;
+  children: SamplingNode[];
+}
+
+const WARMUP_CHANGES = 50;
+const monotonic = { now: () => performance.now() };
+
+function prefixOf(i: number): string {
+  return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`;
+}
+
+/** Shard `s` with `count` prefixes of its own. */
+function shard(s: number, count: number): EncodedResource {
+  const entries = Array.from({ length: count }, (_, j) => ({
+    prefix: prefixOf(s * 256 + j),
+    identity: 1000 + j,
+  }));
+  return encodeResource(`ipcache/${s}`, { typeUrl: TYPE_IPCACHE, value: { shard: s, entries } });
+}
+
+/** A complete revision as it goes on the wire. */
+function response(resources: readonly EncodedResource[], revision: number): Uint8Array {
+  return DeltaDiscoveryResponse.encode(
+    DeltaDiscoveryResponse.fromPartial({
+      typeUrl: TYPE_IPCACHE,
+      nonce: crypto.randomUUID(),
+      meshRevision: revision,
+      revisionComplete: true,
+      systemVersionInfo: String(revision),
+      resources: resources.map((r) => ({ name: r.name, version: r.version, payload: r.payload })),
+    }),
+  ).finish();
+}
+
+async function applyEverywhere(
+  appliers: readonly RevisionApplier[],
+  bytes: Uint8Array,
+  revision: number,
+): Promise<void> {
+  for (const applier of appliers) {
+    const part = DeltaDiscoveryResponse.decode(bytes);
+    const rev = { revision, nonce: part.nonce, parts: [part], receivedAt: monotonic.now() };
+    const out = await applier.apply(rev);
+    if (out.kind !== 'applied')
+      throw new Error(`revision ${revision} rejected: ${out.detail.message}`);
+    DeltaDiscoveryRequest.encode(ackRequest({ nonce: rev.nonce, ...out })).finish();
+  }
+}
+
+function sampledBytes(node: SamplingNode): number {
+  return node.children.reduce((n, c) => n + sampledBytes(c), node.selfSize);
+}
+
+export async function runAgentRevision(
+  opts: AgentRevisionOptions = {},
+): Promise<Record<string, number>> {
+  const agents = opts.agents ?? 250;
+  const changes = opts.changes ?? 200;
+  const shards = opts.shards ?? 1024;
+  const entries = opts.entries ?? 5;
+  if (entries >= 255) throw new Error('--entries must be below 255 (a change adds one)');
+  const appliers = Array.from(
+    { length: agents },
+    () => new RevisionApplier(new ResourceStore(), new EmulatedDatapath(), monotonic),
+  );
+  const all = Array.from({ length: shards }, (_, s) => shard(s, entries));
+  let revision = 1;
+  await applyEverywhere(appliers, response(all, revision), revision);
+  // Each change gives one shard one more prefix, the shards in turn.
+  let next = 0;
+  const change = async (): Promise<void> => {
+    const s = next % shards;
+    const grown = entries + 1 + Math.floor(next / shards);
+    next += 1;
+    revision += 1;
+    await applyEverywhere(appliers, response([shard(s, grown)], revision), revision);
+  };
+  for (let i = 0; i < WARMUP_CHANGES; i++) await change();
+
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < changes; i++) await change();
+  const cpu = process.cpuUsage(cpu0);
+
+  const session = new Session();
+  session.connect();
+  try {
+    // Objects the collector has already freed count too (V8's flags; newer than @types/node's typing).
+    const sampling: HeapProfiler.StartSamplingParameterType = {
+      samplingInterval: 256,
+      ...{ includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true },
+    };
+    await session.post('HeapProfiler.startSampling', sampling);
+    for (let i = 0; i < changes; i++) await change();
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    const n = changes * agents;
+    return {
+      agents,
+      changes,
+      shards,
+      entries,
+      cpu_us: round((cpu.user + cpu.system) / n, 2),
+      alloc_bytes: Math.round(sampledBytes(profile.head) / n),
+      load_avg_1m: round(loadavg()[0]!, 2),
+    };
+  } finally {
+    session.disconnect();
+  }
+}
+
+export async function agentRevisionBench(json: boolean, argv: readonly string[]): Promise<void> {
+  const o = numericOptions(argv, ['agents', 'changes', 'shards', 'entries']);
+  const figures = await runAgentRevision({
+    ...(o.agents !== undefined ? { agents: o.agents } : {}),
+    ...(o.changes !== undefined ? { changes: o.changes } : {}),
+    ...(o.shards !== undefined ? { shards: o.shards } : {}),
+    ...(o.entries !== undefined ? { entries: o.entries } : {}),
+  });
+  if (json) {
+    process.stdout.write(`${JSON.stringify({ bench: 'agent-revision', figures })}\n`);
+    return;
+  }
+  process.stdout.write(
+    `${figures.agents} agents, ${figures.shards} shards × ${figures.entries} prefixes, ` +
+      `${figures.changes} changes of one shard: per agent and change ${figures.cpu_us} µs CPU, ` +
+      `${figures.alloc_bytes} bytes allocated (load average ${figures.load_avg_1m})\n`,
+  );
+}

@@ -1,0 +1,19 @@
+// Smoke test of the agent-revision benchmark at a tiny scale, so it cannot rot.
+import { describe, expect, it } from 'vitest';
+import { runAgentRevision } from '../../bench/index.js';
+
+describe('agent-revision benchmark', () => {
+  it('applies one-shard revisions on every agent and reports CPU and allocation per agent and change', async () => {
+    const f = await runAgentRevision({ agents: 3, changes: 20, shards: 16, entries: 4 });
+    expect(f).toMatchObject({ agents: 3, changes: 20, shards: 16, entries: 4 });
+    expect(f.cpu_us).toBeGreaterThan(0);
+    // Decoding a response and its shard cannot be free: the sampler must have seen it.
+    expect(f.alloc_bytes).toBeGreaterThan(100);
+  }, 60_000);
+
+  it('refuses a shard size it cannot grow', async () => {
+    await expect(
+      runAgentRevision({ agents: 1, changes: 1, shards: 1, entries: 255 }),
+    ).rejects.toThrow(/--entries/);
+  });
+});
