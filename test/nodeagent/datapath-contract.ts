@@ -312,6 +312,37 @@ export function describeDatapathContract(name: string, factory: DatapathFactory)
       await expectRefused(datapath, badEnum, 'VALIDATION', ['endpoint/a'], before, digest);
     });
 
+    it('refuses a key written twice in one change, in every table', async () => {
+      const { datapath } = await make();
+      const before = await base(datapath);
+      const digest = datapath.digest();
+
+      const twoShards = emptyChange();
+      twoShards.ipcache.upserts.push({ prefix: '10.1.0.8/32', identity: 8, resource: 'ipcache/1' });
+      twoShards.ipcache.upserts.push({ prefix: '10.1.0.8/32', identity: 9, resource: 'ipcache/2' });
+      await expectRefused(datapath, twoShards, 'VALIDATION', ['ipcache/2'], before, digest);
+
+      const writtenAndDeleted = emptyChange();
+      writtenAndDeleted.ipcache.upserts.push({
+        prefix: '10.1.0.1/32',
+        identity: 7,
+        resource: 'ipcache/0',
+      });
+      writtenAndDeleted.ipcache.deletes.push('10.1.0.1/32');
+      // The repeat is the delete, which names no resource.
+      await expectRefused(datapath, writtenAndDeleted, 'VALIDATION', [], before, digest);
+
+      const twoServices = emptyChange();
+      twoServices.services.upserts.push({ ...svc('web', []), resource: 'service/web' });
+      twoServices.services.upserts.push({ ...svc('web', ['10.1.0.1']), resource: 'service/web2' });
+      await expectRefused(datapath, twoServices, 'VALIDATION', ['service/web2'], before, digest);
+
+      const endpointBoth = emptyChange();
+      endpointBoth.endpoints.upserts.push({ ...ep('b', '10.1.0.2'), resource: 'endpoint/b' });
+      endpointBoth.endpoints.deletes.push('eu/default/b');
+      await expectRefused(datapath, endpointBoth, 'VALIDATION', [], before, digest);
+    });
+
     it('changes nothing when aborted before applying', async () => {
       const { datapath } = await make();
       const before = await base(datapath);
