@@ -26,6 +26,7 @@ import {
   ackRequest,
 } from '../nodeagent/index.js';
 import { DeltaDiscoveryRequest, DeltaDiscoveryResponse, TYPE_IPCACHE } from '../proto/index.js';
+import { responsePart } from './lib/response-part.js';
 import { numericOptions } from './lib/runner-options.js';
 import { round } from './lib/stats.js';
 
@@ -55,20 +56,6 @@ function shard(s: number, count: number): EncodedResource {
     identity: 1000 + j,
   }));
   return encodeResource(`ipcache/${s}`, { typeUrl: TYPE_IPCACHE, value: { shard: s, entries } });
-}
-
-/** A complete revision as it goes on the wire. */
-function response(resources: readonly EncodedResource[], revision: number): Uint8Array {
-  return DeltaDiscoveryResponse.encode(
-    DeltaDiscoveryResponse.fromPartial({
-      typeUrl: TYPE_IPCACHE,
-      nonce: crypto.randomUUID(),
-      meshRevision: revision,
-      revisionComplete: true,
-      systemVersionInfo: String(revision),
-      resources: resources.map((r) => ({ name: r.name, version: r.version, payload: r.payload })),
-    }),
-  ).finish();
 }
 
 async function applyEverywhere(
@@ -104,7 +91,7 @@ export async function runAgentRevision(
   );
   const all = Array.from({ length: shards }, (_, s) => shard(s, entries));
   let revision = 1;
-  await applyEverywhere(appliers, response(all, revision), revision);
+  await applyEverywhere(appliers, responsePart(TYPE_IPCACHE, all, revision, true), revision);
   // Each change gives one shard one more prefix, the shards in turn.
   let next = 0;
   const change = async (): Promise<void> => {
@@ -112,7 +99,11 @@ export async function runAgentRevision(
     const grown = entries + 1 + Math.floor(next / shards);
     next += 1;
     revision += 1;
-    await applyEverywhere(appliers, response([shard(s, grown)], revision), revision);
+    await applyEverywhere(
+      appliers,
+      responsePart(TYPE_IPCACHE, [shard(s, grown)], revision, true),
+      revision,
+    );
   };
   for (let i = 0; i < WARMUP_CHANGES; i++) await change();
 

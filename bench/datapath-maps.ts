@@ -43,7 +43,7 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { buildNative, run } from '../hosts/index.js';
 import { performance } from 'node:perf_hooks';
-import { encodeResource, type EncodedResource } from '../common/index.js';
+import { encodeResource } from '../common/index.js';
 import {
   DeltaDiscoveryResponse,
   Direction,
@@ -64,6 +64,7 @@ import {
   type DatapathChange,
 } from '../nodeagent/index.js';
 import { DEFAULT_OBJECT_PATH, POLICY_INNER_FLAGS } from '../nodeagent/datapath/ebpf/index.js';
+import { responsePart } from './lib/response-part.js';
 import { interruptSignal, numericOptions } from './lib/runner-options.js';
 import { percentile, round } from './lib/stats.js';
 
@@ -151,17 +152,6 @@ function openSized(
 
 /** `bigRevision` as the control plane sends it: encoded response parts (ipcache, then the endpoints, complete). */
 export function bigRevisionParts(change: DatapathChange, revision = 1): Uint8Array[] {
-  const part = (typeUrl: string, resources: EncodedResource[], complete: boolean): Uint8Array =>
-    DeltaDiscoveryResponse.encode({
-      typeUrl,
-      resources: resources.map((r) => ({ name: r.name, version: r.version, payload: r.payload })),
-      removedResources: [],
-      nonce: `${typeUrl}-${revision}`,
-      meshRevision: revision,
-      revisionComplete: complete,
-      systemVersionInfo: String(revision),
-      traceContext: {},
-    }).finish();
   const shard = encodeResource('ipcache/0', {
     typeUrl: TYPE_IPCACHE,
     value: {
@@ -177,7 +167,10 @@ export function bigRevisionParts(change: DatapathChange, revision = 1): Uint8Arr
       value: endpointPolicyOf(ep, entries),
     });
   });
-  return [part(TYPE_IPCACHE, [shard], false), part(TYPE_ENDPOINT, endpoints, true)];
+  return [
+    responsePart(TYPE_IPCACHE, [shard], revision, false),
+    responsePart(TYPE_ENDPOINT, endpoints, revision, true),
+  ];
 }
 
 /**

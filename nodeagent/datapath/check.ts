@@ -171,9 +171,8 @@ function checkValues(change: DatapathChange, scans: readonly PolicyScan[]): Reje
 
 /**
  * Each key at most once per table; policy changes name endpoints that exist
- * afterwards. A table the change writes one key of cannot repeat it, so no
- * set is built for it (most revisions write one key per table: every
- * agent's hot path).
+ * afterwards. Most revisions write one ipcache key and nothing else (every
+ * agent's hot path): tables they do not write get no sets.
  */
 function checkKeys(
   change: DatapathChange,
@@ -182,11 +181,7 @@ function checkKeys(
 ): Rejection[] {
   const out: Rejection[] = [];
   const { ipcache, endpoints, services } = change;
-  if (ipcache.upserts.length + ipcache.deletes.length > 1) {
-    const prefixes = new Set<string>();
-    for (const u of ipcache.upserts) once(out, prefixes, u.prefix, u.resource, 'ipcache prefix');
-    for (const d of ipcache.deletes) once(out, prefixes, d, '', 'ipcache prefix');
-  }
+  onceEach(out, ipcache.upserts, prefixOf, ipcache.deletes, 'ipcache prefix');
 
   if (endpoints.upserts.length + endpoints.deletes.length + change.policies.length > 0) {
     const upserted = new Set<string>();
@@ -225,11 +220,7 @@ function checkKeys(
     }
   }
 
-  if (services.upserts.length + services.deletes.length > 1) {
-    const names = new Set<string>();
-    for (const s of services.upserts) once(out, names, serviceName(s), s.resource, 'service');
-    for (const d of services.deletes) once(out, names, d, '', 'service');
-  }
+  onceEach(out, services.upserts, serviceName, services.deletes, 'service');
   // Deletes carry no resource; drop the empty names so NACKs list only real resources.
   if (out.length === 0) return out;
   return out.map((r) => ({ ...r, resourceNames: r.resourceNames.filter((n) => n !== '') }));
@@ -239,6 +230,25 @@ function checkKeys(
 function repeatedKey(key: string, resource: string, what: string): Rejection {
   return invalid(resource, `${what} "${key}" appears more than once in one change`);
 }
+
+/**
+ * Each key of one table (its upserts' keys, then its deletes) at most once.
+ * A table the change writes one key of cannot repeat it: no set for it.
+ */
+function onceEach<T extends { resource: string }>(
+  out: Rejection[],
+  upserts: readonly T[],
+  keyOf: (u: T) => string,
+  deletes: readonly string[],
+  what: string,
+): void {
+  if (upserts.length + deletes.length < 2) return;
+  const seen = new Set<string>();
+  for (const u of upserts) once(out, seen, keyOf(u), u.resource, what);
+  for (const d of deletes) once(out, seen, d, '', what);
+}
+
+const prefixOf = (u: { prefix: string }): string => u.prefix;
 
 /** Adds `key` to `seen`; a key already there is a rejection in `out`. */
 function once(
