@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import {
   RESOURCE_TYPES,
   resourceKey,
@@ -48,6 +47,8 @@ export class NodeSession {
   #nackedTarget: NodeSnapshot | undefined;
   #needsInitial = true;
   #closed = false;
+  /** the last nonce of this stream: nonces only need to be unique per stream (as go-control-plane's counters) */
+  #nonces = 0;
 
   constructor(
     node: NodeIdentity,
@@ -102,7 +103,8 @@ export class NodeSession {
     const sentAt = this.#clock.now();
     const traceContext = this.#callbacks.pushContext?.(this.node, revision) ?? {};
     types.forEach((typeUrl, i) => {
-      nonce = randomUUID();
+      this.#nonces += 1;
+      nonce = String(this.#nonces);
       const resources = changed.get(typeUrl) ?? [];
       for (const r of resources) bytes += r.payload.byteLength;
       count += resources.length;

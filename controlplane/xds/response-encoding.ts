@@ -40,16 +40,7 @@ export class ResponseEncoder {
 
   /** Every head field but the nonce and trace context; kept for the revision when nothing is removed. */
   #sharedHead(head: ResponseHead): Buffer {
-    const fields = {
-      ...EMPTY,
-      typeUrl: head.typeUrl,
-      removedResources: head.removedResources,
-      meshRevision: head.meshRevision,
-      revisionComplete: head.revisionComplete,
-      systemVersionInfo: head.systemVersionInfo,
-    };
-    if (head.removedResources.length > 0)
-      return asBuffer(DeltaDiscoveryResponse.encode(fields).finish());
+    if (head.removedResources.length > 0) return encodeSharedHead(head);
     if (head.meshRevision !== this.#headsRevision) {
       this.#heads.clear();
       this.#headsRevision = head.meshRevision;
@@ -57,7 +48,7 @@ export class ResponseEncoder {
     const key = `${head.revisionComplete ? 1 : 0}\0${head.typeUrl}\0${head.systemVersionInfo}`;
     let bytes = this.#heads.get(key);
     if (bytes === undefined) {
-      bytes = asBuffer(DeltaDiscoveryResponse.encode(fields).finish());
+      bytes = encodeSharedHead(head);
       this.#heads.set(key, bytes);
     }
     return bytes;
@@ -76,6 +67,19 @@ export class ResponseEncoder {
     }
     return bytes;
   }
+}
+
+/** The head fields every node of a revision may share (all but the nonce and trace context). */
+function encodeSharedHead(head: ResponseHead): Buffer {
+  const fields = {
+    ...EMPTY,
+    typeUrl: head.typeUrl,
+    removedResources: head.removedResources,
+    meshRevision: head.meshRevision,
+    revisionComplete: head.revisionComplete,
+    systemVersionInfo: head.systemVersionInfo,
+  };
+  return asBuffer(DeltaDiscoveryResponse.encode(fields).finish());
 }
 
 /** Field 4 (nonce) as protobuf writes it: tag, length, UTF-8. */
