@@ -2,7 +2,7 @@ export { XdsServer, type XdsServerOptions } from './server.js';
 export type * from './callbacks.js';
 export { combineCallbacks } from './callbacks.js';
 export { PushScheduler } from './push-scheduler.js';
-export { PartDiffs, type PartDiff } from './part-diff.js';
+export { PartDiffs, groupByType, type PartDiff, type TypeDelta } from './part-diff.js';
 export { ResourceDigests } from './resource-digest.js';
 export {
   ResponseEncoder,

@@ -8,7 +8,7 @@ import {
 import type { DeltaDiscoveryRequest } from '../../proto/index.js';
 import type { NodeSnapshot, SnapshotCache } from '../snapshot/index.js';
 import type { NodeIdentity, XdsCallbacks } from './callbacks.js';
-import type { PartDiffs } from './part-diff.js';
+import { groupByType, type PartDiff, type PartDiffs, type TypeDelta } from './part-diff.js';
 import type { ResourceDigests } from './resource-digest.js';
 import type { EncodedResponse, ResponseEncoder } from './response-encoding.js';
 
@@ -88,40 +88,40 @@ export class NodeSession {
     if (target === this.#nackedTarget) return;
     // Nothing to send (an ACK of the current target, a revision that did not change this node).
     if (target === this.#heldSnapshot && !this.#needsInitial) return;
-    const { changed, removed } = this.#difference(target);
-    if (changed.size === 0 && removed.size === 0 && !this.#needsInitial) return;
+    const difference = this.#difference(target);
+    if (difference.length === 0 && !this.#needsInitial) return;
     this.#needsInitial = false;
 
     const revision = this.#cache.latest.revision;
-    const types = RESOURCE_TYPES.filter((t) => changed.has(t) || removed.has(t));
     // On connect the node gets the current revision even when it already
     // holds everything, so it ACKs and reports its digest.
-    if (types.length === 0) types.push(RESOURCE_TYPES[0]);
+    const types = difference.length > 0 ? difference : NOTHING_TO_SEND;
     let nonce = '';
     let bytes = 0;
     let count = 0;
+    let removedCount = 0;
     const sentAt = this.#clock.now();
-    const traceContext = this.#callbacks.pushContext?.(this.node, revision) ?? {};
-    types.forEach((typeUrl, i) => {
+    const traceContext = this.#callbacks.pushContext?.(this.node, revision) ?? NO_TRACE_CONTEXT;
+    for (let i = 0; i < types.length; i++) {
+      const { typeUrl, changed, removed } = types[i]!;
       this.#nonces += 1;
       nonce = String(this.#nonces);
-      const resources = changed.get(typeUrl) ?? [];
-      for (const r of resources) bytes += r.payload.byteLength;
-      count += resources.length;
+      for (const r of changed) bytes += r.payload.byteLength;
+      count += changed.length;
+      removedCount += removed.length;
       // The resources' bytes are shared by every node receiving them; only the head is per node.
       const head = {
         typeUrl,
-        removedResources: removed.get(typeUrl) ?? [],
+        removedResources: removed,
         nonce,
         meshRevision: revision,
         revisionComplete: i === types.length - 1,
         systemVersionInfo: String(revision),
         traceContext,
       };
-      this.#send(this.#encoder.encode(head, resources));
-    });
+      this.#send(this.#encoder.encode(head, changed));
+    }
     this.#inFlight = { nonce, revision, target, sentAt };
-    const removedCount = [...removed.values()].reduce((n, l) => n + l.length, 0);
     this.#callbacks.onPush?.(this.node, {
       revision,
       nonce,
@@ -133,36 +133,43 @@ export class NodeSession {
   }
 
   /**
-   * What the node lacks for `target`, by type. After its first ACK the node
-   * holds a snapshot of the same cache, so the two are compared part by part
-   * (shared parts skipped, diffs shared between nodes: O(changed) per node);
-   * before that, against the versions it announced on connect.
+   * What the node lacks for `target`, one entry per resource type, in the
+   * order they are sent. After its first ACK the node holds a snapshot of the
+   * same cache, so the two are compared part by part (shared parts skipped,
+   * diffs and their grouping shared between nodes: a revision that changed
+   * one part costs a node no allocation here); before that, against the
+   * versions it announced on connect.
    */
-  #difference(target: NodeSnapshot): {
-    changed: Map<string, EncodedResource[]>;
-    removed: Map<string, string[]>;
-  } {
-    const changed = new Map<string, EncodedResource[]>();
-    const removed = new Map<string, string[]>();
+  #difference(target: NodeSnapshot): readonly TypeDelta[] {
     const held = this.#heldSnapshot;
     if (held && held.parts.length === target.parts.length) {
-      target.parts.forEach((part, i) => {
-        const d = this.#diffs.diff(held.parts[i]!, part);
-        for (const r of d.changed) add(changed, r.typeUrl, r);
-        for (const r of d.removed) add(removed, r.typeUrl, r.name);
-      });
-      return { changed, removed };
+      let only: PartDiff | undefined;
+      let several: PartDiff[] | undefined;
+      for (let i = 0; i < target.parts.length; i++) {
+        const d = this.#diffs.diff(held.parts[i]!, target.parts[i]!);
+        if (d.changed.length === 0 && d.removed.length === 0) continue;
+        if (only === undefined) only = d;
+        else (several ??= [only]).push(d);
+      }
+      if (several !== undefined)
+        return groupByType(
+          several.flatMap((d) => d.changed),
+          several.flatMap((d) => d.removed),
+        );
+      return only === undefined ? [] : this.#diffs.grouped(only);
     }
     const versions = held ? versionsOf(held) : this.#heldVersions;
+    const changed: EncodedResource[] = [];
+    const removed: { typeUrl: string; name: string }[] = [];
     for (const r of target.resources()) {
-      if (versions.get(resourceKey(r.typeUrl, r.name)) !== r.version) add(changed, r.typeUrl, r);
+      if (versions.get(resourceKey(r.typeUrl, r.name)) !== r.version) changed.push(r);
     }
     for (const key of versions.keys()) {
       if (target.get(key)) continue;
       const [typeUrl, name] = splitKey(key);
-      add(removed, typeUrl, name);
+      removed.push({ typeUrl, name });
     }
-    return { changed, removed };
+    return groupByType(changed, removed);
   }
 
   /** An ACK, NACK or verification report from the agent. */
@@ -219,12 +226,12 @@ export class NodeSession {
   }
 }
 
-/** Appends `v` to the list of `typeUrl` (a module function: no closure per push). */
-function add<T>(m: Map<string, T[]>, typeUrl: string, v: T): void {
-  const list = m.get(typeUrl);
-  if (list) list.push(v);
-  else m.set(typeUrl, [v]);
-}
+/** A connect that needs nothing still gets one (empty) response of the first type, to ACK. */
+const NOTHING_TO_SEND: readonly TypeDelta[] = [
+  { typeUrl: RESOURCE_TYPES[0], changed: [], removed: [] },
+];
+
+const NO_TRACE_CONTEXT: Readonly<Record<string, string>> = Object.freeze({});
 
 function versionsOf(snapshot: NodeSnapshot): Map<string, string> {
   const m = new Map<string, string>();

@@ -1,4 +1,4 @@
-import type { EncodedResource } from '../../common/index.js';
+import { RESOURCE_TYPES, type EncodedResource } from '../../common/index.js';
 
 type Part = ReadonlyMap<string, EncodedResource>;
 
@@ -8,7 +8,41 @@ export interface PartDiff {
   readonly removed: readonly EncodedResource[];
 }
 
+/** One response's worth of a difference: what to send and remove of one resource type. */
+export interface TypeDelta {
+  readonly typeUrl: string;
+  readonly changed: readonly EncodedResource[];
+  readonly removed: readonly string[];
+}
+
 const NONE: PartDiff = { changed: [], removed: [] };
+
+/**
+ * `changed` and `removed` as one TypeDelta per resource type that has any,
+ * in RESOURCE_TYPES order (the order a node receives a revision's parts in).
+ */
+export function groupByType(
+  changed: Iterable<EncodedResource>,
+  removed: Iterable<{ typeUrl: string; name: string }>,
+): TypeDelta[] {
+  const byType = new Map<string, { changed: EncodedResource[]; removed: string[] }>();
+  const of = (typeUrl: string): { changed: EncodedResource[]; removed: string[] } => {
+    let t = byType.get(typeUrl);
+    if (t === undefined) {
+      t = { changed: [], removed: [] };
+      byType.set(typeUrl, t);
+    }
+    return t;
+  };
+  for (const r of changed) of(r.typeUrl).changed.push(r);
+  for (const r of removed) of(r.typeUrl).removed.push(r.name);
+  const out: TypeDelta[] = [];
+  for (const typeUrl of RESOURCE_TYPES) {
+    const t = byType.get(typeUrl);
+    if (t !== undefined) out.push({ typeUrl, ...t });
+  }
+  return out;
+}
 
 /**
  * Differences between snapshot parts, computed once per pair and shared by
@@ -19,6 +53,17 @@ const NONE: PartDiff = { changed: [], removed: [] };
  */
 export class PartDiffs {
   readonly #cache = new WeakMap<Part, WeakMap<Part, PartDiff>>();
+  readonly #grouped = new WeakMap<PartDiff, readonly TypeDelta[]>();
+
+  /** `d` grouped by type (groupByType), computed once per diff and shared like the diff. */
+  grouped(d: PartDiff): readonly TypeDelta[] {
+    let g = this.#grouped.get(d);
+    if (g === undefined) {
+      g = groupByType(d.changed, d.removed);
+      this.#grouped.set(d, g);
+    }
+    return g;
+  }
 
   diff(before: Part, after: Part): PartDiff {
     if (before === after) return NONE;

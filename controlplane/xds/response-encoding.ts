@@ -6,7 +6,10 @@ import { DeltaDiscoveryResponse, MeshDiscoveryService } from '../../proto/index.
 export type EncodedResponse = Buffer;
 
 /** The response fields that differ per node and per push; the resources are encoded apart. */
-export type ResponseHead = Omit<DeltaDiscoveryResponse, 'resources'>;
+export type ResponseHead = Omit<DeltaDiscoveryResponse, 'resources' | 'removedResources'> & {
+  /** shared between the nodes making the same step: never written to */
+  removedResources: readonly string[];
+};
 
 /**
  * Encodes responses so that a resource's bytes are encoded once and the same
@@ -74,7 +77,7 @@ function encodeSharedHead(head: ResponseHead): Buffer {
   const fields = {
     ...EMPTY,
     typeUrl: head.typeUrl,
-    removedResources: head.removedResources,
+    removedResources: [...head.removedResources],
     meshRevision: head.meshRevision,
     revisionComplete: head.revisionComplete,
     systemVersionInfo: head.systemVersionInfo,
@@ -87,7 +90,7 @@ const NONCE_TAG = (4 << 3) | 2;
 
 /** The per-node head fields: the nonce, and the trace context when there is one. */
 function ownHead(head: ResponseHead): Buffer {
-  if (Object.keys(head.traceContext).length > 0)
+  if (hasKeys(head.traceContext))
     return asBuffer(
       DeltaDiscoveryResponse.encode({
         ...EMPTY,
@@ -104,6 +107,12 @@ function ownHead(head: ResponseHead): Buffer {
   out[1] = length;
   out.write(head.nonce, 2, 'utf8');
   return out;
+}
+
+/** Whether `o` has an own key, without building the key list (once per push). */
+function hasKeys(o: Readonly<Record<string, string>>): boolean {
+  for (const k in o) if (Object.hasOwn(o, k)) return true;
+  return false;
 }
 
 const EMPTY_BYTES = Buffer.alloc(0);

@@ -4,8 +4,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { encodeResource, resourceKey, type EncodedResource } from '../../common/index.js';
-import { PartDiffs, ResourceDigests } from '../../controlplane/xds/index.js';
-import { TYPE_IPCACHE } from '../../proto/index.js';
+import { PartDiffs, ResourceDigests, groupByType } from '../../controlplane/xds/index.js';
+import { TYPE_ENDPOINT, TYPE_IPCACHE, TYPE_SERVICE } from '../../proto/index.js';
 
 const shard = (s: number, identity: number): EncodedResource =>
   encodeResource(`ipcache/${s}`, {
@@ -62,6 +62,46 @@ describe('PartDiffs', () => {
     expect(diffs.diff(before, after)).toBe(first);
     expect(first.changed.map((r) => r.name).sort()).toEqual(['ipcache/2', 'ipcache/3']);
     expect(diffs.diff(after, after)).toEqual({ changed: [], removed: [] });
+  });
+});
+
+describe('grouping a difference by type', () => {
+  const r = (
+    typeUrl: typeof TYPE_ENDPOINT | typeof TYPE_SERVICE,
+    name: string,
+  ): EncodedResource => ({
+    typeUrl,
+    name,
+    version: 'v',
+    payload: Buffer.alloc(0),
+  });
+
+  it('gives one response per type with anything to send or remove, ipcache, services, endpoints in that order', () => {
+    const changed = [r(TYPE_ENDPOINT, 'e1'), shard(1, 300), r(TYPE_ENDPOINT, 'e2')];
+    const removed = [
+      { typeUrl: TYPE_SERVICE, name: 's1' },
+      { typeUrl: TYPE_ENDPOINT, name: 'e0' },
+    ];
+    const g = groupByType(changed, removed);
+    expect(g.map((t) => t.typeUrl)).toEqual([TYPE_IPCACHE, TYPE_SERVICE, TYPE_ENDPOINT]);
+    expect(g.map((t) => [t.changed.map((c) => c.name), t.removed])).toEqual([
+      [['ipcache/1'], []],
+      [[], ['s1']],
+      [['e1', 'e2'], ['e0']],
+    ]);
+    expect(groupByType([], [])).toEqual([]);
+  });
+
+  it('groups a shared step once: every node making it gets the same responses', () => {
+    const diffs = new PartDiffs();
+    const before = part(new Map([[1, 300]]));
+    const after = part(new Map([[2, 301]]));
+    const d = diffs.diff(before, after);
+    const g = diffs.grouped(d);
+    expect(diffs.grouped(diffs.diff(before, after))).toBe(g);
+    expect(g).toEqual([
+      { typeUrl: TYPE_IPCACHE, changed: [after.values().next().value], removed: ['ipcache/1'] },
+    ]);
   });
 });
 
