@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- propagation [--json] [--agents N] [--max-agents M] [--pods-per-node P]
- *    [--agents-per-worker W] [--reps R] [--profile DIR] [--timeout S]`
+ *    [--agents-per-worker W] [--reps R] [--warmup C] [--profile DIR] [--timeout S]`
  *
  * Snapshot distribution to node agents, end to end and in separate
  * processes: real etcd and NATS (launcher), the control plane in a child
@@ -59,6 +59,8 @@ export interface PropagationOptions {
   agentsPerWorker?: number;
   /** changes measured in (a) and (b) (default 20 and 30) */
   reps?: number;
+  /** all-node changes before (a) and before each search step is measured (default WARMUP_CHANGES) */
+  warmup?: number;
   /** write the control plane's CPU and heap profiles (node --cpu-prof/--heap-prof) here, the agent workers' CPU profiles under agents/ */
   profileDir?: string;
   timeoutMs?: number;
@@ -72,6 +74,16 @@ export interface PropagationResult {
   /** why the search for max agents stopped */
   searchStop: string;
 }
+
+/**
+ * All-node changes before measuring: the agents' and the control plane's
+ * one-shard path is JIT-compiled over the first few changes after the fleet
+ * connected (a full sync exercises other code). At 1,000 agents the first
+ * changes' last ACKs came at 292, 204, 201, 155 and 179 ms, the following
+ * fifteen at 115–233 ms (2026-12-07, bench/RESULTS.md); with two warm-up
+ * changes the first measured change alone set (a)'s p99.
+ */
+export const WARMUP_CHANGES = 10;
 
 export async function runPropagation(opts: PropagationOptions = {}): Promise<PropagationResult> {
   const log = opts.log ?? (() => undefined);
@@ -182,7 +194,8 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
     );
 
     const ctx: ScenarioContext = { mesh, shape, clusters, nextPod: 0, signal, log };
-    await allNodesScenario(ctx, 2); // warm-up
+    const warmup = opts.warmup ?? WARMUP_CHANGES;
+    await allNodesScenario(ctx, warmup);
     const cpuPids = (): number[] => [cp.child.pid!, ...workers.map((w) => w.child.pid!)];
     const cpuBefore = await Promise.all(cpuPids().map((p) => processCpuSeconds(p)));
     const trackerBefore = await cp.trackerCost();
@@ -278,7 +291,7 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
         signal,
       );
       await connect(added);
-      await allNodesScenario(ctx, 1);
+      await allNodesScenario(ctx, warmup); // the new workers' agents are cold
       const lat = await allNodesScenario(ctx, Math.max(5, Math.round(reps / 2)));
       const p99 = percentile(lat, 99);
       figures[`all_p99_ms_at_${shape.agents}`] = round(p99);
@@ -415,6 +428,7 @@ export async function propagationBench(json: boolean, argv: readonly string[]): 
       'pods-per-node': { type: 'string' },
       'agents-per-worker': { type: 'string' },
       reps: { type: 'string' },
+      warmup: { type: 'string' },
       profile: { type: 'string' },
       timeout: { type: 'string' },
     },
@@ -446,6 +460,7 @@ export async function propagationBench(json: boolean, argv: readonly string[]): 
     set('podsPerNode', num('pods-per-node'));
     set('agentsPerWorker', num('agents-per-worker'));
     set('reps', num('reps'));
+    set('warmup', num('warmup'));
     set('profileDir', values.profile);
     set('timeoutMs', timeout === undefined ? undefined : timeout * 1000);
     const result = await runPropagation(o);

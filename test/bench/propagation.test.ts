@@ -21,6 +21,7 @@ describe('propagation benchmark', () => {
       searchStep: 10,
       agentsPerWorker: 10,
       reps: 3,
+      warmup: 2,
       timeoutMs: 240_000,
     });
     const f = result.figures;
