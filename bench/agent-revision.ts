@@ -1,13 +1,14 @@
 /**
  * `npm run bench -- agent-revision [--json] [--agents N] [--changes R]
- *    [--shards S] [--entries E]`
+ *    [--shards S] [--entries E] [--changed K]`
  *
  * The node agent's own work for the revision most revisions are: one
  * ipcache shard replaced (a pod added somewhere in the mesh, propagation's
  * scenario (a)). N agents in this process, as in a propagation agent worker
  * (default 250), each a real RevisionApplier over a ResourceStore and an
  * EmulatedDatapath holding S shards of E prefixes (default 1,024 × 5, the
- * propagation workload at 1,000 nodes). Per change every agent decodes the
+ * propagation workload at 1,000 nodes). A change replaces K shards (default
+ * 1; a burst's coalesced revision replaces tens). Per change every agent decodes the
  * response from its bytes (what the gRPC deserializer does), applies it and
  * encodes its ACK; no sockets. Figures, per agent and change:
  * - `cpu_us`: CPU time of this process (a pass without the profiler);
@@ -35,6 +36,8 @@ export interface AgentRevisionOptions {
   changes?: number;
   shards?: number;
   entries?: number;
+  /** shards replaced per change (default 1) */
+  changed?: number;
 }
 
 interface SamplingNode {
@@ -84,7 +87,9 @@ export async function runAgentRevision(
   const changes = opts.changes ?? 200;
   const shards = opts.shards ?? 1024;
   const entries = opts.entries ?? 5;
+  const changed = opts.changed ?? 1;
   if (entries >= 255) throw new Error('--entries must be below 255 (a change adds one)');
+  if (changed > shards) throw new Error('--changed must not exceed --shards');
   const appliers = Array.from(
     { length: agents },
     () => new RevisionApplier(new ResourceStore(), new EmulatedDatapath(), monotonic),
@@ -92,18 +97,16 @@ export async function runAgentRevision(
   const all = Array.from({ length: shards }, (_, s) => shard(s, entries));
   let revision = 1;
   await applyEverywhere(appliers, responsePart(TYPE_IPCACHE, all, revision, true), revision);
-  // Each change gives one shard one more prefix, the shards in turn.
+  // Each change gives K shards one more prefix each, the shards in turn.
   let next = 0;
   const change = async (): Promise<void> => {
-    const s = next % shards;
-    const grown = entries + 1 + Math.floor(next / shards);
-    next += 1;
+    const replaced: EncodedResource[] = [];
+    for (let k = 0; k < changed; k++) {
+      replaced.push(shard(next % shards, entries + 1 + Math.floor(next / shards)));
+      next += 1;
+    }
     revision += 1;
-    await applyEverywhere(
-      appliers,
-      responsePart(TYPE_IPCACHE, [shard(s, grown)], revision, true),
-      revision,
-    );
+    await applyEverywhere(appliers, responsePart(TYPE_IPCACHE, replaced, revision, true), revision);
   };
   for (let i = 0; i < WARMUP_CHANGES; i++) await change();
 
@@ -128,6 +131,7 @@ export async function runAgentRevision(
       changes,
       shards,
       entries,
+      changed,
       cpu_us: round((cpu.user + cpu.system) / n, 2),
       alloc_bytes: Math.round(sampledBytes(profile.head) / n),
       load_avg_1m: round(loadavg()[0]!, 2),
@@ -138,12 +142,13 @@ export async function runAgentRevision(
 }
 
 export async function agentRevisionBench(json: boolean, argv: readonly string[]): Promise<void> {
-  const o = numericOptions(argv, ['agents', 'changes', 'shards', 'entries']);
+  const o = numericOptions(argv, ['agents', 'changes', 'shards', 'entries', 'changed']);
   const figures = await runAgentRevision({
     ...(o.agents !== undefined ? { agents: o.agents } : {}),
     ...(o.changes !== undefined ? { changes: o.changes } : {}),
     ...(o.shards !== undefined ? { shards: o.shards } : {}),
     ...(o.entries !== undefined ? { entries: o.entries } : {}),
+    ...(o.changed !== undefined ? { changed: o.changed } : {}),
   });
   if (json) {
     process.stdout.write(`${JSON.stringify({ bench: 'agent-revision', figures })}\n`);
@@ -151,7 +156,7 @@ export async function agentRevisionBench(json: boolean, argv: readonly string[])
   }
   process.stdout.write(
     `${figures.agents} agents, ${figures.shards} shards × ${figures.entries} prefixes, ` +
-      `${figures.changes} changes of one shard: per agent and change ${figures.cpu_us} µs CPU, ` +
+      `${figures.changes} changes of ${figures.changed} shard(s): per agent and change ${figures.cpu_us} µs CPU, ` +
       `${figures.alloc_bytes} bytes allocated (load average ${figures.load_avg_1m})\n`,
   );
 }

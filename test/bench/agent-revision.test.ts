@@ -11,6 +11,22 @@ describe('agent-revision benchmark', () => {
     expect(f.alloc_bytes).toBeGreaterThan(100);
   }, 60_000);
 
+  it('replaces several shards per revision when asked (a burst), which allocates more than one', async () => {
+    const one = await runAgentRevision({ agents: 3, changes: 20, shards: 16, entries: 4 });
+    const eight = await runAgentRevision({
+      agents: 3,
+      changes: 20,
+      shards: 16,
+      entries: 4,
+      changed: 8,
+    });
+    expect(eight.changed).toBe(8);
+    expect(eight.alloc_bytes).toBeGreaterThan(2 * one.alloc_bytes!);
+    await expect(
+      runAgentRevision({ agents: 1, changes: 1, shards: 4, entries: 4, changed: 5 }),
+    ).rejects.toThrow(/--changed/);
+  }, 60_000);
+
   it('refuses a shard size it cannot grow', async () => {
     await expect(
       runAgentRevision({ agents: 1, changes: 1, shards: 1, entries: 255 }),
