@@ -8,7 +8,7 @@ import {
 import type { DeltaDiscoveryRequest } from '../../proto/index.js';
 import type { NodeSnapshot, SnapshotCache } from '../snapshot/index.js';
 import type { NodeIdentity, XdsCallbacks } from './callbacks.js';
-import { groupByType, type PartDiff, type PartDiffs, type TypeDelta } from './part-diff.js';
+import { groupByType, type PartDiffs, type TypeDelta } from './part-diff.js';
 import type { ResourceDigests } from './resource-digest.js';
 import type { EncodedResponse, ResponseEncoder } from './response-encoding.js';
 
@@ -142,22 +142,8 @@ export class NodeSession {
    */
   #difference(target: NodeSnapshot): readonly TypeDelta[] {
     const held = this.#heldSnapshot;
-    if (held && held.parts.length === target.parts.length) {
-      let only: PartDiff | undefined;
-      let several: PartDiff[] | undefined;
-      for (let i = 0; i < target.parts.length; i++) {
-        const d = this.#diffs.diff(held.parts[i]!, target.parts[i]!);
-        if (d.changed.length === 0 && d.removed.length === 0) continue;
-        if (only === undefined) only = d;
-        else (several ??= [only]).push(d);
-      }
-      if (several !== undefined)
-        return groupByType(
-          several.flatMap((d) => d.changed),
-          several.flatMap((d) => d.removed),
-        );
-      return only === undefined ? [] : this.#diffs.grouped(only);
-    }
+    if (held && held.parts.length === target.parts.length)
+      return this.#diffs.step(held.parts, target.parts);
     const versions = held ? versionsOf(held) : this.#heldVersions;
     const changed: EncodedResource[] = [];
     const removed: { typeUrl: string; name: string }[] = [];

@@ -55,12 +55,31 @@ export class PartDiffs {
   readonly #cache = new WeakMap<Part, WeakMap<Part, PartDiff>>();
   readonly #grouped = new WeakMap<PartDiff, readonly TypeDelta[]>();
 
-  /** `d` grouped by type (groupByType), computed once per diff and shared like the diff. */
-  grouped(d: PartDiff): readonly TypeDelta[] {
-    let g = this.#grouped.get(d);
+  /**
+   * A node's step from one snapshot's parts to another's (same layout), one
+   * TypeDelta per resource type, in sending order. When one part differs
+   * (most revisions), the answer is that part diff's grouping, computed once
+   * and shared by every node making the step: no allocation per node.
+   */
+  step(before: readonly Part[], after: readonly Part[]): readonly TypeDelta[] {
+    let only: PartDiff | undefined;
+    let several: PartDiff[] | undefined;
+    for (let i = 0; i < after.length; i++) {
+      const d = this.diff(before[i]!, after[i]!);
+      if (d === NONE) continue;
+      if (only === undefined) only = d;
+      else (several ??= [only]).push(d);
+    }
+    if (several !== undefined)
+      return groupByType(
+        several.flatMap((d) => d.changed),
+        several.flatMap((d) => d.removed),
+      );
+    if (only === undefined) return [];
+    let g = this.#grouped.get(only);
     if (g === undefined) {
-      g = groupByType(d.changed, d.removed);
-      this.#grouped.set(d, g);
+      g = groupByType(only.changed, only.removed);
+      this.#grouped.set(only, g);
     }
     return g;
   }

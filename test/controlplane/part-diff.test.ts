@@ -96,11 +96,22 @@ describe('grouping a difference by type', () => {
     const diffs = new PartDiffs();
     const before = part(new Map([[1, 300]]));
     const after = part(new Map([[2, 301]]));
-    const d = diffs.diff(before, after);
-    const g = diffs.grouped(d);
-    expect(diffs.grouped(diffs.diff(before, after))).toBe(g);
+    const unchanged = part(new Map([[9, 309]]));
+    const g = diffs.step([before, unchanged], [after, unchanged]);
+    expect(diffs.step([before, unchanged], [after, unchanged])).toBe(g);
     expect(g).toEqual([
       { typeUrl: TYPE_IPCACHE, changed: [after.values().next().value], removed: ['ipcache/1'] },
+    ]);
+    expect(diffs.step([before, unchanged], [before, unchanged])).toEqual([]);
+  });
+
+  it('merges a step that changed several parts into one response per type', () => {
+    const diffs = new PartDiffs();
+    const a = part(new Map([[1, 300]]));
+    const b = part(new Map([[2, 301]]));
+    const g = diffs.step([a, b], [part(new Map([[1, 310]])), part(new Map())]);
+    expect(g.map((t) => [t.typeUrl, t.changed.map((r) => r.name), t.removed])).toEqual([
+      [TYPE_IPCACHE, ['ipcache/1'], ['ipcache/2']],
     ]);
   });
 });
