@@ -18,7 +18,9 @@ import {
   policyKeyId,
   serviceName,
 } from './entries.js';
+import { alreadyHeld, claimedTwice } from './claims.js';
 import type { Rejection } from './errors.js';
+import { IpcacheTranslation } from './ipcache-translation.js';
 import { PolicyKeyIndex, packable } from './policy-key-set.js';
 import type { DatapathChange, EndpointRecord, PolicyMapChange, PolicyRecord } from './types.js';
 
@@ -69,7 +71,6 @@ interface KindKeys<T> {
 }
 
 interface TouchedKeys {
-  ipcache?: KindKeys<number>;
   endpoint?: KindKeys<EndpointPolicy>;
   service?: KindKeys<string>;
   /** the services' records by key, for upserts */
@@ -103,31 +104,33 @@ class TouchedNames {
  * to the size of the resources the delta touches. Emits only entries whose
  * value changes, so a resource re-sent unchanged or a key moving between two
  * resources (an ipcache prefix changing shard) writes nothing. Every agent
- * runs this for every revision, most of which replace one ipcache shard: it
- * builds maps only for the kinds the delta touches.
+ * runs this for every revision, most of which replace one ipcache shard:
+ * shards are compared entry by entry (`IpcacheTranslation`), and maps are
+ * built only for the other kinds the delta touches.
  */
 export function translateDelta(delta: ResourceDelta, owners: KeyOwners): TranslateResult {
   const rejections: Rejection[] = [];
   const touched = new TouchedNames(delta);
-  // Keys of the touched resources before and after. Held state was valid, so
+  const ipcache = new IpcacheTranslation(rejections);
+  // Keys of the other touched resources before and after. Held state was valid, so
   // `before` values cannot clash; `after` values are checked here.
   const keys: TouchedKeys = {};
-  for (const u of delta.updates) if (u.before !== undefined) addOld(keys, u.name, u.before);
-  for (const r of delta.removals) addOld(keys, r.name, r.before);
+  for (const u of delta.updates) {
+    if (u.after.typeUrl === TYPE_IPCACHE) {
+      const before = u.before?.typeUrl === TYPE_IPCACHE ? u.before.value.entries : undefined;
+      ipcache.step(u.name, before, u.after.value.entries);
+    } else if (u.before !== undefined) addOld(keys, u.name, u.before);
+  }
+  for (const r of delta.removals) {
+    if (r.before.typeUrl === TYPE_IPCACHE) ipcache.step(r.name, r.before.value.entries, undefined);
+    else addOld(keys, r.name, r.before);
+  }
+  ipcache.finish(owners, (name) => touched.has('ipcache', name));
 
   for (const { name, after: value } of delta.updates) {
     switch (value.typeUrl) {
-      case TYPE_IPCACHE: {
-        const ip = (keys.ipcache ??= newKindKeys());
-        for (const e of value.value.entries) {
-          const owned = { resource: name, value: e.identity };
-          // A prefix a touched resource held is that resource's (held state was valid): only
-          // prefixes new to the touched resources need the store's index.
-          const held = ip.old.get(e.prefix)?.resource ?? owners.ipcacheOwner(e.prefix);
-          claim(rejections, ip.next, e.prefix, owned, 'ipcache prefix', held, touched, 'ipcache');
-        }
+      case TYPE_IPCACHE:
         break;
-      }
       case TYPE_ENDPOINT: {
         const ep = (keys.endpoint ??= newKindKeys());
         const key = endpointName(value.value);
@@ -149,21 +152,11 @@ export function translateDelta(delta: ResourceDelta, owners: KeyOwners): Transla
   }
 
   const change: DatapathChange = {
-    ipcache: { upserts: [], deletes: [] },
+    ipcache: { upserts: ipcache.upserts, deletes: ipcache.deletes },
     endpoints: { upserts: [], deletes: [] },
     policies: [],
     services: { upserts: [], deletes: [] },
   };
-
-  const ip = keys.ipcache;
-  if (ip !== undefined) {
-    for (const prefix of ip.old.keys())
-      if (!ip.next.has(prefix)) change.ipcache.deletes.push(prefix);
-    for (const [prefix, n] of ip.next) {
-      if (ip.old.get(prefix)?.value !== n.value)
-        change.ipcache.upserts.push({ prefix, identity: n.value, resource: n.resource });
-    }
-  }
 
   const ep = keys.endpoint;
   if (ep !== undefined) {
@@ -199,11 +192,8 @@ function newKindKeys<T>(): KindKeys<T> {
 /** Records the keys a resource held before the delta. */
 function addOld(keys: TouchedKeys, name: string, value: ResourceValue): void {
   switch (value.typeUrl) {
-    case TYPE_IPCACHE: {
-      const old = (keys.ipcache ??= newKindKeys()).old;
-      for (const e of value.value.entries) old.set(e.prefix, { resource: name, value: e.identity });
-      break;
-    }
+    case TYPE_IPCACHE:
+      break; // IpcacheTranslation's
     case TYPE_ENDPOINT:
       (keys.endpoint ??= newKindKeys()).old.set(endpointName(value.value), {
         resource: name,
@@ -353,21 +343,12 @@ function claim<T>(
 ): void {
   const other = map.get(key);
   if (other !== undefined) {
-    const names = [...new Set([other.resource, owned.resource])].sort();
-    rejections.push({
-      code: 'VALIDATION',
-      message: `${what} "${key}" is claimed more than once (by ${names.join(', ')})`,
-      resourceNames: names,
-    });
+    rejections.push(claimedTwice(what, key, other.resource, owned.resource));
     return;
   }
   // A key held by a resource this revision does not touch stays there.
   if (held !== undefined && held !== owned.resource && !touched.has(kind, held)) {
-    rejections.push({
-      code: 'VALIDATION',
-      message: `${what} "${key}" of ${owned.resource} is already held by ${held}`,
-      resourceNames: [owned.resource],
-    });
+    rejections.push(alreadyHeld(what, key, owned.resource, held));
     return;
   }
   map.set(key, owned);
