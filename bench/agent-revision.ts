@@ -25,8 +25,9 @@ import {
   ResourceStore,
   RevisionApplier,
   ackRequest,
+  decodeResponse,
 } from '../nodeagent/index.js';
-import { DeltaDiscoveryRequest, DeltaDiscoveryResponse, TYPE_IPCACHE } from '../proto/index.js';
+import { DeltaDiscoveryRequest, TYPE_IPCACHE } from '../proto/index.js';
 import { responsePart } from './lib/response-part.js';
 import { numericOptions } from './lib/runner-options.js';
 import { round } from './lib/stats.js';
@@ -52,12 +53,12 @@ function prefixOf(i: number): string {
   return `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}/32`;
 }
 
-/** Shard `s` with `count` prefixes of its own. */
+/** Shard `s` with `count` prefixes of its own, in prefix order (as the control plane encodes them). */
 function shard(s: number, count: number): EncodedResource {
   const entries = Array.from({ length: count }, (_, j) => ({
     prefix: prefixOf(s * 256 + j),
     identity: 1000 + j,
-  }));
+  })).sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0));
   return encodeResource(`ipcache/${s}`, { typeUrl: TYPE_IPCACHE, value: { shard: s, entries } });
 }
 
@@ -67,7 +68,7 @@ async function applyEverywhere(
   revision: number,
 ): Promise<void> {
   for (const applier of appliers) {
-    const part = DeltaDiscoveryResponse.decode(bytes);
+    const part = decodeResponse(bytes);
     const rev = { revision, nonce: part.nonce, parts: [part], receivedAt: monotonic.now() };
     const out = await applier.apply(rev);
     if (out.kind !== 'applied')

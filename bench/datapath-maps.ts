@@ -44,13 +44,7 @@ import { fileURLToPath } from 'node:url';
 import { buildNative, run } from '../hosts/index.js';
 import { performance } from 'node:perf_hooks';
 import { encodeResource } from '../common/index.js';
-import {
-  DeltaDiscoveryResponse,
-  Direction,
-  TYPE_ENDPOINT,
-  TYPE_IPCACHE,
-  Verdict,
-} from '../proto/index.js';
+import { Direction, TYPE_ENDPOINT, TYPE_IPCACHE, Verdict } from '../proto/index.js';
 import {
   EbpfDatapath,
   Libbpf,
@@ -59,6 +53,7 @@ import {
   RevisionApplier,
   endpointPolicyOf,
   RevisionAssembler,
+  decodeResponse,
   defaultPinDir,
   removePins,
   type DatapathChange,
@@ -195,7 +190,7 @@ export async function measureAgentApply(opts: {
     const receivedAt = performance.now();
     let outcome;
     for (const bytes of parts) {
-      const rev = assembler.push(DeltaDiscoveryResponse.decode(bytes), receivedAt);
+      const rev = assembler.push(decodeResponse(bytes), receivedAt);
       if (rev !== undefined) outcome = await applier.apply(rev);
     }
     if (outcome?.kind !== 'applied')

@@ -2,6 +2,7 @@ export * from './errors.js';
 export * from './records.js';
 export * from './digest.js';
 export * from './resources.js';
+export { WireReader } from './wire-reader.js';
 export * from './abort.js';
 export * from './async-queue.js';
 export * from './log.js';

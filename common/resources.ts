@@ -11,6 +11,7 @@ import {
 import { entriesOfEndpoint, entriesOfIpcacheShard, entriesOfService } from './digest.js';
 import { MeshError } from './errors.js';
 import { packPolicyEntries, unpackPolicyEntries } from './policy-entries.js';
+import { WireReader } from './wire-reader.js';
 
 /** Resource type URLs, in the order a revision's parts are sent (ipcache first). */
 export const RESOURCE_TYPES = [TYPE_IPCACHE, TYPE_SERVICE, TYPE_ENDPOINT] as const;
@@ -63,11 +64,11 @@ export function decodeResource(typeUrl: string, payload: Uint8Array): ResourceVa
   try {
     switch (typeUrl) {
       case TYPE_IPCACHE:
-        return { typeUrl, value: IpcacheShard.decode(payload) };
+        return { typeUrl, value: IpcacheShard.decode(new WireReader(payload)) };
       case TYPE_ENDPOINT:
         return { typeUrl, value: decodeEndpointPolicy(payload) };
       case TYPE_SERVICE:
-        return { typeUrl, value: ServiceImport.decode(payload) };
+        return { typeUrl, value: ServiceImport.decode(new WireReader(payload)) };
     }
   } catch (err) {
     throw new MeshError('VALIDATION', `cannot decode ${typeUrl} resource`, { cause: err });
@@ -82,7 +83,7 @@ function asBuffer(bytes: Uint8Array): Buffer {
 
 /** An EndpointPolicyPayload back into the EndpointPolicy it carries, its entries unpacked. */
 function decodeEndpointPolicy(payload: Uint8Array): EndpointPolicy {
-  const { endpoint, entries } = EndpointPolicyPayload.decode(payload);
+  const { endpoint, entries } = EndpointPolicyPayload.decode(new WireReader(payload));
   if (endpoint === undefined) throw new MeshError('VALIDATION', 'endpoint is missing');
   if (endpoint.entries.length > 0)
     throw new MeshError('VALIDATION', 'endpoint.entries must be empty: entries travel packed');

@@ -15,5 +15,6 @@ export { ResourceStore, type HeldResource } from './resource-store.js';
 export { RevisionAssembler, type AssembledRevision } from './revision-assembler.js';
 export { RevisionApplier, type ApplyOutcome } from './revision-applier.js';
 export { ackRequest } from './requests.js';
+export { decodeResponse } from './discovery-client.js';
 export { buildDelta, type DeltaResult } from './revision-delta.js';
 export { RevisionKeyOwners } from './revision-key-owners.js';

@@ -4,9 +4,10 @@ import {
   type ChannelOptions,
 } from '@grpc/grpc-js';
 import { MeshError, sleep as abortableSleep, systemClock, type Clock } from '../../common/index.js';
-import { MeshDiscoveryClient, type DatapathCapacity, type Node } from '../../proto/index.js';
+import type { DatapathCapacity, MeshDiscoveryClient, Node } from '../../proto/index.js';
 import type { Datapath, DatapathCounts } from '../datapath/index.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
+import { DiscoveryClient } from './discovery-client.js';
 import { AgentEvents, type NodeAgentEventName, type NodeAgentEvents } from './events.js';
 import { silentLogger, type Logger } from './logger.js';
 import { ackRequest, firstRequest, nackRequest, verificationRequest } from './requests.js';
@@ -156,7 +157,7 @@ export class NodeAgent {
       throw new MeshError('INTERNAL', 'node agent already started');
     const controller = new AbortController();
     this.#controller = controller;
-    this.#client = new MeshDiscoveryClient(
+    this.#client = new DiscoveryClient(
       this.#opts.server,
       this.#opts.credentials ?? grpcCredentials.createInsecure(),
       {
