@@ -44,7 +44,7 @@ export function encodeResource(name: string, r: ResourceValue): EncodedResource 
     case TYPE_ENDPOINT:
       bytes = EndpointPolicyPayload.encode({
         endpoint: { ...r.value, entries: [] },
-        entries: asBuffer(packPolicyEntries(r.value.entries, `endpoint policy "${name}"`)),
+        entries: packPolicyEntries(r.value.entries, `endpoint policy "${name}"`),
       }).finish();
       break;
     case TYPE_SERVICE:

@@ -8,6 +8,6 @@ rm -rf "$out" && mkdir -p "$out"
 protoc \
   --plugin=protoc-gen-ts_proto=node_modules/.bin/protoc-gen-ts_proto \
   --ts_proto_out="$out" \
-  --ts_proto_opt=outputServices=grpc-js,esModuleInterop=true,importSuffix=.js,forceLong=number,useOptionals=none,env=node,outputJsonMethods=false,outputPartialMethods=true,useExactTypes=false \
+  --ts_proto_opt=outputServices=grpc-js,esModuleInterop=true,importSuffix=.js,forceLong=number,useOptionals=none,env=both,outputJsonMethods=false,outputPartialMethods=true,useExactTypes=false \
   -I proto \
   proto/meshplane/v1/*.proto

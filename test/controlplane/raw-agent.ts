@@ -19,7 +19,7 @@ export interface HeldResource {
   typeUrl: string;
   name: string;
   version: string;
-  payload: Buffer;
+  payload: Uint8Array;
 }
 
 export class RawAgent {

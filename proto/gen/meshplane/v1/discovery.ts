@@ -106,7 +106,7 @@ export interface Resource {
   /** content hash of payload */
   version: string;
   /** the encoded message named by the response's type_url */
-  payload: Buffer;
+  payload: Uint8Array;
 }
 
 export interface DeltaDiscoveryResponse {
@@ -628,7 +628,7 @@ export const DeltaDiscoveryRequest: MessageFns<DeltaDiscoveryRequest> = {
 };
 
 function createBaseResource(): Resource {
-  return { name: "", version: "", payload: Buffer.alloc(0) };
+  return { name: "", version: "", payload: new Uint8Array(0) };
 }
 
 export const Resource: MessageFns<Resource> = {
@@ -679,7 +679,7 @@ export const Resource: MessageFns<Resource> = {
               break;
             }
 
-            message.payload = Buffer.from(reader.bytes());
+            message.payload = reader.bytes();
             continue;
           }
         }
@@ -701,7 +701,7 @@ export const Resource: MessageFns<Resource> = {
     const message = createBaseResource();
     message.name = object.name ?? "";
     message.version = object.version ?? "";
-    message.payload = object.payload ?? Buffer.alloc(0);
+    message.payload = object.payload ?? new Uint8Array(0);
     return message;
   },
 };

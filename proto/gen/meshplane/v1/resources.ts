@@ -92,7 +92,7 @@ export interface EndpointPolicy {
 export interface EndpointPolicyPayload {
   /** its entries (9) empty */
   endpoint: EndpointPolicy | undefined;
-  entries: Buffer;
+  entries: Uint8Array;
 }
 
 export interface ServicePort {
@@ -608,7 +608,7 @@ export const EndpointPolicy: MessageFns<EndpointPolicy> = {
 };
 
 function createBaseEndpointPolicyPayload(): EndpointPolicyPayload {
-  return { endpoint: undefined, entries: Buffer.alloc(0) };
+  return { endpoint: undefined, entries: new Uint8Array(0) };
 }
 
 export const EndpointPolicyPayload: MessageFns<EndpointPolicyPayload> = {
@@ -648,7 +648,7 @@ export const EndpointPolicyPayload: MessageFns<EndpointPolicyPayload> = {
               break;
             }
 
-            message.entries = Buffer.from(reader.bytes());
+            message.entries = reader.bytes();
             continue;
           }
         }
@@ -671,7 +671,7 @@ export const EndpointPolicyPayload: MessageFns<EndpointPolicyPayload> = {
     message.endpoint = (object.endpoint !== undefined && object.endpoint !== null)
       ? EndpointPolicy.fromPartial(object.endpoint)
       : undefined;
-    message.entries = object.entries ?? Buffer.alloc(0);
+    message.entries = object.entries ?? new Uint8Array(0);
     return message;
   },
 };
