@@ -36,7 +36,8 @@ export interface XdsServerOptions {
   requireNodeCertificate?: boolean;
   /**
    * Returns freed heap memory to the OS (e.g. glibcMallocTrim()); called
-   * once streams have stopped opening and closing for a moment (HeapTrimmer).
+   * once streams have stopped opening and closing for a moment, and never
+   * while revisions are being pushed (HeapTrimmer).
    */
   heapTrim?: () => void;
 }
@@ -114,6 +115,7 @@ export class XdsServer {
   }
 
   #onRevision(rev: MeshRevision): void {
+    this.#trimmer?.busy();
     this.#scheduler.add(rev.affected.filter((key) => this.#sessions.has(key)));
   }
 
@@ -132,6 +134,8 @@ export class XdsServer {
           identity = opened.identity;
           return;
         }
+        // An ACK or NACK: pushes are in motion (a verification report is not).
+        if (!req.verification) this.#trimmer?.busy();
         session.onRequest(req);
       } catch (err) {
         const e =

@@ -115,4 +115,34 @@ describe('HeapTrimmer', () => {
     expect(t.trims).toBe(3);
     expect(gc).toBeUndefined();
   });
+
+  it('holds a trim that falls due while revisions are being pushed until they stop for the quiet time, then trims once', () => {
+    let trims = 0;
+    let gc: (() => void) | undefined;
+    const t = new HeapTrimmer(() => void (trims += 1), {
+      settleMs: 2_000,
+      gcWindowMs: 60_000,
+      quietMs: 1_000,
+      now: () => Date.now(),
+      onMajorGc: (fn) => {
+        gc = fn;
+        return () => (gc = undefined);
+      },
+    });
+    t.churn();
+    // A revision every 200 ms for 3 s: the settle time passes, and a full GC comes, mid-burst.
+    for (let ms = 0; ms < 3_000; ms += 200) {
+      t.busy();
+      if (ms === 2_600) gc!();
+      vi.advanceTimersByTime(200);
+    }
+    expect(trims).toBe(0);
+    vi.advanceTimersByTime(799); // the last revision came at 2.8 s
+    expect(trims).toBe(0);
+    vi.advanceTimersByTime(1);
+    expect(trims).toBe(1); // the settle trim and the GC's: one trim
+    gc!(); // quiet now: at once
+    expect(trims).toBe(2);
+    t.close();
+  });
 });
