@@ -83,40 +83,8 @@ describe('HeapTrimmer', () => {
   beforeEach(() => vi.useFakeTimers());
   afterEach(() => vi.useRealTimers());
 
-  it('trims once streams stop opening and closing for the settle time, then after each full GC for a while', () => {
-    let trims = 0;
-    let gc: (() => void) | undefined;
-    const t = new HeapTrimmer(() => void (trims += 1), {
-      settleMs: 2_000,
-      gcWindowMs: 60_000,
-      onMajorGc: (fn) => {
-        gc = fn;
-        return () => (gc = undefined);
-      },
-    });
-    expect(gc).toBeUndefined(); // no churn, no watching
-    for (let i = 0; i < 10; i++) {
-      t.churn();
-      vi.advanceTimersByTime(500); // a connect wave: never quiet for 2 s
-    }
-    expect(trims).toBe(0);
-    vi.advanceTimersByTime(1_500);
-    expect(trims).toBe(1);
-    vi.advanceTimersByTime(10_000);
-    expect(trims).toBe(1); // nothing more without churn or GC
-    gc!();
-    gc!();
-    expect(trims).toBe(3);
-    vi.advanceTimersByTime(50_000); // the window ends: GCs no longer trim
-    expect(gc).toBeUndefined();
-    t.churn();
-    t.close();
-    vi.advanceTimersByTime(5_000);
-    expect(t.trims).toBe(3);
-    expect(gc).toBeUndefined();
-  });
-
-  it('holds a trim that falls due while revisions are being pushed until they stop for the quiet time, then trims once', () => {
+  /** A trimmer on fake timers (settle 2 s, GC window 60 s, quiet 1 s) whose trims and GC signal the test sees. */
+  function trimmer(): { t: HeapTrimmer; trims: () => number; gc: () => (() => void) | undefined } {
     let trims = 0;
     let gc: (() => void) | undefined;
     const t = new HeapTrimmer(() => void (trims += 1), {
@@ -129,20 +97,49 @@ describe('HeapTrimmer', () => {
         return () => (gc = undefined);
       },
     });
+    return { t, trims: () => trims, gc: () => gc };
+  }
+
+  it('trims once streams stop opening and closing for the settle time, then after each full GC for a while', () => {
+    const { t, trims, gc } = trimmer();
+    expect(gc()).toBeUndefined(); // no churn, no watching
+    for (let i = 0; i < 10; i++) {
+      t.churn();
+      vi.advanceTimersByTime(500); // a connect wave: never quiet for 2 s
+    }
+    expect(trims()).toBe(0);
+    vi.advanceTimersByTime(1_500);
+    expect(trims()).toBe(1);
+    vi.advanceTimersByTime(10_000);
+    expect(trims()).toBe(1); // nothing more without churn or GC
+    gc()!();
+    gc()!();
+    expect(trims()).toBe(3);
+    vi.advanceTimersByTime(50_000); // the window ends: GCs no longer trim
+    expect(gc()).toBeUndefined();
+    t.churn();
+    t.close();
+    vi.advanceTimersByTime(5_000);
+    expect(t.trims).toBe(3);
+    expect(gc()).toBeUndefined();
+  });
+
+  it('holds a trim that falls due while revisions are being pushed until they stop for the quiet time, then trims once', () => {
+    const { t, trims, gc } = trimmer();
     t.churn();
     // A revision every 200 ms for 3 s: the settle time passes, and a full GC comes, mid-burst.
     for (let ms = 0; ms < 3_000; ms += 200) {
       t.busy();
-      if (ms === 2_600) gc!();
+      if (ms === 2_600) gc()!();
       vi.advanceTimersByTime(200);
     }
-    expect(trims).toBe(0);
+    expect(trims()).toBe(0);
     vi.advanceTimersByTime(799); // the last revision came at 2.8 s
-    expect(trims).toBe(0);
+    expect(trims()).toBe(0);
     vi.advanceTimersByTime(1);
-    expect(trims).toBe(1); // the settle trim and the GC's: one trim
-    gc!(); // quiet now: at once
-    expect(trims).toBe(2);
+    expect(trims()).toBe(1); // the settle trim and the GC's: one trim
+    gc()!(); // quiet now: at once
+    expect(trims()).toBe(2);
     t.close();
   });
 });
