@@ -22,6 +22,17 @@ describe('the shared digest (common/digest.ts)', () => {
     expect(b).toBe(a);
   });
 
+  it('formats a sum as its two 32-bit halves in hex, zero-padded', () => {
+    expect(Digest.fromSum(0xdeadbeef, 0xabcd, 1).toString()).toBe('deadbeef0000abcd');
+    expect(Digest.fromSum(0, 0x80000000, 1).toString()).toBe('0000000080000000');
+    fc.assert(
+      fc.property(fc.nat({ max: 0xffffffff }), fc.nat({ max: 0xffffffff }), (hi, lo) => {
+        const hex = Digest.fromSum(hi, lo, 1).toString();
+        expect(hex).toBe(hi.toString(16).padStart(8, '0') + lo.toString(16).padStart(8, '0'));
+      }),
+    );
+  });
+
   it('tells apart entries that differ in one field or one character', () => {
     const hashes = new Set(entries.map(entryHash));
     expect(hashes.size).toBe(entries.length);
