@@ -19,7 +19,7 @@
 import type { HeapProfiler } from 'node:inspector';
 import { Session } from 'node:inspector/promises';
 import { loadavg } from 'node:os';
-import { encodeResource, type EncodedResource } from '../common/index.js';
+import { compareStrings, encodeResource, type EncodedResource } from '../common/index.js';
 import {
   EmulatedDatapath,
   ResourceStore,
@@ -58,7 +58,7 @@ function shard(s: number, count: number): EncodedResource {
   const entries = Array.from({ length: count }, (_, j) => ({
     prefix: prefixOf(s * 256 + j),
     identity: 1000 + j,
-  })).sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0));
+  })).sort((a, b) => compareStrings(a.prefix, b.prefix));
   return encodeResource(`ipcache/${s}`, { typeUrl: TYPE_IPCACHE, value: { shard: s, entries } });
 }
 

@@ -1,4 +1,5 @@
 export * from './errors.js';
+export { compareStrings } from './compare.js';
 export * from './records.js';
 export * from './digest.js';
 export * from './resources.js';

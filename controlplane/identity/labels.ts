@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { compareStrings } from '../../common/index.js';
 
 /**
  * Security-relevant labels of an endpoint, as Cilium derives them: pod labels
@@ -73,9 +74,7 @@ export function identityLabels(
 }
 
 export function sortLabels(labels: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
-  );
+  return Object.fromEntries(Object.entries(labels).sort(([a], [b]) => compareStrings(a, b)));
 }
 
 /** Canonical text of a label set: sorted `key=value` lines. */

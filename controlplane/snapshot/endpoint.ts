@@ -1,5 +1,5 @@
 import { TYPE_ENDPOINT, type PolicyEntry } from '../../proto/index.js';
-import { encodeResource, type EncodedResource } from '../../common/index.js';
+import { compareStrings, encodeResource, type EncodedResource } from '../../common/index.js';
 import { podName, type StoredPod } from '../model/index.js';
 
 export function endpointResourceName(pod: {
@@ -37,7 +37,7 @@ export function buildEndpointResource(
   const namedPorts = pod.ports
     .filter((p) => p.name !== '')
     .map((p) => ({ name: p.name, port: p.port, protocol: p.protocol }))
-    .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    .sort((a, b) => compareStrings(a.name, b.name));
   return encodeResource(endpointResourceName(pod), {
     typeUrl: TYPE_ENDPOINT,
     value: {

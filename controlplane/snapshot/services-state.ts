@@ -1,4 +1,5 @@
 import {
+  compareStrings,
   encodeResource,
   resourceKey,
   type EncodedResource,
@@ -74,10 +75,12 @@ export class ServicesState {
   get derived(): DerivedServices {
     // Keys are namespace/name: sorting them sorts the imports.
     this.#derived ??= {
-      imports: [...this.#imports.entries()].sort(([a], [b]) => cmp(a, b)).map(([, v]) => v),
+      imports: [...this.#imports.entries()]
+        .sort(([a], [b]) => compareStrings(a, b))
+        .map(([, v]) => v),
       exports: [...this.#exports.entries()]
-        .sort(([a], [b]) => cmp(a, b))
-        .flatMap(([, list]) => [...list].sort((a, b) => cmp(a.cluster, b.cluster))),
+        .sort(([a], [b]) => compareStrings(a, b))
+        .flatMap(([, list]) => [...list].sort((a, b) => compareStrings(a.cluster, b.cluster))),
     };
     return this.#derived;
   }
@@ -255,4 +258,3 @@ function push<V>(m: Map<string, V[]>, k: string, v: V): void {
   if (list) list.push(v);
   else m.set(k, [v]);
 }
-const cmp = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);

@@ -1,3 +1,4 @@
+import { compareStrings } from '../../common/index.js';
 import { NODE_STATES, stateOf, type NodeFacts, type NodeStateName } from './node-state.js';
 
 /** What a node currently adds to its cluster's counts (so it can be taken out again). */
@@ -117,9 +118,7 @@ export class ClusterNodes {
 
   /** The nodes in name order (code-point order); the array is shared: do not modify it. */
   sorted(): readonly NodeFacts[] {
-    this.#sorted ??= [...this.#nodes.values()].sort((a, b) =>
-      a.node < b.node ? -1 : a.node > b.node ? 1 : 0,
-    );
+    this.#sorted ??= [...this.#nodes.values()].sort((a, b) => compareStrings(a.node, b.node));
     return this.#sorted;
   }
 

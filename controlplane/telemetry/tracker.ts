@@ -1,4 +1,4 @@
-import type { Clock } from '../../common/index.js';
+import { compareStrings, type Clock } from '../../common/index.js';
 import { nodeKey, type MeshRevision } from '../snapshot/index.js';
 import type {
   AckInfo,
@@ -369,7 +369,7 @@ export class Tracker implements XdsCallbacks {
   #sortedClusters(): ClusterNodes[] {
     return [...this.#clusters.values()]
       .filter((c) => c.size > 0)
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+      .sort((a, b) => compareStrings(a.name, b.name));
   }
 
   #clusterViews(now: number): { name: string; nodes: NodeView[] }[] {

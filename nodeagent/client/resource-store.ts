@@ -1,4 +1,9 @@
-import { endpointName, type ResourceType, type ResourceValue } from '../../common/index.js';
+import {
+  compareStrings,
+  endpointName,
+  type ResourceType,
+  type ResourceValue,
+} from '../../common/index.js';
 import {
   TYPE_ENDPOINT,
   TYPE_IPCACHE,
@@ -41,7 +46,7 @@ export class ResourceStore implements KeyOwners {
   versions(): ResourceVersion[] {
     return [...this.values()]
       .map((r) => ({ typeUrl: r.typeUrl, name: r.name, version: r.version }))
-      .sort((a, b) => cmp(a.typeUrl, b.typeUrl) || cmp(a.name, b.name));
+      .sort((a, b) => compareStrings(a.typeUrl, b.typeUrl) || compareStrings(a.name, b.name));
   }
 
   *values(): IterableIterator<HeldResource> {
@@ -104,8 +109,4 @@ export class ResourceStore implements KeyOwners {
 function own(map: Map<string, string>, key: string, name: string, add: boolean): void {
   if (add) map.set(key, name);
   else if (map.get(key) === name) map.delete(key);
-}
-
-function cmp(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0;
 }

@@ -1,3 +1,4 @@
+import { compareStrings } from '../../common/index.js';
 import type { IpcacheEntry } from '../../proto/index.js';
 import { alreadyHeld, claimedTwice } from './claims.js';
 import type { Rejection } from './errors.js';
@@ -121,9 +122,7 @@ export class IpcacheTranslation {
 function inPrefixOrder(entries: readonly IpcacheEntry[]): readonly IpcacheEntry[] {
   for (let i = 1; i < entries.length; i++) {
     if (entries[i - 1]!.prefix > entries[i]!.prefix)
-      return entries
-        .slice()
-        .sort((a, b) => (a.prefix < b.prefix ? -1 : a.prefix > b.prefix ? 1 : 0));
+      return entries.slice().sort((a, b) => compareStrings(a.prefix, b.prefix));
   }
   return entries;
 }
