@@ -1,5 +1,6 @@
 import {
   compareStrings,
+  decodeResource,
   endpointName,
   type ResourceType,
   type ResourceValue,
@@ -16,6 +17,7 @@ export interface HeldResource {
   readonly typeUrl: ResourceType;
   readonly name: string;
   readonly version: string;
+  /** decoded on every read for an ipcache shard held as its bytes (see PackedShard) */
   readonly value: ResourceValue;
 }
 
@@ -88,7 +90,12 @@ export class ResourceStore implements KeyOwners {
         byName = new Map();
         this.#resources.set(u.typeUrl, byName);
       }
-      byName.set(u.name, { typeUrl: u.typeUrl, name: u.name, version: u.version, value: u.after });
+      byName.set(
+        u.name,
+        u.typeUrl === TYPE_IPCACHE && u.payload !== undefined
+          ? new PackedShard(u.name, u.version, u.payload)
+          : { typeUrl: u.typeUrl, name: u.name, version: u.version, value: u.after },
+      );
       this.#index(u.name, u.after, true);
     }
   }
@@ -102,6 +109,39 @@ export class ResourceStore implements KeyOwners {
         own(this.#services, serviceName(r.value), name, add);
         break;
     }
+  }
+}
+
+/**
+ * A held ipcache shard kept as the bytes it arrived in, in a one-byte string
+ * (latin1 maps each byte to one character and back): one heap object of about
+ * the payload's size, where the decoded shard is ~20 — an object and a string
+ * per prefix, the array, the shard — at ~4× the bytes. Every shard a revision
+ * replaces is new state the young generation's collector copies twice (into
+ * the survivor space, then the old generation); in a burst of pod changes
+ * that copying was the largest single cost of an agent (bench/RESULTS.md).
+ * Decoded again, into short-lived objects, when a revision replaces or
+ * removes the shard.
+ */
+class PackedShard implements HeldResource {
+  readonly name: string;
+  readonly version: string;
+  readonly #bytes: string;
+
+  constructor(name: string, version: string, payload: Uint8Array) {
+    this.name = name;
+    this.version = version;
+    this.#bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString(
+      'latin1',
+    );
+  }
+
+  get typeUrl(): ResourceType {
+    return TYPE_IPCACHE;
+  }
+
+  get value(): ResourceValue {
+    return decodeResource(TYPE_IPCACHE, Buffer.from(this.#bytes, 'latin1'));
   }
 }
 

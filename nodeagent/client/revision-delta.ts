@@ -55,7 +55,14 @@ export function buildDelta(
         });
         continue;
       }
-      delta.updates.push({ typeUrl, name: r.name, version: r.version, before: held?.value, after });
+      delta.updates.push({
+        typeUrl,
+        name: r.name,
+        version: r.version,
+        before: held?.value,
+        after,
+        payload: r.payload,
+      });
     }
     for (const name of part.removedResources) {
       if (seen !== undefined && !once(seen, typeUrl, name, rejections)) continue;

@@ -31,6 +31,8 @@ export interface ResourceUpdate {
   version: string;
   before: ResourceValue | undefined;
   after: ResourceValue;
+  /** `after` as received (a view valid while the revision is applied): what the store keeps of an ipcache shard */
+  payload?: Uint8Array;
 }
 
 export interface ResourceRemoval {
