@@ -14,7 +14,11 @@
  * - `cpu_us`: CPU time of this process (a pass without the profiler);
  * - `alloc_bytes`: bytes allocated, from V8's sampling heap profiler with
  *   collected objects kept (a second pass), i.e. what the young generation
- *   has to absorb; grpc-js's own allocations come on top.
+ *   has to absorb; grpc-js's own allocations come on top;
+ * - `held_heap_bytes`: V8 heap an agent holds after the changes (after a full
+ *   GC, less the heap before the agents were made): its resource store and
+ *   emulated maps — what every young-generation collection works against and
+ *   a full one marks.
  */
 import type { HeapProfiler } from 'node:inspector';
 import { Session } from 'node:inspector/promises';
@@ -91,33 +95,43 @@ export async function runAgentRevision(
   const changed = opts.changed ?? 1;
   if (entries >= 255) throw new Error('--entries must be below 255 (a change adds one)');
   if (changed > shards) throw new Error('--changed must not exceed --shards');
-  const appliers = Array.from(
-    { length: agents },
-    () => new RevisionApplier(new ResourceStore(), new EmulatedDatapath(), monotonic),
-  );
-  const all = Array.from({ length: shards }, (_, s) => shard(s, entries));
-  let revision = 1;
-  await applyEverywhere(appliers, responsePart(TYPE_IPCACHE, all, revision, true), revision);
-  // Each change gives K shards one more prefix each, the shards in turn.
-  let next = 0;
-  const change = async (): Promise<void> => {
-    const replaced: EncodedResource[] = [];
-    for (let k = 0; k < changed; k++) {
-      replaced.push(shard(next % shards, entries + 1 + Math.floor(next / shards)));
-      next += 1;
-    }
-    revision += 1;
-    await applyEverywhere(appliers, responsePart(TYPE_IPCACHE, replaced, revision, true), revision);
-  };
-  for (let i = 0; i < WARMUP_CHANGES; i++) await change();
-
-  const cpu0 = process.cpuUsage();
-  for (let i = 0; i < changes; i++) await change();
-  const cpu = process.cpuUsage(cpu0);
-
   const session = new Session();
   session.connect();
   try {
+    const heapUsed = async (): Promise<number> => {
+      await session.post('HeapProfiler.collectGarbage');
+      return process.memoryUsage().heapUsed;
+    };
+    const heapBefore = await heapUsed();
+    const appliers = Array.from(
+      { length: agents },
+      () => new RevisionApplier(new ResourceStore(), new EmulatedDatapath(), monotonic),
+    );
+    const all = Array.from({ length: shards }, (_, s) => shard(s, entries));
+    let revision = 1;
+    await applyEverywhere(appliers, responsePart(TYPE_IPCACHE, all, revision, true), revision);
+    // Each change gives K shards one more prefix each, the shards in turn.
+    let next = 0;
+    const change = async (): Promise<void> => {
+      const replaced: EncodedResource[] = [];
+      for (let k = 0; k < changed; k++) {
+        replaced.push(shard(next % shards, entries + 1 + Math.floor(next / shards)));
+        next += 1;
+      }
+      revision += 1;
+      await applyEverywhere(
+        appliers,
+        responsePart(TYPE_IPCACHE, replaced, revision, true),
+        revision,
+      );
+    };
+    for (let i = 0; i < WARMUP_CHANGES; i++) await change();
+
+    const cpu0 = process.cpuUsage();
+    for (let i = 0; i < changes; i++) await change();
+    const cpu = process.cpuUsage(cpu0);
+    const heldHeap = (await heapUsed()) - heapBefore;
+
     // Objects the collector has already freed count too (V8's flags; newer than @types/node's typing).
     const sampling: HeapProfiler.StartSamplingParameterType = {
       samplingInterval: 256,
@@ -135,6 +149,7 @@ export async function runAgentRevision(
       changed,
       cpu_us: round((cpu.user + cpu.system) / n, 2),
       alloc_bytes: Math.round(sampledBytes(profile.head) / n),
+      held_heap_bytes: Math.round(heldHeap / agents),
       load_avg_1m: round(loadavg()[0]!, 2),
     };
   } finally {
@@ -158,6 +173,7 @@ export async function agentRevisionBench(json: boolean, argv: readonly string[])
   process.stdout.write(
     `${figures.agents} agents, ${figures.shards} shards × ${figures.entries} prefixes, ` +
       `${figures.changes} changes of ${figures.changed} shard(s): per agent and change ${figures.cpu_us} µs CPU, ` +
-      `${figures.alloc_bytes} bytes allocated (load average ${figures.load_avg_1m})\n`,
+      `${figures.alloc_bytes} bytes allocated, ${figures.held_heap_bytes} bytes of heap held ` +
+      `(load average ${figures.load_avg_1m})\n`,
   );
 }

@@ -27,6 +27,14 @@ describe('agent-revision benchmark', () => {
     ).rejects.toThrow(/--changed/);
   }, 60_000);
 
+  it('reports the heap each agent holds: at least a few bytes per prefix it holds', async () => {
+    // 1,024 shards × 5 prefixes: each agent's store and emulated maps hold 5,120+ prefixes,
+    // far above what a full GC leaves of the process's own noise.
+    const f = await runAgentRevision({ agents: 3, changes: 5, shards: 1024, entries: 5 });
+    expect(f.held_heap_bytes).toBeGreaterThan(5_120 * 10);
+    expect(f.held_heap_bytes).toBeLessThan(5_120 * 1_000);
+  }, 60_000);
+
   it('refuses a shard size it cannot grow', async () => {
     await expect(
       runAgentRevision({ agents: 1, changes: 1, shards: 1, entries: 255 }),
