@@ -90,11 +90,13 @@ export class ResourceStore implements KeyOwners {
         byName = new Map();
         this.#resources.set(u.typeUrl, byName);
       }
+      // The name string of the resource replaced, if any: the decoded one would be one more to keep.
+      const name = byName.get(u.name)?.name ?? u.name;
       byName.set(
-        u.name,
+        name,
         u.typeUrl === TYPE_IPCACHE && u.payload !== undefined
-          ? new PackedShard(u.name, u.version, u.payload)
-          : { typeUrl: u.typeUrl, name: u.name, version: u.version, value: u.after },
+          ? new PackedShard(name, u.version, u.payload)
+          : { typeUrl: u.typeUrl, name, version: u.version, value: u.after },
       );
       this.#index(u.name, u.after, true);
     }
