@@ -6,6 +6,7 @@
 import { abortAfter, type ClusterSpec } from '../common/index.js';
 import { ackLatencies, syncView } from './lib/ack-latency.js';
 import type { BenchMesh } from './lib/propagation-mesh.js';
+import { percentile } from './lib/stats.js';
 import {
   newPodChange,
   pctPolicyChange,
@@ -104,14 +105,22 @@ export async function onePercentScenario(
 /**
  * (c): `changes` new pods published evenly over `windowMs`; returns last
  * commit → last ACK (the last mesh revision's commit, the last node's ACK of
- * it) and how many etcd revisions the burst spanned (change sets may be
+ * it), the median and 90th percentile of that revision's commit → ACK over
+ * the nodes (a fleet-wide delay moves them with the last; a few slow nodes do
+ * not), and how many etcd revisions the burst spanned (change sets may be
  * folded into one transaction; bookkeeping writes count too).
  */
 export async function burstScenario(
   ctx: ScenarioContext,
   changes: number,
   windowMs: number,
-): Promise<{ convergeMs: number; etcdRevisions: number; publishMs: number }> {
+): Promise<{
+  convergeMs: number;
+  p50Ms: number;
+  p90Ms: number;
+  etcdRevisions: number;
+  publishMs: number;
+}> {
   const before = syncView(await ctx.mesh.status());
   const first = ctx.nextPod;
   ctx.nextPod += changes;
@@ -140,6 +149,8 @@ export async function burstScenario(
     );
   return {
     convergeMs: lastAckAt - s.commitTimeUnixMs,
+    p50Ms: percentile(latencies, 50),
+    p90Ms: percentile(latencies, 90),
     etcdRevisions: s.revision - before.revision,
     publishMs,
   };

@@ -251,10 +251,13 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
     const burst = await burstScenario(ctx, 100, 1_000);
     await split('burst', burstBefore, shape.agents);
     figures.burst_converge_ms = burst.convergeMs;
+    figures.burst_ack_p50_ms = burst.p50Ms;
+    figures.burst_ack_p90_ms = burst.p90Ms;
     figures.burst_etcd_revisions = burst.etcdRevisions;
     figures.burst_publish_ms = round(burst.publishMs);
     log(
-      `(c) 100 changes in ${figures.burst_publish_ms} ms: last commit → last ACK ${burst.convergeMs} ms`,
+      `(c) 100 changes in ${figures.burst_publish_ms} ms: last commit → last ACK ${burst.convergeMs} ms ` +
+        `(the last revision's ACKs: p50 ${burst.p50Ms} ms, p90 ${burst.p90Ms} ms)`,
     );
     figures.machine_load_1m = round(loadavg()[0]!, 2);
 
@@ -475,7 +478,7 @@ export async function propagationBench(json: boolean, argv: readonly string[]): 
       `      tracker CPU ${f.tracker_cpu_ms_per_1000_acks} ms per 1,000 ACKs (its hooks, in the control plane)`,
       `  (b) change on ${f.one_pct_nodes} nodes       p50 ${f.one_pct_p50_ms} ms, p99 ${f.one_pct_p99_ms} ms`,
       `      mean split: queue ${f.one_pct_queue_ms} ms, transfer ${f.one_pct_transfer_ms} ms, apply ${f.one_pct_apply_ms} ms`,
-      `  (c) 100 changes in 1 s      last commit → last ACK ${f.burst_converge_ms} ms (${f.burst_etcd_revisions} etcd revisions)`,
+      `  (c) 100 changes in 1 s      last commit → last ACK ${f.burst_converge_ms} ms (${f.burst_etcd_revisions} etcd revisions; its ACKs p50 ${f.burst_ack_p50_ms} ms, p90 ${f.burst_ack_p90_ms} ms)`,
       `      mean split: queue ${f.burst_queue_ms} ms, transfer ${f.burst_transfer_ms} ms, apply ${f.burst_apply_ms} ms`,
       `  RSS per agent               ${f.rss_per_agent_kib} KiB (after GC: V8 heap ${f.heap_per_agent_kib} KiB live, ` +
         `${f.heap_committed_per_agent_kib} KiB committed; native ${f.native_per_agent_kib} KiB)`,

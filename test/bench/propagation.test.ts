@@ -42,6 +42,9 @@ describe('propagation benchmark', () => {
     expect(f.one_pct_nodes).toBe(1);
     expect(f.all_p99_ms).toBeGreaterThanOrEqual(f.all_p50_ms!);
     expect(f.burst_converge_ms).toBeGreaterThanOrEqual(0);
+    // The last node's ACK is the slowest of the last revision's.
+    expect(f.burst_ack_p50_ms).toBeLessThanOrEqual(f.burst_ack_p90_ms!);
+    expect(f.burst_ack_p90_ms).toBeLessThanOrEqual(f.burst_converge_ms!);
     // One control plane connection per agent (plus etcd, NATS, admin, files).
     expect(f.controlplane_fds).toBeGreaterThanOrEqual(20);
     expect([0, 20, 30]).toContain(f.max_agents_p99_under_1s);
