@@ -98,7 +98,7 @@ export class ResourceStore implements KeyOwners {
           ? new PackedShard(name, u.version, u.payload)
           : { typeUrl: u.typeUrl, name, version: u.version, value: u.after },
       );
-      this.#index(u.name, u.after, true);
+      this.#index(name, u.after, true);
     }
   }
 

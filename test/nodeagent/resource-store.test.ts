@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeResource, type EncodedResource } from '../../common/index.js';
+import { compareStrings, decodeResource, type EncodedResource } from '../../common/index.js';
 import {
   EmulatedDatapath,
   ResourceStore,
@@ -7,22 +7,14 @@ import {
   decodeResponse,
 } from '../../nodeagent/index.js';
 import { DeltaDiscoveryResponse, TYPE_ENDPOINT, TYPE_IPCACHE } from '../../proto/index.js';
-import { endpoint, shard } from './fixtures.js';
+import { endpoint, part, shard } from './fixtures.js';
 
 const clock = { now: () => performance.now() };
 
 /** The bytes of one complete response part, as the agent receives them. */
 function wire(typeUrl: string, resources: EncodedResource[], revision: number): Uint8Array {
-  return DeltaDiscoveryResponse.encode({
-    typeUrl,
-    resources: resources.map(({ name, version, payload }) => ({ name, version, payload })),
-    removedResources: [],
-    nonce: `n${revision}`,
-    meshRevision: revision,
-    revisionComplete: true,
-    systemVersionInfo: '',
-    traceContext: {},
-  }).finish();
+  const p = part({ typeUrl, revision, nonce: `n${revision}`, resources, complete: true });
+  return DeltaDiscoveryResponse.encode(DeltaDiscoveryResponse.fromPartial(p)).finish();
 }
 
 async function applyBytes(applier: RevisionApplier, bytes: Uint8Array, revision: number) {
@@ -102,7 +94,7 @@ describe('ResourceStore', () => {
       2,
     );
     const { ipcache } = await datapath.read();
-    expect(ipcache.sort((a, b) => (a.prefix < b.prefix ? -1 : 1))).toEqual([
+    expect(ipcache.sort((a, b) => compareStrings(a.prefix, b.prefix))).toEqual([
       { prefix: '10.0.0.2/32', identity: 258 },
       { prefix: '10.0.0.3/32', identity: 259 },
     ]);
