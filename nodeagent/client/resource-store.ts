@@ -1,6 +1,5 @@
 import {
   compareStrings,
-  decodeResource,
   endpointName,
   type ResourceType,
   type ResourceValue,
@@ -11,13 +10,13 @@ import {
   TYPE_SERVICE,
   type ResourceVersion,
 } from '../../proto/index.js';
-import { serviceName, type KeyOwners, type ResourceDelta } from '../datapath/index.js';
+import { ShardBytes, serviceName, type KeyOwners, type ResourceDelta } from '../datapath/index.js';
 
 export interface HeldResource {
   readonly typeUrl: ResourceType;
   readonly name: string;
   readonly version: string;
-  /** decoded on every read for an ipcache shard held as its bytes (see PackedShard) */
+  /** an ipcache shard held as its bytes is ShardBytes, decoded on its `value` (see PackedShard) */
   readonly value: ResourceValue;
 }
 
@@ -94,8 +93,8 @@ export class ResourceStore implements KeyOwners {
       const name = byName.get(u.name)?.name ?? u.name;
       byName.set(
         name,
-        u.typeUrl === TYPE_IPCACHE && u.payload !== undefined
-          ? new PackedShard(name, u.version, u.payload)
+        u.after instanceof ShardBytes && u.after.direct
+          ? new PackedShard(name, u.version, u.after.bytes)
           : { typeUrl: u.typeUrl, name, version: u.version, value: u.after },
       );
       this.#index(name, u.after, true);
@@ -115,27 +114,25 @@ export class ResourceStore implements KeyOwners {
 }
 
 /**
- * A held ipcache shard kept as the bytes it arrived in, in a one-byte string
- * (latin1 maps each byte to one character and back): one heap object of about
- * the payload's size, where the decoded shard is ~20 — an object and a string
- * per prefix, the array, the shard — at ~4× the bytes. Every shard a revision
- * replaces is new state the young generation's collector copies twice (into
- * the survivor space, then the old generation); in a burst of pod changes
- * that copying was the largest single cost of an agent (bench/RESULTS.md).
- * Decoded again, into short-lived objects, when a revision replaces or
- * removes the shard.
+ * A held ipcache shard kept as the bytes it arrived in (ShardBytes' one-byte
+ * string): one heap object of about the payload's size, where the decoded
+ * shard is ~20 — an object and a string per prefix, the array, the shard — at
+ * ~4× the bytes. Every shard a revision replaces is new state the young
+ * generation's collector copies twice (into the survivor space, then the old
+ * generation); in a burst of pod changes that copying was the largest single
+ * cost of an agent (bench/RESULTS.md). Read back as ShardBytes, not decoded:
+ * a revision that replaces it compares the two shards' bytes.
  */
 class PackedShard implements HeldResource {
   readonly name: string;
   readonly version: string;
   readonly #bytes: string;
 
-  constructor(name: string, version: string, payload: Uint8Array) {
+  /** `bytes`: direct ShardBytes' (another encoding is held as received, decoded) */
+  constructor(name: string, version: string, bytes: string) {
     this.name = name;
     this.version = version;
-    this.#bytes = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString(
-      'latin1',
-    );
+    this.#bytes = bytes;
   }
 
   get typeUrl(): ResourceType {
@@ -143,7 +140,7 @@ class PackedShard implements HeldResource {
   }
 
   get value(): ResourceValue {
-    return decodeResource(TYPE_IPCACHE, Buffer.from(this.#bytes, 'latin1'));
+    return new ShardBytes(this.#bytes, true);
   }
 }
 

@@ -4,8 +4,8 @@ import {
   resourceKey,
   type ResourceValue,
 } from '../../common/index.js';
-import type { DeltaDiscoveryResponse } from '../../proto/index.js';
-import type { Rejection, ResourceDelta } from '../datapath/index.js';
+import { TYPE_IPCACHE, type DeltaDiscoveryResponse } from '../../proto/index.js';
+import { ShardBytes, type Rejection, type ResourceDelta } from '../datapath/index.js';
 import type { ResourceStore } from './resource-store.js';
 
 export type DeltaResult =
@@ -44,7 +44,11 @@ export function buildDelta(
       if (held?.version === r.version) continue;
       let after: ResourceValue;
       try {
-        after = decodeResource(typeUrl, r.payload);
+        // An ipcache shard stays bytes, read in place when its entries are compared.
+        after =
+          typeUrl === TYPE_IPCACHE
+            ? ShardBytes.fromPayload(r.payload)
+            : decodeResource(typeUrl, r.payload);
       } catch (err) {
         const cause =
           err instanceof Error && err.cause instanceof Error ? `: ${err.cause.message}` : '';
@@ -61,7 +65,6 @@ export function buildDelta(
         version: r.version,
         before: held?.value,
         after,
-        payload: r.payload,
       });
     }
     for (const name of part.removedResources) {

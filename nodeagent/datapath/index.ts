@@ -35,6 +35,7 @@ export {
   type ResourceUpdate,
   type TranslateResult,
 } from './translate.js';
+export { EntryCursor, ShardBytes } from './shard-bytes.js';
 export { EmulatedMaps } from './emulated-maps.js';
 export { DEFAULT_CAPACITY, EmulatedDatapath, type EmulatedDatapathOptions } from './emulated.js';
 export {

@@ -2,6 +2,7 @@ import { compareStrings } from '../../common/index.js';
 import type { IpcacheEntry } from '../../proto/index.js';
 import { alreadyHeld, claimedTwice } from './claims.js';
 import type { Rejection } from './errors.js';
+import { EntryCursor, ShardBytes } from './shard-bytes.js';
 import type { Attributed, IpcacheRecord } from './types.js';
 
 const WHAT = 'ipcache prefix';
@@ -14,6 +15,9 @@ interface Released {
 }
 
 type Claim = IpcacheRecord & Attributed;
+
+/** A shard's value as the translation reads it: its bytes, or its decoded entries. */
+type ShardValue = ShardBytes | { readonly value: { readonly entries: readonly IpcacheEntry[] } };
 
 /**
  * One revision's ipcache entries, from the shards it replaces, adds and
@@ -38,13 +42,25 @@ export class IpcacheTranslation {
   /** prefixes new to their shard, in the order seen */
   readonly #claims: Claim[] = [];
   #released: Map<string, Released> | undefined;
+  readonly #olds = new EntryCursor();
+  readonly #news = new EntryCursor();
 
   constructor(rejections: Rejection[]) {
     this.#rejections = rejections;
   }
 
-  /** Shard `name` goes from `before` (undefined: new) to `after` (undefined: removed). */
-  step(
+  /**
+   * Shard `name` goes from `before` (undefined: new) to `after` (undefined:
+   * removed): compared in place when both are direct bytes (ShardBytes),
+   * else decoded.
+   */
+  step(name: string, before: ShardValue | undefined, after: ShardValue | undefined): void {
+    if (isDirect(before) && isDirect(after)) this.#stepBytes(name, before?.bytes, after);
+    else this.#stepEntries(name, before?.value.entries, after?.value.entries);
+  }
+
+  /** `step` on entries decoded. */
+  #stepEntries(
     name: string,
     before: readonly IpcacheEntry[] | undefined,
     after: readonly IpcacheEntry[] | undefined,
@@ -72,6 +88,34 @@ export class IpcacheTranslation {
           this.upserts.push({ prefix: o.prefix, identity: n!.identity, resource: name });
         i++;
         j++;
+      }
+    }
+  }
+
+  /** `step` on direct bytes: the same merge, a prefix made a string only when it is emitted. */
+  #stepBytes(name: string, before: string | undefined, after: ShardBytes | undefined): void {
+    const o = this.#olds;
+    const n = this.#news;
+    let hasOld = o.reset(before ?? '');
+    let hasNew = after === undefined ? n.reset('') : n.reset(after.bytes, after.received);
+    while (hasOld || hasNew) {
+      if (hasNew && n.repeatsPrevious()) {
+        this.#rejections.push(claimedTwice(WHAT, n.prefix(), name, name));
+        hasNew = n.next();
+        continue;
+      }
+      const order = !hasNew ? -1 : !hasOld ? 1 : o.comparePrefix(n);
+      if (order < 0) {
+        (this.#released ??= new Map()).set(o.prefix(), { resource: name, identity: o.identity });
+        hasOld = o.next();
+      } else if (order > 0) {
+        this.#claims.push({ prefix: n.prefix(), identity: n.identity, resource: name });
+        hasNew = n.next();
+      } else {
+        if (o.identity !== n.identity)
+          this.upserts.push({ prefix: n.prefix(), identity: n.identity, resource: name });
+        hasOld = o.next();
+        hasNew = n.next();
       }
     }
   }
@@ -116,6 +160,11 @@ export class IpcacheTranslation {
     }
     if (this.#released !== undefined) for (const p of this.#released.keys()) this.deletes.push(p);
   }
+}
+
+/** Undefined (no shard) or bytes the cursor reads. */
+function isDirect(v: ShardValue | undefined): v is ShardBytes | undefined {
+  return v === undefined || (v instanceof ShardBytes && v.direct);
 }
 
 /** `entries` if already in prefix order (as the control plane sends them), else a sorted copy. */

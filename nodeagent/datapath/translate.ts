@@ -30,9 +30,8 @@ export interface ResourceUpdate {
   name: string;
   version: string;
   before: ResourceValue | undefined;
+  /** an ipcache shard as received is ShardBytes: what the store keeps of it */
   after: ResourceValue;
-  /** `after` as received (a view valid while the revision is applied): what the store keeps of an ipcache shard */
-  payload?: Uint8Array;
 }
 
 export interface ResourceRemoval {
@@ -119,12 +118,11 @@ export function translateDelta(delta: ResourceDelta, owners: KeyOwners): Transla
   const keys: TouchedKeys = {};
   for (const u of delta.updates) {
     if (u.after.typeUrl === TYPE_IPCACHE) {
-      const before = u.before?.typeUrl === TYPE_IPCACHE ? u.before.value.entries : undefined;
-      ipcache.step(u.name, before, u.after.value.entries);
+      ipcache.step(u.name, u.before?.typeUrl === TYPE_IPCACHE ? u.before : undefined, u.after);
     } else if (u.before !== undefined) addOld(keys, u.name, u.before);
   }
   for (const r of delta.removals) {
-    if (r.before.typeUrl === TYPE_IPCACHE) ipcache.step(r.name, r.before.value.entries, undefined);
+    if (r.before.typeUrl === TYPE_IPCACHE) ipcache.step(r.name, r.before, undefined);
     else addOld(keys, r.name, r.before);
   }
   ipcache.finish(owners, (name) => touched.has('ipcache', name));

@@ -41,7 +41,9 @@ describe('ResourceStore', () => {
     for (const s of [s1, s2]) {
       const held = store.get(TYPE_IPCACHE, s.name);
       expect(held).toMatchObject({ typeUrl: TYPE_IPCACHE, name: s.name, version: s.version });
-      expect(held?.value).toEqual(decodeResource(TYPE_IPCACHE, s.payload));
+      // Held as its bytes (ShardBytes), read back as the shard received.
+      expect(held?.value.typeUrl).toBe(TYPE_IPCACHE);
+      expect(held?.value.value).toEqual(decodeResource(TYPE_IPCACHE, s.payload).value);
     }
     expect(store.ipcacheOwners()).toEqual(
       new Map([

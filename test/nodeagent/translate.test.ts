@@ -1,6 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { decodeResource, type EncodedResource, type ResourceValue } from '../../common/index.js';
+import {
+  compareStrings,
+  decodeResource,
+  type EncodedResource,
+  type ResourceValue,
+} from '../../common/index.js';
 import {
   DatapathError,
   EmulatedDatapath,
@@ -9,12 +14,14 @@ import {
   EmulatedMaps,
   ResourceStore,
   RevisionKeyOwners,
+  ShardBytes,
   buildDelta,
   translateDelta,
 } from '../../nodeagent/index.js';
 import {
   DeltaDiscoveryResponse,
   Direction,
+  IpcacheShard,
   Verdict,
   type PolicyEntry,
   TYPE_ENDPOINT,
@@ -179,107 +186,115 @@ describe('translateDelta', () => {
     );
   });
 
-  it('translates ipcache shards as a model of the held and resulting prefixes says, in any entry order', () => {
-    const prefixes = Array.from({ length: 5 }, (_, i) => `10.7.0.${i}/32`);
-    const names = ['ipcache/0', 'ipcache/1', 'ipcache/2'];
-    const entry = fc.record({
-      prefix: fc.constantFrom(...prefixes),
-      identity: fc.integer({ min: 1, max: 2 }),
-    });
-    // Held: each prefix in at most one shard (held state is valid), entries in any order.
-    const heldShards = fc
-      .tuple(
-        fc.array(fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }), {
-          minLength: 5,
-          maxLength: 5,
-        }),
-        fc.array(fc.integer({ min: 1, max: 2 }), { minLength: 5, maxLength: 5 }),
-        fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
-      )
-      .map(([where, ids, reversed]) =>
-        names.map((_, s) => {
-          const es = prefixes.flatMap((prefix, i) =>
-            where[i] === s ? [{ prefix, identity: ids[i]! }] : [],
-          );
-          return reversed[s] ? es.reverse() : es;
-        }),
+  // Shards as values (decoded), and as bytes: read in place when in prefix order (sorted here), else decoded.
+  it.each(['decoded', 'bytes', 'sorted bytes'] as const)(
+    'translates ipcache shards as a model of the held and resulting prefixes says, in any entry order (%s)',
+    (form) => {
+      const prefixes = Array.from({ length: 5 }, (_, i) => `10.7.0.${i}/32`);
+      const names = ['ipcache/0', 'ipcache/1', 'ipcache/2'];
+      const entry = fc.record({
+        prefix: fc.constantFrom(...prefixes),
+        identity: fc.integer({ min: 1, max: 2 }),
+      });
+      // Held: each prefix in at most one shard (held state is valid), entries in any order.
+      const heldShards = fc
+        .tuple(
+          fc.array(fc.option(fc.integer({ min: 0, max: 2 }), { nil: undefined }), {
+            minLength: 5,
+            maxLength: 5,
+          }),
+          fc.array(fc.integer({ min: 1, max: 2 }), { minLength: 5, maxLength: 5 }),
+          fc.array(fc.boolean(), { minLength: 3, maxLength: 3 }),
+        )
+        .map(([where, ids, reversed]) =>
+          names.map((_, s) => {
+            const es = prefixes.flatMap((prefix, i) =>
+              where[i] === s ? [{ prefix, identity: ids[i]! }] : [],
+            );
+            return reversed[s] ? es.reverse() : es;
+          }),
+        );
+      // Per shard: untouched, removed, or replaced by any entries (repeats and clashes included).
+      const step = fc.oneof(
+        fc.constant<'keep' | 'remove'>('keep'),
+        fc.constant<'keep' | 'remove'>('remove'),
+        fc.array(entry, { maxLength: 4 }),
       );
-    // Per shard: untouched, removed, or replaced by any entries (repeats and clashes included).
-    const step = fc.oneof(
-      fc.constant<'keep' | 'remove'>('keep'),
-      fc.constant<'keep' | 'remove'>('remove'),
-      fc.array(entry, { maxLength: 4 }),
-    );
-    fc.assert(
-      fc.property(heldShards, fc.array(step, { minLength: 3, maxLength: 3 }), (held, steps) => {
-        const value = (
-          s: number,
-          entries: { prefix: string; identity: number }[],
-        ): ResourceValue => ({
-          typeUrl: TYPE_IPCACHE,
-          value: { shard: s, entries },
-        });
-        const owner = new Map<string, string>();
-        held.forEach((es, s) => es.forEach((e) => owner.set(e.prefix, names[s]!)));
-        const delta: Parameters<typeof translateDelta>[0] = { updates: [], removals: [] };
-        const result: { prefix: string; identity: number }[][] = [];
-        steps.forEach((st, s) => {
-          const before = held[s]!.length > 0 ? value(s, held[s]!) : undefined;
-          if (st === 'keep') result.push(held[s]!);
-          else if (st === 'remove') {
-            result.push([]);
-            if (before !== undefined)
-              delta.removals.push({ typeUrl: TYPE_IPCACHE, name: names[s]!, before });
-          } else {
-            result.push(st);
-            delta.updates.push({
-              typeUrl: TYPE_IPCACHE,
-              name: names[s]!,
-              version: 'v',
-              before,
-              after: value(s, st),
-            });
+      fc.assert(
+        fc.property(heldShards, fc.array(step, { minLength: 3, maxLength: 3 }), (held, steps) => {
+          const value = (
+            s: number,
+            entries: { prefix: string; identity: number }[],
+          ): ResourceValue => {
+            if (form === 'decoded') return { typeUrl: TYPE_IPCACHE, value: { shard: s, entries } };
+            const es =
+              form === 'sorted bytes'
+                ? [...entries].sort((a, b) => compareStrings(a.prefix, b.prefix))
+                : entries;
+            return ShardBytes.fromPayload(IpcacheShard.encode({ shard: s, entries: es }).finish());
+          };
+          const owner = new Map<string, string>();
+          held.forEach((es, s) => es.forEach((e) => owner.set(e.prefix, names[s]!)));
+          const delta: Parameters<typeof translateDelta>[0] = { updates: [], removals: [] };
+          const result: { prefix: string; identity: number }[][] = [];
+          steps.forEach((st, s) => {
+            const before = held[s]!.length > 0 ? value(s, held[s]!) : undefined;
+            if (st === 'keep') result.push(held[s]!);
+            else if (st === 'remove') {
+              result.push([]);
+              if (before !== undefined)
+                delta.removals.push({ typeUrl: TYPE_IPCACHE, name: names[s]!, before });
+            } else {
+              result.push(st);
+              delta.updates.push({
+                typeUrl: TYPE_IPCACHE,
+                name: names[s]!,
+                version: 'v',
+                before,
+                after: value(s, st),
+              });
+            }
+          });
+          const t = translateDelta(delta, {
+            ipcacheOwner: (p) => owner.get(p),
+            endpointOwner: () => undefined,
+            serviceOwner: () => undefined,
+          });
+          const count = new Map<string, number>();
+          for (const e of result.flat()) count.set(e.prefix, (count.get(e.prefix) ?? 0) + 1);
+          const clashing = [...count]
+            .filter(([, n]) => n > 1)
+            .map(([p]) => p)
+            .sort();
+          if (clashing.length > 0) {
+            // Refused, naming exactly the prefixes two resources (or one, twice) would hold.
+            expect(t.ok).toBe(false);
+            if (t.ok) return;
+            const named = new Set(t.rejections.map((r) => /"([^"]+)"/.exec(r.message)![1]!));
+            expect([...named].sort()).toEqual(clashing);
+            return;
           }
-        });
-        const t = translateDelta(delta, {
-          ipcacheOwner: (p) => owner.get(p),
-          endpointOwner: () => undefined,
-          serviceOwner: () => undefined,
-        });
-        const count = new Map<string, number>();
-        for (const e of result.flat()) count.set(e.prefix, (count.get(e.prefix) ?? 0) + 1);
-        const clashing = [...count]
-          .filter(([, n]) => n > 1)
-          .map(([p]) => p)
-          .sort();
-        if (clashing.length > 0) {
-          // Refused, naming exactly the prefixes two resources (or one, twice) would hold.
-          expect(t.ok).toBe(false);
-          if (t.ok) return;
-          const named = new Set(t.rejections.map((r) => /"([^"]+)"/.exec(r.message)![1]!));
-          expect([...named].sort()).toEqual(clashing);
-          return;
-        }
-        expect(t.ok).toBe(true);
-        if (!t.ok) return;
-        const before = new Map(held.flat().map((e) => [e.prefix, e.identity]));
-        const after = new Map(result.flat().map((e) => [e.prefix, e.identity]));
-        // Only what changes: deletes are exactly the prefixes gone, upserts exactly the new or changed ones.
-        expect([...t.change.ipcache.deletes].sort()).toEqual(
-          [...before.keys()].filter((p) => !after.has(p)).sort(),
-        );
-        const upserts = t.change.ipcache.upserts.map((u) => [u.prefix, u.identity, u.resource]);
-        const owners = new Map(result.flatMap((es, s) => es.map((e) => [e.prefix, names[s]!])));
-        expect(upserts.sort()).toEqual(
-          [...after]
-            .filter(([p, id]) => before.get(p) !== id)
-            .map(([p, id]) => [p, id, owners.get(p)])
-            .sort(),
-        );
-      }),
-      { numRuns: 1000 },
-    );
-  });
+          expect(t.ok).toBe(true);
+          if (!t.ok) return;
+          const before = new Map(held.flat().map((e) => [e.prefix, e.identity]));
+          const after = new Map(result.flat().map((e) => [e.prefix, e.identity]));
+          // Only what changes: deletes are exactly the prefixes gone, upserts exactly the new or changed ones.
+          expect([...t.change.ipcache.deletes].sort()).toEqual(
+            [...before.keys()].filter((p) => !after.has(p)).sort(),
+          );
+          const upserts = t.change.ipcache.upserts.map((u) => [u.prefix, u.identity, u.resource]);
+          const owners = new Map(result.flatMap((es, s) => es.map((e) => [e.prefix, names[s]!])));
+          expect(upserts.sort()).toEqual(
+            [...after]
+              .filter(([p, id]) => before.get(p) !== id)
+              .map(([p, id]) => [p, id, owners.get(p)])
+              .sort(),
+          );
+        }),
+        { numRuns: 1000 },
+      );
+    },
+  );
 
   it('refuses a key claimed by two resources, naming the newcomer', async () => {
     const store = new ResourceStore();
