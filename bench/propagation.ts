@@ -196,14 +196,20 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
     const ctx: ScenarioContext = { mesh, shape, clusters, nextPod: 0, signal, log };
     const warmup = opts.warmup ?? WARMUP_CHANGES;
     await allNodesScenario(ctx, warmup);
-    const cpuPids = (): number[] => [cp.child.pid!, ...workers.map((w) => w.child.pid!)];
-    const cpuBefore = await Promise.all(cpuPids().map((p) => processCpuSeconds(p)));
+    // CPU seconds so far: the control plane's, the agent workers' together.
+    const cpuNow = async (): Promise<{ cp: number; agents: number }> => {
+      const [c, ...w] = await Promise.all(
+        [cp.child.pid!, ...workers.map((x) => x.child.pid!)].map((p) => processCpuSeconds(p)),
+      );
+      return { cp: c!, agents: w.reduce((a, b) => a + b, 0) };
+    };
+    const cpuBefore = await cpuNow();
     const trackerBefore = await cp.trackerCost();
     const revisionBefore = (await mesh.skew()).revision;
     t = performance.now();
     const windowStart = process.hrtime.bigint() / 1000n;
     const all = await allNodesScenario(ctx, reps);
-    const cpuAfter = await Promise.all(cpuPids().map((p) => processCpuSeconds(p)));
+    const cpuAfter = await cpuNow();
     const trackerAfter = await cp.trackerCost();
     // CLOCK_MONOTONIC, as the profiles' timestamps: cut (a) out of them.
     if (opts.profileDir)
@@ -212,10 +218,8 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
     figures.all_p99_ms = round(percentile(all, 99));
     figures.all_max_ms = round(Math.max(...all));
     figures.all_samples = all.length;
-    figures.cpu_controlplane_ms_per_change = round(((cpuAfter[0]! - cpuBefore[0]!) * 1000) / reps);
-    figures.cpu_agents_ms_per_change = round(
-      (cpuAfter.slice(1).reduce((a, b, i) => a + b - cpuBefore[i + 1]!, 0) * 1000) / reps,
-    );
+    figures.cpu_controlplane_ms_per_change = round(((cpuAfter.cp - cpuBefore.cp) * 1000) / reps);
+    figures.cpu_agents_ms_per_change = round(((cpuAfter.agents - cpuBefore.agents) * 1000) / reps);
     const trackerAcks = trackerAfter.acks - trackerBefore.acks;
     figures.tracker_cpu_ms_per_1000_acks = round(
       trackerAcks > 0 ? (trackerAfter.cpuUs - trackerBefore.cpuUs) / trackerAcks : 0,
@@ -248,8 +252,16 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
     );
 
     const burstBefore = (await mesh.skew()).revision;
+    const burstCpuBefore = await cpuNow();
+    const burstAcksBefore = (await cp.trackerCost()).acks;
     const burst = await burstScenario(ctx, 100, 1_000);
+    // From the first publish to every node's ACK of the last revision (and the Status reads of the wait).
+    const burstCpuAfter = await cpuNow();
+    const burstAcks = (await cp.trackerCost()).acks - burstAcksBefore;
     await split('burst', burstBefore, shape.agents);
+    figures.burst_acks_per_node = round(burstAcks / shape.agents, 2);
+    figures.burst_cpu_controlplane_ms = round((burstCpuAfter.cp - burstCpuBefore.cp) * 1000);
+    figures.burst_cpu_agents_ms = round((burstCpuAfter.agents - burstCpuBefore.agents) * 1000);
     figures.burst_converge_ms = burst.convergeMs;
     figures.burst_ack_p50_ms = burst.p50Ms;
     figures.burst_ack_p90_ms = burst.p90Ms;
@@ -480,6 +492,7 @@ export async function propagationBench(json: boolean, argv: readonly string[]): 
       `      mean split: queue ${f.one_pct_queue_ms} ms, transfer ${f.one_pct_transfer_ms} ms, apply ${f.one_pct_apply_ms} ms`,
       `  (c) 100 changes in 1 s      last commit → last ACK ${f.burst_converge_ms} ms (${f.burst_etcd_revisions} etcd revisions; its ACKs p50 ${f.burst_ack_p50_ms} ms, p90 ${f.burst_ack_p90_ms} ms)`,
       `      mean split: queue ${f.burst_queue_ms} ms, transfer ${f.burst_transfer_ms} ms, apply ${f.burst_apply_ms} ms`,
+      `      ${f.burst_acks_per_node} ACKs per node; CPU: control plane ${f.burst_cpu_controlplane_ms} ms, agents ${f.burst_cpu_agents_ms} ms`,
       `  RSS per agent               ${f.rss_per_agent_kib} KiB (after GC: V8 heap ${f.heap_per_agent_kib} KiB live, ` +
         `${f.heap_committed_per_agent_kib} KiB committed; native ${f.native_per_agent_kib} KiB)`,
       `  max agents, (a) p99 < 1 s   ${f.max_agents_p99_under_1s} (search stopped: ${result.searchStop}; fd limit ${f.fd_limit})`,

@@ -45,6 +45,10 @@ describe('propagation benchmark', () => {
     // The last node's ACK is the slowest of the last revision's.
     expect(f.burst_ack_p50_ms).toBeLessThanOrEqual(f.burst_ack_p90_ms!);
     expect(f.burst_ack_p90_ms).toBeLessThanOrEqual(f.burst_converge_ms!);
+    // Every node ACKed the burst at least once (its last revision); both sides spent CPU on it.
+    expect(f.burst_acks_per_node).toBeGreaterThanOrEqual(1);
+    expect(f.burst_cpu_controlplane_ms).toBeGreaterThan(0);
+    expect(f.burst_cpu_agents_ms).toBeGreaterThan(0);
     // One control plane connection per agent (plus etcd, NATS, admin, files).
     expect(f.controlplane_fds).toBeGreaterThanOrEqual(20);
     expect([0, 20, 30]).toContain(f.max_agents_p99_under_1s);
