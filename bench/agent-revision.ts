@@ -71,8 +71,10 @@ async function applyEverywhere(
   bytes: Uint8Array,
   revision: number,
 ): Promise<void> {
+  // grpc-js hands the deserializer a Buffer
+  const received = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   for (const applier of appliers) {
-    const part = decodeResponse(bytes);
+    const part = decodeResponse(received);
     const rev = { revision, nonce: part.nonce, parts: [part], receivedAt: monotonic.now() };
     const out = await applier.apply(rev);
     if (out.kind !== 'applied')

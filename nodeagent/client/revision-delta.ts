@@ -1,9 +1,4 @@
-import {
-  decodeResource,
-  isResourceType,
-  resourceKey,
-  type ResourceValue,
-} from '../../common/index.js';
+import { decodeResource, isResourceType, type ResourceValue } from '../../common/index.js';
 import { TYPE_IPCACHE, type DeltaDiscoveryResponse } from '../../proto/index.js';
 import { ShardBytes, type Rejection, type ResourceDelta } from '../datapath/index.js';
 import type { ResourceStore } from './resource-store.js';
@@ -26,7 +21,8 @@ export function buildDelta(
   // A revision of one resource (most are: one ipcache shard) cannot repeat a name.
   let names = 0;
   for (const part of parts) names += part.resources.length + part.removedResources.length;
-  const seen = names > 1 ? new Set<string>() : undefined;
+  // type URL -> names seen: the names themselves, no key string built per resource.
+  const seen = names > 1 ? new Map<string, Set<string>>() : undefined;
 
   for (const part of parts) {
     const { typeUrl } = part;
@@ -77,9 +73,15 @@ export function buildDelta(
 }
 
 /** False (and a rejection) when `name` of `typeUrl` was already seen in this revision. */
-function once(seen: Set<string>, typeUrl: string, name: string, rejections: Rejection[]): boolean {
-  const key = resourceKey(typeUrl, name);
-  if (seen.has(key)) {
+function once(
+  seen: Map<string, Set<string>>,
+  typeUrl: string,
+  name: string,
+  rejections: Rejection[],
+): boolean {
+  let names = seen.get(typeUrl);
+  if (names === undefined) seen.set(typeUrl, (names = new Set()));
+  if (names.has(name)) {
     rejections.push({
       code: 'VALIDATION',
       message: `${typeUrl} resource "${name}" appears more than once in revision`,
@@ -87,6 +89,6 @@ function once(seen: Set<string>, typeUrl: string, name: string, rejections: Reje
     });
     return false;
   }
-  seen.add(key);
+  names.add(name);
   return true;
 }

@@ -43,7 +43,10 @@ export class ShardBytes {
 
   /** A received payload (copied); throws the decoder's error when it is not an IpcacheShard. */
   static fromPayload(payload: Uint8Array): ShardBytes {
-    const received = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    // The decoder's payloads are Buffers already (views of the response): no second view.
+    const received = Buffer.isBuffer(payload)
+      ? payload
+      : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
     const bytes = received.toString('latin1');
     if (isDirect(bytes)) return new ShardBytes(bytes, true, undefined, received);
     return new ShardBytes(bytes, false, decodeShard(received));
