@@ -55,7 +55,7 @@ export class IpcacheTranslation {
    * else decoded.
    */
   step(name: string, before: ShardValue | undefined, after: ShardValue | undefined): void {
-    if (isDirect(before) && isDirect(after)) this.#stepBytes(name, before?.bytes, after);
+    if (isDirect(before) && isDirect(after)) this.#stepBytes(name, before, after);
     else this.#stepEntries(name, before?.value.entries, after?.value.entries);
   }
 
@@ -92,11 +92,14 @@ export class IpcacheTranslation {
     }
   }
 
-  /** `step` on direct bytes: the same merge, a prefix made a string only when it is emitted. */
-  #stepBytes(name: string, before: string | undefined, after: ShardBytes | undefined): void {
+  /**
+   * `step` on direct bytes: the same merge, a prefix made a string only when
+   * it is emitted (a released one is a substring: it does not outlive the revision).
+   */
+  #stepBytes(name: string, before: ShardBytes | undefined, after: ShardBytes | undefined): void {
     const o = this.#olds;
     const n = this.#news;
-    let hasOld = o.reset(before ?? '');
+    let hasOld = o.reset(before?.bytes ?? '');
     let hasNew = after === undefined ? n.reset('') : n.reset(after.bytes, after.received);
     while (hasOld || hasNew) {
       if (hasNew && n.repeatsPrevious()) {

@@ -77,12 +77,13 @@ export class EntryCursor {
   #received: Buffer | undefined;
   #pos = 0;
   #at = false;
-  prefixStart = 0;
-  prefixEnd = 0;
-  identity = 0;
+  /** the entry's prefix span */
+  #prefixStart = 0;
+  #prefixEnd = 0;
   /** the previous entry's prefix span (-1: none) */
-  previousStart = -1;
-  previousEnd = -1;
+  #previousStart = -1;
+  #previousEnd = -1;
+  identity = 0;
 
   /**
    * Starts over on `bytes` ('' : no entries), whose prefixes are sliced from
@@ -93,7 +94,7 @@ export class EntryCursor {
     this.#received = received;
     this.#pos = 0;
     this.#at = false;
-    this.previousStart = this.previousEnd = -1;
+    this.#previousStart = this.#previousEnd = -1;
     return this.next();
   }
 
@@ -102,26 +103,26 @@ export class EntryCursor {
     const s = this.#s;
     let pos = this.#pos;
     if (this.#at) {
-      this.previousStart = this.prefixStart;
-      this.previousEnd = this.prefixEnd;
+      this.#previousStart = this.#prefixStart;
+      this.#previousEnd = this.#prefixEnd;
     }
     while (pos < s.length) {
       const tag = s.charCodeAt(pos++);
       if (tag === TAG_SHARD) {
-        while (s.charCodeAt(pos++) & 0x80);
+        pos = varintEnd(s, pos);
         continue;
       }
       // TAG_ENTRY: direct bytes have nothing else
       const len = readVarint(s, pos);
       pos = varintEnd(s, pos);
       const entryEnd = pos + len;
-      this.prefixStart = this.prefixEnd = pos;
+      this.#prefixStart = this.#prefixEnd = pos;
       this.identity = 0;
       while (pos < entryEnd) {
         if (s.charCodeAt(pos++) === TAG_PREFIX) {
           const n = s.charCodeAt(pos++); // < 0x80: prefixes are short (checked)
-          this.prefixStart = pos;
-          this.prefixEnd = pos += n;
+          this.#prefixStart = pos;
+          this.#prefixEnd = pos += n;
         } else {
           this.identity = readVarint(s, pos);
           pos = varintEnd(s, pos);
@@ -136,33 +137,33 @@ export class EntryCursor {
 
   prefix(): string {
     return this.#received !== undefined
-      ? this.#received.toString('latin1', this.prefixStart, this.prefixEnd)
-      : this.#s.substring(this.prefixStart, this.prefixEnd);
+      ? this.#received.toString('latin1', this.#prefixStart, this.#prefixEnd)
+      : this.#s.substring(this.#prefixStart, this.#prefixEnd);
   }
 
   /** The entry's prefix against `other`'s, in string order. */
   comparePrefix(other: EntryCursor): number {
     return compareSpans(
       this.#s,
-      this.prefixStart,
-      this.prefixEnd,
+      this.#prefixStart,
+      this.#prefixEnd,
       other.#s,
-      other.prefixStart,
-      other.prefixEnd,
+      other.#prefixStart,
+      other.#prefixEnd,
     );
   }
 
   /** Whether the entry repeats the previous entry's prefix. */
   repeatsPrevious(): boolean {
     return (
-      this.previousStart >= 0 &&
+      this.#previousStart >= 0 &&
       compareSpans(
         this.#s,
-        this.previousStart,
-        this.previousEnd,
+        this.#previousStart,
+        this.#previousEnd,
         this.#s,
-        this.prefixStart,
-        this.prefixEnd,
+        this.#prefixStart,
+        this.#prefixEnd,
       ) === 0
     );
   }
