@@ -47,6 +47,8 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => stop.abort());
 
   const agents: NodeAgent[] = [];
+  // Every agent here holds the same mesh's prefixes: one string each for the process.
+  const prefixPool = new Map<string, string>();
   let connected = 0;
   let applied = 0;
   let rejected = 0;
@@ -72,7 +74,7 @@ async function main(): Promise<number> {
       node: { id: a.node, cluster: a.cluster },
       credentials: transport.credentials,
       channelOptions: { ...transport.options, 'grpc.use_local_subchannel_pool': 1 },
-      datapath: new EmulatedDatapath(),
+      datapath: new EmulatedDatapath({ prefixPool }),
       verifyIntervalMs: VERIFY_INTERVAL_MS,
     });
     let first = true;

@@ -36,6 +36,14 @@ export interface EmulatedDatapathOptions {
   policyEntriesPerEndpoint?: number;
   /** maps to adopt (as an agent restart adopts pinned maps); new empty maps by default */
   maps?: EmulatedMaps;
+  /**
+   * One string per ipcache prefix, shared by the emulated datapaths of one
+   * process (many emulated agents in a benchmark worker hold the same mesh's
+   * prefixes): a prefix new to this datapath's map is stored as the pool's
+   * string. Entries are never removed, so the pool holds every prefix it has
+   * seen; leave it out for a single agent.
+   */
+  prefixPool?: Map<string, string>;
 }
 
 /**
@@ -46,6 +54,7 @@ export class EmulatedDatapath implements Datapath {
   readonly capacity: DatapathCapacity;
   readonly #maps: EmulatedMaps;
   readonly #digest: Digest;
+  readonly #prefixPool: Map<string, string> | undefined;
   /** one view for every check (built once: closures cost per apply, under tsx's keepNames too) */
   readonly #view: DatapathView;
   #busy = false;
@@ -59,6 +68,7 @@ export class EmulatedDatapath implements Datapath {
         opts.policyEntriesPerEndpoint ?? DEFAULT_CAPACITY.policyEntriesPerEndpoint,
     };
     this.#maps = opts.maps ?? new EmulatedMaps();
+    this.#prefixPool = opts.prefixPool;
     // Adopted maps may already hold state: start from a full read.
     this.#digest = new Digest();
     for (const e of readDigestEntries(this.#maps)) this.#digest.add(e);
@@ -152,8 +162,9 @@ export class EmulatedDatapath implements Datapath {
       m.ipcache.delete(p);
     }
     for (const u of change.ipcache.upserts) {
-      this.#ipcacheBefore(u.prefix);
-      m.ipcache.set(u.prefix, u.identity);
+      const held = this.#ipcacheBefore(u.prefix);
+      // A key already present keeps its string (Map#set does not replace it).
+      m.ipcache.set(held ? u.prefix : this.#pooled(u.prefix), u.identity);
       d.add(ipcacheDigestEntry(u.prefix, m.ipcache.get(u.prefix)!));
     }
 
@@ -201,10 +212,21 @@ export class EmulatedDatapath implements Datapath {
     }
   }
 
-  // Read back a key before its write: its old entry leaves the digest.
-  #ipcacheBefore(prefix: string): void {
+  // Read back a key before its write: its old entry leaves the digest. True if it was held.
+  #ipcacheBefore(prefix: string): boolean {
     const id = this.#maps.ipcache.get(prefix);
-    if (id !== undefined) this.#digest.remove(ipcacheDigestEntry(prefix, id));
+    if (id === undefined) return false;
+    this.#digest.remove(ipcacheDigestEntry(prefix, id));
+    return true;
+  }
+
+  #pooled(prefix: string): string {
+    const pool = this.#prefixPool;
+    if (pool === undefined) return prefix;
+    const shared = pool.get(prefix);
+    if (shared !== undefined) return shared;
+    pool.set(prefix, prefix);
+    return prefix;
   }
 
   #policyBefore(endpoint: string, map: Map<string, PolicyRecord>, k: string): void {

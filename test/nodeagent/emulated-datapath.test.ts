@@ -15,6 +15,22 @@ describeDatapathContract('emulated', (capacity) => {
   });
 });
 
+// The same contract with every datapath of the suite sharing one prefix pool,
+// as the benchmark's many agents in one process do.
+const sharedPool = new Map<string, string>();
+describeDatapathContract('emulated, prefixes pooled', (capacity) => {
+  const maps = new EmulatedMaps();
+  const datapath = new EmulatedDatapath({ ...capacity, maps, prefixPool: sharedPool });
+  return Promise.resolve({
+    datapath,
+    tamperIpcache: (prefix, identity) => {
+      maps.ipcache.set(prefix, identity);
+      return Promise.resolve();
+    },
+    dispose: () => datapath.close(),
+  });
+});
+
 describe('EmulatedDatapath', () => {
   it('has the documented default capacities', () => {
     expect(new EmulatedDatapath().capacity).toEqual({
@@ -36,6 +52,39 @@ describe('EmulatedDatapath', () => {
     const second = new EmulatedDatapath({ maps });
     expect(second.digest()).toBe(first.digest());
     expect(second.counts()).toMatchObject({ ipcache: 1, endpoints: 1 });
+  });
+
+  it('stores a prefix new to its map as the pool string, and holds what a datapath without a pool holds', async () => {
+    const pool = new Map<string, string>();
+    const pooled = [
+      new EmulatedDatapath({ prefixPool: pool }),
+      new EmulatedDatapath({ prefixPool: pool }),
+    ];
+    const alone = new EmulatedDatapath();
+    // Each datapath gets its own string objects, as each agent decodes its own response.
+    const upsert = (i: number, identity: number): ReturnType<typeof emptyChange> => {
+      const c = emptyChange();
+      c.ipcache.upserts.push({
+        prefix: ['10.9.0.', String(i), '/32'].join(''),
+        identity,
+        resource: 'ipcache/0',
+      });
+      return c;
+    };
+    for (const dp of [...pooled, alone]) {
+      await dp.apply(upsert(1, 100));
+      await dp.apply(upsert(2, 200));
+      await dp.apply(upsert(1, 101)); // a held prefix: its entry changes, no new key
+      const del = emptyChange();
+      del.ipcache.deletes.push('10.9.0.2/32');
+      await dp.apply(del);
+      await dp.apply(upsert(2, 202)); // new to the map again
+    }
+    expect([...pool.keys()].sort()).toEqual(['10.9.0.1/32', '10.9.0.2/32']);
+    for (const dp of pooled) {
+      expect(dp.digest()).toBe(alone.digest());
+      expect(await dp.read()).toEqual(await alone.read());
+    }
   });
 
   it('refuses overlapping calls instead of interleaving them', async () => {
