@@ -254,9 +254,12 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
     const burstBefore = (await mesh.skew()).revision;
     const burstCpuBefore = await cpuNow();
     const burstAcksBefore = (await cp.trackerCost()).acks;
+    const burstStart = process.hrtime.bigint() / 1000n;
     const burst = await burstScenario(ctx, 100, 1_000);
     // From the first publish to every node's ACK of the last revision (and the Status reads of the wait).
     const burstCpuAfter = await cpuNow();
+    if (opts.profileDir)
+      log(`profile window (c): ${burstStart}..${process.hrtime.bigint() / 1000n} µs (monotonic)`);
     const burstAcks = (await cp.trackerCost()).acks - burstAcksBefore;
     await split('burst', burstBefore, shape.agents);
     figures.burst_acks_per_node = round(burstAcks / shape.agents, 2);

@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { clientTransport, readTlsMaterial } from '../../common/tls/index.js';
-import { EmulatedDatapath, NodeAgent } from '../../nodeagent/index.js';
+import { EmulatedDatapath, NodeAgent, ShardPool } from '../../nodeagent/index.js';
 
 export interface AgentPlan {
   server: string;
@@ -47,8 +47,9 @@ async function main(): Promise<number> {
   process.once('SIGINT', () => stop.abort());
 
   const agents: NodeAgent[] = [];
-  // Every agent here holds the same mesh's prefixes: one string each for the process.
+  // Every agent here holds the same mesh's shards and prefixes: one copy each for the process.
   const prefixPool = new Map<string, string>();
+  const shardPool = new ShardPool();
   let connected = 0;
   let applied = 0;
   let rejected = 0;
@@ -75,6 +76,7 @@ async function main(): Promise<number> {
       credentials: transport.credentials,
       channelOptions: { ...transport.options, 'grpc.use_local_subchannel_pool': 1 },
       datapath: new EmulatedDatapath({ prefixPool }),
+      shardPool,
       verifyIntervalMs: VERIFY_INTERVAL_MS,
     });
     let first = true;

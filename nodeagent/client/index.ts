@@ -12,6 +12,7 @@ export { Backoff, type BackoffOptions } from './backoff.js';
 export { silentLogger, type LogFields, type Logger } from './logger.js';
 export { ProtocolMismatchError, StreamError, errorDetailOf, rpcCodeOf } from './errors.js';
 export { ResourceStore, type HeldResource } from './resource-store.js';
+export { ShardPool } from './packed-shard.js';
 export { RevisionAssembler, type AssembledRevision } from './revision-assembler.js';
 export { RevisionApplier, type ApplyOutcome } from './revision-applier.js';
 export { ackRequest } from './requests.js';

@@ -11,6 +11,7 @@ import { DiscoveryClient } from './discovery-client.js';
 import { AgentEvents, type NodeAgentEventName, type NodeAgentEvents } from './events.js';
 import { silentLogger, type Logger } from './logger.js';
 import { ackRequest, firstRequest, nackRequest, verificationRequest } from './requests.js';
+import type { ShardPool } from './packed-shard.js';
 import { ResourceStore } from './resource-store.js';
 import type { AssembledRevision } from './revision-assembler.js';
 import { RevisionApplier } from './revision-applier.js';
@@ -23,6 +24,8 @@ export interface NodeAgentOptions {
   node: Node;
   /** used, not owned: the agent neither creates, clears nor closes it */
   datapath: Datapath;
+  /** held ipcache shards shared with the other agents of this process (a benchmark's many agents in one) */
+  shardPool?: ShardPool;
   /** default insecure; mTLS credentials later */
   credentials?: ChannelCredentials;
   /** merged over the agent's defaults (keepalive, 256 MiB messages) */
@@ -114,7 +117,7 @@ export class NodeAgent {
   readonly #logger: Logger;
   readonly #clock: Clock;
   readonly #events: AgentEvents;
-  readonly #store = new ResourceStore();
+  readonly #store: ResourceStore;
   readonly #applier: RevisionApplier;
   readonly #queue = new SerialQueue();
   #controller: AbortController | undefined;
@@ -135,6 +138,7 @@ export class NodeAgent {
     this.#logger = opts.logger ?? silentLogger;
     this.#clock = opts.clock ?? systemClock;
     this.#events = new AgentEvents(this.#logger);
+    this.#store = new ResourceStore(opts.shardPool ? { shards: opts.shardPool } : {});
     this.#applier = new RevisionApplier(
       this.#store,
       opts.datapath,

@@ -1,9 +1,4 @@
-import {
-  compareStrings,
-  endpointName,
-  type ResourceType,
-  type ResourceValue,
-} from '../../common/index.js';
+import { compareStrings, endpointName, type ResourceValue } from '../../common/index.js';
 import {
   TYPE_ENDPOINT,
   TYPE_IPCACHE,
@@ -11,14 +6,9 @@ import {
   type ResourceVersion,
 } from '../../proto/index.js';
 import { ShardBytes, serviceName, type KeyOwners, type ResourceDelta } from '../datapath/index.js';
+import { PackedShard, type HeldResource, type ShardPool } from './packed-shard.js';
 
-export interface HeldResource {
-  readonly typeUrl: ResourceType;
-  readonly name: string;
-  readonly version: string;
-  /** an ipcache shard held as its bytes is ShardBytes, decoded on its `value` (see PackedShard) */
-  readonly value: ResourceValue;
-}
+export type { HeldResource };
 
 /**
  * The resources the agent holds — exactly those whose entries its datapath
@@ -32,6 +22,12 @@ export class ResourceStore implements KeyOwners {
   readonly #resources = new Map<string, Map<string, HeldResource>>();
   readonly #endpoints = new Map<string, string>();
   readonly #services = new Map<string, string>();
+  readonly #shards: ShardPool | undefined;
+
+  /** `shards`: held ipcache shards shared with the other stores of this process (many agents in one) */
+  constructor(opts: { shards?: ShardPool } = {}) {
+    this.#shards = opts.shards;
+  }
 
   get(typeUrl: string, name: string): HeldResource | undefined {
     return this.#resources.get(typeUrl)?.get(name);
@@ -82,23 +78,34 @@ export class ResourceStore implements KeyOwners {
     // Release every old key first: keys may move between resources in one revision.
     for (const r of delta.removals) this.#index(r.name, r.before, false);
     for (const u of delta.updates) if (u.before !== undefined) this.#index(u.name, u.before, false);
-    for (const r of delta.removals) this.#resources.get(r.typeUrl)?.delete(r.name);
+    for (const r of delta.removals) {
+      const byName = this.#resources.get(r.typeUrl);
+      this.#release(byName?.get(r.name));
+      byName?.delete(r.name);
+    }
     for (const u of delta.updates) {
       let byName = this.#resources.get(u.typeUrl);
       if (byName === undefined) {
         byName = new Map();
         this.#resources.set(u.typeUrl, byName);
       }
+      const replaced = byName.get(u.name);
+      this.#release(replaced);
       // The name string of the resource replaced, if any: the decoded one would be one more to keep.
-      const name = byName.get(u.name)?.name ?? u.name;
+      const name = replaced?.name ?? u.name;
       byName.set(
         name,
         u.after instanceof ShardBytes && u.after.direct
-          ? new PackedShard(name, u.version, u.after.bytes)
+          ? (this.#shards?.acquire(name, u.version, u.after.bytes) ??
+              new PackedShard(name, u.version, u.after.bytes))
           : { typeUrl: u.typeUrl, name, version: u.version, value: u.after },
       );
       this.#index(name, u.after, true);
     }
+  }
+
+  #release(r: HeldResource | undefined): void {
+    if (r instanceof PackedShard) this.#shards?.release(r);
   }
 
   #index(name: string, r: ResourceValue, add: boolean): void {
@@ -110,37 +117,6 @@ export class ResourceStore implements KeyOwners {
         own(this.#services, serviceName(r.value), name, add);
         break;
     }
-  }
-}
-
-/**
- * A held ipcache shard kept as the bytes it arrived in (ShardBytes' one-byte
- * string): one heap object of about the payload's size, where the decoded
- * shard is ~20 — an object and a string per prefix, the array, the shard — at
- * ~4× the bytes. Every shard a revision replaces is new state the young
- * generation's collector copies twice (into the survivor space, then the old
- * generation); in a burst of pod changes that copying was the largest single
- * cost of an agent (bench/RESULTS.md). Read back as ShardBytes, not decoded:
- * a revision that replaces it compares the two shards' bytes.
- */
-class PackedShard implements HeldResource {
-  readonly name: string;
-  readonly version: string;
-  readonly #bytes: string;
-
-  /** `bytes`: direct ShardBytes' (another encoding is held as received, decoded) */
-  constructor(name: string, version: string, bytes: string) {
-    this.name = name;
-    this.version = version;
-    this.#bytes = bytes;
-  }
-
-  get typeUrl(): ResourceType {
-    return TYPE_IPCACHE;
-  }
-
-  get value(): ResourceValue {
-    return new ShardBytes(this.#bytes, true);
   }
 }
 
