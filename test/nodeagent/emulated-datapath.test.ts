@@ -1,35 +1,35 @@
 import { describe, expect, it } from 'vitest';
 import { EmulatedDatapath, EmulatedMaps } from '../../nodeagent/index.js';
-import { describeDatapathContract, emptyChange, ep } from './datapath-contract.js';
+import {
+  describeDatapathContract,
+  emptyChange,
+  ep,
+  type DatapathFactory,
+} from './datapath-contract.js';
 
-describeDatapathContract('emulated', (capacity) => {
-  const maps = new EmulatedMaps();
-  const datapath = new EmulatedDatapath({ ...capacity, maps });
-  return Promise.resolve({
-    datapath,
-    tamperIpcache: (prefix, identity) => {
-      maps.ipcache.set(prefix, identity);
-      return Promise.resolve();
-    },
-    dispose: () => datapath.close(),
-  });
-});
+/** Emulated datapaths for the contract, sharing `prefixPool` when given. */
+function emulated(prefixPool?: Map<string, string>): DatapathFactory {
+  return (capacity) => {
+    const maps = new EmulatedMaps();
+    const datapath = new EmulatedDatapath({
+      ...capacity,
+      maps,
+      ...(prefixPool ? { prefixPool } : {}),
+    });
+    return Promise.resolve({
+      datapath,
+      tamperIpcache: (prefix, identity) => {
+        maps.ipcache.set(prefix, identity);
+        return Promise.resolve();
+      },
+      dispose: () => datapath.close(),
+    });
+  };
+}
 
-// The same contract with every datapath of the suite sharing one prefix pool,
-// as the benchmark's many agents in one process do.
-const sharedPool = new Map<string, string>();
-describeDatapathContract('emulated, prefixes pooled', (capacity) => {
-  const maps = new EmulatedMaps();
-  const datapath = new EmulatedDatapath({ ...capacity, maps, prefixPool: sharedPool });
-  return Promise.resolve({
-    datapath,
-    tamperIpcache: (prefix, identity) => {
-      maps.ipcache.set(prefix, identity);
-      return Promise.resolve();
-    },
-    dispose: () => datapath.close(),
-  });
-});
+describeDatapathContract('emulated', emulated());
+// Every datapath of this run sharing one prefix pool, as the benchmark's many agents in one process do.
+describeDatapathContract('emulated, prefixes pooled', emulated(new Map()));
 
 describe('EmulatedDatapath', () => {
   it('has the documented default capacities', () => {
