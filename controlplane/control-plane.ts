@@ -55,6 +55,7 @@ import {
   combineCallbacks,
   discoveryServerOptions,
   glibcFixMmapThreshold,
+  setHeapGrowth,
   glibcMallocTrim,
   type XdsCallbacks,
 } from './xds/index.js';
@@ -228,8 +229,10 @@ export class ControlPlane {
       log.child({ part: 'sync' }),
     );
     const tls = this.#opts.tls ?? 'insecure';
-    // Process-wide: keeps first-sync buffers out of the heap (see glibcFixMmapThreshold).
+    // Process-wide: keeps first-sync buffers out of the heap (see glibcFixMmapThreshold),
+    // and full collections rarer (see setHeapGrowth).
     glibcFixMmapThreshold();
+    setHeapGrowth();
     const heapTrim = glibcMallocTrim();
     this.#xds = new XdsServer(cache, callbacks, clock, log.child({ part: 'xds' }), {
       requireNodeCertificate: tls !== 'insecure',
