@@ -55,7 +55,6 @@ import {
   combineCallbacks,
   discoveryServerOptions,
   glibcFixMmapThreshold,
-  setHeapGrowth,
   glibcMallocTrim,
   type XdsCallbacks,
 } from './xds/index.js';
@@ -229,10 +228,8 @@ export class ControlPlane {
       log.child({ part: 'sync' }),
     );
     const tls = this.#opts.tls ?? 'insecure';
-    // Process-wide: keeps first-sync buffers out of the heap (see glibcFixMmapThreshold),
-    // and full collections rarer (see setHeapGrowth).
+    // Process-wide: keeps first-sync buffers out of the heap (see glibcFixMmapThreshold).
     glibcFixMmapThreshold();
-    setHeapGrowth();
     const heapTrim = glibcMallocTrim();
     this.#xds = new XdsServer(cache, callbacks, clock, log.child({ part: 'xds' }), {
       requireNodeCertificate: tls !== 'insecure',

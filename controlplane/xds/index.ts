@@ -13,4 +13,3 @@ export {
 export { discoveryServerOptions } from './server-options.js';
 export { HeapTrimmer } from './heap-trim.js';
 export { MMAP_THRESHOLD_BYTES, glibcFixMmapThreshold, glibcMallocTrim } from './glibc-malloc.js';
-export { HEAP_GROWING_PERCENT, setHeapGrowth } from './heap-growth.js';
