@@ -207,13 +207,17 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
     const trackerBefore = await cp.trackerCost();
     const revisionBefore = (await mesh.skew()).revision;
     t = performance.now();
-    const windowStart = process.hrtime.bigint() / 1000n;
+    // CLOCK_MONOTONIC in µs, as the profiles' timestamps: a scenario's window to cut out of them.
+    const monotonicUs = (): bigint => process.hrtime.bigint() / 1000n;
+    const logWindow = (scenario: string, from: bigint): void => {
+      if (opts.profileDir)
+        log(`profile window (${scenario}): ${from}..${monotonicUs()} µs (monotonic)`);
+    };
+    const windowStart = monotonicUs();
     const all = await allNodesScenario(ctx, reps);
     const cpuAfter = await cpuNow();
     const trackerAfter = await cp.trackerCost();
-    // CLOCK_MONOTONIC, as the profiles' timestamps: cut (a) out of them.
-    if (opts.profileDir)
-      log(`profile window (a): ${windowStart}..${process.hrtime.bigint() / 1000n} µs (monotonic)`);
+    logWindow('a', windowStart);
     figures.all_p50_ms = round(percentile(all, 50));
     figures.all_p99_ms = round(percentile(all, 99));
     figures.all_max_ms = round(Math.max(...all));
@@ -254,12 +258,11 @@ export async function runPropagation(opts: PropagationOptions = {}): Promise<Pro
     const burstBefore = (await mesh.skew()).revision;
     const burstCpuBefore = await cpuNow();
     const burstAcksBefore = (await cp.trackerCost()).acks;
-    const burstStart = process.hrtime.bigint() / 1000n;
+    const burstStart = monotonicUs();
     const burst = await burstScenario(ctx, 100, 1_000);
     // From the first publish to every node's ACK of the last revision (and the Status reads of the wait).
     const burstCpuAfter = await cpuNow();
-    if (opts.profileDir)
-      log(`profile window (c): ${burstStart}..${process.hrtime.bigint() / 1000n} µs (monotonic)`);
+    logWindow('c', burstStart);
     const burstAcks = (await cp.trackerCost()).acks - burstAcksBefore;
     await split('burst', burstBefore, shape.agents);
     figures.burst_acks_per_node = round(burstAcks / shape.agents, 2);
